@@ -1,0 +1,101 @@
+"""CIFAR-10 from the official python pickle batches (Krizhevsky 2009, https://www.cs.toronto.edu/~kriz/cifar.html).
+
+`cifar-10-batches-py/` holds `data_batch_1..5`, `test_batch` and `batches.meta`, each a pickled dict with
+`b'data'` (uint8 [10000, 3072]: 1024 red, 1024 green, 1024 blue values per image, row-major) and
+`b'labels'`. Pickle can run arbitrary code, so the batches are read with a restricted unpickler that
+only rebuilds numpy arrays, lists, dicts, bytes and numbers, and refuses every other global.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .base import ImageSet, RawDataset
+from .registry import DATASETS
+from .roots import find_dir
+
+# (module, name) pairs a CIFAR pickle may reference: numpy's array reconstruction under its old and new
+# module names, and `_codecs.encode`, which protocol-2 pickles written by Python 3 use for bytes.
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"): ("numpy", "ndarray"),
+    ("numpy", "dtype"): ("numpy", "dtype"),
+    ("_codecs", "encode"): ("_codecs", "encode"),
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Rebuilds plain containers and numpy arrays only; any other global raises `pickle.UnpicklingError`."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        target = _ALLOWED.get((module, name))
+        if target is None:
+            raise pickle.UnpicklingError(f"refused to load global '{module}.{name}'")
+        if target[0] == "numpy._core.multiarray" and not hasattr(np, "_core"):
+            target = ("numpy.core.multiarray", target[1])  # numpy < 2
+        return super().find_class(*target)
+
+
+def load_pickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            data = RestrictedUnpickler(handle, encoding="bytes").load()
+    except pickle.UnpicklingError as exc:
+        raise DataError(f"{path}: not a CIFAR batch or unsafe pickle ({exc}); cnnlab will not load it") from None
+    except (EOFError, ValueError, TypeError, IndexError, OSError) as exc:
+        raise DataError(f"{path}: truncated or corrupt pickle ({exc}). Download the dataset again.") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a dict, found {type(data).__name__}")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in data.items()}
+
+
+def read_batch(path: Path, label_key: str, num_classes: int) -> ImageSet:
+    """One batch file -> ImageSet, checking the array shape, dtype and label range."""
+    batch = load_pickle(path)
+    data, labels = batch.get("data"), batch.get(label_key)
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        shape = getattr(data, "shape", None)
+        raise DataError(f"{path}: 'data' must be a uint8 array [N, 3072], got {type(data).__name__} {shape}")
+    labels = np.asarray(labels if labels is not None else [], dtype=np.int64)
+    if labels.shape != (data.shape[0],):
+        raise DataError(f"{path}: {data.shape[0]} images but {labels.size} '{label_key}'")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DataError(f"{path}: labels outside [0, {num_classes})")
+    images = torch.from_numpy(data.reshape(-1, 3, 32, 32).copy())
+    return ImageSet(images, torch.from_numpy(labels))
+
+
+def concat(sets: list[ImageSet]) -> ImageSet:
+    return ImageSet(torch.cat([s.images for s in sets]), torch.cat([s.labels for s in sets]))
+
+
+def class_names(meta_path: Path, key: str, count: int) -> tuple[str, ...]:
+    names = load_pickle(meta_path).get(key)
+    if not isinstance(names, list) or len(names) != count:
+        raise DataError(f"{meta_path}: expected {count} names under '{key}'")
+    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+
+
+CIFAR10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
+CIFAR10_HOW = (
+    "download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz and extract it into ROOT "
+    "(giving ROOT/cifar-10-batches-py/)"
+)
+
+
+@DATASETS.register("cifar10", shape=(3, 32, 32), num_classes=10, how_to_get=CIFAR10_HOW,
+                   description="CIFAR-10, 50k train / 10k test, 32x32 RGB (python pickle batches)")
+def load_cifar10(roots: list[Path]) -> RawDataset:
+    directory = find_dir(roots, ("cifar-10-batches-py", "cifar10/cifar-10-batches-py", "cifar10"),
+                         CIFAR10_FILES, "cifar10", CIFAR10_HOW)
+    train = concat([read_batch(directory / f"data_batch_{i}", "labels", 10) for i in range(1, 6)])
+    test = read_batch(directory / "test_batch", "labels", 10)
+    classes = class_names(directory / "batches.meta", "label_names", 10)
+    return RawDataset(train=train, test=test, classes=classes, source=str(directory))

@@ -1,0 +1,116 @@
+"""MNIST and Fashion-MNIST from IDX files (LeCun's format), raw or gzip-compressed.
+
+IDX layout (http://yann.lecun.com/exdb/mnist/): two zero bytes, a type byte (0x08 = unsigned byte, ...),
+the number of dimensions, then each dimension as a big-endian uint32, then the data in C order.
+Every field is checked: magic, type, dimension count, and that the file holds exactly the bytes the
+header promises (a truncated download is the common failure).
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .base import ImageSet, RawDataset
+from .registry import DATASETS
+from .roots import find_dir, find_file
+
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+MNIST_CLASSES = tuple(str(d) for d in range(10))
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read one IDX file (raw or .gz) into a numpy array, validating the header against the payload."""
+    path = Path(path)
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise DataError(f"{path}: truncated IDX file ({len(data)} bytes, the header alone is 4+)")
+    zero, type_code, ndim = data[:2], data[2], data[3]
+    if zero != b"\x00\x00" or type_code not in IDX_TYPES or ndim == 0:
+        raise DataError(
+            f"{path}: not an IDX file (magic bytes {data[:4].hex()}; expected 0000 then a type byte "
+            f"08/09/0b/0c/0d/0e and the dimension count). Is it the right file, or an HTML error page?"
+        )
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{path}: truncated IDX header ({len(data)} of {header} bytes)")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    dtype = np.dtype(IDX_TYPES[type_code])
+    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(data) != expected:
+        problem = "truncated" if len(data) < expected else "has trailing bytes"
+        raise DataError(
+            f"{path}: {problem}: the header promises {dims} ({expected} bytes) but the file has "
+            f"{len(data)} bytes. Delete it and download it again."
+        )
+    array = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    return array.astype(dtype.newbyteorder("="), copy=False)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as handle:
+                return handle.read()
+        return path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read ({exc}). The file is corrupt or truncated: download it again.") from None
+
+
+def read_idx_pair(images_path: Path, labels_path: Path, num_classes: int) -> ImageSet:
+    """An images file [N, H, W] uint8 and a labels file [N] uint8, checked against each other."""
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise DataError(f"{images_path}: expected uint8 images of 3 dimensions [N, H, W], got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise DataError(f"{labels_path}: expected uint8 labels of 1 dimension [N], got {labels.dtype} {labels.shape}")
+    if len(images) != len(labels):
+        raise DataError(f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels")
+    if len(labels) and int(labels.max()) >= num_classes:
+        raise DataError(f"{labels_path}: label {int(labels.max())} out of range for {num_classes} classes")
+    return ImageSet(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)))
+
+
+def load_idx_dataset(directory: Path, classes: tuple[str, ...]) -> RawDataset:
+    paths = {key: find_file(directory, name) for key, name in FILES.items()}
+    train = read_idx_pair(paths["train_images"], paths["train_labels"], len(classes))
+    test = read_idx_pair(paths["test_images"], paths["test_labels"], len(classes))
+    return RawDataset(train=train, test=test, classes=classes, source=str(directory))
+
+
+MNIST_HOW = "download the four files of http://yann.lecun.com/exdb/mnist/ (or torchvision's mirror) into ROOT/mnist/"
+FASHION_HOW = (
+    "on Debian/Ubuntu `apt-get install dataset-fashion-mnist` (files land in /usr/share/datasets/fashion-mnist), "
+    "or download the four files of https://github.com/zalandoresearch/fashion-mnist into ROOT/fashion-mnist/"
+)
+
+
+@DATASETS.register("mnist", shape=(1, 28, 28), num_classes=10, how_to_get=MNIST_HOW,
+                   description="MNIST handwritten digits, 60k train / 10k test, 28x28 gray (IDX)")
+def load_mnist(roots: list[Path]) -> RawDataset:
+    directory = find_dir(roots, ("mnist", "MNIST/raw", "MNIST"), FILES.values(), "mnist", MNIST_HOW)
+    return load_idx_dataset(directory, MNIST_CLASSES)
+
+
+@DATASETS.register("fashion-mnist", shape=(1, 28, 28), num_classes=10, how_to_get=FASHION_HOW,
+                   description="Fashion-MNIST (Zalando), 60k train / 10k test, 28x28 gray (IDX)")
+def load_fashion_mnist(roots: list[Path]) -> RawDataset:
+    directory = find_dir(
+        roots, ("fashion-mnist", "FashionMNIST/raw", "FashionMNIST"), FILES.values(), "fashion-mnist",
+        FASHION_HOW, extra_dirs=[Path("/usr/share/datasets/fashion-mnist")],
+    )
+    return load_idx_dataset(directory, FASHION_CLASSES)

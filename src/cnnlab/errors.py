@@ -1,0 +1,39 @@
+"""User-facing errors.
+
+A `CnnlabError` is a user mistake (unknown name, bad value, missing or corrupt file). The CLI prints its
+message without a traceback and exits with `exit_code` (2). Every message says what is wrong, where
+(file, key, line) and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class CnnlabError(Exception):
+    """Base class of the errors a user can fix; the CLI turns them into exit code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(CnnlabError, ValueError):
+    """An invalid configuration: unknown key or name, bad value, inconsistent settings."""
+
+
+class DataError(CnnlabError):
+    """Missing, truncated or corrupt data files."""
+
+
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The closest valid spelling of `name`, or None when nothing is close."""
+    matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def unknown_name_message(kind: str, name: str, choices: Iterable[str]) -> str:
+    """'unknown model 'lenet', did you mean 'lenet5'? valid: ...' in one place for every family."""
+    choices = sorted(choices)
+    guess = closest(name, choices)
+    hint = f"; did you mean '{guess}'?" if guess else ""
+    return f"unknown {kind} '{name}'{hint} Valid {kind}s: {', '.join(choices)}"

@@ -1,0 +1,40 @@
+"""Architectures: one module per family, each registering builders in `MODELS`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import convnet, lenet  # noqa: F401  (registration)
+from .layers import ACTIVATIONS
+from .registry import MODELS, InputTooSmall, ModelInfo, output_shape
+
+
+def build_model(
+    name: str, options: Mapping[str, Any], *, num_classes: int, in_channels: int, image_size: int
+) -> nn.Module:
+    """Build a registered architecture with its resolved options."""
+    info = MODELS.get(name)
+    return info.builder(num_classes=num_classes, in_channels=in_channels, image_size=image_size, **options)
+
+
+def model_fits(name: str, options: Mapping[str, Any], in_channels: int, image_size: int) -> bool:
+    """Whether the model accepts `image_size` inputs (built and run on the meta device: free)."""
+    try:
+        with torch.device("meta"):
+            model = build_model(name, options, num_classes=2, in_channels=in_channels, image_size=image_size)
+            model(torch.empty(1, in_channels, image_size, image_size))
+    except (InputTooSmall, RuntimeError):
+        return False
+    return True
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+__all__ = ["ACTIVATIONS", "MODELS", "InputTooSmall", "ModelInfo", "build_model", "count_parameters",
+           "model_fits", "output_shape"]

@@ -1,0 +1,78 @@
+"""`cnnlab summary`: layers, output shapes, parameters and FLOPs of a model for one input size.
+
+FLOPs come from `torch.utils.flop_counter.FlopCounterMode`, which counts a multiply-add as 2 FLOPs
+(convolutions and matrix products; element-wise ops are not counted), per forward pass of one image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    name: str
+    kind: str
+    output_shape: tuple[int, ...]
+    parameters: int
+    flops: int
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    rows: list[LayerRow]
+    input_shape: tuple[int, ...]
+    parameters: int
+    trainable_parameters: int
+    flops: int  # forward, one image
+
+
+def summarize(model: nn.Module, input_shape: tuple[int, int, int]) -> ModelSummary:
+    """Run one forward pass of a single image on the CPU, recording each leaf module's output shape."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    leaves = {name: m for name, m in model.named_modules() if name and not list(m.children())}
+    hooks = [m.register_forward_hook(_recorder(shapes, name)) for name, m in leaves.items()]
+    counter = FlopCounterMode(display=False)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), counter:
+            model(torch.zeros(1, *input_shape))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    per_module = counter.get_flop_counts()
+    prefix = type(model).__name__
+    rows = [
+        LayerRow(name, type(m).__name__, shapes.get(name, ()), sum(p.numel() for p in m.parameters(recurse=False)),
+                 int(sum(per_module.get(f"{prefix}.{name}", {}).values())))
+        for name, m in leaves.items()
+    ]
+    return ModelSummary(
+        rows=rows,
+        input_shape=tuple(input_shape),
+        parameters=sum(p.numel() for p in model.parameters()),
+        trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        flops=int(counter.get_total_flops()),
+    )
+
+
+def _recorder(shapes: dict[str, tuple[int, ...]], name: str):
+    def hook(module: nn.Module, inputs: object, output: object) -> None:
+        if isinstance(output, torch.Tensor):
+            shapes[name] = tuple(output.shape[1:])
+
+    return hook
+
+
+def human(count: float) -> str:
+    """12345678 -> '12.3M'."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(count) >= scale:
+            return f"{count / scale:.1f}{unit}"
+    return f"{count:.0f}"
