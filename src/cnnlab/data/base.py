@@ -57,7 +57,7 @@ class DatasetInfo:
     num_classes: int
     description: str
     how_to_get: str = ""
-    extra: dict = field(default_factory=dict)
+    augment: dict = field(default_factory=dict)  # the standard training augmentation (AugmentConfig fields)
 
 
 def make_dataset_info(load: Callable[[list[Path]], RawDataset], *, name: str, **meta) -> DatasetInfo:

@@ -48,7 +48,9 @@ def load_pickle(path: Path) -> dict:
         with open(path, "rb") as handle:
             data = RestrictedUnpickler(handle, encoding="bytes").load()
     except pickle.UnpicklingError as exc:
-        raise DataError(f"{path}: not a CIFAR batch or unsafe pickle ({exc}); cnnlab will not load it") from None
+        if str(exc).startswith("refused"):
+            raise DataError(f"{path}: unsafe pickle ({exc}); cnnlab will not load it") from None
+        raise DataError(f"{path}: truncated or corrupt pickle ({exc}). Download the dataset again.") from None
     except (EOFError, ValueError, TypeError, IndexError, OSError) as exc:
         raise DataError(f"{path}: truncated or corrupt pickle ({exc}). Download the dataset again.") from None
     if not isinstance(data, dict):
@@ -90,7 +92,9 @@ CIFAR10_HOW = (
 )
 
 
+# the standard CIFAR recipe (He et al. 2016, section 4.2): flips and 4-pixel translations
 @DATASETS.register("cifar10", shape=(3, 32, 32), num_classes=10, how_to_get=CIFAR10_HOW,
+                   augment={"hflip": True, "crop_padding": 4},
                    description="CIFAR-10, 50k train / 10k test, 32x32 RGB (python pickle batches)")
 def load_cifar10(roots: list[Path]) -> RawDataset:
     directory = find_dir(roots, ("cifar-10-batches-py", "cifar10/cifar-10-batches-py", "cifar10"),

@@ -99,7 +99,9 @@ FASHION_HOW = (
 )
 
 
-@DATASETS.register("mnist", shape=(1, 28, 28), num_classes=10, how_to_get=MNIST_HOW,
+# Digits must not be mirrored; shifts of 2 pixels are the classic MNIST augmentation. Clothes may be
+# mirrored left-right.
+@DATASETS.register("mnist", shape=(1, 28, 28), num_classes=10, how_to_get=MNIST_HOW, augment={"crop_padding": 2},
                    description="MNIST handwritten digits, 60k train / 10k test, 28x28 gray (IDX)")
 def load_mnist(roots: list[Path]) -> RawDataset:
     directory = find_dir(roots, ("mnist", "MNIST/raw", "MNIST"), FILES.values(), "mnist", MNIST_HOW)
@@ -107,6 +109,7 @@ def load_mnist(roots: list[Path]) -> RawDataset:
 
 
 @DATASETS.register("fashion-mnist", shape=(1, 28, 28), num_classes=10, how_to_get=FASHION_HOW,
+                   augment={"hflip": True, "crop_padding": 2},
                    description="Fashion-MNIST (Zalando), 60k train / 10k test, 28x28 gray (IDX)")
 def load_fashion_mnist(roots: list[Path]) -> RawDataset:
     directory = find_dir(

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+from .augment import AugmentPlan, apply, epoch_draws
 from .base import ImageSet
 
 
@@ -40,12 +41,14 @@ class DeviceBatches:
         drop_last: bool = False,
         seed: int = 0,
         channels_last: bool = False,
+        augment: AugmentPlan | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device)
         self.batch_size = batch_size
         self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
+        self.augment = augment if augment is not None and augment.active else None
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         std_t = torch.tensor(std, dtype=torch.float32)
         # (x / 255 - mean) / std as one multiply-add: x * scale + shift
@@ -71,6 +74,7 @@ class DeviceBatches:
     def batches(self, epoch: int = 0, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches of `epoch`, beginning at batch index `start` (a resumed epoch skips what it did)."""
         order = epoch_permutation(self.num_samples, self.seed, epoch).to(self.device) if self.shuffle else None
+        draws = epoch_draws(self.augment, self.num_samples, self.seed, epoch, self.device) if self.augment else None
         for index in range(start, len(self)):
             lo = index * self.batch_size
             hi = min(lo + self.batch_size, self.num_samples)
@@ -79,6 +83,8 @@ class DeviceBatches:
             else:
                 picked = order[lo:hi]
                 images, labels = self.images[picked], self.labels[picked]
+            if draws is not None:
+                images = apply(images, self.augment, draws.slice(lo, hi))
             yield self.normalize(images), labels
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -41,7 +41,7 @@ def summarize(model: nn.Module, input_shape: tuple[int, int, int]) -> ModelSumma
     model.eval()
     try:
         with torch.no_grad(), counter:
-            model(torch.zeros(1, *input_shape))
+            model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
     finally:
         for hook in hooks:
             hook.remove()
@@ -76,3 +76,25 @@ def human(count: float) -> str:
         if abs(count) >= scale:
             return f"{count / scale:.1f}{unit}"
     return f"{count:.0f}"
+
+
+def describe(
+    name: str,
+    options: list[str] | tuple[str, ...] = (),
+    input_shape: tuple[int, int, int] | None = None,
+    num_classes: int | None = None,
+) -> ModelSummary:
+    """Summary of a registered model, options given as `key=value` strings (validated like a config),
+    built on the meta device: no memory and no arithmetic, so even large models answer instantly."""
+    from ..config import parse_overrides, resolve
+    from . import MODELS, build_model
+
+    layer = parse_overrides([f"model.{item}" for item in options])
+    layer["model.name"] = (name, "model name")
+    config = resolve(layer).model
+    info = MODELS.get(name)
+    channels, height, _ = input_shape or info.input_size
+    with torch.device("meta"):
+        model = build_model(name, config.options, num_classes=num_classes or info.num_classes,
+                            in_channels=channels, image_size=height)
+        return summarize(model, (channels, height, input_shape[2] if input_shape else info.input_size[2]))

@@ -1,0 +1,29 @@
+# The two commands of the README. Both create or update .venv from pyproject.toml; nothing is installed by hand.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test bench clean
+
+demo: $(VENV)/.stamp-base
+	$(BIN)/cnnlab train --name demo --overwrite data=digits epochs=20 lr=0.03
+
+test: $(VENV)/.stamp-dev
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.stamp-base
+	$(BIN)/python benchmarks/loop_overhead.py
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.stamp-base: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.stamp-base
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,233 @@
+"""The `cnnlab` command: parse -> config -> call the Python API -> print. Nothing else lives here.
+
+Exit codes: 0 done, 2 user mistake (bad config, missing data; one message, no traceback unless --debug),
+3 the run diverged (NaN/Inf loss), 130/143 interrupted by SIGINT/SIGTERM (resume with --resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import api
+from .errors import CnnlabError, ConfigError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except CnnlabError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cnnlab", description="Build, train, evaluate and compare CNNs.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for user errors too")
+    parser.add_argument("--version", action="version", version=f"cnnlab {_version()}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    train = _command(sub, "train", _train, "train one run (config file and/or key=value overrides)")
+    train.add_argument("items", nargs="*", metavar="CONFIG.yaml|key=value",
+                       help="an optional YAML config, then overrides such as model=convnet epochs=15 lr=0.1")
+    train.add_argument("--name", help="run directory name under --runs-dir (default: model-data-time)")
+    train.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
+    train.add_argument("--data-root", help="where datasets are (else $CNNLAB_DATA, then the user cache)")
+    train.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    train.add_argument("--allow-config-change", action="store_true", help="resume even if the config changed")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run of the same --name")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+
+    evaluate = _command(sub, "eval", _eval, "evaluate a run: loss, top-1/top-5, per-class, confusion matrix")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("--split", choices=("test", "val"), default="test")
+    evaluate.add_argument("--checkpoint", default="auto",
+                          help="best, last, a checkpoint file, or auto (default: the weights the run's test score used)")
+    evaluate.add_argument("--device", help="auto, cpu, cuda, mps (default: the run's)")
+
+    predict = _command(sub, "predict", _predict, "top-5 labels with probabilities for image files")
+    predict.add_argument("run_dir", metavar="RUN_DIR")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    predict.add_argument("-k", type=int, default=5, help="how many labels per image (default 5)")
+    predict.add_argument("--checkpoint", default="auto", help="best, last, a file, or auto (as eval)")
+
+    models = _command(sub, "models", _models, "list the registered models with parameters and FLOPs")
+    models.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'resnet*'")
+
+    summary = _command(sub, "summary", _summary, "layers, output shapes, parameters and FLOPs of a model")
+    summary.add_argument("model")
+    summary.add_argument("options", nargs="*", metavar="key=value", help="model options, e.g. batch_norm=true")
+    summary.add_argument("--input", help="CxHxW, e.g. 3x32x32 (default: the model's)")
+    summary.add_argument("--classes", type=int, help="number of classes (default: the model's)")
+
+    _command(sub, "datasets", _datasets, "list the datasets cnnlab can read")
+    _command(sub, "optimizers", _optimizers, "list the optimizers and their options")
+    show = _command(sub, "config", _config, "print the resolved config (defaults + file + overrides)")
+    show.add_argument("items", nargs="*", metavar="CONFIG.yaml|key=value")
+    return parser
+
+
+def _command(sub: Any, name: str, handler: Any, help_text: str) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help_text, description=help_text)
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def split_items(items: Sequence[str]) -> tuple[str | None, list[str]]:
+    """Positional words: at most one config file (no '='), the rest key=value overrides."""
+    files = [item for item in items if "=" not in item]
+    if len(files) > 1:
+        raise ConfigError(f"give at most one config file, got {', '.join(files)} (overrides look like key=value)")
+    return (files[0] if files else None), [item for item in items if "=" in item]
+
+
+# ------------------------------------------------------------------------------------------ handlers
+def _train(args: argparse.Namespace) -> int:
+    config, overrides = split_items(args.items)
+    keywords = {"device": args.device} if args.device else {}
+    result = api.train(config, overrides, name=args.name, runs_dir=args.runs_dir, resume=args.resume,
+                       allow_config_change=args.allow_config_change, overwrite=args.overwrite,
+                       quiet=args.quiet, data_root=args.data_root, **keywords)
+    _print_result(result)
+    return result.exit_code
+
+
+def _print_result(result: Any) -> None:
+    if result.status in ("completed", "stopped_early") and result.test is not None:
+        test = result.test
+        print(f"{result.status}: {result.reason}")
+        print(f"test accuracy {100 * test['acc']:.2f}%  top-5 {100 * test['top5']:.2f}%  loss {test['loss']:.4f}"
+              f"  ({test['count']} images)")
+        print(f"trained in {result.seconds:.1f}s at {result.images_per_second:,.0f} img/s; "
+              f"best epoch {result.best_epoch}")
+    elif result.status == "diverged":
+        print(f"diverged: {result.reason}", file=sys.stderr)
+    elif result.status == "interrupted":
+        print(f"interrupted: {result.reason}. Continue with: cnnlab train --resume {result.run_dir}", file=sys.stderr)
+    print(f"run directory: {result.run_dir}")
+
+
+def _eval(args: argparse.Namespace) -> int:
+    report = api.evaluate(args.run_dir, split=args.split, checkpoint=args.checkpoint, device=args.device)
+    print(f"{args.split}: loss {report['loss']:.4f}  top-1 {100 * report['acc']:.2f}%  "
+          f"top-5 {100 * report['top5']:.2f}%  ({report['count']} images, {args.checkpoint} checkpoint)")
+    width = max(len(name) for name in report["per_class"])
+    for name, acc in report["per_class"].items():
+        print(f"  {name:<{width}}  {'-' if acc is None else f'{100 * acc:6.2f}%'}")
+    print(f"wrote {args.run_dir}/eval_{args.split}.json, confusion_{args.split}.csv, "
+          f"plots/confusion_{args.split}.png")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    for item in api.predict(args.run_dir, args.images, k=args.k, checkpoint=args.checkpoint):
+        print(item["image"])
+        for label, prob in item["top"]:
+            print(f"  {100 * prob:6.2f}%  {label}")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from .models import MODELS
+    from .models.summary import describe, human
+
+    rows = []
+    for name in MODELS.names(args.pattern):
+        info = MODELS.get(name)
+        summary = describe(name)
+        rows.append((name, human(summary.parameters), "x".join(map(str, info.input_size)),
+                     human(summary.flops), info.description))
+    if not rows:
+        raise ConfigError(f"no model matches '{args.pattern}'; `cnnlab models` lists them all")
+    _table(("model", "params", "input", "FLOPs", "description"), rows)
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from .models.summary import describe, human
+
+    input_shape = _parse_shape(args.input) if args.input else None
+    summary = describe(args.model, args.options, input_shape, args.classes)
+    rows = [(r.name, r.kind, "x".join(map(str, r.output_shape)), f"{r.parameters:,}", human(r.flops))
+            for r in summary.rows]
+    _table(("layer", "type", "output", "params", "FLOPs"), rows)
+    print(f"input {'x'.join(map(str, summary.input_shape))}: {summary.parameters:,} parameters "
+          f"({summary.trainable_parameters:,} trainable), {human(summary.flops)} FLOPs per image forward "
+          "(1 multiply-add = 2 FLOPs)")
+    return 0
+
+
+def _parse_shape(text: str) -> tuple[int, int, int]:
+    try:
+        parts = tuple(int(p) for p in text.lower().split("x"))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or min(parts) <= 0:
+        raise ConfigError(f"--input must look like CxHxW (for example 3x32x32), got '{text}'")
+    return parts  # type: ignore[return-value]
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from .data import DATASETS
+
+    rows = [(n, "x".join(map(str, DATASETS.get(n).shape)), str(DATASETS.get(n).num_classes),
+             DATASETS.get(n).description) for n in DATASETS]
+    _table(("dataset", "shape", "classes", "description"), rows)
+    return 0
+
+
+def _optimizers(args: argparse.Namespace) -> int:
+    from .optim import OPTIMIZERS
+
+    rows = []
+    for name in OPTIMIZERS:
+        info = OPTIMIZERS.get(name)
+        options = ", ".join(f"{k}={v.default}" for k, v in info.options.items()) or "-"
+        rows.append((name, f"{info.default_lr:g}", options, info.paper))
+    _table(("optimizer", "default lr", "options", "paper"), rows)
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .config import to_dict
+
+    config, overrides = split_items(args.items)
+    print(yaml.safe_dump(to_dict(api.make_config(config, overrides)), sort_keys=False), end="")
+    return 0
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*headers, box=None, pad_edge=False, header_style="bold")
+    for row in rows:
+        table.add_row(*row)
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

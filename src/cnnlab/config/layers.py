@@ -1,0 +1,129 @@
+"""Raw config layers: YAML files and `key=value` overrides flattened to dotted keys, each value with
+the place it came from ('study.yaml:12', "override 'lr=abc'") so errors can point at it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError, closest
+from .sections import AugmentConfig, DataConfig, TrainConfig
+
+PLAIN_SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "train": TrainConfig}
+COMPONENT_SECTIONS = ("model", "optim", "schedule")
+SECTIONS = (*PLAIN_SECTIONS, *COMPONENT_SECTIONS)
+TOP_LEVEL = ("seed", "device")
+# Short spellings for the keys people type most: `model=convnet epochs=15 lr=0.1`.
+ALIASES = {
+    "model": "model.name",
+    "data": "data.name",
+    "dataset": "data.name",
+    "augment": "augment.enabled",
+    "optim": "optim.name",
+    "optimizer": "optim.name",
+    "schedule": "schedule.name",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "optim.lr",
+    "weight_decay": "optim.weight_decay",
+}
+# Keys that do not change what is computed; left out of the hash that guards `--resume`.
+PLACEMENT_KEYS = ("device",)
+
+Layer = dict[str, tuple[Any, str]]  # dotted key -> (raw value, where it came from)
+
+
+def parse_overrides(items: Iterable[str], origin: str = "override") -> Layer:
+    """`["model=convnet", "model.filters=[64,128,256]"]` -> a layer of dotted keys with YAML-typed values."""
+    layer: Layer = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"override '{item}' must look like key=value (for example epochs=15)")
+        value = _parse_scalar(text)
+        layer[_canonical_key(key, f"{origin} '{item}'")] = (value, f"{origin} '{item}'")
+    return layer
+
+
+def keyword_layer(values: Mapping[str, Any], origin: str = "keyword argument") -> Layer:
+    """Python API keyword arguments (`epochs=15`, `**{"optim.lr": 0.1}`) as a layer."""
+    return {_canonical_key(k, f"{origin} '{k}'"): (v, f"{origin} '{k}'") for k, v in values.items()}
+
+
+def _parse_scalar(text: str) -> Any:
+    if text.strip() == "":
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def load_yaml_layer(path: str | Path) -> Layer:
+    """Read a YAML config file into a layer; each key's origin is 'file:line'."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file '{path}' does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file '{path}': {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+        lines = _key_lines(yaml.compose(text))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of keys (data:, model:, train: ...)")
+    return flatten(data, lambda keys: f"{path}:{lines.get(keys, '?')}")
+
+
+def flatten(data: Mapping[str, Any], origin_of: Any = lambda keys: "config") -> Layer:
+    """A nested config mapping -> dotted keys. `model: convnet` means `model.name: convnet`."""
+    layer: Layer = {}
+    for key, value in data.items():
+        key = str(key)
+        if key in SECTIONS and isinstance(value, Mapping):
+            for sub, sub_value in value.items():
+                layer[f"{key}.{sub}"] = (sub_value, origin_of((key, str(sub))))
+        else:
+            origin = origin_of((key,))
+            layer[_canonical_key(key, origin)] = (value, origin)
+    return layer
+
+
+def _key_lines(node: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
+    lines: dict[tuple[str, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            keys = (*prefix, str(key_node.value))
+            lines[keys] = key_node.start_mark.line + 1
+            if len(keys) < 2:
+                lines.update(_key_lines(value_node, keys))
+    return lines
+
+
+def _canonical_key(key: str, origin: str) -> str:
+    if key in ALIASES:
+        return ALIASES[key]
+    head, _, rest = key.partition(".")
+    if (head in SECTIONS and rest) or key in TOP_LEVEL:
+        return key
+    valid = [*TOP_LEVEL, *ALIASES, *(f"{s}.*" for s in SECTIONS)]
+    guess = closest(key, [*TOP_LEVEL, *ALIASES, *_all_plain_keys()])
+    hint = f"; did you mean '{guess}'?" if guess else ""
+    raise ConfigError(f"unknown key '{key}' ({origin}){hint} Valid keys: {', '.join(valid)}")
+
+
+def _all_plain_keys() -> list[str]:
+    return [f"{s}.{f.name}" for s, cls in PLAIN_SECTIONS.items() for f in dataclasses.fields(cls)]

@@ -1,0 +1,28 @@
+"""Training: the Trainer and its callbacks, checkpoints, run directories, and the run orchestration."""
+
+from .callbacks import Callback, Checkpointer, Console, MetricsCSV, read_metrics
+from .run_dir import RunDir, new_run_dir
+from .runner import (
+    TrainResult,
+    load_splits,
+    make_batches,
+    make_model,
+    resume_run,
+    start_run,
+)
+from .runtime import Runtime, resolve_device, resolve_runtime, seed_everything
+from .trainer import (
+    COMPLETED,
+    DIVERGED,
+    INTERRUPTED,
+    STOPPED_EARLY,
+    Trainer,
+    TrainState,
+)
+
+__all__ = [
+    "COMPLETED", "DIVERGED", "INTERRUPTED", "STOPPED_EARLY", "Callback", "Checkpointer", "Console",
+    "MetricsCSV", "RunDir", "Runtime", "TrainResult", "TrainState", "Trainer", "load_splits", "make_batches",
+    "make_model", "new_run_dir", "read_metrics", "resolve_device", "resolve_runtime", "resume_run",
+    "seed_everything", "start_run",
+]

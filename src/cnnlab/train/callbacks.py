@@ -1,0 +1,166 @@
+"""Callbacks: five hooks, each optional. A callback asks the trainer to stop by setting
+`trainer.should_stop = True` and `trainer.stop_reason`."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+METRIC_COLUMNS = (
+    "epoch", "step", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_top5",
+    "train_seconds", "val_seconds", "images_per_second",
+)
+
+
+class Callback:
+    def on_fit_start(self, trainer: Trainer) -> None: ...
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None: ...
+
+    def on_progress(self, trainer: Trainer, progress: dict[str, Any]) -> None:
+        """Every `trainer.progress_seconds` during an epoch (the only in-epoch host sync)."""
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None: ...
+
+    def on_fit_end(self, trainer: Trainer, status: str) -> None: ...
+
+
+class MetricsCSV(Callback):
+    """metrics.csv: one row per epoch. On resume, rows after the checkpoint's epoch are dropped, so the
+    file always agrees with the weights."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        rows = read_metrics(self.path) if self.path.exists() else []
+        kept = [row for row in rows if int(row["epoch"]) <= trainer.state.epoch]
+        with open(self.path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, METRIC_COLUMNS)
+            writer.writeheader()
+            writer.writerows(kept)
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        with open(self.path, "a", newline="") as handle:
+            csv.DictWriter(handle, METRIC_COLUMNS, extrasaction="ignore").writerow(
+                {key: _format(row.get(key)) for key in METRIC_COLUMNS}
+            )
+
+
+def _format(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)  # round-trips exactly: resume tests compare bitwise
+    return value
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """metrics.csv as a list of dicts with numbers parsed (empty cells become None)."""
+    with open(path, newline="") as handle:
+        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _parse(text: str | None) -> Any:
+    if text is None or text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+class Console(Callback):
+    """A rich progress bar on a terminal; one line per epoch otherwise; nothing when quiet."""
+
+    def __init__(self, quiet: bool = False, stream: Any = None) -> None:
+        self.quiet = quiet
+        self.stream = stream or sys.stdout
+        self.progress = None
+        self.task = None
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        if self.quiet or not self.stream.isatty():
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}  {task.fields[speed]}"),
+            TimeRemainingColumn(), transient=True,
+        )
+        self.progress.start()
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        if self.progress is not None:
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+            self.task = self.progress.add_task(
+                "train", total=len(trainer.train_batches), epoch=f"{epoch + 1}/{trainer.epochs}",
+                loss="-", acc="-", speed="",
+            )
+
+    def on_progress(self, trainer: Trainer, progress: dict[str, Any]) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.update(
+                self.task, completed=progress["step_in_epoch"], loss=f"{progress['loss']:.4f}",
+                acc=f"{100 * progress['acc']:.2f}%", speed=f"{progress['images_per_second']:,.0f} img/s",
+            )
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        parts = [f"epoch {row['epoch']}/{trainer.epochs}", f"train loss {row['train_loss']:.4f}",
+                 f"acc {100 * row['train_acc']:.2f}%"]
+        if row.get("val_loss") is not None:
+            parts += [f"val loss {row['val_loss']:.4f}", f"acc {100 * row['val_acc']:.2f}%"]
+        parts += [f"{row['train_seconds']:.1f}s", f"{row['images_per_second']:,.0f} img/s"]
+        line = "  ".join(parts)
+        if self.progress is not None:
+            self.progress.console.print(line)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def on_fit_end(self, trainer: Trainer, status: str) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+class Checkpointer(Callback):
+    """checkpoints/last.safetensors after every epoch (and on interrupt, mid-epoch);
+    checkpoints/best.safetensors (weights only) when the monitored metric improves. A diverged run writes
+    nothing, so 'last' stays the last good state."""
+
+    def __init__(self, directory: Path, config_hash: str) -> None:
+        self.directory = Path(directory)
+        self.config_hash = config_hash
+
+    def save_last(self, trainer: Trainer) -> None:
+        from .checkpoint import save_checkpoint
+
+        tensors, meta = trainer.snapshot()
+        meta["config_hash"] = self.config_hash
+        save_checkpoint(self.directory / "last.safetensors", tensors, meta)
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        from .checkpoint import save_checkpoint
+
+        self.save_last(trainer)
+        if row.get("is_best"):
+            weights = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
+            meta = {"epoch": row["epoch"], "monitor": trainer.config.train.monitor,
+                    "metrics": {k: v for k, v in row.items() if k != "is_best"}, "config_hash": self.config_hash}
+            save_checkpoint(self.directory / "best.safetensors", weights, meta)
+
+    def on_fit_end(self, trainer: Trainer, status: str) -> None:
+        if status == "interrupted":
+            self.save_last(trainer)

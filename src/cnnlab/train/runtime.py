@@ -1,0 +1,83 @@
+"""Where and how a run computes: device, autocast dtype, memory format, seeding.
+
+Library code never calls `.cuda()`; it asks this module. On CUDA the trainer uses bf16 autocast (the
+H100's tensor cores; no loss scaling needed, unlike fp16) and channels_last (NHWC is what cuDNN's fast
+convolution kernels want). On CPU and MPS it stays fp32/NCHW unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..config import RunConfig
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    amp_dtype: torch.dtype | None  # None: full fp32
+    channels_last: bool
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    @property
+    def precision(self) -> str:
+        return "bf16" if self.amp_dtype == torch.bfloat16 else "fp32"
+
+    def describe(self) -> str:
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return self.device.type
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device '{name}' is not a device name; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} but torch sees no CUDA device; use device=cpu or device=auto")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"device={name} but only {torch.cuda.device_count()} CUDA device(s) exist")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={name} but MPS is not available; use device=cpu or device=auto")
+    return device
+
+
+def resolve_runtime(config: RunConfig) -> Runtime:
+    device = resolve_device(config.device)
+    precision = config.train.precision
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    channels_last = config.train.channels_last
+    if channels_last is None:
+        channels_last = device.type == "cuda"
+    if config.train.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes (drop_last): the autotuned kernel is reused
+    return Runtime(device, torch.bfloat16 if precision == "bf16" else None, channels_last)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)

@@ -1,0 +1,293 @@
+"""The Trainer: `fit()` runs epochs of `train_epoch()` and `evaluate()`, each returning a metrics dict.
+
+Speed rules (DESIGN.md, data path): no `.item()` and no Python branch on tensor values inside the step.
+Loss sums, correct counts and the non-finite flag stay on the device and are read once per epoch, or
+every `progress_seconds` for the progress bar, which is also when divergence is noticed mid-epoch.
+
+Stopping: a callback sets `should_stop` (status 'stopped_early'); SIGINT/SIGTERM set a flag that the loop
+reads after the current step, so the step finishes and a consistent checkpoint can be written
+(status 'interrupted'); a NaN/Inf training loss ends the run as 'diverged' without touching the last
+good checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import RunConfig
+from ..data.loader import DeviceBatches
+from ..evaluate.metrics import evaluate_model
+from ..optim import apply_schedule, lr_factor
+from .callbacks import Callback
+from .checkpoint import (
+    optimizer_from_flat,
+    optimizer_to_flat,
+    restore_rng,
+    rng_tensors,
+    split_prefix,
+)
+from .runtime import Runtime
+
+COMPLETED, STOPPED_EARLY, INTERRUPTED, DIVERGED = "completed", "stopped_early", "interrupted", "diverged"
+
+
+@dataclass
+class TrainState:
+    """Everything besides weights and optimizer state that a resumed run needs to continue exactly."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # optimizer steps taken
+    step_in_epoch: int = 0  # steps of the unfinished epoch already taken (after an interrupt)
+    train_seconds: float = 0.0  # time inside train_epoch, summed over sessions
+    best_epoch: int | None = None
+    best_value: float | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class Accumulator:
+    """Running training-loss sum, correct count and non-finite flag, all on the device."""
+
+    def __init__(self, device: torch.device) -> None:
+        float_type = torch.float32 if device.type == "mps" else torch.float64
+        self.loss_sum = torch.zeros((), dtype=float_type, device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.nonfinite = torch.zeros((), dtype=torch.bool, device=device)
+        self.count = 0
+        self.seconds = 0.0
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        self.loss_sum += loss.to(self.loss_sum.dtype) * labels.shape[0]
+        self.correct += (logits.argmax(dim=1) == labels).sum()
+        self.nonfinite |= ~torch.isfinite(loss)
+        self.count += int(labels.shape[0])
+
+    def read(self) -> tuple[float, float, bool]:
+        """(mean loss, accuracy, diverged): one host sync."""
+        values = torch.stack([self.loss_sum.double(), self.correct.double(), self.nonfinite.double()]).tolist()
+        count = max(self.count, 1)
+        return values[0] / count, values[1] / count, bool(values[2])
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"partial.loss_sum": self.loss_sum, "partial.correct": self.correct,
+                "partial.nonfinite": self.nonfinite}
+
+    def load(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        self.loss_sum.copy_(tensors["partial.loss_sum"])
+        self.correct.copy_(tensors["partial.correct"])
+        self.nonfinite.copy_(tensors["partial.nonfinite"])
+        self.count, self.seconds = int(meta["count"]), float(meta["seconds"])
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        train_batches: DeviceBatches,
+        val_batches: DeviceBatches | None,
+        config: RunConfig,
+        runtime: Runtime,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        self.model = model
+        self.forward_model = torch.compile(model) if config.train.compile else model
+        self.optimizer = optimizer
+        self.train_batches, self.val_batches = train_batches, val_batches
+        self.config, self.runtime = config, runtime
+        self.callbacks = list(callbacks)
+        self.epochs = config.train.epochs
+        self.num_classes = int(getattr(model, "num_classes", 0)) or _output_features(model)
+        self.state = TrainState()
+        self.partial: Accumulator | None = None
+        self.should_stop, self.stop_reason = False, ""
+        self.status, self.reason = COMPLETED, ""
+        self.progress_seconds = 0.5
+        self.interrupt_signal: int | None = None
+
+    # ------------------------------------------------------------------------------------------ loop
+    def fit(self) -> str:
+        """Train until `epochs`, a stop request, an interrupt or divergence; return the status."""
+        self._call("on_fit_start")
+        with self._signal_handlers():
+            while self.state.epoch < self.epochs and self.status == COMPLETED:
+                if self.should_stop:
+                    self.status, self.reason = STOPPED_EARLY, self.stop_reason
+                    break
+                self._run_epoch(self.state.epoch)
+        if self.status == COMPLETED and not self.reason:
+            self.reason = f"trained {self.state.epoch} epochs"
+        self._call("on_fit_end", self.status)
+        return self.status
+
+    def _run_epoch(self, epoch: int) -> None:
+        self._call("on_epoch_start", epoch)
+        train = self.train_epoch(epoch)
+        if self.status != COMPLETED:
+            return
+        started = time.perf_counter()
+        val = self.evaluate(self.val_batches) if self.val_batches is not None else {}
+        row = {
+            "epoch": epoch + 1, "step": self.state.step, "lr": train["lr"],
+            "train_loss": train["loss"], "train_acc": train["acc"],
+            "val_loss": val.get("loss"), "val_acc": val.get("acc"), "val_top5": val.get("top5"),
+            "train_seconds": train["seconds"], "val_seconds": time.perf_counter() - started,
+            "images_per_second": train["images_per_second"],
+        }
+        self.state.epoch = epoch + 1
+        row["is_best"] = self._update_best(row)
+        self.state.history.append({k: v for k, v in row.items() if k != "is_best"})
+        self._call("on_epoch_end", row)
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        """One epoch (or the rest of an interrupted one). Returns loss, acc, lr, seconds, img/s."""
+        self.model.train()
+        factor = lr_factor(self.config.schedule, epoch, self.epochs)
+        apply_schedule(self.optimizer, factor)
+        acc = self.partial or Accumulator(self.runtime.device)
+        self.partial = None
+        started = time.perf_counter()
+        next_report = started + self.progress_seconds
+        for images, labels in self.train_batches.batches(epoch, self.state.step_in_epoch):
+            loss, logits = self._step(images, labels)
+            acc.add(loss, logits, labels)
+            self.state.step += 1
+            self.state.step_in_epoch += 1
+            if self.interrupt_signal is not None:
+                return self._interrupted(acc, started)
+            if time.perf_counter() >= next_report:
+                if self._report(acc, started, epoch):
+                    return {}
+                next_report = time.perf_counter() + self.progress_seconds
+        loss_mean, accuracy, diverged = acc.read()
+        acc.seconds += time.perf_counter() - started
+        self.state.train_seconds += time.perf_counter() - started
+        if diverged or not math.isfinite(loss_mean):
+            self._diverged(epoch)
+            return {}
+        self.state.step_in_epoch = 0
+        return {"loss": loss_mean, "acc": accuracy, "lr": self.optimizer.param_groups[0]["lr"],
+                "seconds": acc.seconds, "images_per_second": acc.count / max(acc.seconds, 1e-9)}
+
+    def _step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with self.runtime.autocast():
+            logits = self.forward_model(images)
+            loss = F.cross_entropy(logits.float(), labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), logits.detach()
+
+    def _report(self, acc: Accumulator, started: float, epoch: int) -> bool:
+        """Progress callbacks; returns True when the run diverged (noticed here, mid-epoch)."""
+        loss_mean, accuracy, diverged = acc.read()
+        if diverged:
+            self.state.train_seconds += time.perf_counter() - started
+            self._diverged(epoch)
+            return True
+        elapsed = acc.seconds + time.perf_counter() - started
+        self._call("on_progress", {
+            "epoch": epoch, "step_in_epoch": self.state.step_in_epoch, "step": self.state.step,
+            "loss": loss_mean, "acc": accuracy, "images_per_second": acc.count / max(elapsed, 1e-9),
+        })
+        return False
+
+    def _interrupted(self, acc: Accumulator, started: float) -> dict[str, Any]:
+        elapsed = time.perf_counter() - started
+        acc.seconds += elapsed
+        self.state.train_seconds += elapsed
+        self.partial = acc
+        name = signal.Signals(self.interrupt_signal).name
+        self.status = INTERRUPTED
+        self.reason = f"{name} during epoch {self.state.epoch + 1} after step {self.state.step}"
+        return {}
+
+    def _diverged(self, epoch: int) -> None:
+        self.status = DIVERGED
+        kept = (f"the checkpoint of epoch {self.state.epoch} is kept" if self.state.epoch
+                else "no epoch completed, so no checkpoint was written")
+        self.reason = (
+            f"training loss became NaN/Inf in epoch {epoch + 1} (by step {self.state.step}); "
+            f"lr={self.optimizer.param_groups[0]['lr']:g} is likely too high; {kept}"
+        )
+
+    def evaluate(self, batches: DeviceBatches, confusion: bool = False) -> dict[str, Any]:
+        return evaluate_model(self.forward_model, batches, self.num_classes, self.runtime.autocast, confusion)
+
+    def _update_best(self, row: dict[str, Any]) -> bool:
+        monitor = self.config.train.monitor
+        value = row.get(monitor)
+        if value is None:  # no validation split: the last epoch is the best we know
+            value, monitor = -row["train_loss"], "train_loss"
+        elif monitor.endswith("loss"):
+            value = -value
+        if self.state.best_value is None or value > self.state.best_value:
+            self.state.best_value, self.state.best_epoch = value, row["epoch"]
+            return True
+        return False
+
+    def _call(self, hook: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
+
+    @contextlib.contextmanager
+    def _signal_handlers(self) -> Iterator[None]:
+        """SIGINT/SIGTERM only set a flag (the step finishes); a second signal acts as usual."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        watched = (signal.SIGINT, signal.SIGTERM)
+        previous = {s: signal.getsignal(s) for s in watched}
+
+        def handler(signum: int, frame: Any) -> None:
+            self.interrupt_signal = signum
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+        for sig in watched:
+            signal.signal(sig, handler)
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    # ------------------------------------------------------------------------------------ checkpoints
+    def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """(tensors, JSON metadata) of the complete training position, for a resumable checkpoint."""
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        optim_tensors, optim_meta = optimizer_to_flat(self.optimizer)
+        tensors.update(optim_tensors)
+        tensors.update(rng_tensors())
+        meta: dict[str, Any] = {"state": self.state.to_json(), "optimizer": optim_meta}
+        if self.partial is not None:
+            tensors.update(self.partial.tensors())
+            meta["partial"] = {"count": self.partial.count, "seconds": self.partial.seconds}
+        return tensors, meta
+
+    def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        self.model.load_state_dict(split_prefix(tensors, "model."))
+        self.optimizer.load_state_dict(optimizer_from_flat(tensors, meta["optimizer"]))
+        self.state = TrainState(**meta["state"])
+        if "partial" in meta:
+            self.partial = Accumulator(self.runtime.device)
+            self.partial.load(tensors, meta["partial"])
+        restore_rng(tensors)
+
+
+def _output_features(model: nn.Module) -> int:
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return last[-1].out_features if last else 0

@@ -1,0 +1,26 @@
+"""Shared fixtures. Every data file a test reads is written by the tests, in the real on-disk format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import write_mnist_like
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_roots(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads the developer's own dataset cache: $CNNLAB_DATA and the user cache point at empty dirs."""
+    root = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(root))
+    monkeypatch.delenv("CNNLAB_DATA", raising=False)
+    return root
+
+
+@pytest.fixture
+def mnist_root(tmp_path: Path) -> Path:
+    """A data root holding a small MNIST in the torchvision-style layout root/mnist/."""
+    write_mnist_like(tmp_path / "data" / "mnist", gz=True)
+    return tmp_path / "data"
+

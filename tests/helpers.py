@@ -1,0 +1,71 @@
+"""Writers of real on-disk dataset formats, used by the tests to create their own fixture files."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
+    """An IDX file exactly as LeCun specifies: 0x0000, type 0x08 (ubyte), ndim, big-endian dims, data."""
+    assert array.dtype == np.uint8
+    payload = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        with gzip.open(path, "wb") as handle:
+            handle.write(payload)
+    else:
+        path.write_bytes(payload)
+    return path
+
+
+def learnable_images(labels: np.ndarray, size: int = 28, seed: int = 0) -> np.ndarray:
+    """uint8 images whose class is visible: a bright bar at a class-dependent row, plus noise."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 60, size=(len(labels), size, size), dtype=np.uint8)
+    for i, label in enumerate(labels):
+        row = 2 + int(label) * (size - 4) // 10
+        images[i, row : row + 2, 4:-4] = 250
+    return images
+
+
+def write_mnist_like(directory: Path, train: int = 200, test: int = 50, gz: bool = False, seed: int = 0) -> Path:
+    """The four MNIST/Fashion-MNIST IDX files with `train` and `test` images of 10 classes."""
+    rng = np.random.default_rng(seed)
+    for prefix, count in (("train", train), ("t10k", test)):
+        labels = (np.arange(count) % 10).astype(np.uint8)
+        rng.shuffle(labels)
+        write_idx(directory / f"{prefix}-images-idx3-ubyte", learnable_images(labels, seed=seed), gz)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte", labels, gz)
+    return directory
+
+
+def write_cifar10(directory: Path, per_batch: int = 20, seed: int = 0) -> Path:
+    """cifar-10-batches-py as the official archive has it: pickled dicts with bytes keys, protocol 2."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    names = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]
+    for name in names:
+        labels = [int(x) for x in rng.integers(0, 10, per_batch)]
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": labels,
+            b"data": rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8),
+            b"filenames": [f"img_{i}.png".encode() for i in range(per_batch)],
+        }
+        with open(directory / name, "wb") as handle:
+            pickle.dump(batch, handle, protocol=2)
+    meta = {b"label_names": [n.encode() for n in ("airplane", "automobile", "bird", "cat", "deer", "dog",
+                                                  "frog", "horse", "ship", "truck")],
+            b"num_cases_per_batch": per_batch, b"num_vis": 3072}
+    with open(directory / "batches.meta", "wb") as handle:
+        pickle.dump(meta, handle, protocol=2)
+    return directory
+
+
+FAST = ["data=digits", "model=lenet5", "data.train_limit=256", "epochs=2", "batch_size=32"]

@@ -1,0 +1,40 @@
+"""The Python API runs the same code as the CLI and returns results with metrics and the run path."""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import cnnlab
+from tests.helpers import FAST
+
+
+def test_train_evaluate_load_predict(tmp_path: Path) -> None:
+    result = cnnlab.train(None, FAST, runs_dir=tmp_path, name="api", quiet=True)
+    assert result.status == "completed" and result.exit_code == 0
+    assert result.run_dir == tmp_path / "api" and 0.0 <= result.accuracy <= 1.0
+    for name in ("config.yaml", "run.json", "metrics.csv", "checkpoints/last.safetensors",
+                 "checkpoints/best.safetensors", "plots/curves.png"):
+        assert (result.run_dir / name).is_file(), name
+
+    run = cnnlab.load_run(result.run_dir)
+    assert run.status == "completed" and run.config.model.name == "lenet5" and len(run.metrics()) == 2
+    assert run.spec.image_size == 32 and run.spec.channels == 1 and run.info["test"] == result.test
+
+    report = cnnlab.evaluate(result.run_dir)
+    assert report["acc"] == result.test["acc"]  # 'auto' uses the weights the run's test score used
+    assert sum(map(sum, report["confusion"])) == report["count"] == 359
+    assert set(report["per_class"]) == set(run.spec.classes)
+
+    digit = (np.eye(8, dtype=np.uint8) * 255)
+    Image.fromarray(digit).save(tmp_path / "d.png")
+    [prediction] = cnnlab.predict(result.run_dir, [tmp_path / "d.png"])
+    probs = [p for _, p in prediction["top"]]
+    assert len(probs) == 5 and probs == sorted(probs, reverse=True) and sum(probs) <= 1.0 + 1e-6
+
+
+def test_keyword_overrides_and_runconfig(tmp_path: Path) -> None:
+    config = cnnlab.make_config(None, FAST, **{"model.activation": "relu"})
+    assert config.model.options["activation"] == "relu"
+    result = cnnlab.train(config, runs_dir=tmp_path, quiet=True, epochs=1)
+    assert len(result.history) == 1 and result.run_dir.parent == tmp_path

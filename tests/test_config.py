@@ -1,0 +1,95 @@
+from pathlib import Path
+
+import pytest
+
+from cnnlab.config import config_hash, diff, from_dict, load_config, to_dict
+from cnnlab.errors import ConfigError
+from cnnlab.options import coerce
+
+
+def test_aliases_and_dotted_overrides() -> None:
+    config = load_config(None, ["model=convnet", "data=fashion-mnist", "epochs=15", "lr=1e-3",
+                                "model.filters=[64,128,256]", "optimizer=adam", "data.shuffle=false"])
+    assert config.model.name == "convnet" and config.model.options["filters"] == (64, 128, 256)
+    assert config.data.name == "fashion-mnist" and config.data.shuffle is False
+    assert config.train.epochs == 15 and config.optim.name == "adam" and config.optim.lr == 1e-3
+    assert config.optim.options["betas"] == (0.9, 0.999)
+
+
+def test_optimizer_default_learning_rate_applies_when_not_given() -> None:
+    assert load_config(None, ["optimizer=adam"]).optim.lr == 1e-3
+    assert load_config(None, ["optimizer=sgd"]).optim.lr == 0.01
+
+
+def test_round_trip_and_hash() -> None:
+    config = load_config(None, ["model=lenet5", "model.activation=relu", "schedule=step", "schedule.gamma=0.5"])
+    again = from_dict(to_dict(config))
+    assert again == config and config_hash(again) == config_hash(config)
+    assert config_hash(load_config(None, ["device=cpu"])) == config_hash(load_config(None, []))
+    assert diff(config, load_config(None, ["model=lenet5", "model.activation=relu", "schedule=step"])) == [
+        "schedule.gamma: 0.5 -> 0.1"]
+
+
+@pytest.mark.parametrize("override,pattern", [
+    ("epoch=3", r"unknown key 'epoch'.*did you mean 'epochs'"),
+    ("train.epoch=3", r"unknown key 'train.epoch'.*did you mean 'train.epochs'"),
+    ("epochs=abc", r"train.epochs \(override 'epochs=abc'\) must be int, got 'abc'"),
+    ("epochs=0", r"train.epochs must be > 0, got 0"),
+    ("model=lenet", r"unknown model 'lenet'; did you mean 'lenet5'\? Valid models: convnet, lenet5"),
+    ("optimizer=adm", r"unknown optimizer 'adm'; did you mean 'adam'"),
+    ("data=fashion_mnist", r"unknown dataset 'fashion_mnist'; did you mean 'fashion-mnist'"),
+    ("model.filterz=[1]", r"'model.filterz' .* is not an option of model 'convnet'; did you mean 'model.filters'"),
+    ("data.normalize=zscore", r"data.normalize .* must be one of standard, centered, unit, imagenet"),
+    ("lr=-1", r"optim.lr must be > 0"),
+    ("nonsense", r"must look like key=value"),
+])
+def test_bad_overrides_say_what_and_how(override: str, pattern: str) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(None, [override])
+
+
+def test_yaml_errors_give_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("model:\n  name: convnet\n  filters: [64, 128, 256]\ntrain:\n  epocs: 3\n")
+    with pytest.raises(ConfigError, match=rf"unknown key 'train.epocs' \({path}:5\).*did you mean 'train.epochs'"):
+        load_config(path)
+    path.write_text("train:\n  epochs: [3\n")
+    with pytest.raises(ConfigError, match=rf"{path}:3: invalid YAML"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_file_then_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("model: lenet5\ndata:\n  name: digits\n  normalize: centered\nepochs: 4\nseed: 7\n")
+    config = load_config(path, ["epochs=6"])
+    assert config.model.name == "lenet5" and config.data.normalize == "centered"
+    assert config.train.epochs == 6 and config.seed == 7
+
+
+@pytest.mark.parametrize("value,annotation,expected", [
+    ("0.1", float, 0.1), ("1e-3", float, 1e-3), (3, float, 3.0), ("true", bool, True), ("off", bool, False),
+    ("7", int, 7), (8.0, int, 8), ([1, "2"], tuple[int, ...], (1, 2)), (64, tuple[int, ...], (64,)),
+    ("null", int | None, None), ("5", int | None, 5), ([0.9, 0.99], tuple[float, float], (0.9, 0.99)),
+])
+def test_coerce(value, annotation, expected) -> None:
+    assert coerce(value, annotation, "k") == expected
+
+
+@pytest.mark.parametrize("value,annotation", [(1.5, int), ("maybe", bool), (True, int), ([1, 2, 3], tuple[float, float])])
+def test_coerce_refuses(value, annotation) -> None:
+    with pytest.raises(ConfigError, match="^k must be"):
+        coerce(value, annotation, "k")
+
+
+def test_augmentation_recipe_comes_from_the_dataset_and_is_written_out() -> None:
+    fashion = load_config(None, ["data=fashion-mnist"]).augment
+    assert (fashion.enabled, fashion.hflip, fashion.crop_padding) == (True, True, 2)
+    mnist = load_config(None, ["data=mnist"]).augment
+    assert (mnist.hflip, mnist.crop_padding) == (False, 2)  # digits are never mirrored
+    custom = load_config(None, ["data=fashion-mnist", "augment.crop_padding=4"]).augment
+    assert (custom.hflip, custom.crop_padding) == (True, 4)
+    off = load_config(None, ["data=cifar10", "augment=false"]).augment
+    assert (off.hflip, off.crop_padding) == (False, 0)
+    assert to_dict(load_config(None, ["data=cifar10"]))["augment"] == {"enabled": True, "hflip": True, "crop_padding": 4}
