@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 .PHONY: demo test bench clean
 
 demo: $(VENV)/.stamp-base
-	$(BIN)/cnnlab train --name demo --overwrite data=digits epochs=20 lr=0.03
+	$(BIN)/cnnlab train --name demo --overwrite data=digits epochs=20
 
 test: $(VENV)/.stamp-dev
 	$(BIN)/python -m pytest

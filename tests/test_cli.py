@@ -46,7 +46,7 @@ def test_missing_dataset_exit_2(tmp_path, capsys) -> None:
 def test_real_process_exit_codes(tmp_path: Path) -> None:
     bad = run_cli("train", "model=resnet9000", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown model 'resnet9000'" in bad.stderr and "Traceback" not in bad.stderr
-    diverged = run_cli("train", *FAST, "lr=10", "--name", "nan", cwd=tmp_path)
+    diverged = run_cli("train", *FAST, "model=convnet", "lr=10", "--name", "nan", cwd=tmp_path)
     assert diverged.returncode == 3 and "diverged: training loss became NaN/Inf" in diverged.stderr
     assert json.loads((tmp_path / "runs" / "nan" / "run.json").read_text())["status"] == "diverged"
 

@@ -17,8 +17,11 @@ def test_aliases_and_dotted_overrides() -> None:
 
 
 def test_optimizer_default_learning_rate_applies_when_not_given() -> None:
-    assert load_config(None, ["optimizer=adam"]).optim.lr == 1e-3
-    assert load_config(None, ["optimizer=sgd"]).optim.lr == 0.01
+    adam = load_config(None, ["optimizer=adam"]).optim
+    assert (adam.lr, adam.weight_decay) == (1e-3, 0.0)
+    momentum = load_config(None, []).optim
+    assert (momentum.name, momentum.lr, momentum.weight_decay) == ("momentum", 0.02, 5e-4)
+    assert load_config(None, ["optimizer=adam", "lr=0.01", "weight_decay=0.1"]).optim.weight_decay == 0.1
 
 
 def test_round_trip_and_hash() -> None:
@@ -85,9 +88,9 @@ def test_coerce_refuses(value, annotation) -> None:
 
 def test_augmentation_recipe_comes_from_the_dataset_and_is_written_out() -> None:
     fashion = load_config(None, ["data=fashion-mnist"]).augment
-    assert (fashion.enabled, fashion.hflip, fashion.crop_padding) == (True, True, 2)
+    assert (fashion.enabled, fashion.hflip, fashion.crop_padding) == (True, True, 0)
     mnist = load_config(None, ["data=mnist"]).augment
-    assert (mnist.hflip, mnist.crop_padding) == (False, 2)  # digits are never mirrored
+    assert (mnist.hflip, mnist.crop_padding) == (False, 0)  # digits are never mirrored
     custom = load_config(None, ["data=fashion-mnist", "augment.crop_padding=4"]).augment
     assert (custom.hflip, custom.crop_padding) == (True, 4)
     off = load_config(None, ["data=cifar10", "augment=false"]).augment

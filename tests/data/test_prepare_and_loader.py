@@ -44,7 +44,9 @@ def test_channel_stats_match_numpy() -> None:
 
 
 def test_choose_image_size() -> None:
-    assert choose_image_size(28, None, lambda s: s >= 24, 32) == 28  # native fits
+    assert choose_image_size(28, None, lambda s: s >= 24, 32) == 32  # a small gap: padded to the model's size
+    assert choose_image_size(28, None, lambda s: s >= 24, 224) == 28  # a large gap: native, since it fits
+    assert choose_image_size(64, None, lambda s: s >= 24, 32) == 64  # larger than the model's: native
     assert choose_image_size(8, None, lambda s: s >= 24, 32) == 32  # too small: the model's size
     assert choose_image_size(8, 48, lambda s: True, 32) == 48  # asked for
 

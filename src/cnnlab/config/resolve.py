@@ -155,6 +155,7 @@ def _optim(values: Layer) -> OptimConfig:
             value, origin = values.pop(key)
             common[key] = coerce(value, float, f"optim.{key}", origin)
     common.setdefault("lr", info.default_lr)
+    common.setdefault("weight_decay", info.default_weight_decay)
     options = _component_options("optim", name, info.options, values)
     return OptimConfig(name=name, options=types.MappingProxyType(options), **common)
 

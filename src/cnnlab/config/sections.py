@@ -54,8 +54,8 @@ class ModelConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     name: str = "momentum"
-    lr: float = 0.01  # base learning rate for the whole batch (not per image)
-    weight_decay: float = 0.0
+    lr: float = 0.02  # base learning rate for the whole batch (not per image)
+    weight_decay: float = 5e-4
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -65,7 +65,7 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    name: str = "constant"
+    name: str = "cosine"
     options: Mapping[str, Any] = field(default_factory=dict)
 
 

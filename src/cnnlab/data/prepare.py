@@ -66,10 +66,14 @@ def load_raw(config: DataConfig) -> RawDataset:
 
 
 def choose_image_size(native: int, requested: int | None, fits: Callable[[int], bool], default: int) -> int:
-    """The input size: what was asked for; else the native size when the model accepts it; else the
-    model's own input size (8x8 digits become 32x32 for a network whose valid convolutions need 24+)."""
+    """The input size, in this order: what was asked for; the model's own size when the image is a
+    little smaller (a gap of at most a quarter of the side is zero-padded, as LeCun padded MNIST's
+    28x28 digits to LeNet-5's 32x32; the seed network was also designed for 32x32); the native size when
+    the model accepts it; else the model's size (8x8 digits are resized to 32x32)."""
     if requested:
         return requested
+    if native < default and default - native <= native // 4:
+        return default
     return native if fits(native) else default
 
 

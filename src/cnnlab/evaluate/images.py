@@ -1,12 +1,14 @@
-"""Reading user image files for prediction: torchvision.io decoding (PNG, JPEG, GIF, WebP), EXIF
-orientation applied, converted to the run's channels and size (shorter side resized, centre crop)."""
+"""Reading user image files for prediction with Pillow (PNG, JPEG, GIF, BMP, TIFF, WebP): EXIF orientation
+applied, converted to the run's channels (L or RGB; palette, RGBA, CMYK and 16-bit images included),
+shorter side resized to the run's size (antialiased), centre crop."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
-from torchvision.io import ImageReadMode, decode_image
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
 from ..data import DataSpec
@@ -18,10 +20,12 @@ def read_image(path: str | Path, spec: DataSpec) -> torch.Tensor:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image '{path}' does not exist")
-    mode = ImageReadMode.GRAY if spec.channels == 1 else ImageReadMode.RGB
     try:
-        image = decode_image(str(path), mode=mode, apply_exif_orientation=True)
-    except (RuntimeError, ValueError) as exc:
-        raise DataError(f"cannot decode image '{path}' ({exc}); is it a PNG/JPEG/GIF/WebP file?") from None
-    image = TF.resize(image, spec.image_size, antialias=True)
-    return TF.center_crop(image, [spec.image_size, spec.image_size])
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened).convert("L" if spec.channels == 1 else "RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"cannot decode image '{path}' ({exc}); is it a complete PNG/JPEG/... file?") from None
+    array = np.asarray(image, dtype=np.uint8)
+    tensor = torch.from_numpy(array.copy()).view(*array.shape[:2], -1).permute(2, 0, 1)
+    tensor = TF.resize(tensor, spec.image_size, antialias=True)
+    return TF.center_crop(tensor, [spec.image_size, spec.image_size])

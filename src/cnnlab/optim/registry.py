@@ -19,6 +19,7 @@ class OptimInfo:
     name: str
     factory: Callable[..., object]
     default_lr: float
+    default_weight_decay: float = 5e-4
     paper: str = ""
     description: str = ""
     options: dict[str, OptionSpec] = field(default_factory=dict)
