@@ -38,3 +38,24 @@ def test_keyword_overrides_and_runconfig(tmp_path: Path) -> None:
     assert config.model.options["activation"] == "relu"
     result = cnnlab.train(config, runs_dir=tmp_path, quiet=True, epochs=1)
     assert len(result.history) == 1 and result.run_dir.parent == tmp_path
+
+
+def test_predict_reads_any_pil_mode_and_refuses_broken_files(tmp_path: Path) -> None:
+    import pytest
+
+    from cnnlab.errors import DataError
+
+    result = cnnlab.train(None, FAST, runs_dir=tmp_path, name="p", quiet=True)
+    paths = []
+    for mode in ("RGBA", "P", "CMYK", "I;16", "1"):
+        path = tmp_path / f"img_{mode.replace(';', '')}.{'jpg' if mode == 'CMYK' else 'png'}"
+        Image.new(mode, (12, 9)).save(path)
+        paths.append(path)
+    predictions = cnnlab.predict(result.run_dir, paths, k=2)
+    assert [len(p["top"]) for p in predictions] == [2] * len(paths)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(paths[0].read_bytes()[:30])
+    with pytest.raises(DataError, match="cannot decode image '.*broken.png'"):
+        cnnlab.predict(result.run_dir, [broken])
+    with pytest.raises(DataError, match="does not exist"):
+        cnnlab.predict(result.run_dir, [tmp_path / "nope.png"])

@@ -75,7 +75,7 @@ class TrainConfig:
     batch_size: int = 64
     eval_batch_size: int = 1024
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere
-    channels_last: bool | None = None  # None: on for CUDA, off elsewhere
+    channels_last: bool | None = None  # None: on for CUDA and CPU (faster there), off for MPS
     compile: bool = False  # torch.compile the model (pays off for long runs of large models on a GPU)
     monitor: Literal["val_acc", "val_loss"] = "val_acc"  # what 'best' means for the best checkpoint
     restore_best: bool = False  # evaluate the test set with the best weights instead of the last

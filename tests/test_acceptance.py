@@ -1,0 +1,18 @@
+"""The README's promises, run for real (a few seconds each on 2 CPU cores)."""
+
+from pathlib import Path
+
+import cnnlab
+
+
+def test_demo_reaches_95_percent_on_digits(tmp_path: Path) -> None:
+    """`make demo` trains the default model on the bundled digits: >= 95% test accuracy (seed 0)."""
+    result = cnnlab.train(None, ["data=digits", "epochs=20"], runs_dir=tmp_path, name="demo", quiet=True)
+    assert result.status == "completed" and result.accuracy >= 0.95, result.test
+    info = cnnlab.load_run(result.run_dir).info
+    assert info["data"]["image_size"] == 32 and info["parameters"] == 254858  # 1-channel seed network
+
+
+def test_lenet5_on_digits_is_fast_and_accurate(tmp_path: Path) -> None:
+    result = cnnlab.train(None, ["model=lenet5", "data=digits", "epochs=15"], runs_dir=tmp_path, quiet=True)
+    assert result.accuracy >= 0.93, result.test
