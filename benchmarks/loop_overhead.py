@@ -99,7 +99,8 @@ def main() -> None:
     plain_optimizer = build_optimizer(config.optim, plain_model.parameters())
     batches = DeviceBatches(train, mean, std, args.batch_size, runtime.device, shuffle=True, drop_last=True,
                             channels_last=runtime.channels_last)
-    trainer = Trainer(ours_model, build_optimizer(config.optim, ours_model.parameters()), batches, None, config, runtime)
+    ours_optimizer = build_optimizer(config.optim, ours_model.parameters())
+    trainer = Trainer(ours_model, ours_optimizer, batches, None, config, runtime)
     images, labels = train.images.to(runtime.device), train.labels.to(runtime.device)
 
     # warm-up (allocator, cuDNN autotuning), then interleave so drift hits both sides alike

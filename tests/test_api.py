@@ -59,3 +59,20 @@ def test_predict_reads_any_pil_mode_and_refuses_broken_files(tmp_path: Path) -> 
         cnnlab.predict(result.run_dir, [broken])
     with pytest.raises(DataError, match="does not exist"):
         cnnlab.predict(result.run_dir, [tmp_path / "nope.png"])
+
+
+def test_prediction_input_matches_the_training_input(tmp_path: Path) -> None:
+    """A native-size image goes through the same fit as the training images (28 -> 32 by zero padding)."""
+    import torch
+
+    from cnnlab.data import DataSpec
+    from cnnlab.data.prepare import fit_size
+    from cnnlab.evaluate.images import read_image
+
+    spec = DataSpec("x", ("a", "b"), 1, 32, (0.5,), (1.0,), {}, "test", native_size=28, resize="auto")
+    pixels = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "native.png")
+    expected = fit_size(torch.from_numpy(pixels).view(1, 1, 28, 28), 32, "auto")[0]
+    assert torch.equal(read_image(tmp_path / "native.png", spec), expected)
+    Image.fromarray(pixels).resize((56, 70)).save(tmp_path / "large.png")
+    assert read_image(tmp_path / "large.png", spec).shape == (1, 32, 32)

@@ -20,7 +20,7 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
 
 
 @pytest.mark.parametrize("args,message", [
-    (["train", "model=lenet"], "unknown model 'lenet'; did you mean 'lenet5'?"),
+    (["train", "model=lenet"], "unknown model 'lenet' (override 'model=lenet'); did you mean 'lenet5'?"),
     (["train", "epochs=abc"], "train.epochs (override 'epochs=abc') must be int"),
     (["train", "epoch=3"], "did you mean 'epochs'?"),
     (["train", "a.yaml", "b.yaml"], "give at most one config file"),

@@ -135,9 +135,15 @@ class Run:
         return model.eval()
 
 
+def checkpoint_name(checkpoint: str, config: RunConfig) -> str:
+    """'auto' means the weights the run's own test score used."""
+    if checkpoint == "auto":
+        return "best" if config.train.restore_best else "last"
+    return checkpoint
+
+
 def _checkpoint_path(run: RunDir, checkpoint: str, config: RunConfig) -> Path:
-    if checkpoint == "auto":  # the weights the run's own test score used
-        checkpoint = "best" if config.train.restore_best else "last"
+    checkpoint = checkpoint_name(checkpoint, config)
     if checkpoint in ("best", "last"):
         path = run.best if checkpoint == "best" else run.last
         if checkpoint == "best" and not path.is_file():
@@ -173,7 +179,7 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
     batches = make_batches(data, spec, config.train.eval_batch_size, runtime, train=False)
     metrics = evaluate_model(model, batches, spec.num_classes, runtime.autocast, confusion=True)
     confusion = metrics.pop("confusion")
-    report = {"split": split, "checkpoint": checkpoint, **metrics,
+    report = {"split": split, "checkpoint": checkpoint_name(checkpoint, run.config), **metrics,
               "per_class": dict(zip(spec.classes, per_class_accuracy(confusion))),
               "confusion": confusion.tolist(), "classes": list(spec.classes)}
     if write:

@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.add_argument("--split", choices=("test", "val"), default="test")
     evaluate.add_argument("--checkpoint", default="auto",
-                          help="best, last, a checkpoint file, or auto (default: the weights the run's test score used)")
+                          help="best, last, a checkpoint file, or auto (default: the weights of the run's test score)")
     evaluate.add_argument("--device", help="auto, cpu, cuda, mps (default: the run's)")
 
     predict = _command(sub, "predict", _predict, "top-5 labels with probabilities for image files")
@@ -118,8 +118,8 @@ def _print_result(result: Any) -> None:
         print(f"{result.status}: {result.reason}")
         print(f"test accuracy {100 * test['acc']:.2f}%  top-5 {100 * test['top5']:.2f}%  loss {test['loss']:.4f}"
               f"  ({test['count']} images)")
-        print(f"trained in {result.seconds:.1f}s at {result.images_per_second:,.0f} img/s; "
-              f"best epoch {result.best_epoch}")
+        print(f"training {result.train_seconds:.1f}s at {result.images_per_second:,.0f} img/s "
+              f"(wall {result.seconds:.1f}s); best epoch {result.best_epoch}")
     elif result.status == "diverged":
         print(f"diverged: {result.reason}", file=sys.stderr)
     elif result.status == "interrupted":
@@ -130,7 +130,7 @@ def _print_result(result: Any) -> None:
 def _eval(args: argparse.Namespace) -> int:
     report = api.evaluate(args.run_dir, split=args.split, checkpoint=args.checkpoint, device=args.device)
     print(f"{args.split}: loss {report['loss']:.4f}  top-1 {100 * report['acc']:.2f}%  "
-          f"top-5 {100 * report['top5']:.2f}%  ({report['count']} images, {args.checkpoint} checkpoint)")
+          f"top-5 {100 * report['top5']:.2f}%  ({report['count']} images, {report['checkpoint']} checkpoint)")
     width = max(len(name) for name in report["per_class"])
     for name, acc in report["per_class"].items():
         print(f"  {name:<{width}}  {'-' if acc is None else f'{100 * acc:6.2f}%'}")

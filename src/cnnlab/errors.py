@@ -31,9 +31,11 @@ def closest(name: str, choices: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def unknown_name_message(kind: str, name: str, choices: Iterable[str]) -> str:
-    """'unknown model 'lenet', did you mean 'lenet5'? valid: ...' in one place for every family."""
+def unknown_name_message(kind: str, name: str, choices: Iterable[str], origin: str = "") -> str:
+    """"unknown model 'lenet' (override 'model=lenet'); did you mean 'lenet5'? Valid models: ..." in one
+    place for every family."""
     choices = sorted(choices)
     guess = closest(name, choices)
+    where = f" ({origin})" if origin else ""
     hint = f"; did you mean '{guess}'?" if guess else ""
-    return f"unknown {kind} '{name}'{hint} Valid {kind}s: {', '.join(choices)}"
+    return f"unknown {kind} '{name}'{where}{hint} Valid {kind}s: {', '.join(choices)}"

@@ -40,11 +40,12 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} '{name}' is registered twice")
         self._entries[name] = entry
 
-    def get(self, name: str) -> T:
+    def get(self, name: str, origin: str = "") -> T:
+        """The entry of `name`; `origin` (where the name came from) goes into the error message."""
         try:
             return self._entries[name]
         except KeyError:
-            raise ConfigError(unknown_name_message(self.kind, name, self._entries)) from None
+            raise ConfigError(unknown_name_message(self.kind, name, self._entries, origin)) from None
 
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))

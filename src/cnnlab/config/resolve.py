@@ -95,10 +95,7 @@ def _augment(config: AugmentConfig, dataset: str) -> AugmentConfig:
 def _known_dataset(name: str, origin: str) -> None:
     from ..data import DATASETS
 
-    try:
-        DATASETS.get(name)
-    except ConfigError as exc:
-        raise ConfigError(f"{exc} ({origin})") from None
+    DATASETS.get(name, origin)
 
 
 def _component_options(
@@ -127,10 +124,7 @@ def _component_options(
 def _component_name(section: str, values: Layer, default: str, registry: Any) -> str:
     value, origin = values.pop("name", (default, "default"))
     name = coerce(value, str, f"{section}.name", origin)
-    try:
-        registry.get(name)
-    except ConfigError as exc:
-        raise ConfigError(f"{exc} ({origin})") from None
+    registry.get(name, origin)
     return name
 
 

@@ -75,7 +75,7 @@ def read_idx_pair(images_path: Path, labels_path: Path, num_classes: int) -> Ima
     """An images file [N, H, W] uint8 and a labels file [N] uint8, checked against each other."""
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise DataError(f"{images_path}: expected uint8 images of 3 dimensions [N, H, W], got {images.dtype} {images.shape}")
+        raise DataError(f"{images_path}: expected uint8 images [N, H, W], got {images.dtype} {images.shape}")
     if labels.ndim != 1 or labels.dtype != np.uint8:
         raise DataError(f"{labels_path}: expected uint8 labels of 1 dimension [N], got {labels.dtype} {labels.shape}")
     if len(images) != len(labels):

@@ -37,6 +37,8 @@ class DataSpec:
     std: tuple[float, ...]
     sizes: dict[str, int]
     source: str
+    native_size: int = 0  # the dataset's own image side, before fit_size (0: same as image_size)
+    resize: str = "auto"  # how native images were brought to image_size (fit_size's mode)
 
     @property
     def num_classes(self) -> int:
@@ -86,10 +88,12 @@ def prepare(config: DataConfig, raw: RawDataset, image_size: int) -> DataSplits:
     if config.train_limit:
         train = train.subset(torch.arange(min(config.train_limit, len(train))))
     channels = config.channels or raw.train.channels
-    train, val, test = (None if s is None else _shape(s, channels, image_size, config.resize) for s in (train, val, test))
+    train, test = (_shape(s, channels, image_size, config.resize) for s in (train, test))
+    val = None if val is None else _shape(val, channels, image_size, config.resize)
     mean, std = normalization(config.normalize, train.images)
     sizes = {"train": len(train), "val": len(val) if val is not None else 0, "test": len(test)}
-    spec = DataSpec(config.name, raw.classes, channels, image_size, mean, std, sizes, raw.source)
+    spec = DataSpec(config.name, raw.classes, channels, image_size, mean, std, sizes, raw.source,
+                    native_size=raw.train.size[0], resize=config.resize)
     return DataSplits(train, val, test, spec)
 
 

@@ -1,6 +1,8 @@
 """Reading user image files for prediction with Pillow (PNG, JPEG, GIF, BMP, TIFF, WebP): EXIF orientation
 applied, converted to the run's channels (L or RGB; palette, RGBA, CMYK and 16-bit images included),
-shorter side resized to the run's size (antialiased), centre crop."""
+then brought to the run's input exactly as its training images were: shorter side resized to the dataset's
+native size (antialiased) and centre-cropped, then `fit_size` (so a 28x28 Fashion-MNIST image is zero-padded
+to 32x32 as in training, not stretched)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
 from ..data import DataSpec
+from ..data.prepare import fit_size
 from ..errors import DataError
 
 
@@ -27,5 +30,7 @@ def read_image(path: str | Path, spec: DataSpec) -> torch.Tensor:
         raise DataError(f"cannot decode image '{path}' ({exc}); is it a complete PNG/JPEG/... file?") from None
     array = np.asarray(image, dtype=np.uint8)
     tensor = torch.from_numpy(array.copy()).view(*array.shape[:2], -1).permute(2, 0, 1)
-    tensor = TF.resize(tensor, spec.image_size, antialias=True)
-    return TF.center_crop(tensor, [spec.image_size, spec.image_size])
+    native = spec.native_size or spec.image_size
+    if tuple(tensor.shape[1:]) != (native, native):
+        tensor = TF.center_crop(TF.resize(tensor, native, antialias=True), [native, native])
+    return fit_size(tensor.unsqueeze(0), spec.image_size, spec.resize)[0]

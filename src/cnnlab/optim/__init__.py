@@ -11,7 +11,8 @@ from . import schedules, torch_optimizers  # noqa: F401  (registration)
 from .registry import OPTIMIZERS, SCHEDULES, OptimInfo, ScheduleInfo
 
 
-def build_optimizer(config: OptimConfig, params: Iterable[torch.nn.Parameter] | Iterable[dict]) -> torch.optim.Optimizer:
+def build_optimizer(config: OptimConfig, params: Iterable[torch.nn.Parameter] | Iterable[dict]
+                    ) -> torch.optim.Optimizer:
     info = OPTIMIZERS.get(config.name)
     optimizer = info.factory(params, lr=config.lr, weight_decay=config.weight_decay, **config.options)
     for group in optimizer.param_groups:

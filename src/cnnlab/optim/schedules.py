@@ -19,7 +19,7 @@ def step(epoch: float, *, epochs: int, step_size: int = 30, gamma: float = 0.1) 
     return gamma ** (int(epoch) // max(step_size, 1))
 
 
-@SCHEDULES.register("cosine", description="half a cosine from the base rate to min_factor x base (Loshchilov & Hutter 2017, no restarts)")
+@SCHEDULES.register("cosine", description="half a cosine down to min_factor x base (Loshchilov & Hutter 2017)")
 def cosine(epoch: float, *, epochs: int, min_factor: float = 0.0) -> float:
     progress = min(max(epoch / max(epochs, 1), 0.0), 1.0)
     return min_factor + (1.0 - min_factor) * 0.5 * (1.0 + math.cos(math.pi * progress))

@@ -49,7 +49,8 @@ class TrainResult:
     test: dict[str, float] | None = None  # loss, acc, top5 on the test set (None if not reached)
     best_epoch: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of all sessions, data loading and evaluation included
+    train_seconds: float = 0.0  # time inside training epochs only
     images_per_second: float = 0.0
     interrupt_signal: int | None = None
 
@@ -97,13 +98,15 @@ def make_model(config: RunConfig, spec: DataSpec, runtime: Runtime) -> nn.Module
 
 
 # ---------------------------------------------------------------------------------------------- runs
-def start_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks: Sequence[Callback] = ()) -> TrainResult:
+def start_run(config: RunConfig, run: RunDir, *, quiet: bool = False,
+              callbacks: Sequence[Callback] = ()) -> TrainResult:
     run.path.mkdir(parents=True, exist_ok=True)
     run.write_config(config)
     return _execute(config, run, None, quiet, callbacks)
 
 
-def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks: Sequence[Callback] = ()) -> TrainResult:
+def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False,
+               callbacks: Sequence[Callback] = ()) -> TrainResult:
     if not run.last.is_file():
         raise ConfigError(
             f"'{run.path}' has no checkpoint to resume from ({run.last} is missing: the run stopped before "
@@ -113,7 +116,8 @@ def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks
     return _execute(config, run, load_checkpoint(run.last), quiet, callbacks)
 
 
-def _execute(config: RunConfig, run: RunDir, checkpoint: Any, quiet: bool, callbacks: Sequence[Callback]) -> TrainResult:
+def _execute(config: RunConfig, run: RunDir, checkpoint: Any, quiet: bool,
+             callbacks: Sequence[Callback]) -> TrainResult:
     started = time.perf_counter()
     runtime = resolve_runtime(config)
     seed_everything(config.seed)
@@ -145,7 +149,8 @@ def _execute(config: RunConfig, run: RunDir, checkpoint: Any, quiet: bool, callb
     return _finish(trainer, run, test, wall, spec)
 
 
-def _score_test(trainer: Trainer, run: RunDir, splits: DataSplits, config: RunConfig, runtime: Runtime) -> dict[str, float]:
+def _score_test(trainer: Trainer, run: RunDir, splits: DataSplits, config: RunConfig,
+                runtime: Runtime) -> dict[str, float]:
     if config.train.restore_best and run.best.is_file():
         tensors, _ = load_checkpoint(run.best)
         trainer.model.load_state_dict(split_prefix(tensors, "model."))
@@ -171,4 +176,4 @@ def _finish(trainer: Trainer, run: RunDir, test: dict[str, float] | None, wall: 
 
         plot_curves(run.path)
     return TrainResult(run.path, trainer.status, trainer.reason, test, state.best_epoch, list(state.history),
-                       wall, speed, trainer.interrupt_signal)
+                       wall, state.train_seconds, speed, trainer.interrupt_signal)
