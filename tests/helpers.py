@@ -69,3 +69,46 @@ def write_cifar10(directory: Path, per_batch: int = 20, seed: int = 0) -> Path:
 
 
 FAST = ["data=digits", "model=lenet5", "data.train_limit=256", "epochs=2", "batch_size=32"]
+
+
+def write_jpeg_tree(root: Path, classes: dict[str, int], size: tuple[int, int] = (48, 36), seed: int = 0,
+                    suffix: str = ".jpg") -> Path:
+    """root/<class>/image_NNNN.jpg with real JPEG bytes; each class has its own colour so it is learnable."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for index, (name, count) in enumerate(classes.items()):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        base = np.array([(index * 67) % 256, (index * 131) % 256, (index * 29 + 80) % 256], dtype=np.int16)
+        for i in range(count):
+            noise = rng.integers(-20, 21, size=(size[1], size[0], 3))
+            pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"image_{i + 1:04d}{suffix}", quality=90)
+    return root
+
+
+def write_caltech(root: Path, classes: int = 4, per_class: int = 12, background: int = 5) -> Path:
+    """A Caltech-101-shaped folder: root/caltech101/101_ObjectCategories/<class>/image_NNNN.jpg, with the
+    BACKGROUND_Google clutter class the real archive has."""
+    names = {f"class_{i:02d}": per_class for i in range(classes)}
+    names["BACKGROUND_Google"] = background
+    return write_jpeg_tree(root / "caltech101" / "101_ObjectCategories", names)
+
+
+def write_cifar100(directory: Path, train: int = 40, test: int = 20, seed: int = 0) -> Path:
+    """cifar-100-python/{train,test,meta} as the official archive has them (fine and coarse labels)."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, count in (("train", train), ("test", test)):
+        fine = [int(x) for x in rng.integers(0, 100, count)]
+        batch = {b"filenames": [b"x.png"] * count, b"batch_label": name.encode(), b"fine_labels": fine,
+                 b"coarse_labels": [f // 5 for f in fine],
+                 b"data": rng.integers(0, 256, size=(count, 3072), dtype=np.uint8)}
+        with open(directory / name, "wb") as handle:
+            pickle.dump(batch, handle, protocol=2)
+    meta = {b"fine_label_names": [f"fine_{i}".encode() for i in range(100)],
+            b"coarse_label_names": [f"coarse_{i}".encode() for i in range(20)]}
+    with open(directory / "meta", "wb") as handle:
+        pickle.dump(meta, handle, protocol=2)
+    return directory

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +166,10 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
     if split not in ("test", "val"):
         raise ConfigError(f"split must be 'test' or 'val', got '{split}'")
     run = load_run(run_dir)
-    config = make_config(run.config, device=device) if device else run.config
+    overrides: dict[str, Any] = {"device": device} if device else {}
+    if (run.path / "split.json").is_file():  # folder datasets: exactly the files the run was split into
+        overrides["data.split_file"] = str(run.path / "split.json")
+    config = make_config(run.config, **overrides) if overrides else run.config
     runtime = resolve_runtime(config)
     spec = run.spec
     splits = load_splits(config, image_size=spec.image_size)
@@ -176,7 +179,7 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
     model = run.model(checkpoint, runtime.device)
     from .evaluate import evaluate_model
 
-    batches = make_batches(data, spec, config.train.eval_batch_size, runtime, train=False)
+    batches = make_batches(data, replace(splits, spec=spec), config, runtime, train=False)
     metrics = evaluate_model(model, batches, spec.num_classes, runtime.autocast, confusion=True)
     confusion = metrics.pop("confusion")
     report = {"split": split, "checkpoint": checkpoint_name(checkpoint, run.config), **metrics,
@@ -216,3 +219,26 @@ def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, check
         {"image": str(path), "top": [(spec.classes[i], float(p)) for p, i in zip(values.tolist(), indices.tolist())]}
         for path, values, indices in zip(images, top.values, top.indices)
     ]
+
+
+def show_samples(config: RunConfig, split: str = "train", count: int = 32, augment: bool = False,
+                 out: str | Path = "samples.png") -> Path:
+    """A PNG grid of `count` images of a split with their labels; with `augment`, as training sees them."""
+    from .train.runtime import Runtime
+    from .viz.samples import plot_samples
+
+    splits = load_splits(config)
+    data = getattr(splits, split)
+    if data is None:
+        raise ConfigError(f"dataset '{config.data.name}' has no {split} split with this config")
+    count = min(count, len(data))
+    config = make_config(config, **{"train.batch_size": count, "train.eval_batch_size": count})
+    batches = make_batches(data, splits, config, Runtime(torch.device("cpu"), None, False), train=augment)
+    images, labels = next(iter(batches.batches(0)))
+    spec = splits.spec
+    mean = torch.tensor(spec.mean).view(1, -1, 1, 1)
+    std = torch.tensor(spec.std).view(1, -1, 1, 1)
+    titles = [spec.classes[int(i)] for i in labels]
+    what = "augmented " if augment else ""
+    plot_samples(images.float() * std + mean, titles, out, title=f"{spec.dataset}: {what}{split} samples")
+    return Path(out)

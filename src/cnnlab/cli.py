@@ -74,10 +74,33 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--classes", type=int, help="number of classes (default: the model's)")
 
     _command(sub, "datasets", _datasets, "list the datasets cnnlab can read")
+    _data_commands(sub)
     _command(sub, "optimizers", _optimizers, "list the optimizers and their options")
     show = _command(sub, "config", _config, "print the resolved config (defaults + file + overrides)")
     show.add_argument("items", nargs="*", metavar="CONFIG.yaml|key=value")
     return parser
+
+
+def _data_commands(sub: Any) -> None:
+    data = sub.add_parser("data", help="inspect, check and download datasets", description="datasets")
+    data_sub = data.add_subparsers(title="data commands", metavar="COMMAND")
+    info = _command(data_sub, "info", _data_info, "counts per split and class, image sizes, pixel mean/std")
+    info.add_argument("name", metavar="NAME")
+    info.add_argument("items", nargs="*", metavar="key=value", help="config overrides, e.g. data.root=DIR")
+    show = _command(data_sub, "show", _data_show, "a PNG grid of samples with their labels")
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("items", nargs="*", metavar="key=value")
+    show.add_argument("--split", choices=("train", "val", "test"), default="train")
+    show.add_argument("--augment", action="store_true", help="show training images after augmentation")
+    show.add_argument("-n", type=int, default=32, help="how many images (default 32)")
+    show.add_argument("--out", help="PNG path (default NAME_SPLIT.png)")
+    verify = _command(data_sub, "verify", _data_verify, "check every image file; exit 1 if any is bad")
+    verify.add_argument("target", metavar="ROOT|NAME", help="an image folder tree, or a dataset name")
+    verify.add_argument("items", nargs="*", metavar="key=value")
+    download = _command(data_sub, "download", _data_download, "download, verify and unpack a dataset")
+    download.add_argument("name", metavar="NAME")
+    download.add_argument("--root", help="data root (default: $CNNLAB_DATA, then the user cache)")
+    download.add_argument("--mirror", help="base URL to fetch the files from instead of the official ones")
 
 
 def _command(sub: Any, name: str, handler: Any, help_text: str) -> argparse.ArgumentParser:
@@ -193,6 +216,92 @@ def _datasets(args: argparse.Namespace) -> int:
     rows = [(n, "x".join(map(str, DATASETS.get(n).shape)), str(DATASETS.get(n).num_classes),
              DATASETS.get(n).description) for n in DATASETS]
     _table(("dataset", "shape", "classes", "description"), rows)
+    return 0
+
+
+def _data_config(name: str, items: Sequence[str]):
+    return api.make_config(None, [f"data={name}", *items])
+
+
+def _data_info(args: argparse.Namespace) -> int:
+    from .data.inspect import class_counts, image_sizes, pixel_stats
+    from .train import load_splits
+
+    splits = load_splits(_data_config(args.name, args.items))
+    spec = splits.spec
+    sizes = image_sizes(splits.train)
+    mean, std = pixel_stats(splits)
+    print(f"dataset {spec.dataset} from {spec.source}")
+    print(f"splits: train {spec.sizes['train']:,}  val {spec.sizes['val']:,}  test {spec.sizes['test']:,}; "
+          f"{spec.num_classes} classes; model input {spec.channels}x{spec.image_size}x{spec.image_size}")
+    if spec.native_size:
+        print(f"images: {spec.native_size}x{spec.native_size} ({spec.resize} to {spec.image_size}x{spec.image_size})")
+    else:
+        print(f"image sizes (train, min/median/max): width {sizes['width']}, height {sizes['height']}")
+    print(f"pixel mean (train, [0,1] units): {[round(m, 4) for m in mean]}  std: {[round(v, 4) for v in std]}")
+    counts = class_counts(splits)
+    _table(("class", "train", "val", "test"), [(name, *map(str, c.values())) for name, c in counts.items()])
+    for note in splits.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _data_show(args: argparse.Namespace) -> int:
+    out = args.out or f"{args.name}_{args.split}{'_augmented' if args.augment else ''}.png"
+    path = api.show_samples(_data_config(args.name, args.items), args.split, args.n, args.augment, out)
+    print(f"wrote {path}")
+    return 0
+
+
+def _data_verify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .data import DATASETS
+    from .data.inspect import verify_tree
+
+    if args.target in DATASETS:
+        return _verify_dataset(args)
+    root = Path(args.target)
+    if not root.is_dir():
+        raise ConfigError(f"'{args.target}' is neither a dataset name ({', '.join(DATASETS)}) nor a folder")
+    config = _data_config("imagefolder", [f"data.root={root}", *args.items])
+    report = verify_tree(root, config.data.max_pixels)
+    for path, problem in sorted(report.problems.items()):
+        print(f"BAD  {path}: {problem}")
+    for note in report.notes:
+        print(f"note: {note}")
+    print(f"checked {report.checked:,} images in {report.classes} classes: {len(report.problems)} bad")
+    return 1 if report.problems else 0
+
+
+def _verify_dataset(args: argparse.Namespace) -> int:
+    from .data import FileList, load_raw
+    from .data.inspect import verify_files
+
+    config = _data_config(args.target, args.items)
+    source = load_raw(config.data)  # the readers validate headers, sizes, labels (DataError on a problem)
+    splits = {"train": source.train, "val": source.val, "test": source.test}
+    bad: dict[str, str] = {}
+    for split in splits.values():
+        if isinstance(split, FileList):
+            bad.update(verify_files(split, config.data.max_pixels))
+    for path, problem in sorted(bad.items()):
+        print(f"BAD  {path}: {problem}")
+    counts = ", ".join(f"{name} {len(s):,}" for name, s in splits.items() if s is not None)
+    print(f"{args.target} from {source.source}: {counts}; {len(source.classes)} classes; {len(bad)} bad files")
+    return 1 if bad else 0
+
+
+def _data_download(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .data.download import download_dataset
+    from .data.roots import candidate_roots
+
+    root = Path(args.root).expanduser() if args.root else candidate_roots(None)[0]
+    for path in download_dataset(args.name, root, args.mirror):
+        print(f"ok   {path}")
+    print(f"{args.name} is in {root}")
     return 0
 
 

@@ -51,3 +51,14 @@ def test_wrong_array_shape(tmp_path: Path) -> None:
         pickle.dump({b"data": np.zeros((4, 1000), np.uint8), b"labels": [0] * 4}, handle, protocol=2)
     with pytest.raises(DataError, match=r"data_batch_2: 'data' must be a uint8 array \[N, 3072\]"):
         load_raw(DataConfig(name="cifar10", root=str(tmp_path)))
+
+
+def test_cifar100_fine_and_coarse(tmp_path: Path) -> None:
+    from tests.helpers import write_cifar100
+
+    write_cifar100(tmp_path / "cifar-100-python")
+    fine = load_raw(DataConfig(name="cifar100", root=str(tmp_path)))
+    coarse = load_raw(DataConfig(name="cifar100", root=str(tmp_path), coarse_labels=True))
+    assert len(fine.classes) == 100 and len(coarse.classes) == 20 and coarse.classes[3] == "coarse_3"
+    assert len(fine.train) == 40 and len(fine.test) == 20
+    assert (fine.train.labels // 5).tolist() == coarse.train.labels.tolist()

@@ -25,6 +25,7 @@ from .layers import (
     parse_overrides,
 )
 from .sections import (
+    AUGMENT_OFF,
     AugmentConfig,
     DataConfig,
     ModelConfig,
@@ -51,7 +52,7 @@ def resolve(*layers: Layer) -> RunConfig:
     return RunConfig(
         seed=top.get("seed", RunConfig.seed),
         device=top.get("device", RunConfig.device),
-        data=(data := _plain_section(DataConfig, "data", by_section["data"])),
+        data=(data := _data(_plain_section(DataConfig, "data", by_section["data"]))),
         augment=_augment(_plain_section(AugmentConfig, "augment", by_section["augment"]), data.name),
         train=_plain_section(TrainConfig, "train", by_section["train"]),
         model=_model(by_section["model"]),
@@ -85,11 +86,19 @@ def _augment(config: AugmentConfig, dataset: str) -> AugmentConfig:
     from ..data import DATASETS
 
     if not config.enabled:
-        return AugmentConfig(enabled=False, hflip=False, crop_padding=0)
-    recipe = DATASETS.get(dataset).augment
-    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    filled = {k: recipe.get(k, False if k == "hflip" else 0) if v is None else v for k, v in values.items()}
-    return AugmentConfig(**filled)
+        return AugmentConfig(enabled=False, **AUGMENT_OFF)
+    recipe = {**AUGMENT_OFF, **DATASETS.get(dataset).augment}
+    values = {k: getattr(config, k) for k in AUGMENT_OFF}
+    return AugmentConfig(enabled=True, **{k: recipe[k] if v is None else v for k, v in values.items()})
+
+
+def _data(config: DataConfig) -> DataConfig:
+    """Fill the dataset's default class exclusions (Caltech-101 leaves BACKGROUND_Google out)."""
+    from ..data import DATASETS
+
+    if config.exclude_classes is None:
+        return dataclasses.replace(config, exclude_classes=tuple(DATASETS.get(config.name).exclude_classes))
+    return config
 
 
 def _known_dataset(name: str, origin: str) -> None:

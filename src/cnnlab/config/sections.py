@@ -14,7 +14,15 @@ class DataConfig:
     name: str = "digits"
     root: str | None = None  # None: --data-root, then $CNNLAB_DATA, then the per-user cache
     val_fraction: float = 0.1  # carved from the training set, stratified; the test set is never touched
+    test_fraction: float = 0.2  # carved likewise, only for sources without a test split (Caltech-101, one tree)
+    train_per_class: int | None = None  # instead of fractions: images per class (Caltech-101's 30 per class)
+    val_per_class: int | None = None
+    test_per_class: int | None = None
     split_seed: int = 0  # fixed apart from the run seed, so repeats of a study share one split
+    split_file: str | None = None  # reuse the split.json of an earlier run (folder datasets)
+    classes: tuple[str, ...] | None = None  # keep only these classes (names or indices), renumbered 0..K-1
+    exclude_classes: tuple[str, ...] | None = None  # null: the dataset's default (Caltech-101: BACKGROUND_Google)
+    coarse_labels: bool = False  # cifar100: the 20 superclasses instead of the 100 classes
     # standard: per-channel mean/std of the training split; centered: x/255 - 0.5 in [-0.5, 0.5] (the
     # seed study's scaling); unit: x/255 in [0, 1]; imagenet: torchvision's ImageNet mean/std
     normalize: Literal["standard", "centered", "unit", "imagenet"] = "standard"
@@ -23,26 +31,54 @@ class DataConfig:
     channels: int | None = None  # None: native; 1 or 3 converts (gray->RGB repeats, RGB->gray luminance)
     shuffle: bool = True  # reshuffle the training set every epoch (the ablation study turns it off)
     train_limit: int | None = None  # keep the first N training images (after the split): quick runs
+    # folder datasets: none = decode JPEGs in loader workers every epoch; disk = decode once into a
+    # memory-mapped uint8 cache at cache_size, workers read it; device = that cache held on the device,
+    # augmented there like the small datasets (fastest, needs the memory)
+    cache: Literal["none", "disk", "device"] = "none"
+    cache_size: int | None = None  # side of cached images; None: image_size / 0.875 (256 for 224)
+    workers: int | None = None  # loader processes for folder datasets; None: min(8, CPU cores)
+    skip_bad: bool = False  # corrupt images: false = stop before training, naming them; true = skip them
+    max_pixels: int = 89_478_485  # larger images are refused as decompression bombs (Pillow's threshold)
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.val_fraction < 1.0, "data.val_fraction", self.val_fraction, "in [0, 1)")
-        _check(self.image_size is None or self.image_size > 0, "data.image_size", self.image_size, "> 0")
+        _check(0.0 <= self.test_fraction < 1.0, "data.test_fraction", self.test_fraction, "in [0, 1)")
+        for key in ("train_per_class", "val_per_class", "test_per_class", "image_size", "train_limit",
+                    "cache_size"):
+            value = getattr(self, key)
+            _check(value is None or value > 0, f"data.{key}", value, "> 0 or null")
         _check(self.channels in (None, 1, 3), "data.channels", self.channels, "1, 3 or null")
-        _check(self.train_limit is None or self.train_limit > 0, "data.train_limit", self.train_limit, "> 0")
+        _check(self.workers is None or self.workers >= 0, "data.workers", self.workers, ">= 0 or null")
+        _check(self.max_pixels > 0, "data.max_pixels", self.max_pixels, "> 0")
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training-time augmentation, batched on the device (data/augment.py). A field left unset (null)
-    takes the dataset's standard recipe, filled in when the config is resolved, so config.yaml always
-    states what ran; `augment=false` turns everything off (the seed study trains without)."""
+    """Training-time augmentation (data/augment.py on the device, data/transforms.py in loader workers).
+    A field left unset (null) takes the dataset's standard recipe, filled in when the config is resolved,
+    so config.yaml always states what ran; `augment=false` turns everything off (the seed study trains
+    without)."""
 
     enabled: bool = True
     hflip: bool | None = None  # random horizontal flip, p = 1/2
     crop_padding: int | None = None  # random crop after zero padding by this many pixels per side
+    rotation: float | None = None  # random rotation, uniform in [-rotation, +rotation] degrees
+    scale: tuple[float, float] | None = None  # random resized crop: area fraction range; [1, 1] is off
+    color_jitter: float | None = None  # brightness, contrast, saturation factors uniform in [1-j, 1+j]
+    erasing: float | None = None  # probability of random erasing (Zhong et al. 2020), 0 is off
 
     def __post_init__(self) -> None:
         _check(self.crop_padding is None or self.crop_padding >= 0, "augment.crop_padding", self.crop_padding, ">= 0")
+        _check(self.rotation is None or 0 <= self.rotation <= 180, "augment.rotation", self.rotation, "in [0, 180]")
+        _check(self.scale is None or 0 < self.scale[0] <= self.scale[1] <= 1, "augment.scale", self.scale,
+               "[low, high] with 0 < low <= high <= 1")
+        _check(self.color_jitter is None or 0 <= self.color_jitter < 1, "augment.color_jitter", self.color_jitter,
+               "in [0, 1)")
+        _check(self.erasing is None or 0 <= self.erasing <= 1, "augment.erasing", self.erasing, "in [0, 1]")
+
+
+AUGMENT_OFF = {"hflip": False, "crop_padding": 0, "rotation": 0.0, "scale": (1.0, 1.0), "color_jitter": 0.0,
+               "erasing": 0.0}
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
 """Datasets: one module per source, each registering a reader in `DATASETS`."""
 
-from . import cifar, digits, idx  # noqa: F401  (registration)
-from .base import DatasetInfo, ImageSet, RawDataset
+from . import cifar, digits, folder, idx  # noqa: F401  (registration)
+from .augment import AugmentPlan
+from .base import Batches, DatasetInfo, FileList, ImageSet, RawDataset, Source, Split
 from .loader import DeviceBatches, epoch_permutation
 from .prepare import DataSpec, DataSplits, choose_image_size, load_raw, prepare
 from .registry import DATASETS
 from .splits import stratified_split
 
 __all__ = [
-    "DATASETS", "DataSpec", "DataSplits", "DatasetInfo", "DeviceBatches", "ImageSet", "RawDataset",
-    "choose_image_size", "epoch_permutation", "load_raw", "prepare", "stratified_split",
+    "DATASETS", "AugmentPlan", "Batches", "DataSpec", "DataSplits", "DatasetInfo", "DeviceBatches", "FileList",
+    "ImageSet", "RawDataset", "Source", "Split", "choose_image_size", "epoch_permutation", "load_raw", "prepare",
+    "stratified_split",
 ]

@@ -96,10 +96,33 @@ CIFAR10_HOW = (
 @DATASETS.register("cifar10", shape=(3, 32, 32), num_classes=10, how_to_get=CIFAR10_HOW,
                    augment={"hflip": True, "crop_padding": 4},
                    description="CIFAR-10, 50k train / 10k test, 32x32 RGB (python pickle batches)")
-def load_cifar10(roots: list[Path]) -> RawDataset:
+def load_cifar10(config, roots: list[Path]) -> RawDataset:
     directory = find_dir(roots, ("cifar-10-batches-py", "cifar10/cifar-10-batches-py", "cifar10"),
                          CIFAR10_FILES, "cifar10", CIFAR10_HOW)
     train = concat([read_batch(directory / f"data_batch_{i}", "labels", 10) for i in range(1, 6)])
     test = read_batch(directory / "test_batch", "labels", 10)
     classes = class_names(directory / "batches.meta", "label_names", 10)
+    return RawDataset(train=train, test=test, classes=classes, source=str(directory))
+
+
+CIFAR100_FILES = ["train", "test", "meta"]
+CIFAR100_HOW = (
+    "download https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (or `cnnlab data download cifar100`) "
+    "and extract it into ROOT (giving ROOT/cifar-100-python/)"
+)
+
+
+# CIFAR-100 has 100 fine classes grouped into 20 coarse superclasses; data.coarse_labels=true trains on the
+# 20. Same pickle format as CIFAR-10, one 50,000-image 'train' file.
+@DATASETS.register("cifar100", shape=(3, 32, 32), num_classes=100, how_to_get=CIFAR100_HOW,
+                   augment={"hflip": True, "crop_padding": 4},
+                   description="CIFAR-100, 50k train / 10k test, 32x32 RGB, 100 fine or 20 coarse classes")
+def load_cifar100(config, roots: list[Path]) -> RawDataset:
+    directory = find_dir(roots, ("cifar-100-python", "cifar100/cifar-100-python", "cifar100"), CIFAR100_FILES,
+                         "cifar100", CIFAR100_HOW)
+    coarse = bool(getattr(config, "coarse_labels", False))
+    key, count = ("coarse_labels", 20) if coarse else ("fine_labels", 100)
+    train = read_batch(directory / "train", key, count)
+    test = read_batch(directory / "test", key, count)
+    classes = class_names(directory / "meta", "coarse_label_names" if coarse else "fine_label_names", count)
     return RawDataset(train=train, test=test, classes=classes, source=str(directory))

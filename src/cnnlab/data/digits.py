@@ -25,7 +25,7 @@ TEST_SPLIT_SEED = 0
 @DATASETS.register("digits", shape=(1, 8, 8), num_classes=10, how_to_get="bundled with scikit-learn",
                    augment={"crop_padding": 3},
                    description="scikit-learn 8x8 digits, 1,797 images (fixed 20% test split), no download")
-def load_digits(roots: list[Path]) -> RawDataset:
+def load_digits(config, roots: list[Path]) -> RawDataset:
     from sklearn.datasets import load_digits as sklearn_digits
 
     bunch = sklearn_digits()

@@ -105,7 +105,7 @@ FASHION_HOW = (
 # crops under-fitted at that budget.
 @DATASETS.register("mnist", shape=(1, 28, 28), num_classes=10, how_to_get=MNIST_HOW,
                    description="MNIST handwritten digits, 60k train / 10k test, 28x28 gray (IDX)")
-def load_mnist(roots: list[Path]) -> RawDataset:
+def load_mnist(config, roots: list[Path]) -> RawDataset:
     directory = find_dir(roots, ("mnist", "MNIST/raw", "MNIST"), FILES.values(), "mnist", MNIST_HOW)
     return load_idx_dataset(directory, MNIST_CLASSES)
 
@@ -113,7 +113,7 @@ def load_mnist(roots: list[Path]) -> RawDataset:
 @DATASETS.register("fashion-mnist", shape=(1, 28, 28), num_classes=10, how_to_get=FASHION_HOW,
                    augment={"hflip": True},
                    description="Fashion-MNIST (Zalando), 60k train / 10k test, 28x28 gray (IDX)")
-def load_fashion_mnist(roots: list[Path]) -> RawDataset:
+def load_fashion_mnist(config, roots: list[Path]) -> RawDataset:
     directory = find_dir(
         roots, ("fashion-mnist", "FashionMNIST/raw", "FashionMNIST"), FILES.values(), "fashion-mnist",
         FASHION_HOW, extra_dirs=[Path("/usr/share/datasets/fashion-mnist")],

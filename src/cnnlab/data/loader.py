@@ -1,10 +1,10 @@
 """The device-resident loader: the whole dataset as uint8 on the device, batches gathered there.
 
 Per-sample Python loaders (Dataset.__getitem__ + collate) spend most of a small CNN's step in the
-interpreter. Here an epoch is one permutation, each batch one gather plus one fused scale-and-shift on
-the device, with no host synchronisation. The permutation is a pure function of (seed, epoch), drawn on
-the CPU so CPU and GPU runs see the same order, which also makes the data position of a checkpoint
-just (epoch, step).
+interpreter. Here an epoch is one permutation, each batch one gather, the augmentation of data/augment.py
+and one fused scale-and-shift on the device, with no host synchronisation. The permutation is a pure
+function of (seed, epoch), drawn on the CPU so CPU and GPU runs see the same order, which also makes the
+data position of a checkpoint just (epoch, step).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from .augment import AugmentPlan, apply, epoch_draws
+from .augment import AugmentPlan, Draws, center_crop, color_jitter, epoch_draws, erase, geometric
 from .base import ImageSet
 
 
@@ -23,11 +23,36 @@ def epoch_permutation(num_samples: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(num_samples, generator=generator)
 
 
+class Normalizer:
+    """uint8 (or float in [0, 255]) -> normalised float32, with the photometric augmentation and random
+    erasing of a plan applied around it. (x / 255 - mean) / std is x * scale + shift."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], device: torch.device,
+                 channels_last: bool) -> None:
+        std_t = torch.tensor(std, dtype=torch.float32)
+        self.scale = (1.0 / (255.0 * std_t)).view(1, -1, 1, 1).to(device)
+        self.shift = (-torch.tensor(mean, dtype=torch.float32) / std_t).view(1, -1, 1, 1).to(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __call__(self, images: torch.Tensor, plan: AugmentPlan | None = None,
+                 draws: Draws | None = None) -> torch.Tensor:
+        x = images.to(dtype=torch.float32, memory_format=self.memory_format)
+        if plan is not None and plan.color_jitter > 0:
+            x = color_jitter(x, draws.jitter)
+        if x.data_ptr() == images.data_ptr():
+            x = x.clone()  # never scale the caller's tensor in place
+        x = x.mul_(self.scale).add_(self.shift)  # in place: 2x faster than a broadcast addcmul on the CPU
+        if plan is not None and plan.erasing > 0:
+            x = erase(x, plan.erasing, draws.erase)
+        return x
+
+
 class DeviceBatches:
-    """Batches of (normalised float images [B, C, H, W], int64 labels [B]) from tensors on `device`.
+    """Batches of (normalised float images [B, C, S, S], int64 labels [B]) from tensors on `device`.
 
     `drop_last` keeps every training batch the same shape (what CUDA graphs and compiled steps need);
-    evaluation keeps the last partial batch so every image is scored."""
+    evaluation keeps the last partial batch so every image is scored. Images larger than `size` (a
+    decoded cache at 256 for 224 inputs) are cropped: randomly in training, centrally in evaluation."""
 
     def __init__(
         self,
@@ -42,18 +67,16 @@ class DeviceBatches:
         seed: int = 0,
         channels_last: bool = False,
         augment: AugmentPlan | None = None,
+        size: int | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device)
         self.batch_size = batch_size
         self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
+        self.size = size or data.size[0]
         self.augment = augment if augment is not None and augment.active else None
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        std_t = torch.tensor(std, dtype=torch.float32)
-        # (x / 255 - mean) / std as one multiply-add: x * scale + shift
-        self.scale = (1.0 / (255.0 * std_t)).view(1, -1, 1, 1).to(self.device)
-        self.shift = (-torch.tensor(mean, dtype=torch.float32) / std_t).view(1, -1, 1, 1).to(self.device)
+        self.normalize = Normalizer(mean, std, self.device, channels_last)
 
     @property
     def num_samples(self) -> int:
@@ -64,17 +87,11 @@ class DeviceBatches:
             return self.num_samples // self.batch_size
         return -(-self.num_samples // self.batch_size)
 
-    def samples_per_epoch(self) -> int:
-        return min(len(self) * self.batch_size, self.num_samples)
-
-    def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.to(dtype=torch.float32, memory_format=self.memory_format)
-        return torch.addcmul(self.shift, x, self.scale)
-
     def batches(self, epoch: int = 0, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches of `epoch`, beginning at batch index `start` (a resumed epoch skips what it did)."""
         order = epoch_permutation(self.num_samples, self.seed, epoch).to(self.device) if self.shuffle else None
-        draws = epoch_draws(self.augment, self.num_samples, self.seed, epoch, self.device) if self.augment else None
+        plan = self.augment
+        draws = epoch_draws(plan, self.num_samples, self.seed, epoch, self.device) if plan else None
         for index in range(start, len(self)):
             lo = index * self.batch_size
             hi = min(lo + self.batch_size, self.num_samples)
@@ -83,9 +100,13 @@ class DeviceBatches:
             else:
                 picked = order[lo:hi]
                 images, labels = self.images[picked], self.labels[picked]
-            if draws is not None:
-                images = apply(images, self.augment, draws.slice(lo, hi))
-            yield self.normalize(images), labels
+            if plan is not None:
+                batch_draws = draws.slice(lo, hi)
+                yield self.normalize(geometric(images, plan, batch_draws, self.size), plan, batch_draws), labels
+            else:
+                if images.shape[-1] != self.size or images.shape[-2] != self.size:
+                    images = center_crop(images, self.size)
+                yield self.normalize(images), labels
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return self.batches()

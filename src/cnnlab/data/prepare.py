@@ -1,24 +1,28 @@
-"""From a raw dataset to what a run trains on: validation split, channel conversion, size, normalisation.
+"""From a dataset source to what a run trains on: class selection, splits, input size, normalisation.
 
-Everything here happens once per run on whole uint8 tensors; the per-batch work (gather, float,
-normalise) happens on the device in `loader.py`. The resulting `DataSpec` (classes, size, channels,
-mean/std) is written to run.json so evaluation and prediction rebuild exactly the same inputs.
+Small datasets are reshaped once, on whole uint8 tensors (channels, zero-padding or resizing); folder
+datasets are checked file by file (or decoded once into a cache) before the first step. The resulting
+`DataSpec` (classes, size, channels, mean/std, eval resize) is written to run.json so evaluation and
+prediction rebuild exactly the same inputs; folder splits are written to split.json.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ..config import DataConfig
-from .base import ImageSet, RawDataset
+from ..errors import ConfigError, DataError
+from .base import FileList, ImageSet, Source, Split
 from .registry import DATASETS
 from .roots import candidate_roots
-from .splits import stratified_split
+from .splits import carve, class_selection, per_class_split, remap_labels
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -37,8 +41,9 @@ class DataSpec:
     std: tuple[float, ...]
     sizes: dict[str, int]
     source: str
-    native_size: int = 0  # the dataset's own image side, before fit_size (0: same as image_size)
+    native_size: int = 0  # the dataset's own image side, before fit_size (0: images of any size)
     resize: str = "auto"  # how native images were brought to image_size (fit_size's mode)
+    eval_resize: int = 0  # folder datasets: shorter side resized to this, then the centre image_size crop
 
     @property
     def num_classes(self) -> int:
@@ -57,14 +62,18 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class DataSplits:
-    train: ImageSet
-    val: ImageSet | None  # None when data.val_fraction is 0
-    test: ImageSet
+    train: Split
+    val: Split | None  # None when data.val_fraction is 0
+    test: Split
     spec: DataSpec
+    cache: Any = None  # the DecodedCache of a folder dataset with data.cache=disk
+    bad_files: dict[str, str] = field(default_factory=dict)  # skipped with data.skip_bad
+    notes: tuple[str, ...] = ()
+    split_record: dict[str, Any] | None = None  # folder datasets: the file lists, for split.json
 
 
-def load_raw(config: DataConfig) -> RawDataset:
-    return DATASETS.get(config.name).load(candidate_roots(config.root))
+def load_raw(config: DataConfig) -> Source:
+    return DATASETS.get(config.name).load(config, candidate_roots(config.root))
 
 
 def choose_image_size(native: int, requested: int | None, fits: Callable[[int], bool], default: int) -> int:
@@ -79,24 +88,74 @@ def choose_image_size(native: int, requested: int | None, fits: Callable[[int], 
     return native if fits(native) else default
 
 
-def prepare(config: DataConfig, raw: RawDataset, image_size: int) -> DataSplits:
-    train, test = raw.train, raw.test
-    val = None
-    if config.val_fraction > 0:
-        keep, held = stratified_split(train.labels, config.val_fraction, config.split_seed)
+# ------------------------------------------------------------------------------------- splitting
+def select_classes(source: Source, config: DataConfig) -> Source:
+    kept = class_selection(source.classes, config.classes, config.exclude_classes)
+    if len(kept) == len(source.classes):
+        return source
+
+    def pick(split: Split | None) -> Split | None:
+        if split is None:
+            return None
+        mask, labels = remap_labels(split.labels, kept, len(source.classes))
+        return split.relabel(labels).subset(torch.nonzero(mask).flatten())
+
+    classes = tuple(source.classes[i] for i in kept)
+    return replace(source, train=pick(source.train), test=pick(source.test), val=pick(source.val), classes=classes)
+
+
+def split_source(source: Source, config: DataConfig) -> tuple[Split, Split | None, Split]:
+    """(train, val, test): the test split carved first when the source has none, then validation."""
+    train, test, val = source.train, source.test, source.val
+    seed = config.split_seed
+    if test is None:
+        keep, held = carve(train.labels, config.test_fraction, config.test_per_class, seed)
+        if len(held) == 0:
+            raise ConfigError(f"dataset '{config.name}' has no test split: set data.test_fraction or test_per_class")
+        train, test = train.subset(keep), train.subset(held)
+    if val is None and (config.val_fraction > 0 or config.val_per_class):
+        keep, held = carve(train.labels, config.val_fraction, config.val_per_class, seed + 1)
         train, val = train.subset(keep), train.subset(held)
+    if config.train_per_class:
+        _, picked = per_class_split(train.labels, config.train_per_class, seed + 2)
+        train = train.subset(picked)
     if config.train_limit:
         train = train.subset(torch.arange(min(config.train_limit, len(train))))
+    return train, val, test
+
+
+def prepare(config: DataConfig, raw: Source, image_size: int) -> DataSplits:
+    source = select_classes(raw, config)
+    if isinstance(source.train, FileList):
+        from .prepare_files import prepare_files
+
+        return prepare_files(config, source, image_size)
+    if config.split_file:
+        raise ConfigError(f"data.split_file applies to folder datasets; '{config.name}' splits are always reproducible")
+    train, val, test = split_source(source, config)
     channels = config.channels or raw.train.channels
     train, test = (_shape(s, channels, image_size, config.resize) for s in (train, test))
     val = None if val is None else _shape(val, channels, image_size, config.resize)
     mean, std = normalization(config.normalize, train.images)
     sizes = {"train": len(train), "val": len(val) if val is not None else 0, "test": len(test)}
-    spec = DataSpec(config.name, raw.classes, channels, image_size, mean, std, sizes, raw.source,
+    spec = DataSpec(config.name, source.classes, channels, image_size, mean, std, sizes, source.source,
                     native_size=raw.train.size[0], resize=config.resize)
-    return DataSplits(train, val, test, spec)
+    return DataSplits(train, val, test, spec, notes=source.notes)
 
 
+def read_split_file(path: str | Path) -> dict[str, Any]:
+    try:
+        record = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"data.split_file '{path}' does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"data.split_file '{path}' is not a cnnlab split.json ({exc})") from None
+    if not isinstance(record, dict) or not {"classes", "train", "test"} <= set(record):
+        raise DataError(f"data.split_file '{path}' lacks 'classes', 'train' or 'test'")
+    return record
+
+
+# ------------------------------------------------------------------------------------- pixels
 def _shape(data: ImageSet, channels: int, size: int, mode: str) -> ImageSet:
     images = convert_channels(data.images, channels)
     images = fit_size(images, size, mode)
@@ -160,7 +219,7 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     total = torch.zeros(channels, dtype=torch.float64)
     squares = torch.zeros(channels, dtype=torch.float64)
     for i in range(0, images.shape[0], _CHUNK):
-        chunk = images[i : i + _CHUNK].to(torch.float64) / 255.0
+        chunk = torch.as_tensor(images[i : i + _CHUNK]).to(torch.float64) / 255.0
         total += chunk.sum(dim=(0, 2, 3))
         squares += chunk.square().sum(dim=(0, 2, 3))
     count = images.shape[0] * images.shape[2] * images.shape[3]

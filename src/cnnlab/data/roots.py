@@ -7,7 +7,7 @@ complete copy wins. When none is found the error lists every place it looked and
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import DataError
@@ -41,17 +41,20 @@ def find_dir(
     dataset: str,
     how_to_get: str,
     extra_dirs: Iterable[Path] = (),
+    is_complete: Callable[[Path], bool] | None = None,
 ) -> Path:
-    """The first `root/subdir` (or extra dir) holding every file in `required` (a name or its '.gz')."""
+    """The first `root/subdir` (or extra dir) holding every file in `required` (a name or its '.gz'),
+    or, for folder datasets, the first for which `is_complete(dir)` holds."""
     required = list(required)
     tried = []
     candidates = [Path(r) / s for r in roots for s in subdirs] + [Path(d) for d in extra_dirs]
     for directory in candidates:
         tried.append(str(directory))
-        if all(find_file(directory, name) for name in required):
+        if is_complete(directory) if is_complete else all(find_file(directory, name) for name in required):
             return directory
+    looked_for = ", ".join(required) or "the image folders"
     raise DataError(
-        f"dataset '{dataset}' not found. Looked for {', '.join(required)} in:\n  "
+        f"dataset '{dataset}' not found. Looked for {looked_for} in:\n  "
         + "\n  ".join(tried)
         + f"\nHow to get it: {how_to_get}\n"
         "Point cnnlab at a copy with --data-root DIR, data.root=DIR or the CNNLAB_DATA variable."

@@ -1,15 +1,17 @@
-"""Seeded, stratified splits: every class keeps its share in both parts."""
+"""Seeded, stratified splits and class selection. Every function here is a pure function of its inputs."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from ..errors import ConfigError
+
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices (keep, held_out) with round(fraction * n_c) of each class c held out, at least one when
     fraction > 0 and the class has two or more images. Both index lists are sorted, so the held-out part
-    keeps the source order. Pure function of (labels, fraction, seed)."""
+    keeps the source order."""
     labels_np = labels.cpu().numpy()
     rng = np.random.default_rng(seed)
     held: list[np.ndarray] = []
@@ -19,7 +21,61 @@ def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[
         if fraction > 0 and count == 0 and len(members) > 1:
             count = 1
         held.append(rng.permutation(members)[:count])
+    return _partition(len(labels_np), held)
+
+
+def per_class_split(labels: torch.Tensor, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (rest, picked) with `count` images of each class picked at random (all of a smaller class)."""
+    labels_np = labels.cpu().numpy()
+    rng = np.random.default_rng(seed)
+    picked = [rng.permutation(np.flatnonzero(labels_np == cls))[:count] for cls in np.unique(labels_np)]
+    return _partition(len(labels_np), picked)
+
+
+def carve(labels: torch.Tensor, fraction: float, per_class: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(keep, held): `per_class` images of each class when given, else a stratified `fraction`."""
+    if per_class is not None:
+        return per_class_split(labels, per_class, seed)
+    return stratified_split(labels, fraction, seed)
+
+
+def _partition(total: int, held: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     held_out = np.sort(np.concatenate(held)) if held else np.empty(0, dtype=np.int64)
-    mask = np.ones(len(labels_np), dtype=bool)
+    mask = np.ones(total, dtype=bool)
     mask[held_out] = False
     return torch.from_numpy(np.flatnonzero(mask)), torch.from_numpy(held_out.astype(np.int64))
+
+
+def class_selection(classes: tuple[str, ...], include: tuple[str, ...] | None,
+                    exclude: tuple[str, ...] | None) -> list[int]:
+    """Indices of the classes to keep, in their original order. `include` entries are names or indices."""
+    index = {name: i for i, name in enumerate(classes)}
+    if include is None:
+        kept = list(range(len(classes)))
+    else:
+        kept = sorted({_class_index(item, index, len(classes)) for item in include})
+    excluded = set(exclude or ())
+    kept = [i for i in kept if classes[i] not in excluded]
+    if not kept:
+        raise ConfigError("data.classes and data.exclude_classes leave no class to train on")
+    return kept
+
+
+def _class_index(item: str, index: dict[str, int], count: int) -> int:
+    if item in index:
+        return index[item]
+    if str(item).isdigit() and int(item) < count:
+        return int(item)
+    from ..errors import closest
+
+    guess = closest(str(item), index)
+    hint = f"; did you mean '{guess}'?" if guess else ""
+    raise ConfigError(f"data.classes: no class '{item}'{hint} Classes: {', '.join(index)}")
+
+
+def remap_labels(labels: torch.Tensor, kept: list[int], num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mask of samples whose class is kept, their labels renumbered 0..len(kept)-1)."""
+    table = torch.full((num_classes,), -1, dtype=torch.int64)
+    table[torch.tensor(kept, dtype=torch.int64)] = torch.arange(len(kept))
+    new = table[labels]
+    return new >= 0, new

@@ -30,6 +30,8 @@ def read_image(path: str | Path, spec: DataSpec) -> torch.Tensor:
         raise DataError(f"cannot decode image '{path}' ({exc}); is it a complete PNG/JPEG/... file?") from None
     array = np.asarray(image, dtype=np.uint8)
     tensor = torch.from_numpy(array.copy()).view(*array.shape[:2], -1).permute(2, 0, 1)
+    if spec.eval_resize:  # folder datasets: the evaluation transform (shorter side, centre crop)
+        return TF.center_crop(TF.resize(tensor, spec.eval_resize, antialias=True), [spec.image_size] * 2)
     native = spec.native_size or spec.image_size
     if tuple(tensor.shape[1:]) != (native, native):
         tensor = TF.center_crop(TF.resize(tensor, native, antialias=True), [native, native])

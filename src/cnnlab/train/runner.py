@@ -18,15 +18,21 @@ from torch import nn
 
 from ..config import RunConfig, config_hash
 from ..data import (
+    AugmentPlan,
+    Batches,
     DataSpec,
     DataSplits,
     DeviceBatches,
+    FileList,
     ImageSet,
+    Split,
     choose_image_size,
     load_raw,
     prepare,
 )
-from ..data.augment import AugmentPlan
+from ..data.scan import default_workers
+from ..data.stream import FolderDataset, StreamBatches
+from ..data.transforms import eval_transform, train_transform
 from ..errors import ConfigError
 from ..models import MODELS, build_model, count_parameters, model_fits
 from ..optim import build_optimizer
@@ -69,25 +75,41 @@ class TrainResult:
 def load_splits(config: RunConfig, image_size: int | None = None) -> DataSplits:
     """Read the dataset and shape it for the model (the input size is chosen here, see DataSpec)."""
     raw = load_raw(config.data)
-    channels = config.data.channels or raw.train.channels
     info = MODELS.get(config.model.name)
-    size = image_size or choose_image_size(
-        raw.train.size[0], config.data.image_size,
-        lambda s: model_fits(config.model.name, config.model.options, channels, s), info.input_size[-1],
-    )
-    return prepare(config.data, raw, size)
+    if image_size is None and isinstance(raw.train, FileList):  # images of any size: the model's input
+        image_size = config.data.image_size or info.input_size[-1]
+    if image_size is None:
+        channels = config.data.channels or raw.train.channels
+        image_size = choose_image_size(
+            raw.train.size[0], config.data.image_size,
+            lambda s: model_fits(config.model.name, config.model.options, channels, s), info.input_size[-1],
+        )
+    return prepare(config.data, raw, image_size)
 
 
-def make_batches(data: ImageSet, spec: DataSpec, batch_size: int, runtime: Runtime, *, train: bool,
-                 shuffle: bool = False, seed: int = 0, augment: AugmentPlan | None = None) -> DeviceBatches:
-    if train and batch_size > len(data):
+def make_batches(split: Split, splits: DataSplits, config: RunConfig, runtime: Runtime, *,
+                 train: bool) -> Batches:
+    """The loader of one split: on the device for in-memory data, through workers for image folders."""
+    spec = splits.spec
+    batch_size = config.train.batch_size if train else config.train.eval_batch_size
+    if train and batch_size > len(split):
         raise ConfigError(
-            f"train.batch_size={batch_size} is larger than the training set ({len(data)} images); "
+            f"train.batch_size={batch_size} is larger than the training set ({len(split)} images); "
             "lower it (full-batch gradient descent: batch_size equal to the training set)"
         )
-    return DeviceBatches(data, spec.mean, spec.std, batch_size, runtime.device, shuffle=shuffle and train,
-                         drop_last=train, seed=seed, channels_last=runtime.channels_last,
-                         augment=augment if train else None)
+    plan = AugmentPlan.from_config(config.augment) if train else None
+    shuffle = train and config.data.shuffle
+    if isinstance(split, ImageSet):
+        return DeviceBatches(split, spec.mean, spec.std, batch_size, runtime.device, shuffle=shuffle,
+                             drop_last=train, seed=config.seed, channels_last=runtime.channels_last,
+                             augment=plan, size=spec.image_size)
+    transform = train_transform(plan, spec.image_size) if train else eval_transform(spec.image_size, spec.eval_resize)
+    dataset = FolderDataset(split, transform, spec.channels, config.data.max_pixels, config.seed,
+                            cache=splits.cache, draft=spec.eval_resize)
+    workers = default_workers() if config.data.workers is None else config.data.workers
+    return StreamBatches(dataset, spec.mean, spec.std, batch_size, runtime.device, shuffle=shuffle,
+                         drop_last=train, seed=config.seed, channels_last=runtime.channels_last,
+                         augment=plan.device_part() if plan else None, workers=workers)
 
 
 def make_model(config: RunConfig, spec: DataSpec, runtime: Runtime) -> nn.Module:
@@ -123,11 +145,9 @@ def _execute(config: RunConfig, run: RunDir, checkpoint: Any, quiet: bool,
     seed_everything(config.seed)
     splits = load_splits(config)
     spec = splits.spec
-    plan = AugmentPlan(hflip=bool(config.augment.hflip), crop_padding=int(config.augment.crop_padding or 0))
-    train = make_batches(splits.train, spec, config.train.batch_size, runtime, train=True,
-                         shuffle=config.data.shuffle, seed=config.seed, augment=plan)
-    val = (make_batches(splits.val, spec, config.train.eval_batch_size, runtime, train=False)
-           if splits.val is not None else None)
+    train = make_batches(splits.train, splits, config, runtime, train=True)
+    val = make_batches(splits.val, splits, config, runtime, train=False) if splits.val is not None else None
+    _record_data(run, splits)
     model = make_model(config, spec, runtime)
     optimizer = build_optimizer(config.optim, model.parameters())
     digest = config_hash(config)
@@ -149,13 +169,24 @@ def _execute(config: RunConfig, run: RunDir, checkpoint: Any, quiet: bool,
     return _finish(trainer, run, test, wall, spec)
 
 
+def _record_data(run: RunDir, splits: DataSplits) -> None:
+    """split.json (folder datasets: the exact file lists) and the files skipped as bad, for run.json."""
+    if splits.split_record is not None:
+        import json
+
+        from .checkpoint import atomic_write_text
+
+        atomic_write_text(run.path / "split.json", json.dumps(splits.split_record, indent=1) + "\n")
+    if splits.bad_files or splits.notes:
+        run.update_info(skipped_files=splits.bad_files, data_notes=list(splits.notes))
+
+
 def _score_test(trainer: Trainer, run: RunDir, splits: DataSplits, config: RunConfig,
                 runtime: Runtime) -> dict[str, float]:
     if config.train.restore_best and run.best.is_file():
         tensors, _ = load_checkpoint(run.best)
         trainer.model.load_state_dict(split_prefix(tensors, "model."))
-    batches = make_batches(splits.test, splits.spec, config.train.eval_batch_size, runtime, train=False)
-    metrics = trainer.evaluate(batches)
+    metrics = trainer.evaluate(make_batches(splits.test, splits, config, runtime, train=False))
     return {k: metrics[k] for k in ("loss", "acc", "top5", "count")}
 
 

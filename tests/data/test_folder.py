@@ -1,0 +1,132 @@
+"""Folder datasets on real JPEG/PNG trees written by the tests: discovery, splits, bad files, caches, and
+training through the streaming path at AlexNet's input size."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import cnnlab
+from cnnlab.config import load_config
+from cnnlab.data import FileList, ImageSet, load_raw
+from cnnlab.data.folder import scan_tree
+from cnnlab.errors import ConfigError, DataError
+from cnnlab.train import load_splits
+from tests.helpers import write_caltech, write_jpeg_tree
+
+
+def caltech_config(root: Path, *extra: str):
+    return load_config(None, ["data=caltech101", f"data.root={root}", "model=lenet5", "data.workers=0", *extra])
+
+
+def test_scan_tree_ignores_hidden_non_image_and_empty(tmp_path: Path) -> None:
+    write_jpeg_tree(tmp_path, {"cat": 3, "dog": 2})
+    (tmp_path / "cat" / ".DS_Store").write_bytes(b"\x00")
+    (tmp_path / "cat" / "notes.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "README").write_text("x")
+    tree, notes = scan_tree(tmp_path)
+    assert sorted(tree) == ["cat", "dog"] and len(tree["cat"]) == 3
+    text = " | ".join(notes)
+    assert "ignored 2 hidden file(s)" in text or "hidden" in text
+    assert "notes.txt" in text and "empty" in text and "README" in text
+
+
+def test_caltech_excludes_background_by_default(tmp_path: Path) -> None:
+    write_caltech(tmp_path, classes=3, per_class=10)
+    config = caltech_config(tmp_path)
+    assert config.data.exclude_classes == ("BACKGROUND_Google",)
+    splits = load_splits(config)
+    assert splits.spec.classes == ("class_00", "class_01", "class_02")
+    assert splits.spec.sizes == {"train": 21, "val": 3, "test": 6}  # 20% test, then 10% val, per class
+    kept = load_splits(caltech_config(tmp_path, "data.exclude_classes=[]"))
+    assert "BACKGROUND_Google" in kept.spec.classes and kept.spec.num_classes == 4
+
+
+def test_per_class_split_sizes_and_determinism(tmp_path: Path) -> None:
+    write_caltech(tmp_path, classes=3, per_class=10)
+    config = caltech_config(tmp_path, "data.train_per_class=5", "data.test_per_class=3", "data.val_per_class=1")
+    first, second = load_splits(config), load_splits(config)
+    assert first.spec.sizes == {"train": 15, "val": 3, "test": 9}
+    assert first.split_record == second.split_record
+    train, test = set(first.split_record["train"]), set(first.split_record["test"])
+    assert not train & test and not train & set(first.split_record["val"])
+    other = load_splits(caltech_config(tmp_path, "data.test_per_class=3", "data.split_seed=1"))
+    assert other.split_record["test"] != first.split_record["test"]
+
+
+def test_split_file_is_written_and_reused(tmp_path: Path) -> None:
+    write_caltech(tmp_path / "data", classes=3, per_class=8)
+    result = cnnlab.train(None, ["data=caltech101", f"data.root={tmp_path / 'data'}", "model=lenet5", "epochs=1",
+                                 "batch_size=4", "data.workers=0"], runs_dir=tmp_path / "runs", name="a", quiet=True)
+    record = json.loads((result.run_dir / "split.json").read_text())
+    reused = load_splits(caltech_config(tmp_path / "data", f"data.split_file={result.run_dir / 'split.json'}",
+                                        "data.split_seed=99"))
+    assert reused.split_record["test"] == record["test"] and reused.split_record["train"] == record["train"]
+    report = cnnlab.evaluate(result.run_dir)
+    assert report["count"] == len(record["test"]) and report["acc"] == pytest.approx(result.test["acc"])
+
+
+def test_imagefolder_with_train_val_test_folders(tmp_path: Path) -> None:
+    for split, count in (("train", 6), ("val", 2), ("test", 3)):
+        write_jpeg_tree(tmp_path / split, {"a": count, "b": count}, seed=len(split))
+    config = load_config(None, ["data=imagefolder", f"data.root={tmp_path}", "model=lenet5", "data.workers=0"])
+    splits = load_splits(config)
+    assert splits.spec.sizes == {"train": 12, "val": 4, "test": 6} and splits.spec.classes == ("a", "b")
+    with pytest.raises(ConfigError, match="data=imagefolder needs the tree's location"):
+        load_raw(load_config(None, ["data=imagefolder"]).data)
+
+
+def test_a_corrupt_file_stops_before_the_first_step(tmp_path: Path) -> None:
+    write_caltech(tmp_path / "data", classes=2, per_class=6)
+    bad = tmp_path / "data/caltech101/101_ObjectCategories/class_01/image_0003.jpg"
+    bad.write_bytes(bad.read_bytes()[:200])
+    args = ["data=caltech101", f"data.root={tmp_path / 'data'}", "model=lenet5", "epochs=1", "batch_size=4",
+            "data.workers=0"]
+    with pytest.raises(DataError, match=r"1 of 12 images cannot be used:\n  .*class_01/image_0003.jpg: truncated"):
+        cnnlab.train(None, args, runs_dir=tmp_path / "runs", name="strict", quiet=True)
+    result = cnnlab.train(None, [*args, "data.skip_bad=true"], runs_dir=tmp_path / "runs", name="lenient", quiet=True)
+    info = cnnlab.load_run(result.run_dir).info
+    assert result.status == "completed" and list(info["skipped_files"]) == [str(bad)]
+    assert "truncated" in info["skipped_files"][str(bad)]
+    assert sum(info["data"]["sizes"].values()) == 11
+
+
+@pytest.mark.parametrize("cache", ["none", "disk", "device"])
+def test_alexnet_sized_input_trains_through_every_loader(tmp_path: Path, cache: str) -> None:
+    """The acceptance case: a Caltech-101-shaped folder of JPEGs at 224x224, streamed by two worker
+    processes (or read from the decoded cache), trains and is evaluated."""
+    write_caltech(tmp_path / "data", classes=3, per_class=8)
+    args = ["data=caltech101", f"data.root={tmp_path / 'data'}", "model=lenet5", "data.image_size=224",
+            "epochs=2", "batch_size=4", "data.workers=2", f"data.cache={cache}", "augment.color_jitter=0.2",
+            "augment.erasing=0.25", "augment.rotation=10"]
+    result = cnnlab.train(None, args, runs_dir=tmp_path / "runs", name=cache, quiet=True)
+    assert result.status == "completed" and len(result.history) == 2 and result.test["count"] == 6
+    spec = cnnlab.load_run(result.run_dir).spec
+    assert spec.image_size == 224 and spec.eval_resize == 256
+    splits = load_splits(caltech_config(tmp_path / "data", "data.image_size=224", f"data.cache={cache}"))
+    kind = ImageSet if cache == "device" else FileList
+    assert isinstance(splits.train, kind)
+    if cache == "device":
+        assert splits.train.images.shape[1:] == (3, 256, 256)
+
+
+def test_cache_is_built_once_and_rebuilt_when_a_file_changes(tmp_path: Path, isolated_data_roots: Path) -> None:
+    root = write_caltech(tmp_path / "data", classes=2, per_class=4)
+    config = caltech_config(tmp_path / "data", "data.cache=disk", "data.image_size=32")
+    load_splits(config)
+    caches = sorted((isolated_data_roots / "cnnlab" / "decoded").glob("*.npy"))
+    assert len(caches) == 1
+    stamp = caches[0].stat().st_mtime_ns
+    load_splits(config)
+    assert caches[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
+    target = root / "class_00" / "image_0001.jpg"
+    Image.new("RGB", (40, 30), (255, 0, 0)).save(target)
+    splits = load_splits(config)
+    assert len(list((isolated_data_roots / "cnnlab" / "decoded").glob("*.npy"))) == 2
+    row = splits.cache.rows[str(target)]
+    red = torch.from_numpy(splits.cache.array[row].copy())
+    assert int(red[0].float().mean()) > 240 and int(red[1].float().mean()) < 15
