@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     train.add_argument("--allow-config-change", action="store_true", help="resume even if the config changed")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run of the same --name")
+    train.add_argument("--skip-bad", action="store_true",
+                       help="train without image files that fail to decode (listed in run.json) instead of stopping")
     train.add_argument("--quiet", action="store_true", help="no progress output")
 
     evaluate = _command(sub, "eval", _eval, "evaluate a run: loss, top-1/top-5, per-class, confusion matrix")
@@ -127,7 +129,9 @@ def split_items(items: Sequence[str]) -> tuple[str | None, list[str]]:
 # ------------------------------------------------------------------------------------------ handlers
 def _train(args: argparse.Namespace) -> int:
     config, overrides = split_items(args.items)
-    keywords = {"device": args.device} if args.device else {}
+    keywords: dict[str, Any] = {"device": args.device} if args.device else {}
+    if args.skip_bad:
+        keywords["data.skip_bad"] = True
     result = api.train(config, overrides, name=args.name, runs_dir=args.runs_dir, resume=args.resume,
                        allow_config_change=args.allow_config_change, overwrite=args.overwrite,
                        quiet=args.quiet, data_root=args.data_root, **keywords)
@@ -213,8 +217,11 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 def _datasets(args: argparse.Namespace) -> int:
     from .data import DATASETS
 
-    rows = [(n, "x".join(map(str, DATASETS.get(n).shape)), str(DATASETS.get(n).num_classes),
-             DATASETS.get(n).description) for n in DATASETS]
+    rows = []
+    for name in DATASETS:
+        info = DATASETS.get(name)
+        shape = "x".join(map(str, info.shape)) if info.shape[1] else f"{info.shape[0]}x*x* (files)"
+        rows.append((name, shape, str(info.num_classes or "any"), info.description))
     _table(("dataset", "shape", "classes", "description"), rows)
     return 0
 
@@ -227,7 +234,7 @@ def _data_info(args: argparse.Namespace) -> int:
     from .data.inspect import class_counts, image_sizes, pixel_stats
     from .train import load_splits
 
-    splits = load_splits(_data_config(args.name, args.items))
+    splits = load_splits(_data_config(args.name, ["data.skip_bad=true", *args.items]))
     spec = splits.spec
     sizes = image_sizes(splits.train)
     mean, std = pixel_stats(splits)
@@ -243,6 +250,8 @@ def _data_info(args: argparse.Namespace) -> int:
     _table(("class", "train", "val", "test"), [(name, *map(str, c.values())) for name, c in counts.items()])
     for note in splits.notes:
         print(f"note: {note}")
+    if splits.bad_files:
+        print(f"note: {len(splits.bad_files)} file(s) do not decode and are left out; `cnnlab data verify` lists them")
     return 0
 
 

@@ -130,3 +130,34 @@ def test_cache_is_built_once_and_rebuilt_when_a_file_changes(tmp_path: Path, iso
     row = splits.cache.rows[str(target)]
     red = torch.from_numpy(splits.cache.array[row].copy())
     assert int(red[0].float().mean()) > 240 and int(red[1].float().mean()) < 15
+
+
+def test_streamed_run_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path) -> None:
+    """Worker-side crops and device-side draws are functions of (seed, epoch, index/batch): a resumed run
+    over image files, with two worker processes, reproduces the uninterrupted one bit for bit."""
+    from tests.train.test_resume_and_divergence import InterruptAt, untimed, weights
+    from cnnlab.train import read_metrics
+
+    write_caltech(tmp_path / "data", classes=3, per_class=10)
+    args = ["data=caltech101", f"data.root={tmp_path / 'data'}", "model=lenet5", "data.image_size=32", "epochs=2",
+            "batch_size=4", "data.workers=2", "augment.color_jitter=0.3", "augment.erasing=0.5", "augment.rotation=15"]
+    reference = cnnlab.train(None, args, runs_dir=tmp_path / "runs", name="ref", quiet=True)
+    stopped = cnnlab.train(None, args, runs_dir=tmp_path / "runs", name="res", quiet=True, callbacks=[InterruptAt(7)])
+    assert stopped.status == "interrupted"
+    resumed = cnnlab.train(resume=stopped.run_dir, quiet=True)
+    ours, theirs = weights(resumed.run_dir), weights(reference.run_dir)
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert untimed(read_metrics(resumed.run_dir / "metrics.csv")) == untimed(read_metrics(reference.run_dir / "metrics.csv"))
+
+
+def test_skip_bad_flag_on_the_command_line(tmp_path: Path, capsys) -> None:
+    from cnnlab.cli import main
+
+    write_caltech(tmp_path / "data", classes=2, per_class=5)
+    bad = tmp_path / "data/caltech101/101_ObjectCategories/class_00/image_0002.jpg"
+    bad.write_bytes(b"")
+    args = ["train", "data=caltech101", f"data.root={tmp_path / 'data'}", "model=lenet5", "epochs=1",
+            "batch_size=2", "data.workers=0", "--runs-dir", str(tmp_path / "runs"), "--quiet"]
+    assert main([*args, "--name", "strict"]) == 2
+    assert f"{bad}: zero-byte" in capsys.readouterr().err
+    assert main([*args, "--name", "lenient", "--skip-bad"]) == 0

@@ -159,7 +159,7 @@ class StreamBatches:
         self.loader = DataLoader(
             dataset, batch_sampler=self.sampler, num_workers=workers, collate_fn=self.finisher,
             pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
-            prefetch_factor=4 if workers > 0 else None,
+            prefetch_factor=2 if workers > 0 else None,
         )
 
     @property

@@ -43,6 +43,7 @@ from .runtime import Runtime, resolve_runtime, seed_everything
 from .trainer import COMPLETED, DIVERGED, INTERRUPTED, STOPPED_EARLY, Trainer
 
 EXIT_CODES = {COMPLETED: 0, STOPPED_EARLY: 0, DIVERGED: 3}
+STREAM_EVAL_BATCH = 256
 
 
 @dataclass
@@ -104,6 +105,8 @@ def make_batches(split: Split, splits: DataSplits, config: RunConfig, runtime: R
                              drop_last=train, seed=config.seed, channels_last=runtime.channels_last,
                              augment=plan, size=spec.image_size)
     transform = train_transform(plan, spec.image_size) if train else eval_transform(spec.image_size, spec.eval_resize)
+    if not train:  # decoded in workers and queued (prefetch) as float: 1024 x 3x224x224 would be 616 MB each
+        batch_size = min(batch_size, STREAM_EVAL_BATCH)
     dataset = FolderDataset(split, transform, spec.channels, config.data.max_pixels, config.seed,
                             cache=splits.cache, draft=spec.eval_resize)
     workers = default_workers() if config.data.workers is None else config.data.workers
