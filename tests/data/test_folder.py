@@ -135,8 +135,8 @@ def test_cache_is_built_once_and_rebuilt_when_a_file_changes(tmp_path: Path, iso
 def test_streamed_run_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path) -> None:
     """Worker-side crops and device-side draws are functions of (seed, epoch, index/batch): a resumed run
     over image files, with two worker processes, reproduces the uninterrupted one bit for bit."""
-    from tests.train.test_resume_and_divergence import InterruptAt, untimed, weights
     from cnnlab.train import read_metrics
+    from tests.train.test_resume_and_divergence import InterruptAt, untimed, weights
 
     write_caltech(tmp_path / "data", classes=3, per_class=10)
     args = ["data=caltech101", f"data.root={tmp_path / 'data'}", "model=lenet5", "data.image_size=32", "epochs=2",
