@@ -38,7 +38,7 @@ def test_round_trip_and_hash() -> None:
     ("train.epoch=3", r"unknown key 'train.epoch'.*did you mean 'train.epochs'"),
     ("epochs=abc", r"train.epochs \(override 'epochs=abc'\) must be int, got 'abc'"),
     ("epochs=0", r"train.epochs must be > 0, got 0"),
-    ("model=lenet", r"unknown model 'lenet' \(override 'model=lenet'\); did you mean 'lenet5'\? Valid models: convnet, lenet5"),
+    ("model=lenet", r"unknown model 'lenet' \(override 'model=lenet'\); did you mean 'lenet5'\? Valid models: alexnet, "),
     ("optimizer=adm", r"unknown optimizer 'adm' .*; did you mean 'adam'"),
     ("data=fashion_mnist", r"unknown dataset 'fashion_mnist' .*; did you mean 'fashion-mnist'"),
     ("model.filterz=[1]", r"'model.filterz' .* is not an option of model 'convnet'; did you mean 'model.filters'"),

@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     train.add_argument("--allow-config-change", action="store_true", help="resume even if the config changed")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run of the same --name")
+    train.add_argument("--weights", metavar="FILE",
+                       help="start from these weights (a cnnlab checkpoint, safetensors or a torch state dict)")
     train.add_argument("--skip-bad", action="store_true",
                        help="train without image files that fail to decode (listed in run.json) instead of stopping")
     train.add_argument("--quiet", action="store_true", help="no progress output")
@@ -132,6 +134,8 @@ def _train(args: argparse.Namespace) -> int:
     keywords: dict[str, Any] = {"device": args.device} if args.device else {}
     if args.skip_bad:
         keywords["data.skip_bad"] = True
+    if args.weights:
+        keywords["model.weights"] = args.weights
     result = api.train(config, overrides, name=args.name, runs_dir=args.runs_dir, resume=args.resume,
                        allow_config_change=args.allow_config_change, overwrite=args.overwrite,
                        quiet=args.quiet, data_root=args.data_root, **keywords)

@@ -24,6 +24,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._make_entry = make_entry
         self._entries: dict[str, T] = {}
+        self._providers: dict[str, Callable[[str], T]] = {}
 
     def register(self, name: str, **meta: Any) -> Callable[[Any], Any]:
         """Decorator: register `obj` under `name` and return `obj` unchanged."""
@@ -40,18 +41,29 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} '{name}' is registered twice")
         self._entries[name] = entry
 
+    def add_provider(self, prefix: str, provide: Callable[[str], T]) -> None:
+        """Entries made on demand for names starting with `prefix` ('tv:resnet18' -> provide('resnet18')),
+        for families too large or too optional to register one by one (torchvision, timm)."""
+        self._providers[prefix] = provide
+
     def get(self, name: str, origin: str = "") -> T:
         """The entry of `name`; `origin` (where the name came from) goes into the error message."""
-        try:
+        if name in self._entries:
             return self._entries[name]
-        except KeyError:
-            raise ConfigError(unknown_name_message(self.kind, name, self._entries, origin)) from None
+        for prefix, provide in self._providers.items():
+            if name.startswith(prefix):
+                return provide(name[len(prefix):])
+        choices = [*self._entries, *(f"{prefix}<name>" for prefix in self._providers)]
+        raise ConfigError(unknown_name_message(self.kind, name, choices, origin))
+
+    def providers(self) -> list[str]:
+        return sorted(self._providers)
 
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or (isinstance(name, str) and any(map(name.startswith, self._providers)))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

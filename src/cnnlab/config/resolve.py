@@ -142,8 +142,12 @@ def _model(values: Layer) -> ModelConfig:
 
     values = dict(values)
     name = _component_name("model", values, ModelConfig.name, MODELS)
+    weights = None
+    if "weights" in values:
+        value, origin = values.pop("weights")
+        weights = coerce(value, str | None, "model.weights", origin)
     options = _component_options("model", name, MODELS.get(name).options, values)
-    return ModelConfig(name=name, options=types.MappingProxyType(options))
+    return ModelConfig(name=name, options=types.MappingProxyType(options), weights=weights)
 
 
 def _optim(values: Layer) -> OptimConfig:
@@ -191,7 +195,7 @@ def to_dict(config: RunConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"seed": config.seed, "device": config.device}
     out["data"] = _plain_dict(dataclasses.asdict(config.data))
     out["augment"] = _plain_dict(dataclasses.asdict(config.augment))
-    out["model"] = {"name": config.model.name, **_plain_dict(config.model.options)}
+    out["model"] = {"name": config.model.name, "weights": config.model.weights, **_plain_dict(config.model.options)}
     optim = config.optim
     out["optim"] = {"name": optim.name, "lr": optim.lr, "weight_decay": optim.weight_decay,
                     **_plain_dict(optim.options)}

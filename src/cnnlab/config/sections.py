@@ -85,6 +85,7 @@ AUGMENT_OFF = {"hflip": False, "crop_padding": 0, "rotation": 0.0, "scale": (1.0
 class ModelConfig:
     name: str = "convnet"
     options: Mapping[str, Any] = field(default_factory=dict)  # the builder's keyword options, resolved
+    weights: str | None = None  # initial weights: a checkpoint or state dict file (models/weights.py)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import convnet, lenet  # noqa: F401  (registration)
+from . import alexnet, cifar_resnet, convnet, external, lenet, resnet, vgg, zfnet  # noqa: F401  (registration)
 from .layers import ACTIVATIONS
 from .registry import MODELS, InputTooSmall, ModelInfo, output_shape
 

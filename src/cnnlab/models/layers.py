@@ -28,6 +28,29 @@ ACTIVATIONS.add("scaled_tanh", lambda negative_slope: ScaledTanh())
 ACTIVATIONS.add("sigmoid", lambda negative_slope: nn.Sigmoid())
 
 
+class LocalResponseNorm(nn.Module):
+    """Local response normalisation exactly as Krizhevsky et al. 2012, section 3.3:
+
+        b[i] = a[i] / (k + alpha * sum_{j = max(0, i - n/2)}^{min(N - 1, i + n/2)} a[j]^2) ^ beta
+
+    over n neighbouring channels, with k = 2, n = 5, alpha = 1e-4, beta = 0.75. torch.nn.LocalResponseNorm
+    divides alpha by n; here alpha is the paper's."""
+
+    def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        squares = x.square().unsqueeze(1)  # [B, 1, C, H, W]: pool over the channel axis
+        half = self.size // 2
+        squares = torch.nn.functional.pad(squares, (0, 0, 0, 0, half, (self.size - 1) - half))
+        summed = torch.nn.functional.avg_pool3d(squares, (self.size, 1, 1), stride=1).squeeze(1) * self.size
+        return x / (self.k + self.alpha * summed).pow(self.beta)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
 def activation(name: str, negative_slope: float = 0.01) -> nn.Module:
     return ACTIVATIONS.get(name)(negative_slope)
 

@@ -35,6 +35,7 @@ from ..data.stream import FolderDataset, StreamBatches
 from ..data.transforms import eval_transform, train_transform
 from ..errors import ConfigError
 from ..models import MODELS, build_model, count_parameters, model_fits
+from ..models.weights import load_weights
 from ..optim import build_optimizer
 from .callbacks import Callback, Checkpointer, Console, MetricsCSV
 from .checkpoint import load_checkpoint, split_prefix
@@ -152,6 +153,11 @@ def _execute(config: RunConfig, run: RunDir, checkpoint: Any, quiet: bool,
     val = make_batches(splits.val, splits, config, runtime, train=False) if splits.val is not None else None
     _record_data(run, splits)
     model = make_model(config, spec, runtime)
+    if checkpoint is None and config.model.weights:
+        report = load_weights(model, config.model.weights)
+        run.update_info(weights=report.to_dict())
+        if not quiet:
+            print(f"weights: {report.summary()}")
     optimizer = build_optimizer(config.optim, model.parameters())
     digest = config_hash(config)
     standard = [Console(quiet), MetricsCSV(run.metrics_path), Checkpointer(run.checkpoints, digest)]

@@ -1,0 +1,94 @@
+"""`--weights FILE`: start a network from saved weights, ours or another library's.
+
+Readers: our checkpoints and any safetensors file (safetensors, no pickle); torchvision/timm/Lightning
+state dicts saved with torch.save, read with torch.load(weights_only=True), which refuses arbitrary
+objects. Keys are matched by name after removing wrapper prefixes ('module.' from DataParallel,
+'_orig_mod.' from torch.compile, 'model.' from our checkpoints); tensors whose shape differs (the 1000-way
+ImageNet head against a 10-class model) are left at their fresh initialisation, i.e. the head is
+re-initialised. What loaded, what is missing, unexpected or mismatched is reported and saved in run.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import DataError
+
+_PREFIXES = ("module.", "_orig_mod.", "model.")
+_WRAPPERS = ("state_dict", "model_state_dict", "model", "net", "weights")
+
+
+@dataclass
+class WeightsReport:
+    path: str
+    loaded: int
+    total: int
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)  # "key: file shape -> model shape"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        parts = [f"loaded {self.loaded}/{self.total} tensors from {self.path}"]
+        if self.mismatched:
+            parts.append(f"re-initialised (shape differs): {', '.join(m.split(':')[0] for m in self.mismatched)}")
+        if self.missing:
+            parts.append(f"{len(self.missing)} missing (kept fresh): {', '.join(self.missing[:4])}")
+        if self.unexpected:
+            parts.append(f"{len(self.unexpected)} unexpected (ignored): {', '.join(self.unexpected[:4])}")
+        return "; ".join(parts)
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"weights file '{path}' does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state: Any = load_file(str(path))
+            if any(k.startswith("model.") for k in state):  # a cnnlab checkpoint: weights only
+                state = {k: v for k, v in state.items() if k.startswith("model.")}
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001  (torch and safetensors raise many types for a bad file)
+        raise DataError(f"cannot read weights '{path}': {type(exc).__name__}: {str(exc)[:300]}") from None
+    for key in _WRAPPERS:
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataError(f"'{path}' is not a state dict (a mapping of names to tensors)")
+    return {_strip(k): v for k, v in state.items()}
+
+
+def _strip(key: str) -> str:
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _PREFIXES:
+            if key.startswith(prefix):
+                key, changed = key[len(prefix):], True
+    return key
+
+
+def load_weights(model: nn.Module, path: str | Path) -> WeightsReport:
+    state = read_state_dict(path)
+    own = model.state_dict()
+    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    mismatched = [f"{k}: {tuple(v.shape)} -> {tuple(own[k].shape)}" for k, v in state.items()
+                  if k in own and own[k].shape != v.shape]
+    if not matched:
+        examples = ", ".join(list(state)[:3])
+        raise DataError(f"no tensor of '{path}' matches this model by name and shape (the file has e.g. "
+                        f"{examples}); is it the same architecture?")
+    model.load_state_dict(matched, strict=False)
+    return WeightsReport(str(path), len(matched), len(own), missing=[k for k in own if k not in state],
+                         unexpected=[k for k in state if k not in own], mismatched=mismatched)
