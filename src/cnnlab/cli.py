@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(sub, "datasets", _datasets, "list the datasets cnnlab can read")
     _data_commands(sub)
+    _viz_commands(sub)
+    _optim_commands(sub)
     _command(sub, "optimizers", _optimizers, "list the optimizers and their options")
     show = _command(sub, "config", _config, "print the resolved config (defaults + file + overrides)")
     show.add_argument("items", nargs="*", metavar="CONFIG.yaml|key=value")
@@ -105,6 +107,121 @@ def _data_commands(sub: Any) -> None:
     download.add_argument("name", metavar="NAME")
     download.add_argument("--root", help="data root (default: $CNNLAB_DATA, then the user cache)")
     download.add_argument("--mirror", help="base URL to fetch the files from instead of the official ones")
+
+
+def _optim_commands(sub: Any) -> None:
+    compare = _command(sub, "compare-optimizers", _compare, "train one model with several optimizers, plot the losses")
+    compare.add_argument("items", nargs="*", metavar="CONFIG.yaml|key=value",
+                         help="base config (default: convnet on fashion-mnist, 3 epochs, constant lr, no decay)")
+    compare.add_argument("--optimizers", default="sgd,momentum,rmsprop,adam",
+                         help="comma-separated names, optionally with a rate: sgd:0.05,adam (default: the lecture's)")
+    compare.add_argument("--dir", default="runs/compare-optimizers", help="where the runs, table and plot go")
+    compare.add_argument("--quiet", action="store_true")
+    paths = _command(sub, "optim-paths", _optim_paths, "optimizer trajectories on 2-D surfaces (PNG and GIF)")
+    paths.add_argument("--surface", default="all", help="saddle, rosenbrock, beale, quadratic or all")
+    paths.add_argument("--optimizers", default="sgd,momentum,nesterov,rmsprop,adam")
+    paths.add_argument("--lr", action="append", default=[], metavar="NAME=RATE", help="override one optimizer's rate")
+    paths.add_argument("--steps", type=int, help="steps per path (default: per surface)")
+    paths.add_argument("--out", default="optim_paths", help="output folder")
+    lr_plot = _command(sub, "lr-plot", _lr_plot, "draw the learning rate a config's schedule gives over training")
+    lr_plot.add_argument("items", nargs="*", metavar="CONFIG.yaml|key=value")
+    lr_plot.add_argument("--out", default="lr_schedule.png")
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .experiments.compare import compare_optimizers
+
+    config, overrides = split_items(args.items)
+    specs = [s.strip() for s in args.optimizers.split(",") if s.strip()]
+    result = compare_optimizers(specs, overrides, args.dir, config, args.quiet)
+    rows = [(r["optimizer"], f"{r['lr']:g}", r["status"], _fmt(r["final_train_loss"], ".4f"),
+             _fmt(r["test_acc"], ".2%"), _fmt(r["train_seconds"], ".1f")) for r in result.rows]
+    _table(("optimizer", "lr", "status", "final train loss", "test acc", "train s"), rows)
+    print(f"wrote {result.plot} and {result.table}")
+    return 0
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _optim_paths(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .experiments.paths import SURFACES, learning_rate, optimizer_paths
+    from .viz.paths import animate_paths, plot_paths
+
+    rates = {}
+    for item in args.lr:
+        name, _, value = item.partition("=")
+        try:
+            rates[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"--lr '{item}' must look like NAME=RATE, e.g. adam=0.05") from None
+    names = [n.strip() for n in args.optimizers.split(",") if n.strip()]
+    surfaces = list(SURFACES) if args.surface == "all" else [args.surface]
+    for surface_name in surfaces:
+        paths = optimizer_paths(surface_name, names, rates, args.steps)
+        surface = SURFACES[surface_name]
+        used = {n: learning_rate(surface, n, rates) for n in names}
+        png = Path(args.out) / f"{surface_name}.png"
+        plot_paths(surface, paths, used, png)
+        gif = animate_paths(surface, paths, used, Path(args.out) / f"{surface_name}.gif")
+        ends = ", ".join(f"{n} ({p[-1, 0]:.2f}, {p[-1, 1]:.2f})" for n, p in paths.items())
+        print(f"{surface_name}: wrote {png} and {gif}; end points: {ends}")
+    return 0
+
+
+def _lr_plot(args: argparse.Namespace) -> int:
+    from .viz.lr import plot_schedule, schedule_points
+
+    config, overrides = split_items(args.items)
+    run_config = api.make_config(config, overrides)
+    plot_schedule(run_config, args.out)
+    points, rates = schedule_points(run_config)
+    print(f"wrote {args.out}: lr from {rates[0]:g} (max {rates.max():g}) to {rates[-1]:g} over "
+          f"{run_config.train.epochs} epochs")
+    return 0
+
+
+def _viz_commands(sub: Any) -> None:
+    viz = sub.add_parser("viz", help="pictures that explain a trained run", description="explain a run")
+    viz_sub = viz.add_subparsers(title="viz commands", metavar="COMMAND")
+    filters = _command(viz_sub, "filters", _viz_filters, "the kernels of a convolution as an image grid")
+    filters.add_argument("run_dir", metavar="RUN_DIR")
+    filters.add_argument("--layer", help="layer name, e.g. conv1 or features.conv2 (default: the first conv)")
+    filters.add_argument("--checkpoint", default="auto")
+    features = _command(viz_sub, "features", _viz_features, "the feature maps of a layer for one image")
+    features.add_argument("run_dir", metavar="RUN_DIR")
+    features.add_argument("image", metavar="IMAGE")
+    features.add_argument("--layer", help="layer name (default: the first conv)")
+    features.add_argument("--checkpoint", default="auto")
+    predictions = _command(viz_sub, "predictions", _viz_predictions, "test images with top-5 probability bars")
+    predictions.add_argument("run_dir", metavar="RUN_DIR")
+    predictions.add_argument("--n", type=int, default=8, help="how many images (default 8)")
+    predictions.add_argument("--split", choices=("test", "val"), default="test")
+    predictions.add_argument("--checkpoint", default="auto")
+
+
+def _viz_filters(args: argparse.Namespace) -> int:
+    from . import explain
+
+    print(f"wrote {explain.filters(args.run_dir, args.layer, args.checkpoint)[1]}")
+    return 0
+
+
+def _viz_features(args: argparse.Namespace) -> int:
+    from . import explain
+
+    print(f"wrote {explain.features(args.run_dir, args.image, args.layer, args.checkpoint)[1]}")
+    return 0
+
+
+def _viz_predictions(args: argparse.Namespace) -> int:
+    from . import explain
+
+    print(f"wrote {explain.predictions(args.run_dir, args.n, args.split, args.checkpoint)[1]}")
+    return 0
 
 
 def _command(sub: Any, name: str, handler: Any, help_text: str) -> argparse.ArgumentParser:

@@ -48,6 +48,8 @@ def test_choose_image_size() -> None:
     assert choose_image_size(28, None, lambda s: s >= 24, 224) == 28  # a large gap: native, since it fits
     assert choose_image_size(64, None, lambda s: s >= 24, 32) == 64  # larger than the model's: native
     assert choose_image_size(8, None, lambda s: s >= 24, 32) == 32  # too small: the model's size
+    assert choose_image_size(8, None, lambda s: s >= 24, 227) == 32  # or the smallest standard size it takes
+    assert choose_image_size(8, None, lambda s: s >= 100, 227) == 128
     assert choose_image_size(8, 48, lambda s: True, 32) == 48  # asked for
 
 

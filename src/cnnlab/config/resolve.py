@@ -156,11 +156,12 @@ def _optim(values: Layer) -> OptimConfig:
     values = dict(values)
     name = _component_name("optim", values, OptimConfig.name, OPTIMIZERS)
     info = OPTIMIZERS.get(name)
-    common = {}
-    for key in ("lr", "weight_decay"):
+    common: dict[str, Any] = {}
+    for key, kind in (("lr", float), ("weight_decay", float), ("no_decay_bias_norm", bool),
+                      ("backbone_lr_factor", float)):
         if key in values:
             value, origin = values.pop(key)
-            common[key] = coerce(value, float, f"optim.{key}", origin)
+            common[key] = coerce(value, kind, f"optim.{key}", origin)
     common.setdefault("lr", info.default_lr)
     common.setdefault("weight_decay", info.default_weight_decay)
     options = _component_options("optim", name, info.options, values)
@@ -172,8 +173,13 @@ def _schedule(values: Layer) -> ScheduleConfig:
 
     values = dict(values)
     name = _component_name("schedule", values, ScheduleConfig.name, SCHEDULES)
+    common: dict[str, Any] = {}
+    for key, kind in (("warmup_epochs", float), ("warmup_start", float), ("per_iteration", bool)):
+        if key in values:
+            value, origin = values.pop(key)
+            common[key] = coerce(value, kind, f"schedule.{key}", origin)
     options = _component_options("schedule", name, SCHEDULES.get(name).options, values)
-    return ScheduleConfig(name=name, options=types.MappingProxyType(options))
+    return ScheduleConfig(name=name, options=types.MappingProxyType(options), **common)
 
 
 # ----------------------------------------------------------------------------------------- public
@@ -198,8 +204,12 @@ def to_dict(config: RunConfig) -> dict[str, Any]:
     out["model"] = {"name": config.model.name, "weights": config.model.weights, **_plain_dict(config.model.options)}
     optim = config.optim
     out["optim"] = {"name": optim.name, "lr": optim.lr, "weight_decay": optim.weight_decay,
+                    "no_decay_bias_norm": optim.no_decay_bias_norm, "backbone_lr_factor": optim.backbone_lr_factor,
                     **_plain_dict(optim.options)}
-    out["schedule"] = {"name": config.schedule.name, **_plain_dict(config.schedule.options)}
+    schedule = config.schedule
+    out["schedule"] = {"name": schedule.name, "warmup_epochs": schedule.warmup_epochs,
+                       "warmup_start": schedule.warmup_start, "per_iteration": schedule.per_iteration,
+                       **_plain_dict(schedule.options)}
     out["train"] = _plain_dict(dataclasses.asdict(config.train))
     return out
 

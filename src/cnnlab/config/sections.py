@@ -93,23 +93,33 @@ class OptimConfig:
     name: str = "momentum"
     lr: float = 0.02  # base learning rate for the whole batch (not per image)
     weight_decay: float = 5e-4
+    no_decay_bias_norm: bool = False  # no weight decay on biases and BN/LN weights (1-D tensors)
+    backbone_lr_factor: float = 1.0  # lr of every layer but the output layer, relative (fine-tuning: 0.1)
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, "optim.lr", self.lr, "> 0")
         _check(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, ">= 0")
+        _check(self.backbone_lr_factor >= 0, "optim.backbone_lr_factor", self.backbone_lr_factor, ">= 0")
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
     name: str = "cosine"
+    warmup_epochs: float = 0.0  # linear warm-up before the schedule (fractional epochs allowed)
+    warmup_start: float = 0.0  # the factor the warm-up starts from
+    per_iteration: bool = False  # update the rate every step (smooth warm-up, one-cycle) instead of per epoch
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(self.warmup_epochs >= 0, "schedule.warmup_epochs", self.warmup_epochs, ">= 0")
+        _check(0 <= self.warmup_start <= 1, "schedule.warmup_start", self.warmup_start, "in [0, 1]")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 10
-    batch_size: int = 64
+    batch_size: int | Literal["full"] = 64  # full: the whole training set per step (batch gradient descent)
     eval_batch_size: int = 1024
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere
     channels_last: bool | None = None  # None: on for CUDA and CPU (faster there), off for MPS
@@ -120,7 +130,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check(self.epochs > 0, "train.epochs", self.epochs, "> 0")
-        _check(self.batch_size > 0, "train.batch_size", self.batch_size, "> 0")
+        _check(self.batch_size == "full" or self.batch_size > 0, "train.batch_size", self.batch_size, "> 0 or full")
         _check(self.eval_batch_size > 0, "train.eval_batch_size", self.eval_batch_size, "> 0")
 
 

@@ -80,12 +80,18 @@ def choose_image_size(native: int, requested: int | None, fits: Callable[[int], 
     """The input size, in this order: what was asked for; the model's own size when the image is a
     little smaller (a gap of at most a quarter of the side is zero-padded, as LeCun padded MNIST's
     28x28 digits to LeNet-5's 32x32; the seed network was also designed for 32x32); the native size when
-    the model accepts it; else the model's size (8x8 digits are resized to 32x32)."""
+    the model accepts it; else the smallest of 32, 64, 128 or the model's size that it accepts (8x8
+    digits become 32x32 for the seed network and for AlexNet's small-input stem, not 227x227)."""
     if requested:
         return requested
     if native < default and default - native <= native // 4:
         return default
-    return native if fits(native) else default
+    if fits(native):
+        return native
+    for size in (32, 64, 128):
+        if native < size < default and fits(size):
+            return size
+    return default
 
 
 # ------------------------------------------------------------------------------------- splitting

@@ -93,8 +93,9 @@ def _register(depth: int, residual: bool) -> None:
 
     builder.__name__ = name
     kind = "residual" if residual else "plain (no shortcuts)"
+    description = f"CIFAR {kind} network, {depth} layers (3 stages of {(depth - 2) // 6} blocks)"
     MODELS.register(name, input_size=(3, 32, 32), num_classes=10, paper="He et al. 2016, section 4.2",
-                    description=f"CIFAR {kind} network, {depth} layers (3 stages of {(depth - 2) // 6} blocks)")(builder)
+                    description=description)(builder)
 
 
 for _depth in (20, 32, 44, 56, 110):

@@ -30,7 +30,7 @@ def _first_conv_for(model: nn.Module, in_channels: int) -> nn.Module:
     return model
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _torchvision(name: str) -> ModelInfo:
     from torchvision import models
 
@@ -52,7 +52,7 @@ def _torchvision(name: str) -> ModelInfo:
                            paper="torchvision", description=f"torchvision.models.{name}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _timm(name: str) -> ModelInfo:
     try:
         import timm

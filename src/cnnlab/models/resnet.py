@@ -124,8 +124,9 @@ def _register(depth: int) -> None:
 
     builder.__name__ = f"resnet{depth}"
     kind = "basic" if block is BasicBlock else "bottleneck"
+    description = f"ResNet-{depth} ({kind} blocks {'-'.join(map(str, layers))}), ImageNet layout"
     MODELS.register(f"resnet{depth}", input_size=(3, 224, 224), num_classes=1000, paper="He et al. 2016",
-                    description=f"ResNet-{depth} ({kind} blocks {'-'.join(map(str, layers))}), ImageNet layout")(builder)
+                    description=description)(builder)
 
 
 for _depth in DEPTHS:

@@ -37,11 +37,13 @@ class ScheduleInfo:
     name: str
     factor: Callable[..., float]
     description: str = ""
+    needs_history: bool = False  # reads the per-epoch metric history (reduce-on-plateau)
     options: dict[str, OptionSpec] = field(default_factory=dict)
 
 
 def make_schedule_info(factor: Callable[..., float], *, name: str, **meta) -> ScheduleInfo:
-    return ScheduleInfo(name=name, factor=factor, options=options_from_signature(factor, ("epoch", "epochs")), **meta)
+    options = options_from_signature(factor, ("epoch", "epochs", "history"))
+    return ScheduleInfo(name=name, factor=factor, options=options, **meta)
 
 
 OPTIMIZERS: Registry[OptimInfo] = Registry("optimizer", make_optim_info)

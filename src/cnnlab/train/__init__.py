@@ -1,6 +1,6 @@
 """Training: the Trainer and its callbacks, checkpoints, run directories, and the run orchestration."""
 
-from .callbacks import Callback, Checkpointer, Console, MetricsCSV, read_metrics
+from .callbacks import Callback, Checkpointer, Console, MetricsCSV, StepLosses, read_metrics, read_step_losses
 from .run_dir import RunDir, new_run_dir
 from .runner import (
     TrainResult,
@@ -21,8 +21,8 @@ from .trainer import (
 )
 
 __all__ = [
-    "COMPLETED", "DIVERGED", "INTERRUPTED", "STOPPED_EARLY", "Callback", "Checkpointer", "Console",
-    "MetricsCSV", "RunDir", "Runtime", "TrainResult", "TrainState", "Trainer", "load_splits", "make_batches",
-    "make_model", "new_run_dir", "read_metrics", "resolve_device", "resolve_runtime", "resume_run",
-    "seed_everything", "start_run",
+    "COMPLETED", "DIVERGED", "INTERRUPTED", "STOPPED_EARLY", "Callback", "Checkpointer", "Console", "MetricsCSV",
+    "RunDir", "Runtime", "StepLosses", "TrainResult", "TrainState", "Trainer", "load_splits", "make_batches",
+    "make_model", "new_run_dir", "read_metrics", "read_step_losses", "resolve_device", "resolve_runtime",
+    "resume_run", "seed_everything", "start_run",
 ]

@@ -78,6 +78,36 @@ def _parse(text: str | None) -> Any:
             return text
 
 
+class StepLosses(Callback):
+    """steps.csv: the training loss of every optimizer step (epoch, step, loss), for loss-per-iteration
+    plots such as the optimizer comparison. On resume, rows after the checkpoint are dropped."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        kept = []
+        if self.path.exists():
+            with open(self.path, newline="") as handle:
+                kept = [row for row in csv.DictReader(handle) if int(row["epoch"]) <= trainer.state.epoch]
+        with open(self.path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, ("epoch", "step", "loss"))
+            writer.writeheader()
+            writer.writerows(kept)
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        losses = row.get("step_losses") or []
+        first = row["step"] - len(losses) + 1
+        with open(self.path, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerows((row["epoch"], first + i, repr(loss)) for i, loss in enumerate(losses))
+
+
+def read_step_losses(path: Path) -> list[tuple[int, int, float]]:
+    with open(path, newline="") as handle:
+        return [(int(r["epoch"]), int(r["step"]), float(r["loss"])) for r in csv.DictReader(handle)]
+
+
 class Console(Callback):
     """A rich progress bar on a terminal; one line per epoch otherwise; nothing when quiet."""
 

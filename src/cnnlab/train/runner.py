@@ -37,7 +37,7 @@ from ..errors import ConfigError
 from ..models import MODELS, build_model, count_parameters, model_fits
 from ..models.weights import load_weights
 from ..optim import build_optimizer
-from .callbacks import Callback, Checkpointer, Console, MetricsCSV
+from .callbacks import Callback, Checkpointer, Console, MetricsCSV, StepLosses
 from .checkpoint import load_checkpoint, split_prefix
 from .run_dir import RUNNING, RunDir, versions
 from .runtime import Runtime, resolve_runtime, seed_everything
@@ -94,6 +94,8 @@ def make_batches(split: Split, splits: DataSplits, config: RunConfig, runtime: R
     """The loader of one split: on the device for in-memory data, through workers for image folders."""
     spec = splits.spec
     batch_size = config.train.batch_size if train else config.train.eval_batch_size
+    if batch_size == "full":  # batch gradient descent: one step per epoch over the whole training set
+        batch_size = len(split)
     if train and batch_size > len(split):
         raise ConfigError(
             f"train.batch_size={batch_size} is larger than the training set ({len(split)} images); "
@@ -158,9 +160,10 @@ def _execute(config: RunConfig, run: RunDir, checkpoint: Any, quiet: bool,
         run.update_info(weights=report.to_dict())
         if not quiet:
             print(f"weights: {report.summary()}")
-    optimizer = build_optimizer(config.optim, model.parameters())
+    optimizer = build_optimizer(config.optim, model)
     digest = config_hash(config)
-    standard = [Console(quiet), MetricsCSV(run.metrics_path), Checkpointer(run.checkpoints, digest)]
+    standard = [Console(quiet), MetricsCSV(run.metrics_path), StepLosses(run.path / "steps.csv"),
+                Checkpointer(run.checkpoints, digest)]
     trainer = Trainer(model, optimizer, train, val, config, runtime, [*standard, *callbacks])
     trainer.num_classes = spec.num_classes
     previous = run.read_info() if checkpoint is not None else {}

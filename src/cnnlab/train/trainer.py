@@ -61,18 +61,20 @@ class TrainState:
 class Accumulator:
     """Running training-loss sum, correct count and non-finite flag, all on the device."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, steps: int) -> None:
         float_type = torch.float32 if device.type == "mps" else torch.float64
         self.loss_sum = torch.zeros((), dtype=float_type, device=device)
         self.correct = torch.zeros((), dtype=torch.int64, device=device)
         self.nonfinite = torch.zeros((), dtype=torch.bool, device=device)
+        self.step_losses = torch.full((max(steps, 1),), float("nan"), dtype=torch.float32, device=device)
         self.count = 0
         self.seconds = 0.0
 
-    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+    def add(self, index: int, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
         self.loss_sum += loss.to(self.loss_sum.dtype) * labels.shape[0]
         self.correct += (logits.argmax(dim=1) == labels).sum()
         self.nonfinite |= ~torch.isfinite(loss)
+        self.step_losses[index] = loss  # every step's loss, read once per epoch (the loss-per-iteration plots)
         self.count += int(labels.shape[0])
 
     def read(self) -> tuple[float, float, bool]:
@@ -83,12 +85,13 @@ class Accumulator:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"partial.loss_sum": self.loss_sum, "partial.correct": self.correct,
-                "partial.nonfinite": self.nonfinite}
+                "partial.nonfinite": self.nonfinite, "partial.step_losses": self.step_losses}
 
     def load(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         self.loss_sum.copy_(tensors["partial.loss_sum"])
         self.correct.copy_(tensors["partial.correct"])
         self.nonfinite.copy_(tensors["partial.nonfinite"])
+        self.step_losses.copy_(tensors["partial.step_losses"])
         self.count, self.seconds = int(meta["count"]), float(meta["seconds"])
 
 
@@ -145,25 +148,29 @@ class Trainer:
             "train_loss": train["loss"], "train_acc": train["acc"],
             "val_loss": val.get("loss"), "val_acc": val.get("acc"), "val_top5": val.get("top5"),
             "train_seconds": train["seconds"], "val_seconds": time.perf_counter() - started,
-            "images_per_second": train["images_per_second"],
+            "images_per_second": train["images_per_second"], "step_losses": train["step_losses"],
         }
         self.state.epoch = epoch + 1
         row["is_best"] = self._update_best(row)
-        self.state.history.append({k: v for k, v in row.items() if k != "is_best"})
+        self.state.history.append({k: v for k, v in row.items() if k not in ("is_best", "step_losses")})
         self._call("on_epoch_end", row)
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         """One epoch (or the rest of an interrupted one). Returns loss, acc, lr, seconds, img/s."""
         self.model.train()
-        factor = lr_factor(self.config.schedule, epoch, self.epochs)
-        apply_schedule(self.optimizer, factor)
-        acc = self.partial or Accumulator(self.runtime.device)
+        steps = len(self.train_batches)
+        schedule, history = self.config.schedule, self.state.history
+        apply_schedule(self.optimizer, lr_factor(schedule, epoch, self.epochs, history))
+        acc = self.partial or Accumulator(self.runtime.device, steps)
         self.partial = None
         started = time.perf_counter()
         next_report = started + self.progress_seconds
         for images, labels in self.train_batches.batches(epoch, self.state.step_in_epoch):
+            if schedule.per_iteration:  # a Python float per step: no device sync
+                position = epoch + self.state.step_in_epoch / steps
+                apply_schedule(self.optimizer, lr_factor(schedule, position, self.epochs, history))
             loss, logits = self._step(images, labels)
-            acc.add(loss, logits, labels)
+            acc.add(self.state.step_in_epoch, loss, logits, labels)
             self.state.step += 1
             self.state.step_in_epoch += 1
             if self.interrupt_signal is not None:
@@ -180,7 +187,8 @@ class Trainer:
             return {}
         self.state.step_in_epoch = 0
         return {"loss": loss_mean, "acc": accuracy, "lr": self.optimizer.param_groups[0]["lr"],
-                "seconds": acc.seconds, "images_per_second": acc.count / max(acc.seconds, 1e-9)}
+                "seconds": acc.seconds, "images_per_second": acc.count / max(acc.seconds, 1e-9),
+                "step_losses": acc.step_losses.tolist()[:steps]}
 
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with self.runtime.autocast():
@@ -283,7 +291,7 @@ class Trainer:
         self.optimizer.load_state_dict(optimizer_from_flat(tensors, meta["optimizer"]))
         self.state = TrainState(**meta["state"])
         if "partial" in meta:
-            self.partial = Accumulator(self.runtime.device)
+            self.partial = Accumulator(self.runtime.device, len(self.train_batches))
             self.partial.load(tensors, meta["partial"])
         restore_rng(tensors)
 

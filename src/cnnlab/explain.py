@@ -1,0 +1,78 @@
+"""Python API of the pictures that explain a trained run (`cnnlab viz ...`). Each reads the run directory,
+writes a PNG into its plots/ folder and returns (figure, path)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .api import load_run, make_config
+from .evaluate.images import read_image
+from .train import load_splits, make_batches, resolve_runtime
+from .viz.filters import find_layer, plot_features, plot_filters, plot_predictions
+
+
+def _safe(name: str) -> str:
+    return name.replace(".", "_").replace("/", "_")
+
+
+def filters(run_dir: str | Path, layer: str | None = None, checkpoint: str = "auto") -> tuple[Any, Path]:
+    run = load_run(run_dir)
+    model = run.model(checkpoint)
+    name, module = find_layer(model, layer)
+    weight = module.weight
+    out = run.path / "plots" / f"filters_{_safe(name)}.png"
+    shape = "x".join(map(str, weight.shape))
+    figure = plot_filters(weight, out, title=f"{run.path.name}: {name} kernels ({shape})")
+    return figure, out
+
+
+def features(run_dir: str | Path, image: str | Path, layer: str | None = None,
+             checkpoint: str = "auto") -> tuple[Any, Path]:
+    run = load_run(run_dir)
+    spec = run.spec
+    model = run.model(checkpoint)
+    name, module = find_layer(model, layer, kinds=(torch.nn.Module,))
+    pixels = read_image(image, spec).float() / 255
+    mean, std = torch.tensor(spec.mean).view(-1, 1, 1), torch.tensor(spec.std).view(-1, 1, 1)
+    captured: list[torch.Tensor] = []
+    hook = module.register_forward_hook(lambda _m, _i, output: captured.append(output.detach()))
+    try:
+        with torch.inference_mode():
+            model(((pixels - mean) / std).unsqueeze(0))
+    finally:
+        hook.remove()
+    maps = captured[0][0]
+    if maps.dim() != 3:
+        raise ValueError(f"layer '{name}' outputs {tuple(maps.shape)}, not feature maps; pick a convolution")
+    out = run.path / "plots" / f"features_{_safe(name)}_{Path(image).stem}.png"
+    figure = plot_features(pixels, maps, out, title=f"{run.path.name}: {name} on {Path(image).name}")
+    return figure, out
+
+
+def predictions(run_dir: str | Path, count: int = 8, split: str = "test", checkpoint: str = "auto",
+                seed: int = 0) -> tuple[Any, Path]:
+    run = load_run(run_dir)
+    spec = run.spec
+    overrides: dict[str, Any] = {"device": "cpu"}
+    if (run.path / "split.json").is_file():
+        overrides["data.split_file"] = str(run.path / "split.json")
+    config = make_config(run.config, **overrides)
+    splits = load_splits(config, image_size=spec.image_size)
+    data = getattr(splits, split)
+    picked = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:count].sort().values
+    subset = replace(splits, spec=spec)
+    batches = make_batches(data.subset(picked), subset, make_config(config, **{"train.eval_batch_size": count}),
+                           resolve_runtime(config), train=False)
+    images, labels = next(iter(batches))
+    model = run.model(checkpoint)
+    with torch.inference_mode():
+        probabilities = torch.softmax(model(images).float(), dim=1)
+    mean, std = torch.tensor(spec.mean).view(1, -1, 1, 1), torch.tensor(spec.std).view(1, -1, 1, 1)
+    out = run.path / "plots" / f"predictions_{split}.png"
+    figure = plot_predictions(images * std + mean, probabilities, labels, spec.classes, out,
+                              title=f"{run.path.name}: {split} images, top-5 predictions")
+    return figure, out

@@ -1,0 +1,67 @@
+"""The optimizer studies: comparison runs with their plot and table, trajectories on 2-D surfaces, lr plots."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.cli import main
+from cnnlab.experiments.compare import compare_optimizers
+from cnnlab.experiments.paths import SURFACES, optimizer_paths
+from cnnlab.optim import OPTIMIZERS
+
+TINY = ["data=digits", "model=lenet5", "data.train_limit=256", "batch_size=32", "epochs=2"]
+
+
+def test_compare_optimizers_runs_plots_and_tables(tmp_path: Path) -> None:
+    result = compare_optimizers(["sgd", "adam:0.003"], TINY, tmp_path / "cmp", quiet=True)
+    assert [r["optimizer"] for r in result.rows] == ["sgd", "adam-lr0.003"]
+    assert result.rows[1]["lr"] == 0.003 and all(r["status"] == "completed" for r in result.rows)
+    assert result.plot.stat().st_size > 10_000 and result.table.read_text().startswith("optimizer,lr,status")
+    steps = (tmp_path / "cmp" / "sgd" / "steps.csv").read_text().splitlines()
+    assert steps[0] == "epoch,step,loss" and len(steps) == 1 + 2 * 8  # 256 / 32 = 8 steps per epoch
+    stamp = (tmp_path / "cmp" / "sgd" / "run.json").stat().st_mtime_ns
+    compare_optimizers(["sgd", "adam:0.003"], TINY, tmp_path / "cmp", quiet=True)
+    assert (tmp_path / "cmp" / "sgd" / "run.json").stat().st_mtime_ns == stamp  # finished runs are kept
+
+
+def test_compare_optimizers_cli(tmp_path: Path, capsys) -> None:
+    assert main(["compare-optimizers", *TINY, "--optimizers", "momentum", "--dir", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "momentum" in out and "loss_per_iteration.png" in out
+    assert main(["compare-optimizers", "--optimizers", "adamm", "--dir", str(tmp_path)]) == 2
+    assert "did you mean 'adam'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("surface", list(SURFACES))
+def test_every_optimizer_moves_downhill_on_every_surface(surface: str) -> None:
+    paths = optimizer_paths(surface, OPTIMIZERS.names())
+    function = SURFACES[surface].function
+    import torch
+
+    for name, path in paths.items():
+        start = float(function(torch.tensor(path[0, 0]), torch.tensor(path[0, 1])))
+        end = float(function(torch.tensor(path[-1, 0]), torch.tensor(path[-1, 1])))
+        assert np.isfinite(path).all() and end < start, (surface, name, start, end)
+
+
+def test_gradient_descent_zig_zags_on_the_elongated_quadratic_and_momentum_helps() -> None:
+    paths = optimizer_paths("quadratic", ["sgd", "nesterov"], rates={"sgd": 0.9, "nesterov": 0.15}, steps=40)
+    y_sign_changes = lambda p: int(np.sum(np.diff(np.sign(p[:, 1])) != 0))  # noqa: E731
+    assert y_sign_changes(paths["sgd"]) > 10 > y_sign_changes(paths["nesterov"])
+
+
+def test_optim_paths_writes_png_and_animated_gif(tmp_path: Path, capsys) -> None:
+    assert main(["optim-paths", "--surface", "saddle", "--optimizers", "sgd,adam", "--out", str(tmp_path)]) == 0
+    with Image.open(tmp_path / "saddle.gif") as gif:
+        assert gif.is_animated and gif.n_frames > 20
+    assert (tmp_path / "saddle.png").stat().st_size > 10_000
+    assert main(["optim-paths", "--surface", "moon"]) == 2
+
+
+def test_lr_plot(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "lr.png"
+    args = ["lr-plot", "optimizer=lars", "schedule=polynomial", "schedule.warmup_epochs=2", "epochs=20", "--out", str(out)]
+    assert main(args) == 0
+    assert "lr from 0 (max 0.1) to 0 over 20 epochs" in capsys.readouterr().out and out.stat().st_size > 10_000

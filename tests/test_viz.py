@@ -1,0 +1,66 @@
+"""The explaining pictures on a trained run: files written, right content, clear errors."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import cnnlab
+from cnnlab import explain
+from cnnlab.cli import main
+from cnnlab.errors import ConfigError
+from cnnlab.viz.filters import find_layer, plot_filters
+from tests.helpers import FAST
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("viz")
+    args = [*FAST, "model=alexnet", "data.channels=3", "epochs=1", "batch_size=16"]
+    return cnnlab.train(None, args, runs_dir=root, name="alex", quiet=True).run_dir
+
+
+def test_first_layer_kernels_as_rgb_tiles(run_dir: Path) -> None:
+    figure, out = explain.filters(run_dir)
+    assert out.name == "filters_features_conv1.png" and out.stat().st_size > 5000
+    images = [ax.images[0].get_array() for ax in figure.axes if ax.images]
+    assert len(images) == 96 and images[0].shape == (3, 3, 3)  # 8x8 digits -> 32x32: the small stem's 3x3x3
+    assert all(0.0 <= float(np.min(a)) and float(np.max(a)) <= 1.0 for a in images)
+
+
+def test_deeper_layer_grid_and_layer_lookup(run_dir: Path, capsys) -> None:
+    assert main(["viz", "filters", str(run_dir), "--layer", "conv2"]) == 0
+    assert "filters_features_conv2.png" in capsys.readouterr().out
+    assert main(["viz", "filters", str(run_dir), "--layer", "conv9"]) == 2
+    err = capsys.readouterr().err
+    assert "no layer 'conv9' in this model; did you mean 'conv" in err and "Convolutions: features.conv1, features.conv2" in err
+
+
+def test_feature_maps_of_an_image(run_dir: Path, tmp_path: Path) -> None:
+    Image.fromarray((np.eye(8) * 255).astype(np.uint8)).save(tmp_path / "diag.png")
+    figure, out = explain.features(run_dir, tmp_path / "diag.png", layer="conv1")
+    assert out.exists() and len([ax for ax in figure.axes if ax.images]) == 64  # input + 63 of 96 maps
+
+
+def test_predictions_with_probability_bars(run_dir: Path) -> None:
+    figure, out = explain.predictions(run_dir, count=6)
+    bars = [ax for ax in figure.axes if ax.patches]
+    assert out.name == "predictions_test.png" and len(bars) == 6
+    widths = [sorted(p.get_width() for p in ax.patches) for ax in bars]
+    assert all(len(w) == 5 and 0 <= sum(w) <= 1 + 1e-5 for w in widths)
+
+
+def test_plot_filters_scales_each_kernel_on_its_own(tmp_path: Path) -> None:
+    weight = torch.stack([torch.full((3, 2, 2), 5.0), torch.arange(12.0).view(3, 2, 2) * 1e-3])
+    weight[0, 0, 0, 0] = -5
+    figure = plot_filters(weight, tmp_path / "f.png")
+    second = [ax.images[0].get_array() for ax in figure.axes if ax.images][1]
+    assert float(second.min()) == 0.0 and float(second.max()) == 1.0
+
+
+def test_find_layer_errors() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    with pytest.raises(ConfigError, match="no convolution"):
+        find_layer(model, None)
