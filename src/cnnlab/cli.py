@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_commands(sub)
     _viz_commands(sub)
     _optim_commands(sub)
+    _study_commands(sub)
     _command(sub, "optimizers", _optimizers, "list the optimizers and their options")
     show = _command(sub, "config", _config, "print the resolved config (defaults + file + overrides)")
     show.add_argument("items", nargs="*", metavar="CONFIG.yaml|key=value")
@@ -107,6 +108,77 @@ def _data_commands(sub: Any) -> None:
     download.add_argument("name", metavar="NAME")
     download.add_argument("--root", help="data root (default: $CNNLAB_DATA, then the user cache)")
     download.add_argument("--mirror", help="base URL to fetch the files from instead of the official ones")
+
+
+def _study_commands(sub: Any) -> None:
+    study = sub.add_parser("study", help="run a study file and tabulate/plot its runs", description="studies")
+    study_sub = study.add_subparsers(title="study commands", metavar="COMMAND")
+    run = _command(study_sub, "run", _study_run, "run every run of a study file (finished runs are skipped)")
+    run.add_argument("file", metavar="STUDY.yaml")
+    run.add_argument("items", nargs="*", metavar="key=value", help="overrides applied to every run's base config")
+    run.add_argument("--dir", help="study directory (default: runs/<study name>)")
+    run.add_argument("--jobs", type=int, default=1, help="runs at once, as separate processes (default 1)")
+    run.add_argument("--rerun-failed", action="store_true", help="run again the runs that failed")
+    run.add_argument("--quiet", action="store_true")
+    table = _command(study_sub, "table", _study_table, "one row per variation: metrics, mean ± std, Δ baseline")
+    table.add_argument("directory", metavar="STUDY_DIR")
+    plot = _command(study_sub, "plot", _study_plot, "curves of all variations and a bar chart of the final metric")
+    plot.add_argument("directory", metavar="STUDY_DIR")
+    report = _command(sub, "report", _report, "a self-contained HTML page of a study or a run")
+    report.add_argument("directory", metavar="STUDY_DIR|RUN_DIR")
+
+
+def _study_run(args: argparse.Namespace) -> int:
+    from .experiments.runner import run_study
+    from .experiments.study import load_study
+
+    study = load_study(args.file, args.items)
+    directory = args.dir or f"runs/{study.name}"
+    print(f"study {study.name}: {len(study.runs)} runs ({len(study.variations)} variations) into {directory}")
+    outcome = run_study(study, directory, args.jobs, args.rerun_failed, args.quiet)
+    if outcome.interrupted:
+        return outcome.exit_code
+    _print_study_table(directory)
+    return 0
+
+
+def _print_study_table(directory: str) -> None:
+    from pathlib import Path
+
+    from .experiments.study import read_plan
+    from .experiments.table import aggregate, formatted, study_rows, write_tables
+
+    metric = read_plan(Path(directory)).get("metric", "test_acc")
+    table = aggregate(study_rows(directory), metric)
+    headers, rows = formatted(table, metric)
+    _table(headers, rows)
+    csv_path, md_path = write_tables(table, Path(directory), metric)
+    print(f"wrote {csv_path} and {md_path}")
+
+
+def _study_table(args: argparse.Namespace) -> int:
+    _print_study_table(args.directory)
+    return 0
+
+
+def _study_plot(args: argparse.Namespace) -> int:
+    from .viz.study import plot_study
+
+    curves, bars = plot_study(args.directory)
+    print(f"wrote {curves} and {bars}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .viz.report import write_report
+
+    directory = Path(args.directory)
+    if not (directory / "plan.json").is_file() and not (directory / "config.yaml").is_file():
+        raise ConfigError(f"'{directory}' is neither a study directory nor a run directory")
+    print(f"wrote {write_report(directory)}")
+    return 0
 
 
 def _optim_commands(sub: Any) -> None:

@@ -46,13 +46,13 @@ def parse_overrides(items: Iterable[str], origin: str = "override") -> Layer:
         if not sep or not key:
             raise ConfigError(f"override '{item}' must look like key=value (for example epochs=15)")
         value = _parse_scalar(text)
-        layer[_canonical_key(key, f"{origin} '{item}'")] = (value, f"{origin} '{item}'")
+        layer[canonical_key(key, f"{origin} '{item}'")] = (value, f"{origin} '{item}'")
     return layer
 
 
 def keyword_layer(values: Mapping[str, Any], origin: str = "keyword argument") -> Layer:
     """Python API keyword arguments (`epochs=15`, `**{"optim.lr": 0.1}`) as a layer."""
-    return {_canonical_key(k, f"{origin} '{k}'"): (v, f"{origin} '{k}'") for k, v in values.items()}
+    return {canonical_key(k, f"{origin} '{k}'"): (v, f"{origin} '{k}'") for k, v in values.items()}
 
 
 def _parse_scalar(text: str) -> Any:
@@ -98,7 +98,7 @@ def flatten(data: Mapping[str, Any], origin_of: Any = lambda keys: "config") -> 
                 layer[f"{key}.{sub}"] = (sub_value, origin_of((key, str(sub))))
         else:
             origin = origin_of((key,))
-            layer[_canonical_key(key, origin)] = (value, origin)
+            layer[canonical_key(key, origin)] = (value, origin)
     return layer
 
 
@@ -113,7 +113,8 @@ def _key_lines(node: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...],
     return lines
 
 
-def _canonical_key(key: str, origin: str) -> str:
+def canonical_key(key: str, origin: str) -> str:
+    """The dotted config key of `key` (aliases expanded), or a ConfigError naming `origin`."""
     if key in ALIASES:
         return ALIASES[key]
     head, _, rest = key.partition(".")

@@ -63,6 +63,9 @@ def resolve_device(name: str) -> torch.device:
 
 def resolve_runtime(config: RunConfig) -> Runtime:
     device = resolve_device(config.device)
+    threads = os.environ.get("CNNLAB_NUM_THREADS")  # set by `cnnlab study run --jobs N` for its runs
+    if threads and threads.isdigit() and int(threads) > 0:
+        torch.set_num_threads(int(threads))
     precision = config.train.precision
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"

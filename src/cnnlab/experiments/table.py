@@ -1,0 +1,115 @@
+"""`cnnlab study table`: one row per variation (and grid point), every metric as mean +- std over its
+seeds, and the difference to the baseline row. Read from the run directories only."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from pathlib import Path
+from typing import Any
+
+from ..train import RunDir, read_metrics
+from .study import read_plan
+
+# (key, header, kind): kind 'pct' prints x100 with %, 'float' 3 significant digits, 'int' whole numbers
+COLUMNS = (
+    ("test_acc", "top-1", "pct"), ("test_top5", "top-5", "pct"), ("best_val_acc", "best val", "pct"),
+    ("best_epoch", "best ep.", "float"), ("train_seconds", "train s", "float"),
+    ("images_per_second", "img/s", "int"), ("parameters", "params", "int"),
+)
+
+
+def run_row(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of one run (None where the run has none)."""
+    run = RunDir(run_dir)
+    info = run.read_info() if run.exists() else {}
+    rows = read_metrics(run.metrics_path) if run.metrics_path.is_file() else []
+    val = [r["val_acc"] for r in rows if r.get("val_acc") is not None]
+    test = info.get("test") or {}
+    return {
+        "run": meta["name"], "variation": meta["variation"], "seed": meta["seed"], "grid": meta.get("grid", {}),
+        "status": info.get("status", "not run"), "test_acc": test.get("acc"), "test_top5": test.get("top5"),
+        "test_loss": test.get("loss"), "best_val_acc": max(val) if val else None, "best_epoch": info.get("best_epoch"),
+        "epochs": info.get("epochs_completed"), "train_seconds": info.get("train_seconds"),
+        "images_per_second": info.get("images_per_second"), "parameters": info.get("parameters"),
+    }
+
+
+def study_rows(directory: str | Path) -> list[dict[str, Any]]:
+    directory = Path(directory)
+    return [run_row(directory / meta["name"], meta) for meta in read_plan(directory)["runs"]]
+
+
+def label(row: dict[str, Any]) -> str:
+    grid = " ".join(f"{k.split('.')[-1]}={v}" for k, v in row["grid"].items())
+    return f"{row['variation']} {grid}".strip()
+
+
+def aggregate(rows: list[dict[str, Any]], metric: str = "test_acc") -> list[dict[str, Any]]:
+    """Rows grouped by variation and grid point, in plan order, with mean/std of each metric over the
+    seeds that finished (a diverged run contributes its status, not its numbers) and the change of
+    the metric against the baseline."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(label(row), []).append(row)
+    table = []
+    for name, members in groups.items():
+        entry: dict[str, Any] = {"variation": name, "runs": len(members), "status": _statuses(members)}
+        usable = [m for m in members if m["status"] in ("completed", "stopped_early")]
+        for key, _, _ in COLUMNS:
+            values = [m[key] for m in usable if m[key] is not None]
+            entry[key] = statistics.fmean(values) if values else None
+            entry[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
+        table.append(entry)
+    baseline = next((e for e in table if e["variation"].split(" ")[0] == "baseline"), table[0] if table else None)
+    for entry in table:
+        have = baseline is not None and entry[metric] is not None and baseline[metric] is not None
+        entry[f"delta_{metric}"] = entry[metric] - baseline[metric] if have else None
+    return table
+
+
+def _statuses(members: list[dict[str, Any]]) -> str:
+    counts: dict[str, int] = {}
+    for member in members:
+        counts[member["status"]] = counts.get(member["status"], 0) + 1
+    return ", ".join(f"{n} {s}" if len(members) > 1 else s for s, n in counts.items())
+
+
+def _cell(value: Any, std: Any, kind: str) -> str:
+    if value is None:
+        return "-"
+    if kind == "pct":
+        text = f"{100 * value:.2f}%"
+        return f"{text} ± {100 * std:.2f}" if std is not None else text
+    if kind == "int":
+        return f"{value:,.0f}"
+    text = f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return f"{text} ± {std:.2g}" if std is not None else text
+
+
+def formatted(table: list[dict[str, Any]], metric: str = "test_acc") -> tuple[list[str], list[list[str]]]:
+    names = {key: header for key, header, _ in COLUMNS}
+    headers = ["variation", "runs", "status", *names.values(), f"Δ {names.get(metric, metric)}"]
+    rows = []
+    for entry in table:
+        cells = [entry["variation"], str(entry["runs"]), entry["status"]]
+        cells += [_cell(entry[k], entry.get(f"{k}_std"), kind) for k, _, kind in COLUMNS]
+        delta = entry[f"delta_{metric}"]
+        cells.append("-" if delta is None else f"{100 * delta:+.2f}" if metric.endswith("acc") or "top" in metric
+                     else f"{delta:+.3g}")
+        rows.append(cells)
+    return headers, rows
+
+
+def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "test_acc") -> tuple[Path, Path]:
+    csv_path, md_path = directory / "table.csv", directory / "table.md"
+    fields = list(table[0]) if table else ["variation"]
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fields)
+        writer.writeheader()
+        writer.writerows(table)
+    headers, rows = formatted(table, metric)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    md_path.write_text("\n".join(lines) + "\n")
+    return csv_path, md_path

@@ -1,0 +1,147 @@
+"""`cnnlab report STUDY_DIR|RUN_DIR`: one self-contained HTML page (images inlined as base64, styles
+inline, no script, no CDN), so it can be mailed, archived or opened offline and still show everything:
+config, table, curves, confusion matrix and per-class accuracy."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+STYLE = """
+body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1100px;
+       color: #222; line-height: 1.4; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; } th { background: #f4f4f4; }
+td:first-child, th:first-child { text-align: left; }
+pre { background: #f7f7f7; padding: 0.8em; font-size: 0.8em; overflow-x: auto; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.4em 0; }
+.status-completed { color: #1a7f37; } .status-diverged, .status-failed { color: #cf222e; }
+.note { color: #666; font-size: 0.9em; }
+"""
+
+
+def _image(path: Path, alt: str) -> str:
+    if not path.is_file():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _page(title: str, sections: list[str]) -> str:
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{''.join(sections)}</body></html>\n")
+
+
+def run_report(run_dir: Path) -> str:
+    from ..train import read_metrics
+
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    status = info.get("status", "unknown")
+    test = info.get("test") or {}
+    facts = [["status", status], ["reason", info.get("reason", "")],
+             ["test top-1", f"{100 * test['acc']:.2f}%" if test else "-"],
+             ["test top-5", f"{100 * test['top5']:.2f}%" if test else "-"],
+             ["best epoch", info.get("best_epoch")], ["train seconds", f"{info.get('train_seconds', 0):.1f}"],
+             ["images/s", f"{info.get('images_per_second', 0):,.0f}"], ["parameters", f"{info.get('parameters', 0):,}"],
+             ["device", info.get("device")], ["precision", info.get("precision")], ["seed", info.get("seed")],
+             ["versions", ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items())]]
+    sections = [f"<h2>Summary</h2><p class='status-{html.escape(status)}'>{html.escape(status)}</p>",
+                _table(["", ""], facts)]
+    rows = read_metrics(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else []
+    if rows:
+        keys = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "train_seconds"]
+        sections += ["<h2>Training</h2>", _image(run_dir / "plots" / "curves.png", "training curves"),
+                     _table(keys, [[_fmt(r.get(k)) for k in keys] for r in rows])]
+    evaluation = run_dir / "eval_test.json"
+    if evaluation.is_file():
+        report = json.loads(evaluation.read_text())
+        per_class = [[name, "-" if acc is None else f"{100 * acc:.2f}%"] for name, acc in report["per_class"].items()]
+        sections += ["<h2>Test set</h2>", _image(run_dir / "plots" / "confusion_test.png", "confusion matrix"),
+                     _table(["class", "accuracy"], per_class)]
+    else:
+        sections.append("<p class='note'>No evaluation yet (cnnlab eval RUN_DIR writes the confusion matrix).</p>")
+    config = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
+    sections += ["<h2>Config</h2>", f"<pre>{html.escape(config)}</pre>"]
+    return _page(f"cnnlab run {run_dir.name}", sections)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def study_report(directory: Path) -> str:
+    from ..experiments.study import read_plan
+    from ..experiments.table import aggregate, formatted, study_rows
+    from .study import plot_study
+
+    plan = read_plan(directory)
+    rows = study_rows(directory)
+    curves, bars = plot_study(directory)
+    headers, cells = formatted(aggregate(rows, plan.get("metric", "test_acc")), plan.get("metric", "test_acc"))
+    runs = [[r["run"], r["status"], _fmt(r["test_acc"]), _fmt(r["train_seconds"])] for r in rows]
+    study_file = directory / "study.yaml"
+    sections = [f"<p>{html.escape(plan.get('description') or '')}</p>", "<h2>Results</h2>", _table(headers, cells),
+                _image(bars, "final metric per variation"), _image(curves, "curves of every variation"),
+                "<h2>Runs</h2>", _table(["run", "status", "test top-1", "train seconds"], runs)]
+    if study_file.is_file():
+        sections += ["<h2>Study file</h2>", f"<pre>{html.escape(study_file.read_text())}</pre>"]
+    return _page(f"cnnlab study {plan['name']}", sections)
+
+
+def write_report(directory: str | Path) -> Path:
+    directory = Path(directory)
+    text = study_report(directory) if (directory / "plan.json").is_file() else run_report(directory)
+    out = directory / "report.html"
+    out.write_text(text)
+    return out
+
+
+def parse_report(path: Path) -> dict[str, Any]:
+    """What a report holds, for tests: its title, tables (as rows of cells) and image count."""
+    from html.parser import HTMLParser
+
+    class Reader(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.title, self.tables, self.images, self._cell, self._in_title = "", [], 0, None, False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr":
+                self.tables[-1].append([])
+            elif tag in ("td", "th"):
+                self._cell = ""
+            elif tag == "img" and dict(attrs).get("src", "").startswith("data:image/png;base64,"):
+                self.images += 1
+            elif tag == "title":
+                self._in_title = True
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.tables[-1][-1].append(self._cell)
+                self._cell = None
+            elif tag == "title":
+                self._in_title = False
+
+        def handle_data(self, data):
+            if self._cell is not None:
+                self._cell += data
+            if self._in_title:
+                self.title += data
+
+    reader = Reader()
+    reader.feed(path.read_text())
+    return {"title": reader.title, "tables": reader.tables, "images": reader.images}

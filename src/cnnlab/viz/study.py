@@ -1,0 +1,67 @@
+"""`cnnlab study plot`: the curves of every variation on one figure, and a bar chart of the final metric
+with error bars (std over seeds), read from the study's run directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..experiments.study import read_plan
+from ..experiments.table import aggregate, label, study_rows
+from ..train import read_metrics
+
+
+def _mean_curves(directory: Path, rows: list[dict[str, Any]], key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    curves: dict[str, list[list[float]]] = {}
+    for row in rows:
+        path = directory / row["run"] / "metrics.csv"
+        if path.is_file():
+            values = [r.get(key) for r in read_metrics(path)]
+            curves.setdefault(label(row), []).append([np.nan if v is None else v for v in values])
+    out = {}
+    for name, series in curves.items():
+        length = max(map(len, series))
+        padded = np.array([s + [np.nan] * (length - len(s)) for s in series], dtype=float)
+        out[name] = (np.arange(1, length + 1), np.nanmean(padded, axis=0))
+    return out
+
+
+def plot_study(directory: str | Path) -> tuple[Path, Path]:
+    directory = Path(directory)
+    plan = read_plan(directory)
+    rows = study_rows(directory)
+    curves = Figure(figsize=(12, 4.5), layout="constrained")
+    loss_axes, acc_axes = curves.subplots(1, 2)
+    for axes, key, ylabel in ((loss_axes, "train_loss", "training loss"), (acc_axes, "val_acc", "validation top-1 (%)")):
+        for name, (x, y) in _mean_curves(directory, rows, key).items():
+            scale = 100 if key.endswith("acc") else 1
+            axes.plot(x, y * scale, marker=".", label=name, linewidth=2.2 if name.startswith("baseline") else 1.2)
+        axes.set(xlabel="epoch", ylabel=ylabel)
+        axes.grid(alpha=0.3)
+    loss_axes.set_yscale("log")
+    acc_axes.legend(fontsize=7, ncol=2)
+    curves.suptitle(f"{plan['name']}: mean over seeds")
+    curves_path = directory / "curves.png"
+    curves.savefig(curves_path, dpi=110)
+
+    metric = plan.get("metric", "test_acc")
+    table = aggregate(rows, metric)
+    bars = Figure(figsize=(max(6, 0.65 * len(table) + 2), 4.5), layout="constrained")
+    axes = bars.subplots()
+    means = [100 * (e[metric] or 0) for e in table]
+    errors = [100 * (e.get(f"{metric}_std") or 0) for e in table]
+    colors = ["tab:orange" if e["variation"].startswith("baseline") else
+              "tab:gray" if e[metric] is None else "tab:blue" for e in table]
+    axes.bar(range(len(table)), means, yerr=errors, capsize=3, color=colors)
+    for index, entry in enumerate(table):
+        text = "diverged" if "diverged" in entry["status"] and entry[metric] is None else f"{means[index]:.1f}"
+        axes.text(index, means[index] + 0.5, text, ha="center", va="bottom", fontsize=7)
+    axes.set_xticks(range(len(table)), [e["variation"] for e in table], rotation=45, ha="right", fontsize=8)
+    axes.set(ylabel=f"{metric} (%)", title=f"{plan['name']}: {metric}, mean ± std over seeds")
+    axes.grid(alpha=0.3, axis="y")
+    bars_path = directory / "bars.png"
+    bars.savefig(bars_path, dpi=110)
+    return curves_path, bars_path
