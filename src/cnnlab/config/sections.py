@@ -127,6 +127,7 @@ class TrainConfig:
     monitor: Literal["val_acc", "val_loss"] = "val_acc"  # what 'best' means for the best checkpoint
     restore_best: bool = False  # evaluate the test set with the best weights instead of the last
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU; CPU is already)
+    tensorboard: bool = False  # also log to RUN_DIR/tensorboard (pip install 'cnnlab[tensorboard]')
 
     def __post_init__(self) -> None:
         _check(self.epochs > 0, "train.epochs", self.epochs, "> 0")

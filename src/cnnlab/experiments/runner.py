@@ -40,7 +40,7 @@ class StudyOutcome:
 
 
 def status_of(run: RunDir) -> str | None:
-    if not run.exists():
+    if not run.info_path.is_file():
         return None
     return run.read_info().get("status", "running")
 
@@ -107,28 +107,40 @@ def _parallel(todo, directory: Path, skipped: list[str], jobs: int, log) -> Stud
     stop = {"signal": None}
     previous = {s: signal.signal(s, lambda signum, frame: stop.update(signal=signum))
                 for s in (signal.SIGINT, signal.SIGTERM)}
+    forwarded = False
     try:
-        while pending or running:
+        while running or (pending and stop["signal"] is None):
             while pending and len(running) < jobs and stop["signal"] is None:
                 spec, action = pending.pop(0)
                 running[spec.name] = (_launch(spec, action, directory, configs, env), spec)
                 log(f"started {spec.name} ({action}), {len(running)} running")
-            if stop["signal"] is not None:
+            if stop["signal"] is not None and not forwarded:  # once: a second signal would cut the checkpoint short
                 for process, _ in running.values():
                     process.send_signal(signal.SIGTERM)
+                forwarded = True
             for name, (process, spec) in list(running.items()):
                 if process.poll() is not None:
                     del running[name]
-                    statuses[name] = status_of(RunDir(directory / name)) or "failed"
-                    if process.returncode not in (0, 3, 130, 143):
-                        statuses[name] = "failed"
-                        RunDir(directory / name).update_info(status="failed", reason=f"exit code {process.returncode}")
+                    statuses[name] = _settle(RunDir(directory / name), process.returncode)
                     log(f"finished {name}: {statuses[name]}")
             time.sleep(0.2)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return StudyOutcome(directory, statuses, skipped, interrupted=stop["signal"] is not None)
+
+
+def _settle(run: RunDir, returncode: int) -> str:
+    """The status of a run whose process ended. What the run wrote wins (a run that completed and was
+    then signalled while exiting is still completed); a crash without a word is recorded as failed; one
+    killed by a signal mid-run stays 'running' and resumes from its checkpoint next time."""
+    status = status_of(run)
+    if status in (*FINISHED, INTERRUPTED, "failed") or returncode < 0:
+        return status or INTERRUPTED
+    if returncode != 0:
+        run.update_info(status="failed", reason=f"exit code {returncode}; see the log next to the run directory")
+        return "failed"
+    return status or "failed"
 
 
 def _launch(spec: RunSpec, action: str, directory: Path, configs: Path, env: dict) -> subprocess.Popen:

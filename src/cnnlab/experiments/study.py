@@ -120,7 +120,7 @@ def _variations(variations: Any, where: Any) -> dict[str, Layer]:
             overrides = {}
         if not isinstance(overrides, Mapping):
             raise ConfigError(f"{where(('variations',))}: variation '{name}' must be a mapping of key: value")
-        origin = f"{where(('variations',))} variation '{name}'"
+        origin = f"{where(('variations', name))} variation '{name}'"
         layers[name] = _dotted_layer(overrides, origin)
     return layers
 

@@ -26,9 +26,13 @@ def step(epoch: float, *, epochs: int, step_size: int = 30, gamma: float = 0.1) 
     return gamma ** (int(epoch) // max(step_size, 1))
 
 
-@SCHEDULES.register("multistep", description="multiply by gamma at each milestone epoch (torch MultiStepLR)")
-def multistep(epoch: float, *, epochs: int, milestones: tuple[int, ...] = (30, 60, 90), gamma: float = 0.1) -> float:
-    return gamma ** sum(int(epoch) >= m for m in milestones)
+@SCHEDULES.register("multistep", description="multiply by gamma at each milestone epoch (torch MultiStepLR); "
+                    "a milestone below 1 is a fraction of the epochs")
+def multistep(epoch: float, *, epochs: int, milestones: tuple[float, ...] = (30, 60, 90), gamma: float = 0.1) -> float:
+    # fractions let one study file say "at 50% and 75%" (He et al. 2016's 32k/48k of 64k iterations) whatever
+    # the epoch count a user chooses
+    at = [round(m * epochs) if 0 < m < 1 else m for m in milestones]
+    return gamma ** sum(int(epoch) >= m for m in at)
 
 
 @SCHEDULES.register("exponential", description="multiply by gamma every epoch (torch ExponentialLR)")

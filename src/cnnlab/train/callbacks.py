@@ -194,3 +194,37 @@ class Checkpointer(Callback):
     def on_fit_end(self, trainer: Trainer, status: str) -> None:
         if status == "interrupted":
             self.save_last(trainer)
+
+
+class TensorBoard(Callback):
+    """Per-epoch scalars (losses, accuracies, learning rate, img/s) and per-step training loss in
+    RUN_DIR/tensorboard, so `tensorboard --logdir runs` shows runs live. TensorBoard is an optional extra;
+    asking for it without the package is a clear error before training starts."""
+
+    def __init__(self, directory: Path) -> None:
+        from ..errors import ConfigError
+
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ConfigError("train.tensorboard=true needs the tensorboard package: "
+                              "pip install 'cnnlab[tensorboard]' (or set train.tensorboard=false)") from None
+        self.writer = SummaryWriter(str(directory))
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        losses = row.get("step_losses") or []
+        first = row["step"] - len(losses) + 1
+        for index, loss in enumerate(losses):
+            self.writer.add_scalar("loss/train_step", loss, first + index)
+        for key in ("train_loss", "val_loss"):
+            if row.get(key) is not None:
+                self.writer.add_scalar(f"loss/{key}", row[key], row["epoch"])
+        for key in ("train_acc", "val_acc", "val_top5"):
+            if row.get(key) is not None:
+                self.writer.add_scalar(f"accuracy/{key}", row[key], row["epoch"])
+        self.writer.add_scalar("lr", row["lr"], row["epoch"])
+        self.writer.add_scalar("speed/images_per_second", row["images_per_second"], row["epoch"])
+        self.writer.flush()
+
+    def on_fit_end(self, trainer: Trainer, status: str) -> None:
+        self.writer.close()

@@ -37,7 +37,7 @@ from ..errors import ConfigError
 from ..models import MODELS, build_model, count_parameters, model_fits
 from ..models.weights import load_weights
 from ..optim import build_optimizer
-from .callbacks import Callback, Checkpointer, Console, MetricsCSV, StepLosses
+from .callbacks import Callback, Checkpointer, Console, MetricsCSV, StepLosses, TensorBoard
 from .checkpoint import load_checkpoint, split_prefix
 from .run_dir import RUNNING, RunDir, versions
 from .runtime import Runtime, resolve_runtime, seed_everything
@@ -164,6 +164,8 @@ def _execute(config: RunConfig, run: RunDir, checkpoint: Any, quiet: bool,
     digest = config_hash(config)
     standard = [Console(quiet), MetricsCSV(run.metrics_path), StepLosses(run.path / "steps.csv"),
                 Checkpointer(run.checkpoints, digest)]
+    if config.train.tensorboard:
+        standard.append(TensorBoard(run.path / "tensorboard"))
     trainer = Trainer(model, optimizer, train, val, config, runtime, [*standard, *callbacks])
     trainer.num_classes = spec.num_classes
     previous = run.read_info() if checkpoint is not None else {}

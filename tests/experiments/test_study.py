@@ -1,0 +1,238 @@
+"""Studies: planning (variations x grid x seeds, errors with file:line before any run), the runner
+(idempotent, diverged runs are results, failed runs recorded, --jobs), the table, the plots and the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cnnlab.cli import main
+from cnnlab.experiments.runner import action_for, run_study
+from cnnlab.experiments.study import load_study
+from cnnlab.experiments.table import aggregate, formatted, study_rows, write_tables
+from cnnlab.viz.report import parse_report, write_report
+
+TINY = """\
+name: tiny
+description: a tiny study for the tests
+base:
+  model: lenet5
+  data: {name: digits, train_limit: 256}
+  epochs: 2
+  batch_size: 32
+variations:
+  relu: {model.activation: relu}
+  adam: {optimizer: adam, lr: 0.001}
+  diverge: {model: convnet, lr: 10}
+"""
+
+
+def write_study(directory: Path, text: str = TINY, name: str = "tiny.yaml") -> Path:
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+def run_info(run_dir: Path) -> dict:
+    return json.loads((run_dir / "run.json").read_text())
+
+
+def test_plan_crosses_variations_grid_and_seeds(tmp_path: Path) -> None:
+    text = TINY + "grid: {optim.lr: [0.1, 0.01], batch_size: [16]}\nseeds: [3, 4]\n"
+    study = load_study(write_study(tmp_path, text), ["epochs=1"])
+    assert study.variations == ["baseline", "relu", "adam", "diverge"]
+    assert len(study.runs) == 4 * 2 * 2
+    first = study.runs[0]
+    assert first.name == "baseline__lr0.1__batch_size16__seed3" and first.seed == 3
+    assert first.config.optim.lr == 0.1 and first.config.train.batch_size == 16 and first.config.train.epochs == 1
+    adam = next(r for r in study.runs if r.variation == "adam")
+    assert adam.config.optim.name == "adam" and adam.config.optim.lr == 0.1  # the grid applies to every variation
+    relu = next(r for r in study.runs if r.variation == "relu")
+    assert relu.config.model.options["activation"] == "relu" and relu.config.model.name == "lenet5"
+    assert len({r.name for r in study.runs}) == len(study.runs)
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("  typo: {model.actvation: relu}\n", "tiny.yaml:12 variation 'typo') is not an option of model 'lenet5'; did you mean 'model.activation'?"),
+    ("  bad_value: {epochs: many}\n", "tiny.yaml:12 variation 'bad_value') must be int"),
+    ("  bad/name: {epochs: 1}\n", "variation name 'bad/name'"),
+    ("seeds: [a]\n", "seeds must be a list of integers"),
+    ("grid: {lr: 0.1}\n", "grid 'lr' must be a non-empty list"),
+    ("tags: [x]\n", "tiny.yaml:12: unknown study key 'tags'"),
+])
+def test_a_mistake_anywhere_stops_the_study_before_the_first_run(tmp_path, capsys, extra, message) -> None:
+    path = write_study(tmp_path, TINY + extra)
+    assert main(["study", "run", str(path), "--dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing was written
+
+
+def test_study_runs_once_then_skips_and_tabulates(tmp_path: Path, capsys) -> None:
+    path = write_study(tmp_path, TINY + "seeds: [0, 1]\n")
+    out = tmp_path / "study"
+    assert main(["study", "run", str(path), "--dir", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "8 runs (4 variations)" in printed and "diverged" in printed
+    infos = {d.name: run_info(d) for d in out.iterdir() if (d / "run.json").is_file()}
+    assert len(infos) == 8
+    assert {infos[f"diverge__seed{s}"]["status"] for s in (0, 1)} == {"diverged"}  # a result, not a crash
+    assert all(infos[n]["status"] == "completed" for n in infos if not n.startswith("diverge"))
+
+    stamps = {n: (out / n / "run.json").stat().st_mtime_ns for n in infos}
+    assert main(["study", "run", str(path), "--dir", str(out), "--quiet"]) == 0
+    assert "8 of 8 runs already finished: skipped" in capsys.readouterr().out
+    assert stamps == {n: (out / n / "run.json").stat().st_mtime_ns for n in infos}
+
+    rows = study_rows(out)
+    table = aggregate(rows)
+    assert [e["variation"] for e in table] == ["baseline", "relu", "adam", "diverge"]
+    baseline_accs = [r["test_acc"] for r in rows if r["variation"] == "baseline"]
+    assert table[0]["test_acc"] == pytest.approx(sum(baseline_accs) / 2)
+    assert table[0]["test_acc_std"] > 0 and table[0]["delta_test_acc"] == 0
+    adam = table[2]
+    assert adam["delta_test_acc"] == pytest.approx(adam["test_acc"] - table[0]["test_acc"])
+    assert table[3]["status"] == "2 diverged" and table[3]["test_acc"] is None
+    headers, cells = formatted(table)
+    assert headers[0] == "variation" and headers[-1] == "Δ top-1" and cells[3][3] == "-"
+    csv_path, md_path = write_tables(table, out)
+    md = md_path.read_text().splitlines()
+    assert md[0].startswith("| variation | runs | status | top-1") and len(md) == 2 + 4
+    assert "± " in md[2] and md[2].split(" | ")[-1].strip(" |") == "+0.00"
+    assert csv_path.read_text().startswith("variation,runs,status,test_acc,test_acc_std")
+
+    assert main(["study", "plot", str(out)]) == 0
+    for name in ("curves.png", "bars.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_is_self_contained_html(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "study"
+    study = load_study(write_study(tmp_path, TINY.replace("  diverge: {model: convnet, lr: 10}\n", "")))
+    run_study(study, out, quiet=True, log=lambda _: None)
+    assert main(["eval", str(out / "baseline")]) == 0
+    assert main(["report", str(out)]) == 0
+    page = parse_report(out / "report.html")
+    text = (out / "report.html").read_text()
+    assert page["title"] == "cnnlab study tiny"
+    assert page["images"] == 2 and "http" not in text and "<script" not in text  # nothing fetched from outside
+    results = page["tables"][0]
+    assert results[0][:3] == ["variation", "runs", "status"] and [r[0] for r in results[1:]] == ["baseline", "relu", "adam"]
+
+    assert main(["report", str(out / "baseline")]) == 0
+    run_page = parse_report(out / "baseline" / "report.html")
+    assert run_page["images"] == 2  # curves and confusion matrix
+    per_class = run_page["tables"][-1]
+    assert per_class[0] == ["class", "accuracy"] and len(per_class) == 11
+    summary = dict((row[0], row[1]) for row in run_page["tables"][0][1:])
+    assert summary["status"] == "completed" and summary["test top-1"].endswith("%")
+    assert main(["report", str(tmp_path)]) == 2
+
+
+def _chromium() -> str | None:
+    return next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (apt-get install chromium)")
+def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    study = load_study(write_study(tmp_path, TINY.replace("  diverge: {model: convnet, lr: 10}\n", "")))
+    out = tmp_path / "study"
+    run_study(study, out, quiet=True, log=lambda _: None)
+    report = write_report(out)
+    screenshot = tmp_path / "shot.png"
+    dom = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                          report.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0 and "<table>" in dom.stdout and "cnnlab study tiny" in dom.stdout
+    shot = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,2400",
+                           f"--screenshot={screenshot}", report.as_uri()], capture_output=True, timeout=120)
+    assert shot.returncode == 0 and screenshot.stat().st_size > 20_000  # the inline images drew something
+    from PIL import Image
+
+    pixels = Image.open(screenshot).convert("L")
+    assert pixels.getextrema()[0] < 100  # not a blank page
+
+
+def test_failed_runs_are_recorded_and_rerun_on_request(tmp_path: Path, monkeypatch) -> None:
+    study = load_study(write_study(tmp_path, TINY.replace("  diverge: {model: convnet, lr: 10}\n", "")))
+    out = tmp_path / "study"
+    import cnnlab.experiments.runner as runner
+
+    real_train = runner.train
+
+    def flaky(config=None, *args, **kwargs):
+        if kwargs.get("name") == "relu":
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real_train(config, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "train", flaky)
+    outcome = run_study(study, out, quiet=True, log=lambda _: None)
+    assert outcome.statuses == {"baseline": "completed", "relu": "failed", "adam": "completed"}
+    assert "illegal memory access" in run_info(out / "relu")["reason"]
+    monkeypatch.setattr(runner, "train", real_train)
+    assert run_study(study, out, quiet=True, log=lambda _: None).statuses == {}  # failed runs stay failed...
+    again = run_study(study, out, rerun_failed=True, quiet=True, log=lambda _: None)
+    assert again.statuses == {"relu": "completed"}  # ...until asked
+
+
+def test_action_for_is_a_pure_decision() -> None:
+    assert action_for(None, False, False) == "start"
+    assert action_for("completed", True, False) == "skip"
+    assert action_for("diverged", True, True) == "skip"
+    assert action_for("interrupted", True, False) == "resume"
+    assert action_for("running", True, False) == "resume"  # killed hard (SIGKILL): continue from the checkpoint
+    assert action_for("running", False, False) == "start"
+    assert action_for("failed", True, False) == "skip"
+    assert action_for("failed", True, True) == "start"
+
+
+SLOW_STUDY = """\
+name: killable
+base: {model: convnet, data: {name: digits}, epochs: 6, batch_size: 32}
+variations:
+  wide: {model.filters: [32, 48, 96]}
+  narrow: {model.filters: [16, 32, 64]}
+"""
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_runs(tmp_path: Path, jobs) -> None:
+    path = write_study(tmp_path, SLOW_STUDY, "killable.yaml")
+    out = tmp_path / "study"
+    command = [sys.executable, "-m", "cnnlab", "study", "run", str(path), "--dir", str(out), "--quiet",
+               "--jobs", str(jobs)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # wait until the first run finished and the next one has written at least one epoch, then kill the study
+    deadline = time.time() + 240
+    def finished() -> list[str]:
+        return [d.name for d in out.glob("*") if (d / "run.json").is_file() and run_info(d)["status"] == "completed"]
+    def mid_run() -> bool:
+        return any((d / "checkpoints" / "last.safetensors").is_file() and run_info(d)["status"] == "running"
+                   for d in out.glob("*") if (d / "run.json").is_file())
+    while time.time() < deadline and not (finished() and mid_run()):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stdout + stderr
+    done_first = finished()
+    assert done_first, stdout + stderr
+    killed = [d.name for d in out.glob("*") if (d / "run.json").is_file() and run_info(d)["status"] == "interrupted"]
+    assert killed, [(d.name, run_info(d)["status"]) for d in out.glob("*") if (d / "run.json").is_file()]
+    stamps = {name: (out / name / "run.json").stat().st_mtime_ns for name in done_first}
+
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{len(done_first)} of 3 runs already finished: skipped" in again.stdout
+    infos = {name: run_info(out / name) for name in ("baseline", "wide", "narrow")}
+    assert all(info["status"] == "completed" and info["epochs_completed"] == 6 for info in infos.values())
+    assert {name: (out / name / "run.json").stat().st_mtime_ns for name in done_first} == stamps  # not repeated
+    assert all(infos[name]["sessions"] == 2 for name in killed)  # resumed from its checkpoint, not restarted
+    assert "| baseline |" in (out / "table.md").read_text()
