@@ -32,11 +32,12 @@ from .sections import (
                        OptimConfig,
                        RunConfig,
                        ScheduleConfig,
+                       StopConfig,
                        TrainConfig,
 )
 
 __all__ = [
     "ALIASES", "SECTIONS", "AugmentConfig", "DataConfig", "Layer", "ModelConfig", "OptimConfig", "RunConfig",
-    "ScheduleConfig", "TrainConfig", "config_hash", "diff", "flatten", "from_dict", "keyword_layer",
+    "ScheduleConfig", "StopConfig", "TrainConfig", "config_hash", "diff", "flatten", "from_dict", "keyword_layer",
     "load_config", "load_yaml_layer", "parse_overrides", "resolve", "save_config", "to_dict",
 ]

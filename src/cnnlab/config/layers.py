@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError, closest
-from .sections import AugmentConfig, DataConfig, TrainConfig
+from .sections import AugmentConfig, DataConfig, StopConfig, TrainConfig
 
-PLAIN_SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "train": TrainConfig}
+PLAIN_SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "train": TrainConfig, "stop": StopConfig}
 COMPONENT_SECTIONS = ("model", "optim", "schedule")
 SECTIONS = (*PLAIN_SECTIONS, *COMPONENT_SECTIONS)
 TOP_LEVEL = ("seed", "device")
@@ -30,6 +30,7 @@ ALIASES = {
     "batch_size": "train.batch_size",
     "lr": "optim.lr",
     "weight_decay": "optim.weight_decay",
+    "early_stop": "stop.criterion",
 }
 # Keys that do not change what is computed; left out of the hash that guards `--resume`.
 PLACEMENT_KEYS = ("device",)

@@ -32,6 +32,7 @@ from .sections import (
     OptimConfig,
     RunConfig,
     ScheduleConfig,
+    StopConfig,
     TrainConfig,
 )
 
@@ -55,6 +56,7 @@ def resolve(*layers: Layer) -> RunConfig:
         data=(data := _data(_plain_section(DataConfig, "data", by_section["data"]))),
         augment=_augment(_plain_section(AugmentConfig, "augment", by_section["augment"]), data.name),
         train=_plain_section(TrainConfig, "train", by_section["train"]),
+        stop=_plain_section(StopConfig, "stop", by_section["stop"]),
         model=_model(by_section["model"]),
         optim=_optim(by_section["optim"]),
         schedule=_schedule(by_section["schedule"]),
@@ -211,6 +213,7 @@ def to_dict(config: RunConfig) -> dict[str, Any]:
                        "warmup_start": schedule.warmup_start, "per_iteration": schedule.per_iteration,
                        **_plain_dict(schedule.options)}
     out["train"] = _plain_dict(dataclasses.asdict(config.train))
+    out["stop"] = _plain_dict(dataclasses.asdict(config.stop))
     return out
 
 
@@ -239,6 +242,9 @@ def config_hash(config: RunConfig) -> str:
     data = to_dict(config)
     for key in PLACEMENT_KEYS:
         data.pop(key, None)
+    data["train"].pop("tensorboard", None)  # logging, not computation
+    if config.stop.criterion == "none":  # runs from before early stopping existed keep their hash
+        data.pop("stop")
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -136,6 +136,31 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class StopConfig:
+    """Early stopping (train/early_stop.py has the criteria and their equations): Prechelt's GL, PQ and UP,
+    or patience. Counted in epochs (one validation evaluation each)."""
+
+    criterion: Literal["none", "patience", "gl", "pq", "up"] = "none"
+    metric: str = "val_error"  # val_error (1 - val top-1), val_loss; patience also takes val_acc, val_top5
+    mode: Literal["auto", "min", "max"] = "auto"  # patience only; auto: max for accuracies, min otherwise
+    alpha: float | None = None  # GL/PQ threshold; None: 5 for GL, 0.5 for PQ
+    strip: int = 5  # k, the strip length in epochs (PQ, UP)
+    strips: int = 5  # s, successive rising strips (UP)
+    patience: int = 10
+    min_delta: float = 0.0
+    restore_best: bool = True  # score the test set with the weights of the best epoch (lowest E_va)
+
+    def __post_init__(self) -> None:
+        metrics = ("val_error", "val_loss", "val_acc", "val_top5")
+        _check(self.metric in metrics, "stop.metric", self.metric, f"one of {', '.join(metrics)}")
+        _check(self.strip >= 1, "stop.strip", self.strip, ">= 1")
+        _check(self.strips >= 1, "stop.strips", self.strips, ">= 1")
+        _check(self.patience >= 1, "stop.patience", self.patience, ">= 1")
+        _check(self.min_delta >= 0, "stop.min_delta", self.min_delta, ">= 0")
+        _check(self.alpha is None or self.alpha > 0, "stop.alpha", self.alpha, "> 0 or null")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     seed: int = 0
     device: str = "auto"  # auto: cuda > mps > cpu
@@ -145,6 +170,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    stop: StopConfig = field(default_factory=StopConfig)
 
 
 def _check(ok: bool, key: str, value: Any, expected: str) -> None:

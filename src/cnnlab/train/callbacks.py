@@ -187,7 +187,7 @@ class Checkpointer(Callback):
         self.save_last(trainer)
         if row.get("is_best"):
             weights = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
-            meta = {"epoch": row["epoch"], "monitor": trainer.config.train.monitor,
+            meta = {"epoch": row["epoch"], "monitor": trainer.monitor,
                     "metrics": {k: v for k, v in row.items() if k != "is_best"}, "config_hash": self.config_hash}
             save_checkpoint(self.directory / "best.safetensors", weights, meta)
 

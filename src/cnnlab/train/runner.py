@@ -39,6 +39,7 @@ from ..models.weights import load_weights
 from ..optim import build_optimizer
 from .callbacks import Callback, Checkpointer, Console, MetricsCSV, StepLosses, TensorBoard
 from .checkpoint import load_checkpoint, split_prefix
+from .early_stop import EarlyStopping
 from .run_dir import RUNNING, RunDir, versions
 from .runtime import Runtime, resolve_runtime, seed_everything
 from .trainer import COMPLETED, DIVERGED, INTERRUPTED, STOPPED_EARLY, Trainer
@@ -166,6 +167,8 @@ def _execute(config: RunConfig, run: RunDir, checkpoint: Any, quiet: bool,
                 Checkpointer(run.checkpoints, digest)]
     if config.train.tensorboard:
         standard.append(TensorBoard(run.path / "tensorboard"))
+    if config.stop.criterion != "none":
+        standard.append(EarlyStopping(config.stop, run))
     trainer = Trainer(model, optimizer, train, val, config, runtime, [*standard, *callbacks])
     trainer.num_classes = spec.num_classes
     previous = run.read_info() if checkpoint is not None else {}
@@ -197,7 +200,8 @@ def _record_data(run: RunDir, splits: DataSplits) -> None:
 
 def _score_test(trainer: Trainer, run: RunDir, splits: DataSplits, config: RunConfig,
                 runtime: Runtime) -> dict[str, float]:
-    if config.train.restore_best and run.best.is_file():
+    restore = config.train.restore_best or (config.stop.criterion != "none" and config.stop.restore_best)
+    if restore and run.best.is_file():
         tensors, _ = load_checkpoint(run.best)
         trainer.model.load_state_dict(split_prefix(tensors, "model."))
     metrics = trainer.evaluate(make_batches(splits.test, splits, config, runtime, train=False))
@@ -211,7 +215,7 @@ def _finish(trainer: Trainer, run: RunDir, test: dict[str, float] | None, wall: 
     last = state.history[-1] if state.history else {}
     run.update_info(
         status=trainer.status, reason=trainer.reason, epochs_completed=state.epoch, steps=state.step,
-        best_epoch=state.best_epoch, monitor=trainer.config.train.monitor,
+        best_epoch=state.best_epoch, monitor=trainer.monitor,
         final={k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5")},
         test=test, train_seconds=state.train_seconds, wall_seconds=wall, images_per_second=speed,
         ended=time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -235,8 +235,17 @@ class Trainer:
     def evaluate(self, batches: DeviceBatches, confusion: bool = False) -> dict[str, Any]:
         return evaluate_model(self.forward_model, batches, self.num_classes, self.runtime.autocast, confusion)
 
+    @property
+    def monitor(self) -> str:
+        """What 'best' means: train.monitor, or the early-stopping metric when a criterion is on (so the
+        restored best weights are those of the lowest E_va)."""
+        stop = self.config.stop
+        if stop.criterion == "none":
+            return self.config.train.monitor
+        return "val_acc" if stop.metric == "val_error" else stop.metric
+
     def _update_best(self, row: dict[str, Any]) -> bool:
-        monitor = self.config.train.monitor
+        monitor = self.monitor
         value = row.get(monitor)
         if value is None:  # no validation split: the last epoch is the best we know
             value, monitor = -row["train_loss"], "train_loss"
