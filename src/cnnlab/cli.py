@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import api
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     _viz_commands(sub)
     _optim_commands(sub)
     _study_commands(sub)
+    _tune_commands(sub)
     _command(sub, "optimizers", _optimizers, "list the optimizers and their options")
     show = _command(sub, "config", _config, "print the resolved config (defaults + file + overrides)")
     show.add_argument("items", nargs="*", metavar="CONFIG.yaml|key=value")
@@ -178,6 +180,72 @@ def _report(args: argparse.Namespace) -> int:
     if not (directory / "plan.json").is_file() and not (directory / "config.yaml").is_file():
         raise ConfigError(f"'{directory}' is neither a study directory nor a run directory")
     print(f"wrote {write_report(directory)}")
+    return 0
+
+
+def _tune_commands(sub: Any) -> None:
+    tune = sub.add_parser("tune", help="hyperparameter tuning: the grid protocol or an Optuna search",
+                          description="hyperparameter tuning")
+    tune_sub = tune.add_subparsers(title="tune commands", metavar="COMMAND")
+    grid = _command(tune_sub, "grid", _tune_grid,
+                    "train every grid point with validation, discard diverged ones, retrain the best on "
+                    "train+val for its best epoch count, report test accuracy")
+    grid.add_argument("items", nargs="*", metavar="CONFIG.yaml|key=value")
+    grid.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                      help="a grid axis, repeatable: --grid lr=0.1,0.01 --grid schedule.step_size=10,20")
+    grid.add_argument("--dir", help="tuning directory (default: runs/tune_grid)")
+    grid.add_argument("--jobs", type=int, default=1, help="grid points at once, as separate processes")
+    search = _command(tune_sub, "search", _tune_search, "Optuna TPE search with pruning over a YAML search space")
+    search.add_argument("file", metavar="SEARCH.yaml")
+    search.add_argument("items", nargs="*", metavar="key=value", help="overrides applied to every trial")
+    search.add_argument("--dir", help="search directory (default: runs/<search name>)")
+    search.add_argument("--trials", type=int, help="total number of trials (overrides the file)")
+    search.add_argument("--storage", help="Optuna storage URL (default sqlite:///DIR/optuna.db)")
+
+
+def _tune_grid(args: argparse.Namespace) -> int:
+    from .experiments.tune_grid import grid_table, parse_grid_options, plan_grid, run_grid
+
+    config, overrides = split_items(args.items)
+    study = plan_grid(config, overrides, parse_grid_options(args.grid), "tune_grid")
+    directory = args.dir or "runs/tune_grid"
+    print(f"tune grid: {len(study.runs)} points into {directory}")
+    result = run_grid(study, directory, jobs=args.jobs)
+    _table(*grid_table(result))
+    if result.interrupted:
+        print("interrupted; run the same command again to continue")
+        return 130
+    if result.final is None:
+        print("no grid point finished without diverging: nothing to retrain", file=sys.stderr)
+        return 3
+    test = result.final["test"] or {}
+    print(f"best {result.best['grid']} (val top-1 {100 * result.best['best_val_acc']:.2f}% at epoch "
+          f"{result.best['best_epoch']}); retrained on train+val for {result.final['epochs']} epochs: "
+          f"test top-1 {100 * test.get('acc', 0):.2f}%  top-5 {100 * test.get('top5', 0):.2f}%")
+    print(f"wrote {result.directory / 'tune.json'}; final run: {result.final['run']}")
+    return 0
+
+
+def _tune_search(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .experiments.tune_search import load_search, run_search, storage_url, summarize
+
+    spec = load_search(args.file, args.items)
+    if args.trials:
+        spec = dataclasses.replace(spec, trials=args.trials)
+    if args.storage:
+        spec = dataclasses.replace(spec, storage=args.storage)
+    directory = Path(args.dir or f"runs/{spec.name}")
+    study = run_search(spec, directory)
+    summary = summarize(study, directory)
+    print("trials: " + ", ".join(f"{n} {state}" for state, n in summary["states"].items()))
+    if summary["best"]:
+        best = summary["best"]
+        print(f"best trial {best['number']}: val top-1 {100 * best['value']:.2f}%  {best['params']}  ({best['run_dir']})")
+    for plot in summary["plots"]:
+        print(f"wrote {plot}")
+    print(f"storage: {storage_url(spec, directory)}")
     return 0
 
 

@@ -9,7 +9,7 @@ import torch
 import cnnlab
 from cnnlab.config import StopConfig
 from cnnlab.errors import ConfigError
-from cnnlab.train.checkpoint import load_checkpoint, split_prefix
+from cnnlab.train.checkpoint import load_checkpoint
 from cnnlab.train.early_stop import (
     decide,
     generalization_loss,

@@ -89,10 +89,26 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
         grid_layer = {key: (value, f"{where(('grid',))} grid") for key, value in point.items()}
         seed_layer = {"seed": (seed, f"{where(('seeds',))} seeds")}
         config = resolve(base, parse_overrides(overrides, "study override"), layer, grid_layer, seed_layer)
-        runs.append(RunSpec(run_name(variation, point, seed, len(seeds) > 1), variation, seed, dict(point), config))
+        prefix = "" if len(variations) == 1 and point else variation  # a pure grid: name runs by their point
+        runs.append(RunSpec(run_name(prefix, point, seed, len(seeds) > 1), variation, seed, dict(point), config))
+    _check_models(runs)
     name = str(data.get("name") or (path.stem if path else "study"))
     return Study(name, path, str(data.get("description") or ""), runs, str(data.get("metric") or "test_acc"),
                  dict(data))
+
+
+def _check_models(runs: list[RunSpec]) -> None:
+    from ..models import check_options
+
+    checked = set()
+    for spec in runs:
+        key = (spec.config.model.name, repr(sorted(spec.config.model.options.items())))
+        if key not in checked:
+            checked.add(key)
+            try:
+                check_options(spec.config.model.name, spec.config.model.options)
+            except ConfigError as exc:
+                raise ConfigError(f"run '{spec.name}': {exc}") from None
 
 
 def _base_layer(base: Any, path: Path | None, where: Any) -> Layer:
@@ -161,10 +177,11 @@ def _seeds(data: Mapping[str, Any], where: Any) -> list[int]:
 
 
 def run_name(variation: str, point: Mapping[str, Any], seed: int, with_seed: bool) -> str:
-    parts = [variation]
+    parts = [variation] if variation else []
     for key, value in point.items():
-        text = re.sub(r"[^\w.+-]", "", f"{key.split('.')[-1]}{value}".replace(" ", ""))
-        parts.append(text)
+        section, _, field_name = key.rpartition(".")
+        short = section if field_name == "name" else field_name  # schedule.name=step -> schedulestep
+        parts.append(re.sub(r"[^\w.+-]", "", f"{short}{value}".replace(" ", "")))
     if with_seed:
         parts.append(f"seed{seed}")
     return "__".join(parts)

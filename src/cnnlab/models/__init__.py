@@ -32,9 +32,20 @@ def model_fits(name: str, options: Mapping[str, Any], in_channels: int, image_si
     return True
 
 
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """Build the model on the meta device (free) so that an option the builder rejects (an unknown
+    activation, a bad layer list) is reported when a study or search is planned, not at its n-th run."""
+    channels, size, _ = MODELS.get(name).input_size
+    try:
+        with torch.device("meta"):
+            build_model(name, options, num_classes=10, in_channels=channels, image_size=size)
+    except InputTooSmall:
+        pass  # the real data decides the input size
+
+
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-__all__ = ["ACTIVATIONS", "MODELS", "InputTooSmall", "ModelInfo", "build_model", "count_parameters",
+__all__ = ["ACTIVATIONS", "MODELS", "InputTooSmall", "ModelInfo", "build_model", "check_options", "count_parameters",
            "model_fits", "output_shape"]

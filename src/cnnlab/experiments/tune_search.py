@@ -1,0 +1,285 @@
+"""`cnnlab tune search`: Bayesian hyperparameter search with Optuna (optional extra `cnnlab[tune]`).
+
+    name: lr_search
+    base: {model: convnet, data: fashion-mnist, epochs: 5}   # or the path of a config file
+    trials: 20
+    space:
+      optim.name: {categorical: [momentum, adam]}
+      optim.lr: auto                       # log-uniform around the sampled optimizer's default lr
+      optim.weight_decay: {log: [1.0e-6, 1.0e-3]}
+      model.dropout: {uniform: [0.0, 0.5]}
+      train.batch_size: {categorical: [32, 64, 128]}
+    pruner: median                         # median (default), hyperband or none
+    storage: null                          # default sqlite:///STUDY_DIR/optuna.db; any database URL works
+
+TPE (Bergstra et al. 2011) proposes each trial; the pruner stops trials whose validation accuracy after an
+epoch is below the median of earlier trials at that epoch (Optuna's MedianPruner). A trial that diverges
+is recorded as failed, not a crash. Every trial is an ordinary run directory `trial_NNNN`. Several
+machines can work on one search by giving them the same `storage` URL (PostgreSQL, MySQL): Optuna
+hands out trials; `trials` is the total across all of them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config import flatten, load_yaml_layer, parse_overrides, resolve
+from ..config.layers import canonical_key
+from ..errors import ConfigError
+from ..train import Callback
+
+SEARCH_KEYS = ("name", "description", "base", "trials", "space", "pruner", "storage", "seed", "metric")
+LR_AUTO_RANGE = (1 / 30, 10.0)  # `optim.lr: auto` = [default / 30, default * 10], log-uniform
+
+
+@dataclass(frozen=True)
+class Dimension:
+    key: str
+    kind: str  # log, uniform, int, categorical, auto_lr
+    low: float = 0.0
+    high: float = 0.0
+    choices: tuple[Any, ...] = ()
+
+
+@dataclass
+class SearchSpec:
+    name: str
+    base: dict[str, tuple[Any, str]]
+    dimensions: list[Dimension]
+    trials: int = 20
+    pruner: str = "median"
+    storage: str | None = None
+    seed: int = 0
+    overrides: list[str] = field(default_factory=list)
+    source: str = "search space"  # where the space came from, for error messages
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("tune search needs Optuna: pip install 'cnnlab[tune]'") from None
+    return optuna
+
+
+def load_search(path: str | Path, overrides: list[str] | None = None) -> SearchSpec:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"search file '{path}' does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a search file is a mapping with base:, space:, trials:")
+    unknown = sorted(set(data) - set(SEARCH_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key '{unknown[0]}'; keys: {', '.join(SEARCH_KEYS)}")
+    base = data.get("base") or {}
+    if isinstance(base, str):
+        layer = load_yaml_layer(path.parent / base)
+    elif isinstance(base, Mapping):
+        layer = flatten(base, lambda keys: f"{path} base")
+    else:
+        raise ConfigError(f"{path}: base must be a config mapping or a config file path")
+    space = data.get("space")
+    if not isinstance(space, Mapping) or not space:
+        raise ConfigError(f"{path}: space must map config keys to ranges, e.g. optim.lr: {{log: [1e-4, 1e-1]}}")
+    dimensions = [parse_dimension(str(k), v, f"{path} space") for k, v in space.items()]
+    trials = data.get("trials", 20)
+    if not isinstance(trials, int) or trials < 1:
+        raise ConfigError(f"{path}: trials must be a positive integer")
+    pruner = str(data.get("pruner", "median"))
+    if pruner not in ("median", "hyperband", "none"):
+        raise ConfigError(f"{path}: pruner must be median, hyperband or none, not '{pruner}'")
+    spec = SearchSpec(str(data.get("name") or path.stem), layer, dimensions, trials, pruner, data.get("storage"),
+                      int(data.get("seed", 0)), list(overrides or []), f"{path} space")
+    sample_config(spec, _Midpoint())  # every key and value checked before the first trial...
+    for dim in spec.dimensions:  # ...and every categorical choice
+        for choice in dim.choices:
+            sample_config(spec, _Midpoint({dim.key: choice}))
+    return spec
+
+
+def parse_dimension(key: str, value: Any, origin: str) -> Dimension:
+    key = canonical_key(key, origin)
+    if value == "auto":
+        if key != "optim.lr":
+            raise ConfigError(f"{origin}: 'auto' is only defined for optim.lr (from the optimizer's default lr)")
+        return Dimension(key, "auto_lr")
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise ConfigError(f"{origin}: '{key}' needs one of {{log: [low, high]}}, {{uniform: [low, high]}}, "
+                          "{int: [low, high]}, {categorical: [a, b, ...]} or auto (optim.lr)")
+    (kind, bounds), = value.items()
+    if kind == "categorical":
+        if not isinstance(bounds, list) or not bounds:
+            raise ConfigError(f"{origin}: '{key}' categorical needs a non-empty list")
+        return Dimension(key, kind, choices=tuple(bounds))
+    if kind not in ("log", "uniform", "int") or not isinstance(bounds, list) or len(bounds) != 2:
+        raise ConfigError(f"{origin}: '{key}' {kind}: expected log, uniform or int with [low, high]")
+    low, high = (float(b) for b in bounds)
+    if not low < high or (kind == "log" and low <= 0):
+        raise ConfigError(f"{origin}: '{key}' needs low < high{' and low > 0 for log' if kind == 'log' else ''}")
+    return Dimension(key, kind, low, high)
+
+
+class _Midpoint:
+    """A stand-in trial that picks the middle of each range (or a fixed value), to validate a space
+    without running Optuna."""
+
+    def __init__(self, fixed: dict[str, Any] | None = None) -> None:
+        self.fixed = fixed or {}
+
+    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> float:
+        return math.sqrt(low * high) if log else (low + high) / 2
+
+    def suggest_int(self, name: str, low: int, high: int, log: bool = False) -> int:
+        return (low + high) // 2
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return self.fixed.get(name, choices[0])
+
+
+def sample_config(spec: SearchSpec, trial: Any) -> Any:
+    """A trial's config: the base with each dimension sampled (optim.name before an `auto` lr)."""
+    from ..optim import OPTIMIZERS
+
+    values: dict[str, Any] = {}
+    for dim in sorted(spec.dimensions, key=lambda d: d.kind == "auto_lr"):
+        if dim.kind == "categorical":
+            values[dim.key] = trial.suggest_categorical(dim.key, list(dim.choices))
+        elif dim.kind == "int":
+            values[dim.key] = trial.suggest_int(dim.key, int(dim.low), int(dim.high))
+        elif dim.kind == "auto_lr":
+            name = values.get("optim.name") or spec.base.get("optim.name", ("momentum", ""))[0]
+            default = OPTIMIZERS.get(name).default_lr
+            # one parameter per optimizer: their learning rates live on different scales
+            values[dim.key] = trial.suggest_float(f"optim.lr[{name}]", default * LR_AUTO_RANGE[0],
+                                                  default * LR_AUTO_RANGE[1], log=True)
+        else:
+            values[dim.key] = trial.suggest_float(dim.key, dim.low, dim.high, log=dim.kind == "log")
+    layer = {k: (v, spec.source) for k, v in values.items()}
+    seed = {"seed": (spec.seed, "search seed")}
+    config = resolve(spec.base, parse_overrides(spec.overrides, "tune override"), layer, seed)
+    if isinstance(trial, _Midpoint):
+        from ..models import check_options
+
+        check_options(config.model.name, config.model.options)
+    return config
+
+
+class PruneOnValidation(Callback):
+    """Reports the validation accuracy after every epoch to Optuna; stops the run when the pruner says so."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial, self.pruned = trial, False
+
+    def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
+        if row.get("val_acc") is None:
+            return
+        self.trial.report(row["val_acc"], row["epoch"])
+        if self.trial.should_prune():
+            self.pruned = True
+            trainer.should_stop, trainer.stop_reason = True, f"pruned by Optuna after epoch {row['epoch']}"
+
+
+def storage_url(spec: SearchSpec, directory: Path) -> str:
+    return spec.storage or f"sqlite:///{(directory / 'optuna.db').resolve()}"
+
+
+def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
+               log: Callable[[str], None] = print) -> Any:
+    """Run trials until the study holds `spec.trials` finished ones (resumes a stored study)."""
+    optuna = _optuna()
+    from ..api import train
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+              "hyperband": lambda: optuna.pruners.HyperbandPruner(), "none": lambda: optuna.pruners.NopPruner()}
+    study = optuna.create_study(study_name=spec.name, storage=storage_url(spec, directory), direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=spec.seed), pruner=pruner[spec.pruner](),
+                                load_if_exists=True)
+
+    def objective(trial: Any) -> float:
+        config = sample_config(spec, trial)
+        pruning = PruneOnValidation(trial)
+        name = f"trial_{trial.number:04d}"
+        trial.set_user_attr("run_dir", str(directory / name))
+        result = train(config, runs_dir=directory, name=name, overwrite=True, quiet=quiet, callbacks=[pruning])
+        best = max((r["val_acc"] for r in result.history if r.get("val_acc") is not None), default=None)
+        if result.status == "diverged":
+            trial.set_user_attr("status", "diverged")
+            raise optuna.TrialPruned("diverged: training loss became NaN/Inf")
+        if result.status == "interrupted":
+            raise KeyboardInterrupt
+        if pruning.pruned:
+            raise optuna.TrialPruned(result.reason)
+        log(f"{name}: best val top-1 {100 * (best or 0):.2f}%  {trial.params}")
+        return float(best if best is not None else 0.0)
+
+    done = sum(t.state.is_finished() for t in study.trials)
+    remaining = max(spec.trials - done, 0)
+    if remaining:
+        log(f"search {spec.name}: {done} trials finished, running {remaining} more ({storage_url(spec, directory)})")
+        try:
+            study.optimize(objective, n_trials=remaining, catch=(RuntimeError,))
+        except KeyboardInterrupt:
+            log("search interrupted; run the same command again to continue it")
+    return study
+
+
+def summarize(study: Any, directory: Path) -> dict[str, Any]:
+    """Counts per state, the best trial, and the history and importance plots."""
+    from matplotlib.figure import Figure
+
+    optuna = _optuna()
+    states: dict[str, int] = {}
+    for trial in study.trials:
+        states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    summary: dict[str, Any] = {"states": states, "best": None, "plots": []}
+    if not complete:
+        return summary
+    best = study.best_trial
+    summary["best"] = {"number": best.number, "value": best.value, "params": best.params,
+                       "run_dir": best.user_attrs.get("run_dir")}
+    figure = Figure(figsize=(7, 4), layout="constrained")
+    axes = figure.subplots()
+    numbers = [t.number for t in complete]
+    values = [100 * t.value for t in complete]
+    running = [max(values[: i + 1]) for i in range(len(values))]
+    axes.scatter(numbers, values, label="trial", color="tab:blue")
+    axes.step(numbers, running, where="post", color="tab:orange", label="best so far")
+    pruned = [t.number for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    if pruned:
+        axes.scatter(pruned, [min(values)] * len(pruned), marker="x", color="tab:gray", label="pruned (at the floor)")
+    axes.set(xlabel="trial", ylabel="best validation top-1 (%)", title=f"search history: {study.study_name}")
+    axes.legend()
+    axes.grid(alpha=0.3)
+    history = directory / "search_history.png"
+    figure.savefig(history, dpi=110)
+    summary["plots"].append(str(history))
+    if len(complete) >= 3 and len({k for t in complete for k in t.params}) >= 1:
+        try:
+            importances = optuna.importance.get_param_importances(study)
+        except (RuntimeError, ValueError):  # e.g. every trial has the same value
+            importances = {}
+        if importances:
+            figure = Figure(figsize=(7, 0.5 * len(importances) + 1.5), layout="constrained")
+            axes = figure.subplots()
+            names = list(importances)[::-1]
+            axes.barh(names, [importances[n] for n in names], color="tab:green")
+            axes.set(xlabel="importance (fANOVA)", title="parameter importance")
+            path = directory / "param_importance.png"
+            figure.savefig(path, dpi=110)
+            summary["plots"].append(str(path))
+            summary["importance"] = importances
+    return summary

@@ -1,0 +1,110 @@
+"""The tuning protocol (grid with a diverging point, best pair retrained on train+val) and the Optuna
+search (SQLite storage, pruning, resume, plots)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cnnlab.cli import main
+from cnnlab.errors import ConfigError
+from cnnlab.experiments.tune_grid import final_config, parse_grid_options, plan_grid, select_best
+
+TINY = ["model=convnet", "data=digits", "epochs=3", "batch_size=32", "optimizer=momentum"]
+
+
+def test_grid_with_a_diverging_pair_completes_and_retrains_the_best(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "grid"
+    args = ["tune", "grid", *TINY, "--grid", "lr=0.05,40", "--grid", "schedule=step",
+            "--grid", "schedule.step_size=1,2", "--dir", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "discarded (loss became NaN/Inf)" in printed and "*best*" in printed
+    report = json.loads((out / "tune.json").read_text())
+    rows = {r["run"]: r for r in report["rows"]}
+    assert len(rows) == 4
+    assert all(rows[n]["discarded"] and rows[n]["status"] == "diverged" for n in rows if n.startswith("lr40"))
+    kept = [r for r in rows.values() if not r["discarded"]]
+    best = report["best"]
+    assert best["best_val_acc"] == max(r["best_val_acc"] for r in kept)
+    final = json.loads((out / "final" / "run.json").read_text())
+    assert final["status"] == "completed" and final["epochs_completed"] == best["best_epoch"]
+    assert final["data"]["sizes"]["val"] == 0  # retrained on train + validation
+    searched = json.loads((out / best["run"] / "run.json").read_text())["data"]["sizes"]
+    assert final["data"]["sizes"]["train"] == searched["train"] + searched["val"] and searched["val"] > 0
+    assert report["final"]["test"]["acc"] == final["test"]["acc"]
+    stamp = (out / "final" / "run.json").stat().st_mtime_ns
+    assert main(args) == 0  # resumable like a study: nothing is trained again
+    assert "4 of 4 runs already finished" in capsys.readouterr().out
+    assert (out / "final" / "run.json").stat().st_mtime_ns == stamp
+
+
+def test_grid_decisions_are_pure() -> None:
+    rows = [{"run": "a", "discarded": False, "best_val_acc": 0.8, "best_epoch": 5},
+            {"run": "b", "discarded": True, "best_val_acc": 0.9, "best_epoch": 2},
+            {"run": "c", "discarded": False, "best_val_acc": 0.8, "best_epoch": 3}]
+    assert select_best(rows)["run"] == "c"  # a tie goes to the earlier best epoch; diverged never wins
+    assert select_best([rows[1]]) is None
+    assert parse_grid_options(["lr=0.1,1e-3", "schedule.step_size=10"]) == {"lr": [0.1, 0.001],
+                                                                            "schedule.step_size": [10]}
+    with pytest.raises(ConfigError, match="--grid 'lr' must look like key=value1,value2"):
+        parse_grid_options(["lr"])
+    study = plan_grid(None, TINY + ["early_stop=up"], {"lr": [0.1]}, "t")
+    config = final_config(study.runs[0].config, 7)
+    assert config.train.epochs == 7 and config.data.val_fraction == 0 and config.stop.criterion == "none"
+    assert config.optim.lr == 0.1
+    with pytest.raises(ConfigError, match="val_fraction must be > 0"):
+        plan_grid(None, [*TINY, "data.val_fraction=0"], {"lr": [0.1]}, "t")
+
+
+SEARCH = """\
+name: tiny_search
+base: {model: lenet5, data: {name: digits, train_limit: 256}, epochs: 3, batch_size: 32}
+trials: 6
+seed: 1
+space:
+  optim.name: {categorical: [momentum, adam]}
+  optim.lr: auto
+  model.activation: {categorical: [relu, tanh]}
+"""
+
+
+def test_optuna_search_with_sqlite_resumes_and_plots(tmp_path: Path, capsys) -> None:
+    optuna = pytest.importorskip("optuna")
+    path = tmp_path / "search.yaml"
+    path.write_text(SEARCH)
+    out = tmp_path / "search"
+    assert main(["tune", "search", str(path), "--dir", str(out), "--trials", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "best trial" in printed and (out / "optuna.db").is_file()
+    study = optuna.load_study(study_name="tiny_search", storage=f"sqlite:///{out / 'optuna.db'}")
+    assert len(study.trials) == 4
+    assert all(t.state.is_finished() for t in study.trials)
+    for trial in study.trials:
+        lr_keys = [k for k in trial.params if k.startswith("optim.lr[")]
+        assert lr_keys == [f"optim.lr[{trial.params['optim.name']}]"]  # the lr range follows the optimizer
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            run = json.loads((Path(trial.user_attrs["run_dir"]) / "run.json").read_text())
+            val = [r["val_acc"] for r in run["history"]] if "history" in run else None
+            assert trial.value > 0 and (val is None or trial.value == max(val))
+    assert (out / "search_history.png").read_bytes()[:4] == b"\x89PNG"
+    # the same command with the file's 6 trials continues the stored study: two more trials
+    assert main(["tune", "search", str(path), "--dir", str(out)]) == 0
+    assert "4 trials finished, running 2 more" in capsys.readouterr().out
+    assert len(optuna.load_study(study_name="tiny_search", storage=f"sqlite:///{out / 'optuna.db'}").trials) == 6
+
+
+@pytest.mark.parametrize("space,message", [
+    ("  optim.lrr: {log: [0.1, 1]}\n", "search.yaml space) is not an option of optim 'momentum'"),
+    ("  model.dropout: auto\n", "'auto' is only defined for optim.lr"),
+    ("  optim.lr: {log: [0, 1]}\n", "low > 0 for log"),
+    ("  model.activation: {categorical: [relu, sigmoidd]}\n", "sigmoidd"),
+])
+def test_search_space_mistakes_are_caught_before_any_trial(tmp_path: Path, capsys, space, message) -> None:
+    path = tmp_path / "search.yaml"
+    path.write_text(SEARCH.split("space:")[0] + "space:\n" + space)
+    assert main(["tune", "search", str(path), "--dir", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
