@@ -242,7 +242,8 @@ def _tune_search(args: argparse.Namespace) -> int:
     print("trials: " + ", ".join(f"{n} {state}" for state, n in summary["states"].items()))
     if summary["best"]:
         best = summary["best"]
-        print(f"best trial {best['number']}: val top-1 {100 * best['value']:.2f}%  {best['params']}  ({best['run_dir']})")
+        print(f"best trial {best['number']}: val top-1 {100 * best['value']:.2f}%  {best['params']}")
+        print(f"best run: {best['run_dir']}")
     for plot in summary["plots"]:
         print(f"wrote {plot}")
     print(f"storage: {storage_url(spec, directory)}")

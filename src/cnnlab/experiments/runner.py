@@ -118,7 +118,7 @@ def _parallel(todo, directory: Path, skipped: list[str], jobs: int, log) -> Stud
                 for process, _ in running.values():
                     process.send_signal(signal.SIGTERM)
                 forwarded = True
-            for name, (process, spec) in list(running.items()):
+            for name, (process, _spec) in list(running.items()):
                 if process.poll() is not None:
                     del running[name]
                     statuses[name] = _settle(RunDir(directory / name), process.returncode)

@@ -69,7 +69,8 @@ def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
         lines = _key_lines(yaml.compose(text)) if data else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"{path}:{mark.line + 1 if mark else '?'}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        line = mark.line + 1 if mark else "?"
+        raise ConfigError(f"{path}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a study file is a mapping with base:, variations:, grid:, seeds:")
     return plan_study(data, path, overrides, lambda keys: f"{path}:{lines.get(keys, '?')}")

@@ -163,7 +163,8 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
         decision = decide(self.config, trainer.state.history)
         if decision.stop:
-            trainer.should_stop, trainer.stop_reason = True, f"early stop after epoch {decision.epoch}: {decision.reason}"
+            trainer.should_stop = True
+            trainer.stop_reason = f"early stop after epoch {decision.epoch}: {decision.reason}"
             self.run.update_info(early_stop={
                 "criterion": self.config.criterion, "fired": True, "epoch": decision.epoch, "why": decision.reason,
                 "values": decision.values, "metric": self.config.metric, "counted": "epochs",

@@ -35,7 +35,8 @@ def plot_study(directory: str | Path) -> tuple[Path, Path]:
     rows = study_rows(directory)
     curves = Figure(figsize=(12, 4.5), layout="constrained")
     loss_axes, acc_axes = curves.subplots(1, 2)
-    for axes, key, ylabel in ((loss_axes, "train_loss", "training loss"), (acc_axes, "val_acc", "validation top-1 (%)")):
+    panels = ((loss_axes, "train_loss", "training loss"), (acc_axes, "val_acc", "validation top-1 (%)"))
+    for axes, key, ylabel in panels:
         for name, (x, y) in _mean_curves(directory, rows, key).items():
             scale = 100 if key.endswith("acc") else 1
             axes.plot(x, y * scale, marker=".", label=name, linewidth=2.2 if name.startswith("baseline") else 1.2)
