@@ -42,6 +42,7 @@ from .train import (
     new_run_dir,
     read_metrics,
     resolve_runtime,
+    restores_best,
     resume_run,
     start_run,
 )
@@ -138,7 +139,7 @@ class Run:
 def checkpoint_name(checkpoint: str, config: RunConfig) -> str:
     """'auto' means the weights the run's own test score used."""
     if checkpoint == "auto":
-        return "best" if config.train.restore_best else "last"
+        return "best" if restores_best(config) else "last"
     return checkpoint
 
 
@@ -163,23 +164,12 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
              device: str | None = None, write: bool = True) -> dict[str, Any]:
     """Loss, top-1, top-5, per-class accuracy and confusion matrix of a run on `split` ('test'|'val').
     Writes eval_<split>.json, confusion_<split>.csv and plots/confusion_<split>.png into the run."""
-    if split not in ("test", "val"):
-        raise ConfigError(f"split must be 'test' or 'val', got '{split}'")
     run = load_run(run_dir)
-    overrides: dict[str, Any] = {"device": device} if device else {}
-    if (run.path / "split.json").is_file():  # folder datasets: exactly the files the run was split into
-        overrides["data.split_file"] = str(run.path / "split.json")
-    config = make_config(run.config, **overrides) if overrides else run.config
-    runtime = resolve_runtime(config)
+    batches, runtime = split_batches(run, split, device)
     spec = run.spec
-    splits = load_splits(config, image_size=spec.image_size)
-    data = splits.test if split == "test" else splits.val
-    if data is None:
-        raise ConfigError(f"run '{run.path}' has no validation split (data.val_fraction was 0)")
     model = run.model(checkpoint, runtime.device)
     from .evaluate import evaluate_model
 
-    batches = make_batches(data, replace(splits, spec=spec), config, runtime, train=False)
     metrics = evaluate_model(model, batches, spec.num_classes, runtime.autocast, confusion=True)
     confusion = metrics.pop("confusion")
     report = {"split": split, "checkpoint": checkpoint_name(checkpoint, run.config), **metrics,
@@ -188,6 +178,24 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
     if write:
         _write_eval(run.path, split, report, confusion, spec)
     return report
+
+
+def split_batches(run: Run, split: str, device: str | None = None) -> tuple[Any, Runtime]:
+    """The batches of `split` ('test', 'val' or 'train', unaugmented) exactly as the run saw its data
+    (same split, size and normalisation), and the runtime they live on."""
+    if split not in ("test", "val", "train"):
+        raise ConfigError(f"split must be 'test', 'val' or 'train', got '{split}'")
+    overrides: dict[str, Any] = {"device": device} if device else {}
+    if (run.path / "split.json").is_file():  # folder datasets: exactly the files the run was split into
+        overrides["data.split_file"] = str(run.path / "split.json")
+    config = make_config(run.config, **overrides) if overrides else run.config
+    runtime = resolve_runtime(config)
+    spec = run.spec
+    splits = load_splits(config, image_size=spec.image_size)
+    data = {"test": splits.test, "val": splits.val, "train": splits.train}[split]
+    if data is None:
+        raise ConfigError(f"run '{run.path}' has no validation split (data.val_fraction was 0)")
+    return make_batches(data, replace(splits, spec=spec), config, runtime, train=False), runtime
 
 
 def _write_eval(path: Path, split: str, report: dict[str, Any], confusion: torch.Tensor, spec: DataSpec) -> None:

@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     _optim_commands(sub)
     _study_commands(sub)
     _tune_commands(sub)
+    _transfer_commands(sub)
     _command(sub, "optimizers", _optimizers, "list the optimizers and their options")
     show = _command(sub, "config", _config, "print the resolved config (defaults + file + overrides)")
     show.add_argument("items", nargs="*", metavar="CONFIG.yaml|key=value")
@@ -201,6 +202,50 @@ def _tune_commands(sub: Any) -> None:
     search.add_argument("--dir", help="search directory (default: runs/<search name>)")
     search.add_argument("--trials", type=int, help="total number of trials (overrides the file)")
     search.add_argument("--storage", help="Optuna storage URL (default sqlite:///DIR/optuna.db)")
+
+
+def _transfer_commands(sub: Any) -> None:
+    ensemble = _command(sub, "ensemble", _ensemble, "average the predictions of several runs on one split")
+    ensemble.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    ensemble.add_argument("--split", default="test", choices=("test", "val"))
+    ensemble.add_argument("--combine", default="softmax", choices=("softmax", "logits", "vote"),
+                          help="average probabilities (default), average logits, or majority vote")
+    ensemble.add_argument("--flip", action="store_true", help="test-time augmentation: also the mirrored images")
+    ensemble.add_argument("--device")
+    ensemble.add_argument("--out", help="write the result as JSON here")
+    features = _command(sub, "features", _features,
+                        "a trained net as fixed feature extractor: export penultimate vectors, fit logistic regression")
+    features.add_argument("items", nargs="*", metavar="CONFIG.yaml|key=value", help="the data to extract from")
+    features.add_argument("--weights", required=True, metavar="RUN_DIR|FILE", help="the network's weights")
+    features.add_argument("--out", required=True, metavar="DIR")
+    features.add_argument("--no-probe", action="store_true", help="only export, no logistic regression")
+
+
+def _ensemble(args: argparse.Namespace) -> int:
+    from .experiments.ensemble import run_ensemble, write_result
+
+    result = run_ensemble(args.runs, args.split, args.combine, args.flip, args.device)
+    rows = [[m["run"], f"{100 * m['acc']:.2f}%", f"{100 * m['top5']:.2f}%"] for m in result.members]
+    name = f"ensemble ({args.combine}{', flip' if args.flip else ''})"
+    rows.append([name, f"{100 * result.ensemble['acc']:.2f}%", f"{100 * result.ensemble['top5']:.2f}%"])
+    _table(["member", f"{args.split} top-1", "top-5"], rows)
+    if args.out:
+        write_result(result, Path(args.out))
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _features(args: argparse.Namespace) -> int:
+    from .experiments.features import export_features, linear_probe
+
+    config, overrides = split_items(args.items)
+    paths = export_features(api.make_config(config, overrides), args.weights, args.out)
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    if not args.no_probe:
+        result = linear_probe(args.out)
+        accs = "  ".join(f"{name} {100 * acc:.2f}%" for name, acc in result.accuracy.items())
+        print(f"logistic regression on {result.dimensions}-d features (C={result.c:g}): {accs}")
+    return 0
 
 
 def _tune_grid(args: argparse.Namespace) -> int:

@@ -144,12 +144,13 @@ def _model(values: Layer) -> ModelConfig:
 
     values = dict(values)
     name = _component_name("model", values, ModelConfig.name, MODELS)
-    weights = None
-    if "weights" in values:
-        value, origin = values.pop("weights")
-        weights = coerce(value, str | None, "model.weights", origin)
+    common: dict[str, Any] = {}
+    for key in ("weights", "freeze", "reset_head"):
+        if key in values:
+            value, origin = values.pop(key)
+            common[key] = coerce(value, _field_type(ModelConfig, key), f"model.{key}", origin)
     options = _component_options("model", name, MODELS.get(name).options, values)
-    return ModelConfig(name=name, options=types.MappingProxyType(options), weights=weights)
+    return ModelConfig(name=name, options=types.MappingProxyType(options), **common)
 
 
 def _optim(values: Layer) -> OptimConfig:
@@ -203,7 +204,9 @@ def to_dict(config: RunConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"seed": config.seed, "device": config.device}
     out["data"] = _plain_dict(dataclasses.asdict(config.data))
     out["augment"] = _plain_dict(dataclasses.asdict(config.augment))
-    out["model"] = {"name": config.model.name, "weights": config.model.weights, **_plain_dict(config.model.options)}
+    model = config.model
+    out["model"] = {"name": model.name, "weights": model.weights, "freeze": model.freeze,
+                    "reset_head": model.reset_head, **_plain_dict(model.options)}
     optim = config.optim
     out["optim"] = {"name": optim.name, "lr": optim.lr, "weight_decay": optim.weight_decay,
                     "no_decay_bias_norm": optim.no_decay_bias_norm, "backbone_lr_factor": optim.backbone_lr_factor,
@@ -245,6 +248,9 @@ def config_hash(config: RunConfig) -> str:
     data["train"].pop("tensorboard", None)  # logging, not computation
     if config.stop.criterion == "none":  # runs from before early stopping existed keep their hash
         data.pop("stop")
+    for key, default in (("freeze", "none"), ("reset_head", False)):  # the same for the transfer keys
+        if data["model"][key] == default:
+            data["model"].pop(key)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -86,6 +86,8 @@ class ModelConfig:
     name: str = "convnet"
     options: Mapping[str, Any] = field(default_factory=dict)  # the builder's keyword options, resolved
     weights: str | None = None  # initial weights: a checkpoint or state dict file (models/weights.py)
+    freeze: Literal["none", "conv", "fc", "features"] = "none"  # transfer modes (models/transfer.py)
+    reset_head: bool = False  # re-initialise the output layer after loading weights (new classes)
 
 
 @dataclass(frozen=True)

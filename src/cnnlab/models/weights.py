@@ -46,10 +46,22 @@ class WeightsReport:
         return "; ".join(parts)
 
 
+def weights_file(source: str | Path) -> Path:
+    """A weights file, or a run directory standing for its best checkpoint (else its last)."""
+    source = Path(source)
+    if source.is_dir():
+        for name in ("best.safetensors", "last.safetensors"):
+            if (source / "checkpoints" / name).is_file():
+                return source / "checkpoints" / name
+        raise DataError(f"'{source}' is a directory without checkpoints/best.safetensors or last.safetensors; "
+                        "give a run directory or a weights file")
+    if not source.is_file():
+        raise DataError(f"weights file '{source}' does not exist")
+    return source
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"weights file '{path}' does not exist")
+    path = weights_file(path)
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file

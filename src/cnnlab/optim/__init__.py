@@ -18,9 +18,10 @@ from .registry import OPTIMIZERS, SCHEDULES, OptimInfo, ScheduleInfo
 
 def head_parameters(model: nn.Module) -> set[int]:
     """ids of the output layer's parameters: the last Linear (or, failing that, the last conv)."""
-    layers = [m for m in model.modules() if isinstance(m, nn.Linear)] or \
-             [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    return {id(p) for p in layers[-1].parameters()} if layers else set()
+    from ..models.transfer import head_module
+
+    head = head_module(model)
+    return {id(p) for p in head.parameters()} if head is not None else set()
 
 
 def param_groups(model: nn.Module, config: OptimConfig) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from .runner import (
     load_splits,
     make_batches,
     make_model,
+    restores_best,
     resume_run,
     start_run,
 )
@@ -24,5 +25,5 @@ __all__ = [
     "COMPLETED", "DIVERGED", "INTERRUPTED", "STOPPED_EARLY", "Callback", "Checkpointer", "Console", "MetricsCSV",
     "RunDir", "Runtime", "StepLosses", "TrainResult", "TrainState", "Trainer", "load_splits", "make_batches",
     "make_model", "new_run_dir", "read_metrics", "read_step_losses", "resolve_device", "resolve_runtime",
-    "resume_run", "seed_everything", "start_run",
+    "restores_best", "resume_run", "seed_everything", "start_run",
 ]

@@ -35,6 +35,7 @@ from ..data.stream import FolderDataset, StreamBatches
 from ..data.transforms import eval_transform, train_transform
 from ..errors import ConfigError
 from ..models import MODELS, build_model, count_parameters, model_fits
+from ..models.transfer import freeze, reset_head
 from ..models.weights import load_weights
 from ..optim import build_optimizer
 from .callbacks import Callback, Checkpointer, Console, MetricsCSV, StepLosses, TensorBoard
@@ -161,6 +162,10 @@ def _execute(config: RunConfig, run: RunDir, checkpoint: Any, quiet: bool,
         run.update_info(weights=report.to_dict())
         if not quiet:
             print(f"weights: {report.summary()}")
+    if checkpoint is None and config.model.reset_head:
+        reset_head(model)
+    if config.model.freeze != "none":  # on resume too: requires_grad is not part of a checkpoint
+        run.update_info(freeze={"mode": config.model.freeze, **freeze(model, config.model.freeze)})
     optimizer = build_optimizer(config.optim, model)
     digest = config_hash(config)
     standard = [Console(quiet), MetricsCSV(run.metrics_path), StepLosses(run.path / "steps.csv"),
@@ -198,10 +203,14 @@ def _record_data(run: RunDir, splits: DataSplits) -> None:
         run.update_info(skipped_files=splits.bad_files, data_notes=list(splits.notes))
 
 
+def restores_best(config: RunConfig) -> bool:
+    """Whether the test score uses the best epoch's weights rather than the last."""
+    return config.train.restore_best or (config.stop.criterion != "none" and config.stop.restore_best)
+
+
 def _score_test(trainer: Trainer, run: RunDir, splits: DataSplits, config: RunConfig,
                 runtime: Runtime) -> dict[str, float]:
-    restore = config.train.restore_best or (config.stop.criterion != "none" and config.stop.restore_best)
-    if restore and run.best.is_file():
+    if restores_best(config) and run.best.is_file():
         tensors, _ = load_checkpoint(run.best)
         trainer.model.load_state_dict(split_prefix(tensors, "model."))
     metrics = trainer.evaluate(make_batches(splits.test, splits, config, runtime, train=False))
