@@ -118,14 +118,17 @@ def test_report_is_self_contained_html(tmp_path: Path, capsys) -> None:
     out = tmp_path / "study"
     study = load_study(write_study(tmp_path, TINY.replace("  diverge: {model: convnet, lr: 10}\n", "")))
     run_study(study, out, quiet=True, log=lambda _: None)
-    assert main(["eval", str(out / "baseline")]) == 0
     assert main(["report", str(out)]) == 0
     page = parse_report(out / "report.html")
     text = (out / "report.html").read_text()
     assert page["title"] == "cnnlab study tiny"
-    assert page["images"] == 2 and "http" not in text and "<script" not in text  # nothing fetched from outside
+    assert page["images"] == 3 and "http" not in text and "<script" not in text  # nothing fetched from outside
     results = page["tables"][0]
     assert results[0][:3] == ["variation", "runs", "status"] and [r[0] for r in results[1:]] == ["baseline", "relu", "adam"]
+    per_class = page["tables"][1]
+    assert per_class[0] == ["variation", *map(str, range(10))] and [r[0] for r in per_class[1:]] == ["baseline", "relu", "adam"]
+    evaluated = json.loads((out / "adam" / "eval_test.json").read_text())  # the report evaluated the runs
+    assert per_class[3][1:] == [f"{100 * evaluated['per_class'][str(c)]:.1f}%" for c in range(10)]
 
     assert main(["report", str(out / "baseline")]) == 0
     run_page = parse_report(out / "baseline" / "report.html")

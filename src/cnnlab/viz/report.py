@@ -62,17 +62,35 @@ def run_report(run_dir: Path) -> str:
         keys = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "train_seconds"]
         sections += ["<h2>Training</h2>", _image(run_dir / "plots" / "curves.png", "training curves"),
                      _table(keys, [[_fmt(r.get(k)) for k in keys] for r in rows])]
-    evaluation = run_dir / "eval_test.json"
-    if evaluation.is_file():
-        report = json.loads(evaluation.read_text())
+    report = ensure_eval(run_dir)
+    if report is not None:
         per_class = [[name, "-" if acc is None else f"{100 * acc:.2f}%"] for name, acc in report["per_class"].items()]
         sections += ["<h2>Test set</h2>", _image(run_dir / "plots" / "confusion_test.png", "confusion matrix"),
                      _table(["class", "accuracy"], per_class)]
     else:
-        sections.append("<p class='note'>No evaluation yet (cnnlab eval RUN_DIR writes the confusion matrix).</p>")
+        sections.append("<p class='note'>No test evaluation: the run did not finish, or its data is not here.</p>")
     config = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
     sections += ["<h2>Config</h2>", f"<pre>{html.escape(config)}</pre>"]
     return _page(f"cnnlab run {run_dir.name}", sections)
+
+
+def ensure_eval(run_dir: Path) -> dict[str, Any] | None:
+    """The run's test evaluation (eval_test.json, per-class accuracy and confusion matrix), computed and
+    written when the run finished but was never evaluated; None when it cannot be (no weights, no data)."""
+    from ..errors import CnnlabError
+
+    path = run_dir / "eval_test.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    if info.get("status") not in ("completed", "stopped_early"):
+        return None
+    from ..api import evaluate
+
+    try:
+        return evaluate(run_dir, "test")
+    except CnnlabError:
+        return None
 
 
 def _fmt(value: Any) -> str:
@@ -94,10 +112,32 @@ def study_report(directory: Path) -> str:
     study_file = directory / "study.yaml"
     sections = [f"<p>{html.escape(plan.get('description') or '')}</p>", "<h2>Results</h2>", _table(headers, cells),
                 _image(bars, "final metric per variation"), _image(curves, "curves of every variation"),
+                *_per_class_sections(directory, rows),
                 "<h2>Runs</h2>", _table(["run", "status", "test top-1", "train seconds"], runs)]
     if study_file.is_file():
         sections += ["<h2>Study file</h2>", f"<pre>{html.escape(study_file.read_text())}</pre>"]
     return _page(f"cnnlab study {plan['name']}", sections)
+
+
+def _per_class_sections(directory: Path, rows: list[dict[str, Any]]) -> list[str]:
+    """Per-class test accuracy of each variation (its first finished run) and the confusion matrix of the
+    best one."""
+    firsts: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["status"] in ("completed", "stopped_early") and row["variation"] not in firsts:
+            firsts[row["variation"]] = row
+    reports = {name: ensure_eval(directory / row["run"]) for name, row in firsts.items()}
+    reports = {name: r for name, r in reports.items() if r is not None}
+    if not reports:
+        return []
+    classes = list(next(iter(reports.values()))["per_class"])
+    table = [[name, *("-" if r["per_class"].get(c) is None else f"{100 * r['per_class'][c]:.1f}%" for c in classes)]
+             for name, r in reports.items()]
+    best = max(reports, key=lambda name: reports[name]["acc"])
+    confusion = directory / firsts[best]["run"] / "plots" / "confusion_test.png"
+    return ["<h2>Per-class test accuracy</h2>", _table(["variation", *classes], table),
+            f"<h2>Confusion matrix of the best variation ({html.escape(best)})</h2>",
+            _image(confusion, f"confusion matrix of {best}")]
 
 
 def write_report(directory: str | Path) -> Path:
