@@ -98,7 +98,7 @@ def test_plain_blocks_have_no_shortcut_path() -> None:
 
 def test_zero_init_residual() -> None:
     model = build("resnet18", 224, zero_init_residual=True)
-    assert all(float(block.bn2.weight.abs().sum()) == 0 for layer in (model.layer1, model.layer4) for block in layer)
+    assert all(float(block.bn2.weight.detach().abs().sum()) == 0 for layer in (model.layer1, model.layer4) for block in layer)
 
 
 def test_stem_choice_for_small_and_large_inputs() -> None:
