@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -36,10 +37,14 @@ def plot_study(directory: str | Path) -> tuple[Path, Path]:
     curves = Figure(figsize=(12, 4.5), layout="constrained")
     loss_axes, acc_axes = curves.subplots(1, 2)
     panels = ((loss_axes, "train_loss", "training loss"), (acc_axes, "val_acc", "validation top-1 (%)"))
+    names = list(dict.fromkeys(label(row) for row in rows))
+    palette = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
+    colors = {name: palette(i % palette.N) for i, name in enumerate(names)}  # one colour per variation
     for axes, key, ylabel in panels:
         for name, (x, y) in _mean_curves(directory, rows, key).items():
             scale = 100 if key.endswith("acc") else 1
-            axes.plot(x, y * scale, marker=".", label=name, linewidth=2.2 if name.startswith("baseline") else 1.2)
+            axes.plot(x, y * scale, marker=".", label=name, color=colors[name],
+                      linewidth=2.2 if name.startswith("baseline") else 1.2)
         axes.set(xlabel="epoch", ylabel=ylabel)
         axes.grid(alpha=0.3)
     loss_axes.set_yscale("log")
