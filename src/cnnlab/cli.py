@@ -18,7 +18,13 @@ from .errors import CnnlabError, ConfigError
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `cnnlab train --name x epochs=3`: overrides may also follow the options
+    overrides = all("=" in e and not e.startswith("-") for e in extra)
+    if extra and isinstance(getattr(args, "items", None), list) and overrides:
+        args.items += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2

@@ -91,6 +91,11 @@ def test_study_runs_once_then_skips_and_tabulates(tmp_path: Path, capsys) -> Non
     assert main(["study", "run", str(path), "--dir", str(out), "--quiet"]) == 0
     assert "8 of 8 runs already finished: skipped" in capsys.readouterr().out
     assert stamps == {n: (out / n / "run.json").stat().st_mtime_ns for n in infos}
+    # the same directory with a changed config is refused, before anything runs
+    assert main(["study", "run", str(path), "--dir", str(out), "--quiet", "epochs=3"]) == 2
+    err = capsys.readouterr().err
+    assert "was made with another config than the study now plans (train.epochs: 2 -> 3)" in err and "new --dir" in err
+    assert stamps == {n: (out / n / "run.json").stat().st_mtime_ns for n in infos}
 
     rows = study_rows(out)
     table = aggregate(rows)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..api import train
 from ..config import save_config
-from ..errors import CnnlabError
+from ..errors import CnnlabError, ConfigError
 from ..train import INTERRUPTED, RunDir
 from .study import FINISHED, RunSpec, Study, write_plan
 
@@ -57,6 +57,7 @@ def action_for(status: str | None, has_checkpoint: bool, rerun_failed: bool) -> 
 def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: bool = False,
               quiet: bool = False, log: Callable[[str], None] = print) -> StudyOutcome:
     directory = Path(directory)
+    _refuse_changed_runs(study, directory)
     write_plan(study, directory)
     todo: list[tuple[RunSpec, str]] = []
     skipped: list[str] = []
@@ -72,6 +73,22 @@ def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: 
     if jobs <= 1:
         return _sequential(todo, directory, skipped, quiet, log)
     return _parallel(todo, directory, skipped, jobs, log)
+
+
+def _refuse_changed_runs(study: Study, directory: Path) -> None:
+    """A run directory made from another config than the study now plans (the file or the overrides
+    changed) is neither a result of this study nor resumable: stop before anything runs, and say which."""
+    from ..config import config_hash, diff
+
+    for spec in study.runs:
+        run = RunDir(directory / spec.name)
+        if not run.info_path.is_file() or not run.exists():
+            continue
+        recorded = run.read_info().get("config_hash")
+        if recorded is not None and recorded != config_hash(spec.config):
+            changes = "; ".join(diff(run.read_config(), spec.config)[:4]) or "the config hash differs"
+            raise ConfigError(f"run '{run.path}' was made with another config than the study now plans "
+                              f"({changes}). Use a new --dir for the changed study, or remove that run directory.")
 
 
 def _sequential(todo, directory: Path, skipped: list[str], quiet: bool, log) -> StudyOutcome:
