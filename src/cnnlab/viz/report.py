@@ -55,6 +55,11 @@ def run_report(run_dir: Path) -> str:
              ["images/s", f"{info.get('images_per_second', 0):,.0f}"], ["parameters", f"{info.get('parameters', 0):,}"],
              ["device", info.get("device")], ["precision", info.get("precision")], ["seed", info.get("seed")],
              ["versions", ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items())]]
+    stop = info.get("early_stop") or {}
+    if stop.get("fired"):
+        facts.append(["early stop", f"{stop['criterion']} after epoch {stop['epoch']}: {stop.get('why', '')}"])
+    if info.get("freeze"):
+        facts.append(["frozen", f"{info['freeze']['mode']}: {info['freeze']['frozen']:,} parameters"])
     sections = [f"<h2>Summary</h2><p class='status-{html.escape(status)}'>{html.escape(status)}</p>",
                 _table(["", ""], facts)]
     rows = read_metrics(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else []
