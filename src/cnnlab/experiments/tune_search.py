@@ -202,7 +202,9 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+    # no pruning before a third of the epochs: first-epoch accuracy mostly ranks learning rates, not outcomes
+    warmup = max(1, sample_config(spec, _Midpoint()).train.epochs // 3)
+    pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup),
               "hyperband": lambda: optuna.pruners.HyperbandPruner(), "none": lambda: optuna.pruners.NopPruner()}
     study = optuna.create_study(study_name=spec.name, storage=storage_url(spec, directory), direction="maximize",
                                 sampler=optuna.samplers.TPESampler(seed=spec.seed), pruner=pruner[spec.pruner](),
