@@ -279,7 +279,7 @@ def summarize(study: Any, directory: Path) -> dict[str, Any]:
             axes = figure.subplots()
             names = list(importances)[::-1]
             axes.barh(names, [importances[n] for n in names], color="tab:green")
-            axes.set(xlabel="importance (fANOVA)", title="parameter importance")
+            axes.set(xlabel="importance (Optuna's default evaluator)", title="parameter importance")
             path = directory / "param_importance.png"
             figure.savefig(path, dpi=110)
             summary["plots"].append(str(path))
