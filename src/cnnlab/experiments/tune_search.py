@@ -22,6 +22,7 @@ hands out trials; `trials` is the total across all of them.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,7 +272,9 @@ def summarize(study: Any, directory: Path) -> dict[str, Any]:
     summary["plots"].append(str(history))
     if len(complete) >= 3 and len({k for t in complete for k in t.params}) >= 1:
         try:
-            importances = optuna.importance.get_param_importances(study)
+            with warnings.catch_warnings():  # "fewer than 2 trials in a regime": expected in small searches
+                warnings.simplefilter("ignore", UserWarning)
+                importances = optuna.importance.get_param_importances(study)
         except (RuntimeError, ValueError):  # e.g. every trial has the same value
             importances = {}
         if importances:
