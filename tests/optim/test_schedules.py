@@ -88,3 +88,13 @@ def test_per_iteration_schedule_and_resume(tmp_path: Path) -> None:
 def test_full_batch_gradient_descent(tmp_path: Path) -> None:
     result = cnnlab.train(None, [*BASE, "batch_size=full", "optimizer=sgd", "lr=0.5"], runs_dir=tmp_path, quiet=True)
     assert [row["step"] for row in result.history] == [1, 2, 3]  # one step per epoch
+
+
+def test_multistep_milestones_as_fractions_of_the_run() -> None:
+    from cnnlab.optim.schedules import multistep
+
+    # He et al. 2016: /10 at 50% and 75% of training, whatever the number of epochs
+    assert [multistep(e, epochs=8, milestones=(0.5, 0.75)) for e in range(8)] == pytest.approx(
+        [1, 1, 1, 1, 0.1, 0.1, 0.01, 0.01])
+    assert [multistep(e, epochs=8, milestones=(2, 5)) for e in range(8)] == pytest.approx(
+        [1, 1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.01])
