@@ -11,41 +11,32 @@ from __future__ import annotations
 
 import torch
 
+from .base import GroupedOptimizer
 from .registry import OPTIMIZERS
 
 
-class AggMo(torch.optim.Optimizer):
+class AggMo(GroupedOptimizer):
     def __init__(self, params, lr: float = 0.1, betas: tuple[float, ...] = (0.0, 0.9, 0.99),
                  weight_decay: float = 0.0) -> None:
         if lr <= 0 or not betas or not all(0 <= b < 1 for b in betas):
             raise ValueError(f"invalid AggMo hyperparameters lr={lr}, betas={betas}")
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "weight_decay": weight_decay})
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            grads = [p.grad for p in params]
-            if group["weight_decay"]:
-                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
-            betas = group["betas"]
-            for param in params:
-                if not self.state[param]:
-                    self.state[param]["velocity"] = torch.zeros(len(betas), *param.shape, dtype=param.dtype,
-                                                                device=param.device)
-            velocities = [self.state[p]["velocity"] for p in params]
-            scales = torch.tensor(betas, dtype=params[0].dtype, device=params[0].device)
-            for velocity, grad in zip(velocities, grads):
-                velocity.mul_(scales.view(-1, *[1] * grad.dim())).sub_(grad.unsqueeze(0))
-            totals = [v.sum(dim=0) for v in velocities]
-            torch._foreach_add_(params, totals, alpha=group["lr"] / len(betas))
-        return loss
+    def _update_group(self, group: dict, params: list[torch.Tensor]) -> None:
+        grads = [p.grad for p in params]
+        if group["weight_decay"]:
+            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+        betas = group["betas"]
+        for param in params:
+            if not self.state[param]:
+                self.state[param]["velocity"] = torch.zeros(len(betas), *param.shape, dtype=param.dtype,
+                                                            device=param.device)
+        velocities = [self.state[p]["velocity"] for p in params]
+        scales = torch.tensor(betas, dtype=params[0].dtype, device=params[0].device)
+        for velocity, grad in zip(velocities, grads):
+            velocity.mul_(scales.view(-1, *[1] * grad.dim())).sub_(grad.unsqueeze(0))
+        totals = [v.sum(dim=0) for v in velocities]
+        torch._foreach_add_(params, totals, alpha=group["lr"] / len(betas))
 
 
 @OPTIMIZERS.register("aggmo", default_lr=0.02, paper="Lucas et al. 2019",

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import torch
 
+from .base import GroupedOptimizer, trust_ratio
 from .registry import OPTIMIZERS
 
 
-class LAMB(torch.optim.Optimizer):
+class LAMB(GroupedOptimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6,
                  weight_decay: float = 0.01, exclude_bias_norm: bool = True) -> None:
         if lr <= 0 or eps < 0 or not all(0 <= b < 1 for b in betas):
@@ -23,47 +24,26 @@ class LAMB(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                                   "exclude_bias_norm": exclude_bias_norm})
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            grads = [p.grad for p in params]
-            states = [self._state(p) for p in params]
-            step = states[0]["step"].item() + 1
-            for state in states:
-                state["step"].fill_(step)
-            b1, b2 = group["betas"]
-            m, v = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
-            torch._foreach_lerp_(m, grads, 1 - b1)
-            torch._foreach_lerp_(v, torch._foreach_mul(grads, grads), 1 - b2)
-            denominator = torch._foreach_sqrt(torch._foreach_div(v, 1 - b2**step))
-            torch._foreach_add_(denominator, group["eps"])
-            updates = torch._foreach_div(torch._foreach_div(m, 1 - b1**step), denominator)
-            adapted = [not (group["exclude_bias_norm"] and p.dim() <= 1) for p in params]
-            for update, param, use in zip(updates, params, adapted):
-                if use and group["weight_decay"]:
-                    update.add_(param, alpha=group["weight_decay"])
-            ratios = []
-            for w_norm, r_norm, use in zip(torch._foreach_norm(params), torch._foreach_norm(updates), adapted):
-                ratio = w_norm / r_norm if use else torch.ones_like(w_norm)
-                ratios.append(torch.where((w_norm > 0) & (r_norm > 0), ratio, torch.ones_like(ratio)))
-            torch._foreach_mul_(updates, ratios)
-            torch._foreach_add_(params, updates, alpha=-group["lr"])
-        return loss
-
-    def _state(self, param: torch.Tensor) -> dict:
-        state = self.state[param]
-        if not state:
-            state["step"] = torch.zeros((), dtype=torch.float32)
-            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        return state
+    def _update_group(self, group: dict, params: list[torch.Tensor]) -> None:
+        grads = [p.grad for p in params]
+        states, step = self._adam_moments(params)
+        b1, b2 = group["betas"]
+        m, v = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
+        torch._foreach_lerp_(m, grads, 1 - b1)
+        torch._foreach_lerp_(v, torch._foreach_mul(grads, grads), 1 - b2)
+        denominator = torch._foreach_sqrt(torch._foreach_div(v, 1 - b2**step))
+        torch._foreach_add_(denominator, group["eps"])
+        updates = torch._foreach_div(torch._foreach_div(m, 1 - b1**step), denominator)
+        adapted = [not (group["exclude_bias_norm"] and p.dim() <= 1) for p in params]
+        for update, param, use in zip(updates, params, adapted):
+            if use and group["weight_decay"]:
+                update.add_(param, alpha=group["weight_decay"])
+        ratios = []
+        for w_norm, r_norm, use in zip(torch._foreach_norm(params), torch._foreach_norm(updates), adapted):
+            ratio = w_norm / r_norm if use else torch.ones_like(w_norm)
+            ratios.append(trust_ratio(ratio, w_norm, r_norm))
+        torch._foreach_mul_(updates, ratios)
+        torch._foreach_add_(params, updates, alpha=-group["lr"])
 
 
 @OPTIMIZERS.register("lamb", default_lr=1e-3, default_weight_decay=0.01, paper="You et al. 2020",

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import torch
 
+from .base import GroupedOptimizer, trust_ratio
 from .registry import OPTIMIZERS
 
 
-class LARS(torch.optim.Optimizer):
+class LARS(GroupedOptimizer):
     def __init__(self, params, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 5e-4,
                  eta: float = 0.001, exclude_bias_norm: bool = True, trust: bool = True) -> None:
         if lr <= 0 or not 0 <= momentum < 1 or eta <= 0:
@@ -26,32 +27,22 @@ class LARS(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "eta": eta,
                                   "exclude_bias_norm": exclude_bias_norm, "trust": trust})
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            excluded = [group["exclude_bias_norm"] and p.dim() <= 1 for p in params]
-            adapted = [group["trust"] and not out for out in excluded]
-            decay = [0.0 if out else group["weight_decay"] for out in excluded]
-            grads = [p.grad.add(p, alpha=d) if d else p.grad for p, d in zip(params, decay)]
-            rates = self._local_rates(params, [p.grad for p in params], adapted, decay, group["eta"])
-            velocities = []
-            for param in params:
-                if "momentum_buffer" not in self.state[param]:
-                    self.state[param]["momentum_buffer"] = torch.zeros_like(param)
-                velocities.append(self.state[param]["momentum_buffer"])
-            scaled = torch._foreach_mul(grads, rates)
-            torch._foreach_mul_(scaled, group["lr"])
-            torch._foreach_mul_(velocities, group["momentum"])
-            torch._foreach_add_(velocities, scaled)
-            torch._foreach_sub_(params, velocities)
-        return loss
+    def _update_group(self, group: dict, params: list[torch.Tensor]) -> None:
+        excluded = [group["exclude_bias_norm"] and p.dim() <= 1 for p in params]
+        adapted = [group["trust"] and not out for out in excluded]
+        decay = [0.0 if out else group["weight_decay"] for out in excluded]
+        grads = [p.grad.add(p, alpha=d) if d else p.grad for p, d in zip(params, decay)]
+        rates = self._local_rates(params, [p.grad for p in params], adapted, decay, group["eta"])
+        velocities = []
+        for param in params:
+            if "momentum_buffer" not in self.state[param]:
+                self.state[param]["momentum_buffer"] = torch.zeros_like(param)
+            velocities.append(self.state[param]["momentum_buffer"])
+        scaled = torch._foreach_mul(grads, rates)
+        torch._foreach_mul_(scaled, group["lr"])
+        torch._foreach_mul_(velocities, group["momentum"])
+        torch._foreach_add_(velocities, scaled)
+        torch._foreach_sub_(params, velocities)
 
     @staticmethod
     def _local_rates(params, grads, adapted, decay, eta) -> list[torch.Tensor]:
@@ -64,7 +55,7 @@ class LARS(torch.optim.Optimizer):
                 rates.append(torch.ones_like(w_norm))
                 continue
             ratio = eta * w_norm / (g_norm + b * w_norm)
-            rates.append(torch.where((w_norm > 0) & (g_norm > 0), ratio, torch.ones_like(ratio)))
+            rates.append(trust_ratio(ratio, w_norm, g_norm))
         return rates
 
 

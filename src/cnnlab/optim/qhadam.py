@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import torch
 
+from .base import GroupedOptimizer
 from .registry import OPTIMIZERS
 
 
-class QHAdam(torch.optim.Optimizer):
+class QHAdam(GroupedOptimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.995, 0.999),
                  nus: tuple[float, float] = (0.7, 1.0), eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         if lr <= 0 or eps < 0 or not all(0 <= b < 1 for b in betas) or not all(0 <= v <= 1 for v in nus):
@@ -24,44 +25,23 @@ class QHAdam(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "nus": tuple(nus), "eps": eps,
                                   "weight_decay": weight_decay})
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            grads = [p.grad for p in params]
-            if group["weight_decay"]:
-                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
-            states = [self._state(p) for p in params]
-            step = states[0]["step"].item() + 1
-            for state in states:
-                state["step"].fill_(step)
-            (b1, b2), (v1, v2) = group["betas"], group["nus"]
-            m, s = [st["exp_avg"] for st in states], [st["exp_avg_sq"] for st in states]
-            torch._foreach_lerp_(m, grads, 1 - b1)
-            squares = torch._foreach_mul(grads, grads)
-            torch._foreach_lerp_(s, squares, 1 - b2)
-            numerator = torch._foreach_mul(m, v1 / (1 - b1**step))
-            torch._foreach_add_(numerator, grads, alpha=1 - v1)
-            denominator = torch._foreach_mul(s, v2 / (1 - b2**step))
-            torch._foreach_add_(denominator, squares, alpha=1 - v2)
-            denominator = torch._foreach_sqrt(denominator)
-            torch._foreach_add_(denominator, group["eps"])
-            torch._foreach_addcdiv_(params, numerator, denominator, value=-group["lr"])
-        return loss
-
-    def _state(self, param: torch.Tensor) -> dict:
-        state = self.state[param]
-        if not state:
-            state["step"] = torch.zeros((), dtype=torch.float32)
-            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        return state
+    def _update_group(self, group: dict, params: list[torch.Tensor]) -> None:
+        grads = [p.grad for p in params]
+        if group["weight_decay"]:
+            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+        states, step = self._adam_moments(params)
+        (b1, b2), (v1, v2) = group["betas"], group["nus"]
+        m, s = [st["exp_avg"] for st in states], [st["exp_avg_sq"] for st in states]
+        torch._foreach_lerp_(m, grads, 1 - b1)
+        squares = torch._foreach_mul(grads, grads)
+        torch._foreach_lerp_(s, squares, 1 - b2)
+        numerator = torch._foreach_mul(m, v1 / (1 - b1**step))
+        torch._foreach_add_(numerator, grads, alpha=1 - v1)
+        denominator = torch._foreach_mul(s, v2 / (1 - b2**step))
+        torch._foreach_add_(denominator, squares, alpha=1 - v2)
+        denominator = torch._foreach_sqrt(denominator)
+        torch._foreach_add_(denominator, group["eps"])
+        torch._foreach_addcdiv_(params, numerator, denominator, value=-group["lr"])
 
 
 @OPTIMIZERS.register("qhadam", default_lr=1e-3, default_weight_decay=0.0, paper="Ma & Yarats 2019",

@@ -1,0 +1,49 @@
+"""What our home-made optimizers share: the step loop over parameter groups (closure, only parameters with
+a gradient), Adam's lazily created moments with their step counter, and the layer-wise trust ratio that
+falls back to 1 where a norm is zero. Each optimizer file keeps only its own update equations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+class GroupedOptimizer(torch.optim.Optimizer):
+    """`step()` calls `_update_group(group, params)` for every group with at least one gradient."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                self._update_group(group, params)
+        return loss
+
+    def _update_group(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
+        raise NotImplementedError
+
+    def _adam_moments(self, params: list[torch.Tensor]) -> tuple[list[dict], int]:
+        """Each parameter's state with `exp_avg`, `exp_avg_sq` and `step` (created at zero), the step
+        counter advanced by one; returns the states and the new step number."""
+        states = []
+        for param in params:
+            state = self.state[param]
+            if not state:
+                state["step"] = torch.zeros((), dtype=torch.float32)
+                state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+            states.append(state)
+        step = states[0]["step"].item() + 1
+        for state in states:
+            state["step"].fill_(step)
+        return states, int(step)
+
+
+def trust_ratio(ratio: torch.Tensor, weight_norm: torch.Tensor, other_norm: torch.Tensor) -> torch.Tensor:
+    """`ratio` where both norms are positive, else 1 (a zero layer or gradient keeps the global rate)."""
+    return torch.where((weight_norm > 0) & (other_norm > 0), ratio, torch.ones_like(ratio))
