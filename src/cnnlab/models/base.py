@@ -33,9 +33,9 @@ class FeaturesClassifier(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
-def init_like_torchvision(model: nn.Module) -> None:
-    """He normal (fan_out) for convolutions, N(0, 0.01) for linear layers, BN as identity: the
-    initialisation torchvision's VGG uses (Simonyan & Zisserman initialised from a shallower net instead)."""
+def he_init(model: nn.Module, linear_std: float | None = None) -> None:
+    """He normal (fan_out) for convolutions (He et al. 2015), BN as identity, and, with `linear_std`,
+    N(0, linear_std) for linear layers (else PyTorch's default stays): one pass in module order."""
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -44,6 +44,12 @@ def init_like_torchvision(model: nn.Module) -> None:
         elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, 0, 0.01)
+        elif isinstance(module, nn.Linear) and linear_std is not None:
+            nn.init.normal_(module.weight, 0, linear_std)
             nn.init.zeros_(module.bias)
+
+
+def init_like_torchvision(model: nn.Module) -> None:
+    """The initialisation torchvision's VGG uses: he_init with N(0, 0.01) linear layers (Simonyan &
+    Zisserman initialised from a shallower net instead)."""
+    he_init(model, linear_std=0.01)

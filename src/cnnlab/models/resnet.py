@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .base import small_stem
+from .base import he_init, small_stem
 from .registry import MODELS
 
 
@@ -84,12 +84,7 @@ class ResNet(nn.Module):
         self.layer4 = self._stage(block, 512, layers[3], 2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * block.expansion, num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        he_init(self)
         if zero_init_residual:
             for module in self.modules():
                 if isinstance(module, (BasicBlock, Bottleneck)):
