@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from .config import (
     RunConfig,
@@ -29,25 +28,12 @@ from .config import (
     resolve,
     to_dict,
 )
-from .data import DataSpec
-from .errors import ConfigError
+from .data import DataSpec, Normalizer
+from .errors import CnnlabError, ConfigError
 from .evaluate import per_class_accuracy
-from .train import (
-    Callback,
-    RunDir,
-    TrainResult,
-    load_splits,
-    make_batches,
-    make_model,
-    new_run_dir,
-    read_metrics,
-    resolve_runtime,
-    restores_best,
-    resume_run,
-    start_run,
-)
-from .train.checkpoint import load_checkpoint, split_prefix
-from .train.runtime import Runtime
+from .runs import Run, RunDir, TrainResult, load_run, plan_run_dir, resume_run, start_run  # noqa: F401
+from .runs.run import checkpoint_name
+from .train import Callback, LoaderSpec, Runtime, make_batches, splits_of
 
 
 def make_config(config: str | Path | RunConfig | None = None, overrides: Sequence[str] = (),
@@ -65,6 +51,7 @@ def train(
     name: str | None = None,
     runs_dir: str | Path = "runs",
     resume: str | Path | None = None,
+    checkpoint: str = "last",
     allow_config_change: bool = False,
     overwrite: bool = False,
     quiet: bool = False,
@@ -73,19 +60,38 @@ def train(
     **keywords: Any,
 ) -> TrainResult:
     """Train one run. `keywords` are config overrides (`epochs=15`, `model="lenet5"`, or dotted keys via
-    `**{"optim.lr": 0.1}`). With `resume=RUN_DIR` the run continues from its last checkpoint; a changed
-    config is refused unless `allow_config_change`."""
+    `**{"optim.lr": 0.1}`). With `resume=RUN_DIR` the run continues from its `checkpoint` ('last', or
+    'previous' when the last is damaged); a changed config is refused unless `allow_config_change`."""
     if data_root is not None:
         keywords = {**keywords, "data.root": data_root}
     if resume is not None:
-        return _resume(Path(resume), config, overrides, keywords, allow_config_change, quiet, callbacks)
-    cfg = make_config(config, overrides, **keywords)
-    run = new_run_dir(runs_dir, name, cfg, overwrite)
-    return start_run(cfg, run, quiet=quiet, callbacks=callbacks)
+        result = _resume(Path(resume), config, overrides, keywords, allow_config_change, quiet, callbacks,
+                         checkpoint)
+    else:
+        cfg = make_config(config, overrides, **keywords)
+        run = plan_run_dir(runs_dir, name, cfg, overwrite)
+        result = start_run(cfg, run, runs_dir=runs_dir, overwrite=overwrite, named=name is not None, quiet=quiet,
+                           callbacks=callbacks)
+    if result.status.finished:
+        draw_curves(result.run_dir)
+    return result
+
+
+def draw_curves(run_dir: str | Path) -> Path | None:
+    """plots/curves.png of a run that has at least one epoch in metrics.csv and no curves yet."""
+    from .train import read_metrics
+    from .viz.curves import plot_curves
+
+    run_dir = Path(run_dir)
+    target = run_dir / "plots" / "curves.png"
+    if target.is_file() or not (run_dir / "metrics.csv").is_file() or not read_metrics(run_dir / "metrics.csv"):
+        return None
+    plot_curves(run_dir)
+    return target
 
 
 def _resume(path: Path, config: Any, overrides: Sequence[str], keywords: Mapping[str, Any],
-            allow_change: bool, quiet: bool, callbacks: Sequence[Callback]) -> TrainResult:
+            allow_change: bool, quiet: bool, callbacks: Sequence[Callback], checkpoint: str) -> TrainResult:
     run = RunDir(path).require()
     saved = run.read_config()
     layers = [flatten(to_dict(saved), lambda keys: str(run.config_path))]
@@ -101,63 +107,7 @@ def _resume(path: Path, config: Any, overrides: Sequence[str], keywords: Mapping
             f"refusing to resume '{run.path}' with a changed config:\n  " + "\n  ".join(changes)
             + "\nResume without these changes, or pass --allow-config-change (allow_config_change=True)."
         )
-    return resume_run(requested, run, quiet=quiet, callbacks=callbacks)
-
-
-@dataclass
-class Run:
-    """A finished (or interrupted) run, read back from its directory."""
-
-    path: Path
-    config: RunConfig
-    info: dict[str, Any]
-
-    @property
-    def spec(self) -> DataSpec:
-        if "data" not in self.info:
-            raise ConfigError(f"{self.path}/run.json has no data description; the run never started")
-        return DataSpec.from_dict(self.info["data"])
-
-    @property
-    def status(self) -> str:
-        return self.info.get("status", "unknown")
-
-    def metrics(self) -> list[dict[str, Any]]:
-        return read_metrics(self.path / "metrics.csv") if (self.path / "metrics.csv").is_file() else []
-
-    def model(self, checkpoint: str = "auto", device: str | torch.device = "cpu") -> nn.Module:
-        """The network with the weights of `checkpoint` ('best', 'last', a file path, or 'auto': those the
-        run's own test score used), in eval mode."""
-        path = _checkpoint_path(RunDir(self.path), checkpoint, self.config)
-        tensors, _ = load_checkpoint(path)
-        runtime = Runtime(torch.device(device), None, False)
-        model = make_model(self.config, self.spec, runtime)
-        model.load_state_dict(split_prefix(tensors, "model."))
-        return model.eval()
-
-
-def checkpoint_name(checkpoint: str, config: RunConfig) -> str:
-    """'auto' means the weights the run's own test score used."""
-    if checkpoint == "auto":
-        return "best" if restores_best(config) else "last"
-    return checkpoint
-
-
-def _checkpoint_path(run: RunDir, checkpoint: str, config: RunConfig) -> Path:
-    checkpoint = checkpoint_name(checkpoint, config)
-    if checkpoint in ("best", "last"):
-        path = run.best if checkpoint == "best" else run.last
-        if checkpoint == "best" and not path.is_file():
-            path = run.last  # no validation split: 'best' was never written
-        if not path.is_file():
-            raise ConfigError(f"'{run.path}' has no checkpoint ({path.name} is missing)")
-        return path
-    return Path(checkpoint)
-
-
-def load_run(path: str | Path) -> Run:
-    run = RunDir(path).require()
-    return Run(run.path, run.read_config(), run.read_info())
+    return resume_run(requested, run, quiet=quiet, callbacks=callbacks, checkpoint=checkpoint)
 
 
 def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
@@ -165,7 +115,7 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
     """Loss, top-1, top-5, per-class accuracy and confusion matrix of a run on `split` ('test'|'val').
     Writes eval_<split>.json, confusion_<split>.csv and plots/confusion_<split>.png into the run."""
     run = load_run(run_dir)
-    batches, runtime = split_batches(run, split, device)
+    batches, runtime = run.batches(split, device)
     spec = run.spec
     model = run.model(checkpoint, runtime.device)
     from .evaluate import evaluate_model
@@ -178,24 +128,6 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
     if write:
         _write_eval(run.path, split, report, confusion, spec)
     return report
-
-
-def split_batches(run: Run, split: str, device: str | None = None) -> tuple[Any, Runtime]:
-    """The batches of `split` ('test', 'val' or 'train', unaugmented) exactly as the run saw its data
-    (same split, size and normalisation), and the runtime they live on."""
-    if split not in ("test", "val", "train"):
-        raise ConfigError(f"split must be 'test', 'val' or 'train', got '{split}'")
-    overrides: dict[str, Any] = {"device": device} if device else {}
-    if (run.path / "split.json").is_file():  # folder datasets: exactly the files the run was split into
-        overrides["data.split_file"] = str(run.path / "split.json")
-    config = make_config(run.config, **overrides) if overrides else run.config
-    runtime = resolve_runtime(config)
-    spec = run.spec
-    splits = load_splits(config, image_size=spec.image_size)
-    data = {"test": splits.test, "val": splits.val, "train": splits.train}[split]
-    if data is None:
-        raise ConfigError(f"run '{run.path}' has no validation split (data.val_fraction was 0)")
-    return make_batches(data, replace(splits, spec=spec), config, runtime, train=False), runtime
 
 
 def _write_eval(path: Path, split: str, report: dict[str, Any], confusion: torch.Tensor, spec: DataSpec) -> None:
@@ -218,10 +150,8 @@ def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, check
     spec = run.spec
     batch = torch.stack([read_image(p, spec) for p in images]).to(device)
     model = run.model(checkpoint, device)
-    mean = torch.tensor(spec.mean, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(spec.std, device=device).view(1, -1, 1, 1)
     with torch.inference_mode():
-        probs = torch.softmax(model((batch.float() / 255 - mean) / std).float(), dim=1)
+        probs = torch.softmax(model(Normalizer(spec.mean, spec.std, torch.device(device))(batch)).float(), dim=1)
     top = probs.topk(min(k, spec.num_classes), dim=1)
     return [
         {"image": str(path), "top": [(spec.classes[i], float(p)) for p, i in zip(values.tolist(), indices.tolist())]}
@@ -232,21 +162,57 @@ def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, check
 def show_samples(config: RunConfig, split: str = "train", count: int = 32, augment: bool = False,
                  out: str | Path = "samples.png") -> Path:
     """A PNG grid of `count` images of a split with their labels; with `augment`, as training sees them."""
-    from .train.runtime import Runtime
     from .viz.samples import plot_samples
 
-    splits = load_splits(config)
+    splits = splits_of(config)
     data = getattr(splits, split)
     if data is None:
         raise ConfigError(f"dataset '{config.data.name}' has no {split} split with this config")
     count = min(count, len(data))
-    config = make_config(config, **{"train.batch_size": count, "train.eval_batch_size": count})
-    batches = make_batches(data, splits, config, Runtime(torch.device("cpu"), None, False), train=augment)
-    images, labels = next(iter(batches.batches(0)))
+    loader = LoaderSpec.for_training(config) if augment else LoaderSpec.for_evaluation(config)
+    loader = replace(loader, batch_size=count)
     spec = splits.spec
-    mean = torch.tensor(spec.mean).view(1, -1, 1, 1)
-    std = torch.tensor(spec.std).view(1, -1, 1, 1)
+    batches = make_batches(data, spec, loader, Runtime(torch.device("cpu"), None, False), splits.cache)
+    images, labels = next(iter(batches.batches(0)))
     titles = [spec.classes[int(i)] for i in labels]
     what = "augmented " if augment else ""
-    plot_samples(images.float() * std + mean, titles, out, title=f"{spec.dataset}: {what}{split} samples")
+    pixels = Normalizer(spec.mean, spec.std, torch.device("cpu")).undo(images)
+    plot_samples(pixels, titles, out, title=f"{spec.dataset}: {what}{split} samples")
     return Path(out)
+
+
+def report(directory: str | Path) -> Path:
+    """report.html of a study or run directory. Pictures and evaluations that are missing (a run trained
+    in-process has no curves.png yet; a finished run may never have been evaluated) are made first."""
+    from .experiments.study import read_plan
+    from .viz.report import write_report
+
+    directory = Path(directory)
+    if (directory / "plan.json").is_file():
+        runs = [directory / meta["name"] for meta in read_plan(directory)["runs"]]
+    elif (directory / "config.yaml").is_file():
+        runs = [directory]
+    else:
+        raise ConfigError(f"'{directory}' is neither a study directory nor a run directory")
+    for run_dir in runs:
+        draw_curves(run_dir)
+        status = RunDir(run_dir).status() if (run_dir / "run.json").is_file() else None
+        if status is not None and status.scored and not (run_dir / "eval_test.json").is_file():
+            try:
+                evaluate(run_dir, "test")
+            except CnnlabError:
+                pass  # the data is not here any more: the report says there is no test evaluation
+    return write_report(directory)
+
+
+def compare_optimizers(specs: Sequence[str] | None = None, overrides: Sequence[str] = (),
+                       directory: str | Path = "runs/compare-optimizers", config: str | None = None,
+                       quiet: bool = False) -> Any:
+    """One run per optimizer (`'adam'` or `'adam:0.003'`), then table.csv and loss_per_iteration.png."""
+    from .experiments.compare import DEFAULT_OPTIMIZERS
+    from .experiments.compare import compare_optimizers as compare
+    from .viz.compare import plot_loss_curves
+
+    result = compare(DEFAULT_OPTIMIZERS if specs is None else specs, overrides, directory, config, quiet)
+    plot_loss_curves([result.directory / label for label in result.labels], result.labels, result.plot)
+    return result

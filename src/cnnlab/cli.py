@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-root", help="where datasets are (else $CNNLAB_DATA, then the user cache)")
     train.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    train.add_argument("--checkpoint", default="last", choices=("last", "previous"),
+                       help="with --resume: continue from the last checkpoint (default) or the one before it")
     train.add_argument("--allow-config-change", action="store_true", help="resume even if the config changed")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run of the same --name")
     train.add_argument("--weights", metavar="FILE",
@@ -129,6 +131,13 @@ def _study_commands(sub: Any) -> None:
     run.add_argument("--jobs", type=int, default=1, help="runs at once, as separate processes (default 1)")
     run.add_argument("--rerun-failed", action="store_true", help="run again the runs that failed")
     run.add_argument("--quiet", action="store_true")
+    worker = study_sub.add_parser("worker")  # one run of a study, in its own process (`study run --jobs N`)
+    worker.add_argument("directory")
+    worker.add_argument("name")
+    worker.add_argument("config")
+    worker.add_argument("--rerun-failed", action="store_true")
+    worker.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    worker.set_defaults(handler=_study_worker)
     table = _command(study_sub, "table", _study_table, "one row per variation: metrics, mean ± std, Δ baseline")
     table.add_argument("directory", metavar="STUDY_DIR")
     plot = _command(study_sub, "plot", _study_plot, "curves of all variations and a bar chart of the final metric")
@@ -145,10 +154,33 @@ def _study_run(args: argparse.Namespace) -> int:
     directory = args.dir or f"runs/{study.name}"
     print(f"study {study.name}: {len(study.runs)} runs ({len(study.variations)} variations) into {directory}")
     outcome = run_study(study, directory, args.jobs, args.rerun_failed, args.quiet)
+    _plot_runs(directory)
     if outcome.interrupted:
         return outcome.exit_code
     _print_study_table(directory)
     return 0
+
+
+def _plot_runs(directory: str) -> None:
+    for run in Path(directory).iterdir():
+        api.draw_curves(run)
+
+
+def _study_worker(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .experiments.runner import BUSY, run_one
+    from .experiments.study import RunSpec
+    from .runs import RunDir
+
+    config = load_config(args.config)
+    action, status = run_one(RunSpec(args.name, args.name, config.seed, {}, config), Path(args.directory),
+                             args.rerun_failed, quiet=True)
+    if action == BUSY:
+        return 75
+    record = RunDir(Path(args.directory) / args.name).record()
+    if record is not None and status == "interrupted":
+        return 130
+    return 3 if status == "diverged" else 0
 
 
 def _print_study_table(directory: str) -> None:
@@ -179,14 +211,7 @@ def _study_plot(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .viz.report import write_report
-
-    directory = Path(args.directory)
-    if not (directory / "plan.json").is_file() and not (directory / "config.yaml").is_file():
-        raise ConfigError(f"'{directory}' is neither a study directory nor a run directory")
-    print(f"wrote {write_report(directory)}")
+    print(f"wrote {api.report(args.directory)}")
     return 0
 
 
@@ -321,11 +346,9 @@ def _optim_commands(sub: Any) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .experiments.compare import compare_optimizers
-
     config, overrides = split_items(args.items)
     specs = [s.strip() for s in args.optimizers.split(",") if s.strip()]
-    result = compare_optimizers(specs, overrides, args.dir, config, args.quiet)
+    result = api.compare_optimizers(specs, overrides, args.dir, config, args.quiet)
     rows = [(r["optimizer"], f"{r['lr']:g}", r["status"], _fmt(r["final_train_loss"], ".4f"),
              _fmt(r["test_acc"], ".2%"), _fmt(r["train_seconds"], ".1f")) for r in result.rows]
     _table(("optimizer", "lr", "status", "final train loss", "test acc", "train s"), rows)
@@ -446,7 +469,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.weights:
         keywords["model.weights"] = args.weights
     result = api.train(config, overrides, name=args.name, runs_dir=args.runs_dir, resume=args.resume,
-                       allow_config_change=args.allow_config_change, overwrite=args.overwrite,
+                       checkpoint=args.checkpoint, allow_config_change=args.allow_config_change,
+                       overwrite=args.overwrite,
                        quiet=args.quiet, data_root=args.data_root, **keywords)
     _print_result(result)
     return result.exit_code
@@ -545,9 +569,9 @@ def _data_config(name: str, items: Sequence[str]):
 
 def _data_info(args: argparse.Namespace) -> int:
     from .data.inspect import class_counts, image_sizes, pixel_stats
-    from .train import load_splits
+    from .train import splits_of
 
-    splits = load_splits(_data_config(args.name, ["data.skip_bad=true", *args.items]))
+    splits = splits_of(_data_config(args.name, ["data.skip_bad=true", *args.items]))
     spec = splits.spec
     sizes = image_sizes(splits.train)
     mean, std = pixel_stats(splits)

@@ -25,6 +25,17 @@ class DataError(CnnlabError):
     """Missing, truncated or corrupt data files."""
 
 
+class StorageError(CnnlabError, OSError):
+    """The disk said no: full, read-only, no permission, or a file where a folder belongs."""
+
+
+class RunBusy(CnnlabError):
+    """Another live process owns the run (or study) directory; nothing was touched. Exit code 75
+    (EX_TEMPFAIL, "try again later"), so a study can tell it from a mistake."""
+
+    exit_code = 75
+
+
 def closest(name: str, choices: Iterable[str]) -> str | None:
     """The closest valid spelling of `name`, or None when nothing is close."""
     matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)

@@ -3,15 +3,15 @@ writes a PNG into its plots/ folder and returns (figure, path)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .api import load_run, make_config
+from .data import Normalizer
 from .evaluate.images import read_image
-from .train import load_splits, make_batches, resolve_runtime
+from .runs import load_run
+from .train import LoaderSpec, make_batches, resolve_runtime
 from .viz.filters import find_layer, plot_features, plot_filters, plot_predictions
 
 
@@ -36,15 +36,15 @@ def features(run_dir: str | Path, image: str | Path, layer: str | None = None,
     spec = run.spec
     model = run.model(checkpoint)
     name, module = find_layer(model, layer, kinds=(torch.nn.Module,))
-    pixels = read_image(image, spec).float() / 255
-    mean, std = torch.tensor(spec.mean).view(-1, 1, 1), torch.tensor(spec.std).view(-1, 1, 1)
+    pixels = read_image(image, spec).unsqueeze(0)
     captured: list[torch.Tensor] = []
     hook = module.register_forward_hook(lambda _m, _i, output: captured.append(output.detach()))
     try:
         with torch.inference_mode():
-            model(((pixels - mean) / std).unsqueeze(0))
+            model(Normalizer(spec.mean, spec.std)(pixels))
     finally:
         hook.remove()
+    pixels = pixels[0].float() / 255
     maps = captured[0][0]
     if maps.dim() != 3:
         raise ValueError(f"layer '{name}' outputs {tuple(maps.shape)}, not feature maps; pick a convolution")
@@ -57,22 +57,19 @@ def predictions(run_dir: str | Path, count: int = 8, split: str = "test", checkp
                 seed: int = 0) -> tuple[Any, Path]:
     run = load_run(run_dir)
     spec = run.spec
-    overrides: dict[str, Any] = {"device": "cpu"}
-    if (run.path / "split.json").is_file():
-        overrides["data.split_file"] = str(run.path / "split.json")
-    config = make_config(run.config, **overrides)
-    splits = load_splits(config, image_size=spec.image_size)
+    splits = run.splits(device="cpu")
     data = getattr(splits, split)
+    if data is None:
+        raise ValueError(f"run '{run.path}' has no {split} split")
     picked = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:count].sort().values
-    subset = replace(splits, spec=spec)
-    batches = make_batches(data.subset(picked), subset, make_config(config, **{"train.eval_batch_size": count}),
-                           resolve_runtime(config), train=False)
-    images, labels = next(iter(batches))
+    config = run.data_config("cpu")
+    runtime = resolve_runtime(config)
+    loader = LoaderSpec.for_evaluation(config, batch_size=count)
+    images, labels = next(iter(make_batches(data.subset(picked), spec, loader, runtime, splits.cache)))
     model = run.model(checkpoint)
     with torch.inference_mode():
         probabilities = torch.softmax(model(images).float(), dim=1)
-    mean, std = torch.tensor(spec.mean).view(1, -1, 1, 1), torch.tensor(spec.std).view(1, -1, 1, 1)
     out = run.path / "plots" / f"predictions_{split}.png"
-    figure = plot_predictions(images * std + mean, probabilities, labels, spec.classes, out,
+    figure = plot_predictions(Normalizer(spec.mean, spec.std).undo(images), probabilities, labels, spec.classes, out,
                               title=f"{run.path.name}: {split} images, top-5 predictions")
     return figure, out

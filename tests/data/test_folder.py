@@ -13,7 +13,7 @@ from cnnlab.config import load_config
 from cnnlab.data import FileList, ImageSet, load_raw
 from cnnlab.data.folder import scan_tree
 from cnnlab.errors import ConfigError, DataError
-from cnnlab.train import load_splits
+from cnnlab.train import splits_of
 from tests.helpers import write_caltech, write_jpeg_tree
 
 
@@ -39,22 +39,22 @@ def test_caltech_excludes_background_by_default(tmp_path: Path) -> None:
     write_caltech(tmp_path, classes=3, per_class=10)
     config = caltech_config(tmp_path)
     assert config.data.exclude_classes == ("BACKGROUND_Google",)
-    splits = load_splits(config)
+    splits = splits_of(config)
     assert splits.spec.classes == ("class_00", "class_01", "class_02")
     assert splits.spec.sizes == {"train": 21, "val": 3, "test": 6}  # 20% test, then 10% val, per class
-    kept = load_splits(caltech_config(tmp_path, "data.exclude_classes=[]"))
+    kept = splits_of(caltech_config(tmp_path, "data.exclude_classes=[]"))
     assert "BACKGROUND_Google" in kept.spec.classes and kept.spec.num_classes == 4
 
 
 def test_per_class_split_sizes_and_determinism(tmp_path: Path) -> None:
     write_caltech(tmp_path, classes=3, per_class=10)
     config = caltech_config(tmp_path, "data.train_per_class=5", "data.test_per_class=3", "data.val_per_class=1")
-    first, second = load_splits(config), load_splits(config)
+    first, second = splits_of(config), splits_of(config)
     assert first.spec.sizes == {"train": 15, "val": 3, "test": 9}
     assert first.split_record == second.split_record
     train, test = set(first.split_record["train"]), set(first.split_record["test"])
     assert not train & test and not train & set(first.split_record["val"])
-    other = load_splits(caltech_config(tmp_path, "data.test_per_class=3", "data.split_seed=1"))
+    other = splits_of(caltech_config(tmp_path, "data.test_per_class=3", "data.split_seed=1"))
     assert other.split_record["test"] != first.split_record["test"]
 
 
@@ -63,7 +63,7 @@ def test_split_file_is_written_and_reused(tmp_path: Path) -> None:
     result = cnnlab.train(None, ["data=caltech101", f"data.root={tmp_path / 'data'}", "model=lenet5", "epochs=1",
                                  "batch_size=4", "data.workers=0"], runs_dir=tmp_path / "runs", name="a", quiet=True)
     record = json.loads((result.run_dir / "split.json").read_text())
-    reused = load_splits(caltech_config(tmp_path / "data", f"data.split_file={result.run_dir / 'split.json'}",
+    reused = splits_of(caltech_config(tmp_path / "data", f"data.split_file={result.run_dir / 'split.json'}",
                                         "data.split_seed=99"))
     assert reused.split_record["test"] == record["test"] and reused.split_record["train"] == record["train"]
     report = cnnlab.evaluate(result.run_dir)
@@ -74,7 +74,7 @@ def test_imagefolder_with_train_val_test_folders(tmp_path: Path) -> None:
     for split, count in (("train", 6), ("val", 2), ("test", 3)):
         write_jpeg_tree(tmp_path / split, {"a": count, "b": count}, seed=len(split))
     config = load_config(None, ["data=imagefolder", f"data.root={tmp_path}", "model=lenet5", "data.workers=0"])
-    splits = load_splits(config)
+    splits = splits_of(config)
     assert splits.spec.sizes == {"train": 12, "val": 4, "test": 6} and splits.spec.classes == ("a", "b")
     with pytest.raises(ConfigError, match="data=imagefolder needs the tree's location"):
         load_raw(load_config(None, ["data=imagefolder"]).data)
@@ -102,13 +102,13 @@ def test_alexnet_sized_input_trains_through_every_loader(tmp_path: Path, cache: 
     write_caltech(tmp_path / "data", classes=3, per_class=8)
     model = "alexnet" if cache == "none" else "lenet5"  # the real AlexNet once; the loaders are the point
     args = ["data=caltech101", f"data.root={tmp_path / 'data'}", f"model={model}", "data.image_size=224",
-            "epochs=2", "batch_size=4", "data.workers=2", f"data.cache={cache}", "augment.color_jitter=0.2",
+            "epochs=2", "batch_size=4", "lr=0.002", "data.workers=2", f"data.cache={cache}", "augment.color_jitter=0.2",
             "augment.erasing=0.25", "augment.rotation=10"]
     result = cnnlab.train(None, args, runs_dir=tmp_path / "runs", name=cache, quiet=True)
     assert result.status == "completed" and len(result.history) == 2 and result.test["count"] == 6
     spec = cnnlab.load_run(result.run_dir).spec
     assert spec.image_size == 224 and spec.eval_resize == 256
-    splits = load_splits(caltech_config(tmp_path / "data", "data.image_size=224", f"data.cache={cache}"))
+    splits = splits_of(caltech_config(tmp_path / "data", "data.image_size=224", f"data.cache={cache}"))
     kind = ImageSet if cache == "device" else FileList
     assert isinstance(splits.train, kind)
     if cache == "device":
@@ -118,15 +118,15 @@ def test_alexnet_sized_input_trains_through_every_loader(tmp_path: Path, cache: 
 def test_cache_is_built_once_and_rebuilt_when_a_file_changes(tmp_path: Path, isolated_data_roots: Path) -> None:
     root = write_caltech(tmp_path / "data", classes=2, per_class=4)
     config = caltech_config(tmp_path / "data", "data.cache=disk", "data.image_size=32")
-    load_splits(config)
+    splits_of(config)
     caches = sorted((isolated_data_roots / "cnnlab" / "decoded").glob("*.npy"))
     assert len(caches) == 1
     stamp = caches[0].stat().st_mtime_ns
-    load_splits(config)
+    splits_of(config)
     assert caches[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
     target = root / "class_00" / "image_0001.jpg"
     Image.new("RGB", (40, 30), (255, 0, 0)).save(target)
-    splits = load_splits(config)
+    splits = splits_of(config)
     assert len(list((isolated_data_roots / "cnnlab" / "decoded").glob("*.npy"))) == 2
     row = splits.cache.rows[str(target)]
     red = torch.from_numpy(splits.cache.array[row].copy())

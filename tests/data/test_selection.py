@@ -5,25 +5,25 @@ import torch
 
 from cnnlab.config import load_config
 from cnnlab.errors import ConfigError
-from cnnlab.train import load_splits
+from cnnlab.train import splits_of
 
 
 def test_class_subset_is_renumbered_and_per_class_sizes_hold() -> None:
     config = load_config(None, ["data=digits", "data.classes=[5,6,7,8,9]", "data.train_per_class=20",
                                 "data.val_per_class=5"])
-    splits = load_splits(config)
+    splits = splits_of(config)
     assert splits.spec.classes == ("5", "6", "7", "8", "9")
     assert splits.train.labels.bincount().tolist() == [20] * 5
     assert splits.val.labels.bincount().tolist() == [5] * 5
-    full_test = load_splits(load_config(None, ["data=digits"])).test.labels
+    full_test = splits_of(load_config(None, ["data=digits"])).test.labels
     assert int(splits.test.labels.max()) == 4 and len(splits.test) == int((full_test >= 5).sum())
 
 
 def test_classes_by_name_and_exclusion() -> None:
-    splits = load_splits(load_config(None, ["data=digits", "data.exclude_classes=['0','1']"]))
+    splits = splits_of(load_config(None, ["data=digits", "data.exclude_classes=['0','1']"]))
     assert splits.spec.classes == tuple(str(d) for d in range(2, 10))
     with pytest.raises(ConfigError, match="data.classes: no class 'eleven'"):
-        load_splits(load_config(None, ["data=digits", "data.classes=[eleven]"]))
+        splits_of(load_config(None, ["data=digits", "data.classes=[eleven]"]))
 
 
 def test_carved_splits_are_disjoint_and_cover_the_source() -> None:

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from cnnlab.cli import main
-from cnnlab.experiments.runner import action_for, run_study
+from cnnlab.experiments.runner import run_study
 from cnnlab.experiments.study import load_study
 from cnnlab.experiments.table import aggregate, formatted, study_rows, write_tables
+from cnnlab.runs import decide as action_for
 from cnnlab.viz.report import parse_report, write_report
 
 TINY = """\
@@ -171,20 +172,20 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
 def test_failed_runs_are_recorded_and_rerun_on_request(tmp_path: Path, monkeypatch) -> None:
     study = load_study(write_study(tmp_path, TINY.replace("  diverge: {model: convnet, lr: 10}\n", "")))
     out = tmp_path / "study"
-    import cnnlab.experiments.runner as runner
+    from cnnlab.train.trainer import Trainer
 
-    real_train = runner.train
+    real_fit = Trainer.fit
 
-    def flaky(config=None, *args, **kwargs):
-        if kwargs.get("name") == "relu":
+    def flaky(self):  # the relu variation's training crashes
+        if self.config.model.options.get("activation") == "relu":
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
-        return real_train(config, *args, **kwargs)
+        return real_fit(self)
 
-    monkeypatch.setattr(runner, "train", flaky)
+    monkeypatch.setattr(Trainer, "fit", flaky)
     outcome = run_study(study, out, quiet=True, log=lambda _: None)
     assert outcome.statuses == {"baseline": "completed", "relu": "failed", "adam": "completed"}
     assert "illegal memory access" in run_info(out / "relu")["reason"]
-    monkeypatch.setattr(runner, "train", real_train)
+    monkeypatch.setattr(Trainer, "fit", real_fit)
     assert run_study(study, out, quiet=True, log=lambda _: None).statuses == {}  # failed runs stay failed...
     again = run_study(study, out, rerun_failed=True, quiet=True, log=lambda _: None)
     assert again.statuses == {"relu": "completed"}  # ...until asked

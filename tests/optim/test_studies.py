@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnnlab.api import compare_optimizers
 from cnnlab.cli import main
-from cnnlab.experiments.compare import compare_optimizers
 from cnnlab.experiments.paths import SURFACES, optimizer_paths
 from cnnlab.optim import OPTIMIZERS
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from cnnlab.errors import DataError
-from cnnlab.train.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from cnnlab.io import atomic_write
+from cnnlab.train.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_round_trip_keeps_tensors_and_metadata(tmp_path: Path) -> None:
@@ -12,7 +13,7 @@ def test_round_trip_keeps_tensors_and_metadata(tmp_path: Path) -> None:
     save_checkpoint(tmp_path / "c.safetensors", tensors, {"state": {"epoch": 2}, "note": "x"})
     loaded, meta = load_checkpoint(tmp_path / "c.safetensors")
     assert all(torch.equal(loaded[k], v) for k, v in tensors.items())
-    assert meta["state"] == {"epoch": 2} and meta["format"] == 1
+    assert meta["state"] == {"epoch": 2} and meta["format"] == 2 and set(meta["checksums"]) == set(tensors)
 
 
 def test_failed_write_leaves_the_old_checkpoint_and_no_temporary_file(tmp_path: Path) -> None:

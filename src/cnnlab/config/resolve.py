@@ -246,6 +246,9 @@ def config_hash(config: RunConfig) -> str:
     for key in PLACEMENT_KEYS:
         data.pop(key, None)
     data["train"].pop("tensorboard", None)  # logging, not computation
+    data["train"].pop("keep_epochs", None)  # which weights are kept, not what is computed
+    if data["train"].get("divergence_threshold") == 20.0:  # the default since it exists: older runs keep their hash
+        data["train"].pop("divergence_threshold")
     if config.stop.criterion == "none":  # runs from before early stopping existed keep their hash
         data.pop("stop")
     for key, default in (("freeze", "none"), ("reset_head", False)):  # the same for the transfer keys

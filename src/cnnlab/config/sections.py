@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -100,9 +101,11 @@ class OptimConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check(self.lr > 0, "optim.lr", self.lr, "> 0")
-        _check(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, ">= 0")
-        _check(self.backbone_lr_factor >= 0, "optim.backbone_lr_factor", self.backbone_lr_factor, ">= 0")
+        _check(math.isfinite(self.lr) and self.lr > 0, "optim.lr", self.lr, "> 0 and finite")
+        _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "optim.weight_decay", self.weight_decay,
+               ">= 0 and finite")
+        _check(math.isfinite(self.backbone_lr_factor) and self.backbone_lr_factor >= 0, "optim.backbone_lr_factor",
+               self.backbone_lr_factor, ">= 0 and finite")
 
 
 @dataclass(frozen=True)
@@ -130,9 +133,18 @@ class TrainConfig:
     restore_best: bool = False  # evaluate the test set with the best weights instead of the last
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU; CPU is already)
     tensorboard: bool = False  # also log to RUN_DIR/tensorboard (pip install 'cnnlab[tensorboard]')
+    # a run whose mean training loss over an epoch exceeds this many times ln(classes), the loss of a uniform
+    # guess where training starts, has exploded: it ends as 'diverged' (exit 3) instead of completing (lr=10 on
+    # the digits demo trains at 40-100 x ln 10 and is caught; a sound run stays below 1-2 x); null: NaN/Inf only
+    divergence_threshold: float | None = 20.0
+    keep_epochs: tuple[int, ...] = ()  # also keep the weights after these epochs (checkpoints/epoch_NNNN)
 
     def __post_init__(self) -> None:
         _check(self.epochs > 0, "train.epochs", self.epochs, "> 0")
+        _check(self.divergence_threshold is None or (math.isfinite(self.divergence_threshold)
+                                                     and self.divergence_threshold > 1),
+               "train.divergence_threshold", self.divergence_threshold, "> 1 (a multiple of ln(classes)) or null")
+        _check(all(e >= 1 for e in self.keep_epochs), "train.keep_epochs", self.keep_epochs, "epochs >= 1")
         _check(self.batch_size == "full" or self.batch_size > 0, "train.batch_size", self.batch_size, "> 0 or full")
         _check(self.eval_batch_size > 0, "train.eval_batch_size", self.eval_batch_size, "> 0")
 

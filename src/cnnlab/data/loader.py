@@ -27,8 +27,8 @@ class Normalizer:
     """uint8 (or float in [0, 255]) -> normalised float32, with the photometric augmentation and random
     erasing of a plan applied around it. (x / 255 - mean) / std is x * scale + shift."""
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float], device: torch.device,
-                 channels_last: bool) -> None:
+    def __init__(self, mean: Sequence[float], std: Sequence[float], device: torch.device | str = "cpu",
+                 channels_last: bool = False) -> None:
         std_t = torch.tensor(std, dtype=torch.float32)
         self.scale = (1.0 / (255.0 * std_t)).view(1, -1, 1, 1).to(device)
         self.shift = (-torch.tensor(mean, dtype=torch.float32) / std_t).view(1, -1, 1, 1).to(device)
@@ -45,6 +45,10 @@ class Normalizer:
         if plan is not None and plan.erasing > 0:
             x = erase(x, plan.erasing, draws.erase)
         return x
+
+    def undo(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised images back to pixels in [0, 1] (for pictures)."""
+        return ((x.float() - self.shift) / self.scale / 255.0).clamp(0, 1)
 
 
 class DeviceBatches:

@@ -94,7 +94,7 @@ def _read_memo(path: Path) -> dict:
 
 
 def _write_memo(path: Path, memo: dict) -> None:
-    from ..train.checkpoint import atomic_write_text
+    from ..io import atomic_write_text
 
     try:
         atomic_write_text(path, json.dumps(memo))

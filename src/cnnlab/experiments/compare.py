@@ -10,14 +10,19 @@ command is repeated; interrupted ones are resumed.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..api import load_run, train
+from ..config import load_config
 from ..errors import ConfigError
+from ..io import atomic_write_text, check_name
 from ..optim import OPTIMIZERS
+from ..runs import load_run
+from .runner import run_one
+from .study import RunSpec
 
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 DEFAULT_OVERRIDES = ("model=convnet", "data=fashion-mnist", "epochs=3", "schedule=constant", "weight_decay=0")
@@ -27,8 +32,9 @@ DEFAULT_OVERRIDES = ("model=convnet", "data=fashion-mnist", "epochs=3", "schedul
 class Comparison:
     directory: Path
     rows: list[dict[str, Any]]
-    plot: Path
+    plot: Path  # drawn by the caller (viz sits above experiments): api.compare_optimizers
     table: Path
+    labels: list[str]
 
 
 def parse_spec(spec: str) -> tuple[str, list[str]]:
@@ -39,51 +45,43 @@ def parse_spec(spec: str) -> tuple[str, list[str]]:
 
 
 def compare_optimizers(specs: Sequence[str] = DEFAULT_OPTIMIZERS, overrides: Sequence[str] = (),
-                       directory: str | Path = "runs/compare-optimizers", config: str | None = None,
+                       directory: str | Path = "runs/compare-optimizers", config_file: str | None = None,
                        quiet: bool = False) -> Comparison:
     directory = Path(directory)
     if not specs:
         raise ConfigError("give at least one optimizer, e.g. --optimizers sgd,momentum,rmsprop,adam")
-    names = []
-    for spec in specs:
+    planned = []
+    for spec in specs:  # every config resolved before the first run: a typo in the last stops nothing midway
         name, extra = parse_spec(spec)
-        label = spec.replace(":", "-lr")
-        names.append(label)
-        run_dir = directory / label
-        status = load_run(run_dir).status if (run_dir / "config.yaml").is_file() else None
-        if status in ("completed", "stopped_early", "diverged"):
-            continue
-        if status == "interrupted":
-            train(resume=run_dir, quiet=quiet)
-            continue
+        label = check_name(spec.replace(":", "-lr"), "optimizer label")
+        config = load_config(config_file, [*DEFAULT_OVERRIDES, *overrides, *extra])
+        planned.append(RunSpec(label, label, config.seed, {}, config))
+    for run_spec in planned:
         if not quiet:
-            print(f"--- {label}")
-        train(config, [*DEFAULT_OVERRIDES, *overrides, *extra], runs_dir=directory, name=label, overwrite=True,
-              quiet=quiet)
+            print(f"--- {run_spec.name}")
+        run_one(run_spec, directory, quiet=quiet, replace_changed=True)
+    names = [run_spec.name for run_spec in planned]
     rows = [summary_row(directory / label, label) for label in names]
     table = write_table(rows, directory / "table.csv")
-    from ..viz.compare import plot_loss_curves
-
-    plot = directory / "loss_per_iteration.png"
-    plot_loss_curves([directory / label for label in names], names, plot)
-    return Comparison(directory, rows, plot, table)
+    return Comparison(directory, rows, directory / "loss_per_iteration.png", table, names)
 
 
 def summary_row(run_dir: Path, label: str) -> dict[str, Any]:
     run = load_run(run_dir)
-    info, last = run.info, (run.metrics() or [{}])[-1]
-    test = info.get("test") or {}
+    record, last = run.record, (run.metrics() or [{}])[-1]
+    test = record.test or {}
     return {
-        "optimizer": label, "lr": run.config.optim.lr, "status": run.status,
+        "optimizer": label, "lr": run.config.optim.lr, "status": str(run.status),
         "final_train_loss": last.get("train_loss"), "val_acc": last.get("val_acc"),
-        "test_acc": test.get("acc"), "test_top5": test.get("top5"), "epochs": info.get("epochs_completed"),
-        "train_seconds": info.get("train_seconds"), "images_per_second": info.get("images_per_second"),
+        "test_acc": test.get("acc"), "test_top5": test.get("top5"), "epochs": record.epochs_completed,
+        "train_seconds": record.train_seconds, "images_per_second": record.images_per_second,
     }
 
 
 def write_table(rows: list[dict[str, Any]], path: Path) -> Path:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, text.getvalue())
     return path

@@ -53,14 +53,14 @@ def combine(outputs: Sequence[dict[str, torch.Tensor]], how: str) -> torch.Tenso
 
 def run_ensemble(run_dirs: Sequence[str | Path], split: str = "test", how: str = "softmax", flip: bool = False,
                  device: str | None = None) -> EnsembleResult:
-    from ..api import load_run, split_batches
+    from ..runs import load_run
 
     if len(run_dirs) < 2:
         raise ConfigError("an ensemble needs at least two run directories")
     outputs, members, reference = [], [], None
     for path in run_dirs:
         run = load_run(path)
-        batches, runtime = split_batches(run, split, device)
+        batches, runtime = run.batches(split, device)
         out = collect_outputs(run.model("auto", runtime.device), batches, runtime.autocast, flip=flip)
         identity = (run.spec.dataset, tuple(run.spec.classes))
         if reference is None:

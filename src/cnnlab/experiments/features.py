@@ -7,7 +7,6 @@ logistic regression on standardised features, its inverse regularisation C chose
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from ..io import atomic_write, atomic_write_json, check_output_dir, make_dirs
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 
@@ -35,26 +35,30 @@ def export_features(config: RunConfig, weights: str | Path, out: str | Path) -> 
     """Write features_<split>.npz for every split the dataset has; returns their paths."""
     from ..evaluate.outputs import collect_outputs
     from ..models.weights import load_weights
-    from ..train import load_splits, make_batches, make_model, resolve_runtime
+    from ..train import LoaderSpec, make_model, resolve_runtime, split_batches, splits_of
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(Path(out), "features.json", "--out")
     runtime = resolve_runtime(config)
-    splits = load_splits(config)
-    model = make_model(config, splits.spec, runtime)
+    splits = splits_of(config)
+    model = make_model(config.model, splits.spec, runtime)
     report = load_weights(model, weights)
+    make_dirs(out)
     paths = {}
     for name in ("train", "val", "test"):
-        split = getattr(splits, name)
-        if split is None:
+        if getattr(splits, name) is None:
             continue
-        batches = make_batches(split, splits, config, runtime, train=False)
+        batches = split_batches(splits, name, LoaderSpec.for_evaluation(config), runtime)
         outputs = collect_outputs(model, batches, runtime.autocast, features=True)
         paths[name] = out / f"features_{name}.npz"
-        np.savez(paths[name], features=outputs["features"].numpy().astype(np.float32),
-                 labels=outputs["labels"].numpy().astype(np.int64), classes=np.array(splits.spec.classes))
-    (out / "features.json").write_text(json.dumps({"weights": report.to_dict(), "splits": list(paths)}, indent=1))
+        atomic_write(paths[name], lambda tmp, o=outputs: _save_npz(tmp, o, splits.spec.classes))
+    atomic_write_json(out / "features.json", {"weights": report.to_dict(), "splits": list(paths)})
     return paths
+
+
+def _save_npz(path: Path, outputs: dict[str, Any], classes: tuple[str, ...]) -> None:
+    with open(path, "wb") as handle:  # a file object: np.savez would add '.npz' to a temporary name
+        np.savez(handle, features=outputs["features"].numpy().astype(np.float32),
+                 labels=outputs["labels"].numpy().astype(np.int64), classes=np.array(classes))
 
 
 def load_features(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -86,5 +90,5 @@ def linear_probe(directory: str | Path, seed: int = 0) -> ProbeResult:
     model = fit(best_c)
     accuracy = {name: float(model.score(*xy)) for name, xy in data.items()}
     result = ProbeResult(best_c, accuracy, int(data["train"][0].shape[1]))
-    (directory / "linear_probe.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    atomic_write_json(directory / "linear_probe.json", result.to_dict())
     return result

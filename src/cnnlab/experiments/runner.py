@@ -1,10 +1,15 @@
-"""Running a planned study: in this process one run after another, or `jobs` runs at once as separate
-`cnnlab train` processes (several small runs share a GPU or the CPU cores; each process gets
-cores / jobs threads through CNNLAB_NUM_THREADS).
+"""Running a planned study: one run after another in this process, or `jobs` runs at once as separate
+worker processes (several small runs share a GPU or the CPU cores; each worker gets cores / jobs threads
+through CNNLAB_NUM_THREADS).
 
-Idempotent: a run whose run.json says completed, stopped_early or diverged is skipped; interrupted or
-crashed-while-running runs resume from their last checkpoint (or start again if they have none); failed
-runs (an exception) are recorded as 'failed' and re-run only with `rerun_failed`. Ctrl-C/SIGTERM stops
+Every run is done exactly once, however many `cnnlab study run` processes (on one machine or several
+sharing the folder) work on the same study: a run is decided on and trained only by the process holding
+its lock (runs.directory); a process that finds a run locked leaves it to its owner and comes back to it
+once the owner is done (or gone: a crashed run resumes). `--shard i/n` splits the run list statically
+instead, for job arrays.
+
+Idempotent: finished runs (completed, stopped_early, diverged) are skipped; interrupted or crashed runs
+resume from their last checkpoint; failed runs are re-run only with `rerun_failed`. Ctrl-C/SIGTERM stops
 the study after the running runs checkpoint; running the study again continues it.
 """
 
@@ -15,158 +20,222 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..api import train
-from ..config import save_config
-from ..errors import CnnlabError, ConfigError
-from ..train import INTERRUPTED, RunDir
-from .study import FINISHED, RunSpec, Study, write_plan
+from ..config import config_hash, diff, save_config
+from ..errors import CnnlabError, ConfigError, RunBusy
+from ..io import FileLock, make_dirs
+from ..runs import Action, RunDir, Status, decide, resume_run, start_run
+from .study import RunSpec, Study, write_plan
+
+BUSY = "busy"  # the outcome of a run another process holds
+WAIT_SECONDS = 1.0  # between looks at runs other processes hold
 
 
 @dataclass
 class StudyOutcome:
     directory: Path
-    statuses: dict[str, str]  # run name -> final status
+    statuses: dict[str, str]  # run name -> final status, for the runs this process trained
     skipped: list[str]
     interrupted: bool = False
+    others: list[str] = field(default_factory=list)  # runs another process finished while this one waited
 
     @property
     def exit_code(self) -> int:
         return 130 if self.interrupted else 0
 
 
-def status_of(run: RunDir) -> str | None:
-    if not run.info_path.is_file():
-        return None
-    return run.read_info().get("status", "running")
+def shard(runs: Sequence[RunSpec], index: int, count: int) -> list[RunSpec]:
+    """Runs index, index + count, ... (1-based `index` of `count`): a static split for job arrays."""
+    if count < 1 or not 1 <= index <= count:
+        raise ConfigError(f"--shard must be i/n with 1 <= i <= n, got {index}/{count}")
+    return [spec for position, spec in enumerate(runs) if position % count == index - 1]
 
 
-def action_for(status: str | None, has_checkpoint: bool, rerun_failed: bool) -> str:
-    """What to do with a run, a pure decision: 'skip', 'resume' or 'start'."""
-    if status in FINISHED or (status == "failed" and not rerun_failed):
-        return "skip"
-    if status in (INTERRUPTED, "running") and has_checkpoint:
-        return "resume"
-    return "start"
+def run_one(spec: RunSpec, directory: Path, rerun_failed: bool = False, quiet: bool = False,
+            replace_changed: bool = False,
+            announce: Callable[[Action], None] | None = None) -> tuple[Action | str, str]:
+    """Claim one run, decide what it needs under its lock, and do it: ('busy', '') when another process
+    holds it, else (the action, the run's status afterwards). With `replace_changed`, a run made from
+    another config (a tuning grid's final run after the best point changed) is trained afresh."""
+    run = RunDir(directory / spec.name)
+    if not run.claim():
+        return BUSY, ""
+    try:
+        record = run.record()
+        if replace_changed and record is not None and record.config_hash != config_hash(spec.config):
+            action = Action.START
+        else:
+            action = decide(run.status(), run.last.is_file(), rerun_failed)
+        if action == Action.SKIP:
+            return action, str(run.status())
+        if announce is not None:
+            announce(action)
+        if action == Action.RESUME:
+            result = resume_run(spec.config, run, quiet=quiet)
+        else:
+            result = start_run(spec.config, run, runs_dir=directory, overwrite=True, quiet=quiet)
+        return action, str(result.status)
+    finally:
+        run.release()
 
 
 def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: bool = False,
               quiet: bool = False, log: Callable[[str], None] = print) -> StudyOutcome:
     directory = Path(directory)
-    _refuse_changed_runs(study, directory)
-    write_plan(study, directory)
-    todo: list[tuple[RunSpec, str]] = []
-    skipped: list[str] = []
-    for spec in study.runs:
-        run = RunDir(directory / spec.name)
-        action = action_for(status_of(run), run.last.is_file(), rerun_failed)
-        if action == "skip":
-            skipped.append(spec.name)
-        else:
-            todo.append((spec, action))
-    if skipped:
-        log(f"{len(skipped)} of {len(study.runs)} runs already finished: skipped")
+    prepare_study_dir(study, directory)
     if jobs <= 1:
-        return _sequential(todo, directory, skipped, quiet, log)
-    return _parallel(todo, directory, skipped, jobs, log)
+        return _sequential(study.runs, directory, rerun_failed, quiet, log)
+    return _parallel(study.runs, directory, jobs, rerun_failed, log)
+
+
+def prepare_study_dir(study: Study, directory: Path) -> None:
+    """Refuse a folder that is not this study's, then write plan.json, under the study's lock."""
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"study directory '{directory}' is a file; choose another --dir")
+    if directory.is_dir() and any(directory.iterdir()) and not (directory / "plan.json").is_file():
+        raise ConfigError(f"'{directory}' is not empty and is not a cnnlab study directory (no plan.json); "
+                          "cnnlab writes studies only into new or study folders: choose another --dir")
+    make_dirs(directory)
+    with FileLock(directory / ".lock", what=f"study '{directory}'").require(timeout=60):
+        _refuse_changed_runs(study, directory)
+        write_plan(study, directory)
 
 
 def _refuse_changed_runs(study: Study, directory: Path) -> None:
     """A run directory made from another config than the study now plans (the file or the overrides
     changed) is neither a result of this study nor resumable: stop before anything runs, and say which."""
-    from ..config import config_hash, diff
-
     for spec in study.runs:
         run = RunDir(directory / spec.name)
-        if not run.info_path.is_file() or not run.exists():
-            continue
-        recorded = run.read_info().get("config_hash")
-        if recorded is not None and recorded != config_hash(spec.config):
+        record = run.record() if run.exists() else None
+        if record is not None and record.config_hash is not None and record.config_hash != config_hash(spec.config):
             changes = "; ".join(diff(run.read_config(), spec.config)[:4]) or "the config hash differs"
             raise ConfigError(f"run '{run.path}' was made with another config than the study now plans "
                               f"({changes}). Use a new --dir for the changed study, or remove that run directory.")
 
 
-def _sequential(todo, directory: Path, skipped: list[str], quiet: bool, log) -> StudyOutcome:
-    statuses: dict[str, str] = {}
-    for index, (spec, action) in enumerate(todo, start=1):
-        log(f"[{index}/{len(todo)}] {spec.name} ({action})")
-        try:
-            if action == "resume":
-                result = train(resume=directory / spec.name, quiet=quiet)
-            else:
-                result = train(spec.config, runs_dir=directory, name=spec.name, overwrite=True, quiet=quiet)
-        except CnnlabError:
-            raise  # a user mistake (missing data, ...) stops the study: every later run would fail the same way
-        except Exception as exc:  # noqa: BLE001  a crash of one run is recorded, the study goes on
-            RunDir(directory / spec.name).update_info(status="failed", reason=f"{type(exc).__name__}: {exc}",
-                                                      traceback=traceback.format_exc(limit=8))
-            statuses[spec.name] = "failed"
-            log(f"    failed: {type(exc).__name__}: {exc}")
-            continue
-        statuses[spec.name] = result.status
-        if result.status == INTERRUPTED:
-            log("study interrupted; run the same command again to continue it")
-            return StudyOutcome(directory, statuses, skipped, interrupted=True)
-    return StudyOutcome(directory, statuses, skipped)
+def _sequential(runs: Sequence[RunSpec], directory: Path, rerun_failed: bool, quiet: bool,
+                log: Callable[[str], None]) -> StudyOutcome:
+    outcome = StudyOutcome(directory, {}, [])
+    done = _already_finished(runs, directory, rerun_failed, log)
+    pending = [spec for spec in runs if spec.name not in done]
+    outcome.skipped += done
+    total, waiting_said = len(pending), False
+    while pending:
+        progressed = False
+        for spec in list(pending):
+            if RunDir(directory / spec.name).lock.held_elsewhere():
+                continue
+            number = total - len(pending) + 1
+            announce = lambda action, n=number, name=spec.name: log(f"[{n}/{total}] {name} ({action})")  # noqa: E731
+            try:
+                action, status = run_one(spec, directory, rerun_failed, quiet, announce=announce)
+            except CnnlabError:
+                raise  # a user mistake (missing data, full disk) stops the study: every later run would fail too
+            except Exception as exc:  # noqa: BLE001  a crash of one run is recorded (in run.json) and the study goes on
+                pending.remove(spec)
+                outcome.statuses[spec.name] = "failed"
+                log(f"    failed: {type(exc).__name__}: {exc}")
+                continue
+            if action == BUSY:
+                continue
+            pending.remove(spec)
+            progressed = True
+            if action == Action.SKIP:
+                outcome.others.append(spec.name)
+                log(f"{spec.name}: {status} by another process")
+                continue
+            outcome.statuses[spec.name] = status
+            if status == Status.INTERRUPTED:
+                log("study interrupted; run the same command again to continue it")
+                outcome.interrupted = True
+                return outcome
+        if pending and not progressed:
+            if not waiting_said:
+                log(f"waiting for {len(pending)} run(s) that other processes are training")
+                waiting_said = True
+            time.sleep(WAIT_SECONDS)
+    return outcome
 
 
-def _parallel(todo, directory: Path, skipped: list[str], jobs: int, log) -> StudyOutcome:
+def _already_finished(runs: Sequence[RunSpec], directory: Path, rerun_failed: bool,
+                      log: Callable[[str], None]) -> list[str]:
+    """The runs that are results already (read without their locks: a run's status only ever moves on to
+    a result, so what reads finished stays finished)."""
+    done = [spec.name for spec in runs
+            if decide(RunDir(directory / spec.name).status(), False, rerun_failed) == Action.SKIP]
+    if done:
+        log(f"{len(done)} of {len(runs)} runs already finished: skipped")
+    return done
+
+
+def _parallel(runs: Sequence[RunSpec], directory: Path, jobs: int, rerun_failed: bool,
+              log: Callable[[str], None]) -> StudyOutcome:
     threads = max(1, (os.cpu_count() or 1) // jobs)
     env = {**os.environ, "CNNLAB_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
-    configs = directory / ".configs"
-    configs.mkdir(exist_ok=True)
-    pending, running, statuses = list(todo), {}, {}
-    stop = {"signal": None}
-    previous = {s: signal.signal(s, lambda signum, frame: stop.update(signal=signum))
-                for s in (signal.SIGINT, signal.SIGTERM)}
-    forwarded = False
+    configs = make_dirs(directory / ".configs")
+    outcome = StudyOutcome(directory, {}, [])
+    outcome.skipped += _already_finished(runs, directory, rerun_failed, log)
+    pending, running = [spec for spec in runs if spec.name not in outcome.skipped], {}
+    stop: dict[str, int | None] = {"signal": None, "count": 0}
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop["signal"], stop["count"] = signum, stop["count"] + 1
+        for process, _ in running.values():  # each signal once to each worker: the first checkpoints,
+            process.send_signal(signal.SIGTERM)  # a second makes them exit at once
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         while running or (pending and stop["signal"] is None):
             while pending and len(running) < jobs and stop["signal"] is None:
-                spec, action = pending.pop(0)
-                running[spec.name] = (_launch(spec, action, directory, configs, env), spec)
-                log(f"started {spec.name} ({action}), {len(running)} running")
-            if stop["signal"] is not None and not forwarded:  # once: a second signal would cut the checkpoint short
-                for process, _ in running.values():
-                    process.send_signal(signal.SIGTERM)
-                forwarded = True
-            for name, (process, _spec) in list(running.items()):
-                if process.poll() is not None:
-                    del running[name]
-                    statuses[name] = _settle(RunDir(directory / name), process.returncode)
-                    log(f"finished {name}: {statuses[name]}")
-            time.sleep(0.2)
+                spec = _next_free(pending, directory)
+                if spec is None:
+                    break
+                pending.remove(spec)
+                running[spec.name] = (_launch(spec, directory, configs, env, rerun_failed), spec)
+                log(f"started {spec.name}, {len(running)} running")
+            for name, (process, spec) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                del running[name]
+                status = _settle(RunDir(directory / name), process.returncode)
+                if status == BUSY:
+                    pending.append(spec)  # another process took it first: look again later
+                else:
+                    outcome.statuses[name] = status
+                    log(f"finished {name}: {status}")
+            time.sleep(0.2 if running or not pending else WAIT_SECONDS)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return StudyOutcome(directory, statuses, skipped, interrupted=stop["signal"] is not None)
+    outcome.interrupted = stop["signal"] is not None
+    return outcome
+
+
+def _next_free(pending: list[RunSpec], directory: Path) -> RunSpec | None:
+    for spec in pending:
+        if not RunDir(directory / spec.name).lock.held_elsewhere():
+            return spec
+    return None
 
 
 def _settle(run: RunDir, returncode: int) -> str:
-    """The status of a run whose process ended. What the run wrote wins (a run that completed and was
-    then signalled while exiting is still completed); a crash without a word is recorded as failed; one
-    killed by a signal mid-run stays 'running' and resumes from its checkpoint next time."""
-    status = status_of(run)
-    if status in (*FINISHED, INTERRUPTED, "failed") or returncode < 0:
-        return status or INTERRUPTED
-    if returncode != 0:
-        run.update_info(status="failed", reason=f"exit code {returncode}; see the log next to the run directory")
-        return "failed"
-    return status or "failed"
+    """The status of a run whose worker ended: busy (exit 75: another process held it), or what the run
+    wrote. A worker that stopped before creating the run (its message is in the log beside it) failed; one
+    killed mid-run leaves it crashed, resumable."""
+    if returncode == RunBusy.exit_code:
+        return BUSY
+    status = run.status()
+    return str(status) if status is not None else str(Status.FAILED)
 
 
-def _launch(spec: RunSpec, action: str, directory: Path, configs: Path, env: dict) -> subprocess.Popen:
-    command = [sys.executable, "-m", "cnnlab", "train", "--quiet"]
-    if action == "resume":
-        command += ["--resume", str(directory / spec.name)]
-    else:
-        config_path = configs / f"{spec.name}.yaml"
-        save_config(spec.config, config_path)
-        command += [str(config_path), "--name", spec.name, "--runs-dir", str(directory), "--overwrite"]
-    log_file = open(directory / f".{spec.name}.log", "w")  # noqa: SIM115  closed when the process ends
+def _launch(spec: RunSpec, directory: Path, configs: Path, env: dict, rerun_failed: bool) -> subprocess.Popen:
+    config_path = configs / f"{spec.name}.yaml"
+    save_config(spec.config, config_path)
+    command = [sys.executable, "-m", "cnnlab", "study", "worker", str(directory), spec.name, str(config_path)]
+    if rerun_failed:
+        command.append("--rerun-failed")
+    log_file = open(directory / f".{spec.name}.log", "ab")  # noqa: SIM115  closed when the process ends
     return subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)

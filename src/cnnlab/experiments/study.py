@@ -29,9 +29,9 @@ import yaml
 from ..config import RunConfig, flatten, load_yaml_layer, parse_overrides, resolve
 from ..config.layers import Layer, _key_lines, canonical_key
 from ..errors import ConfigError
+from ..io import atomic_write_json, atomic_write_text, check_name
 
 STUDY_KEYS = ("name", "description", "base", "variations", "grid", "seeds", "repeats", "metric")
-FINISHED = ("completed", "stopped_early", "diverged")
 
 
 @dataclass(frozen=True)
@@ -131,8 +131,10 @@ def _variations(variations: Any, where: Any) -> dict[str, Layer]:
         layers["baseline"] = {}
     for name, overrides in variations.items():
         name = str(name)
-        if not re.fullmatch(r"[\w.+-]+", name):
-            raise ConfigError(f"{where(('variations',))}: variation name '{name}' may use letters, digits, . _ + -")
+        try:
+            check_name(name, "variation name")
+        except ConfigError as exc:
+            raise ConfigError(f"{where(('variations', name))}: {exc}") from None
         if overrides is None:
             overrides = {}
         if not isinstance(overrides, Mapping):
@@ -182,19 +184,18 @@ def run_name(variation: str, point: Mapping[str, Any], seed: int, with_seed: boo
     for key, value in point.items():
         section, _, field_name = key.rpartition(".")
         short = section if field_name == "name" else field_name  # schedule.name=step -> schedulestep
-        parts.append(re.sub(r"[^\w.+-]", "", f"{short}{value}".replace(" ", "")))
+        parts.append(re.sub(r"[^A-Za-z0-9_.+-]", "", f"{short}{value}".replace(" ", "")))
     if with_seed:
         parts.append(f"seed{seed}")
-    return "__".join(parts)
+    return check_name("__".join(parts) or "run", "run name")
 
 
 def write_plan(study: Study, directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
     if study.path is not None:
-        (directory / "study.yaml").write_text(study.path.read_text())
+        atomic_write_text(directory / "study.yaml", study.path.read_text())
     plan = [{"name": s.name, "variation": s.variation, "seed": s.seed, "grid": s.grid} for s in study.runs]
     meta = {"name": study.name, "description": study.description, "metric": study.metric, "runs": plan}
-    (directory / "plan.json").write_text(json.dumps(meta, indent=1) + "\n")
+    atomic_write_json(directory / "plan.json", meta)
 
 
 def read_plan(directory: Path) -> dict[str, Any]:

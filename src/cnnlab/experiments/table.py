@@ -4,11 +4,14 @@ seeds, and the difference to the baseline row. Read from the run directories onl
 from __future__ import annotations
 
 import csv
+import io
 import statistics
 from pathlib import Path
 from typing import Any
 
-from ..train import RunDir, read_metrics
+from ..io import atomic_write_text
+from ..runs import RunDir, RunRecord
+from ..train import read_metrics
 from .study import read_plan
 
 # (key, header, kind): kind 'pct' prints x100 with %, 'float' 3 significant digits, 'int' whole numbers
@@ -22,16 +25,19 @@ COLUMNS = (
 def run_row(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """The numbers of one run (None where the run has none)."""
     run = RunDir(run_dir)
-    info = run.read_info() if run.exists() else {}
+    record = (run.record() if run.exists() else None) or RunRecord()
+    status = run.status() if run.exists() and run.info_path.is_file() else None
     rows = read_metrics(run.metrics_path) if run.metrics_path.is_file() else []
     val = [r["val_acc"] for r in rows if r.get("val_acc") is not None]
-    test = info.get("test") or {}
+    test = record.test or {}
     return {
         "run": meta["name"], "variation": meta["variation"], "seed": meta["seed"], "grid": meta.get("grid", {}),
-        "status": info.get("status", "not run"), "test_acc": test.get("acc"), "test_top5": test.get("top5"),
-        "test_loss": test.get("loss"), "best_val_acc": max(val) if val else None, "best_epoch": info.get("best_epoch"),
-        "epochs": info.get("epochs_completed"), "train_seconds": info.get("train_seconds"),
-        "images_per_second": info.get("images_per_second"), "parameters": info.get("parameters"),
+        "status": str(status) if status is not None else "not run", "test_acc": test.get("acc"),
+        "test_top5": test.get("top5"), "test_loss": test.get("loss"), "best_val_acc": max(val) if val else None,
+        "best_epoch": record.best_epoch, "epochs": record.epochs_completed if status is not None else None,
+        "train_seconds": record.train_seconds if status is not None else None,
+        "images_per_second": record.images_per_second if status is not None else None,
+        "parameters": record.parameters,
     }
 
 
@@ -104,12 +110,13 @@ def formatted(table: list[dict[str, Any]], metric: str = "test_acc") -> tuple[li
 def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "test_acc") -> tuple[Path, Path]:
     csv_path, md_path = directory / "table.csv", directory / "table.md"
     fields = list(table[0]) if table else ["variation"]
-    with open(csv_path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fields)
-        writer.writeheader()
-        writer.writerows(table)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fields)
+    writer.writeheader()
+    writer.writerows(table)
+    atomic_write_text(csv_path, text.getvalue())
     headers, rows = formatted(table, metric)
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-    md_path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(md_path, "\n".join(lines) + "\n")
     return csv_path, md_path

@@ -15,7 +15,6 @@ The grid runs are an ordinary study (resumable, idempotent, `--jobs`), and the r
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +22,12 @@ from typing import Any
 
 import yaml
 
-from ..config import RunConfig, StopConfig, config_hash
+from ..config import RunConfig, StopConfig
 from ..errors import ConfigError
-from ..train import RunDir
-from .runner import run_study, status_of
-from .study import Study, plan_study
+from ..io import atomic_write_json
+from ..runs import RunDir, Status
+from .runner import run_one, run_study
+from .study import RunSpec, Study, plan_study
 from .table import study_rows
 
 FINAL = "final"
@@ -103,8 +103,6 @@ def grid_rows(directory: Path) -> list[dict[str, Any]]:
 
 def run_grid(study: Study, directory: str | Path, jobs: int = 1, quiet: bool = True,
              log: Callable[[str], None] = print) -> GridResult:
-    from ..api import train
-
     directory = Path(directory)
     outcome = run_study(study, directory, jobs=jobs, quiet=quiet, log=log)
     if outcome.interrupted:
@@ -116,18 +114,17 @@ def run_grid(study: Study, directory: str | Path, jobs: int = 1, quiet: bool = T
         spec = next(s for s in study.runs if s.name == best["run"])
         config = final_config(spec.config, int(best["best_epoch"]))
         run = RunDir(directory / FINAL)
-        same = run.exists() and run.read_info().get("config_hash") == config_hash(config)
-        if not (same and status_of(run) in ("completed", "stopped_early")):
-            log(f"retraining {best['run']} on train + validation for {best['best_epoch']} epochs")
-            result = train(config, runs_dir=directory, name=FINAL, overwrite=True, quiet=quiet)
-            if result.status == "interrupted":
-                return GridResult(directory, rows, best, None, interrupted=True)
-        info = run.read_info()
-        final = {"run": str(run.path), "status": info["status"], "epochs": info.get("epochs_completed"),
-                 "test": info.get("test"), "grid": best["grid"]}
+        log(f"retraining {best['run']} on train + validation for {best['best_epoch']} epochs")
+        _, status = run_one(RunSpec(FINAL, "final", config.seed, best["grid"], config), directory,
+                            rerun_failed=True, quiet=quiet, replace_changed=True)
+        if status == Status.INTERRUPTED:
+            return GridResult(directory, rows, best, None, interrupted=True)
+        record = run.record()
+        sizes = (record.data or {}).get("sizes", {})
+        final = {"run": str(run.path), "status": str(record.status), "epochs": record.epochs_completed,
+                 "test": record.test, "grid": best["grid"], "train_size": sizes.get("train")}
     result = GridResult(directory, rows, best, final)
-    (directory / "tune.json").write_text(json.dumps(
-        {"rows": rows, "best": best, "final": final}, indent=1, default=str) + "\n")
+    atomic_write_json(directory / "tune.json", {"rows": rows, "best": best, "final": final})
     return result
 
 

@@ -198,7 +198,7 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
                log: Callable[[str], None] = print) -> Any:
     """Run trials until the study holds `spec.trials` finished ones (resumes a stored study)."""
     optuna = _optuna()
-    from ..api import train
+    from ..runs import RunDir, start_run
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -216,7 +216,9 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
         pruning = PruneOnValidation(trial)
         name = f"trial_{trial.number:04d}"
         trial.set_user_attr("run_dir", str(directory / name))
-        result = train(config, runs_dir=directory, name=name, overwrite=True, quiet=quiet, callbacks=[pruning])
+        # a trial number is handed out once by the storage, so the run is this process's alone
+        result = start_run(config, RunDir(directory / name), runs_dir=directory, overwrite=True, quiet=quiet,
+                           callbacks=[pruning])
         best = max((r["val_acc"] for r in result.history if r.get("val_acc") is not None), default=None)
         if result.status == "diverged":
             trial.set_user_attr("status", "diverged")

@@ -78,6 +78,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             state = state[key]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise DataError(f"'{path}' is not a state dict (a mapping of names to tensors)")
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise DataError(f"weights '{path}' hold NaN/Inf values (in '{name}'): a diverged run leaves such "
+                            "weights; use an earlier checkpoint")
     return {_strip(k): v for k, v in state.items()}
 
 

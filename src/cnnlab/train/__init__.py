@@ -1,29 +1,24 @@
-"""Training: the Trainer and its callbacks, checkpoints, run directories, and the run orchestration."""
+"""Training: the Trainer and its callbacks, checkpoints, stopping rules, the runtime, and the factories of
+what a run computes with. Run directories and the run lifecycle live one layer up, in `cnnlab.runs`."""
 
-from .callbacks import Callback, Checkpointer, Console, MetricsCSV, StepLosses, read_metrics, read_step_losses
-from .run_dir import RunDir, new_run_dir
-from .runner import (
-    TrainResult,
-    load_splits,
-    make_batches,
-    make_model,
-    restores_best,
-    resume_run,
-    start_run,
+from .build import LoaderSpec, load_splits, make_batches, make_model, split_batches, splits_of
+from .callbacks import (
+    Callback,
+    Checkpointer,
+    Console,
+    MetricsCSV,
+    StepLosses,
+    TensorBoard,
+    read_metrics,
+    read_step_losses,
 )
 from .runtime import Runtime, resolve_device, resolve_runtime, seed_everything
-from .trainer import (
-    COMPLETED,
-    DIVERGED,
-    INTERRUPTED,
-    STOPPED_EARLY,
-    Trainer,
-    TrainState,
-)
+from .status import FINISHED, Status
+from .trainer import Trainer, TrainState
 
 __all__ = [
-    "COMPLETED", "DIVERGED", "INTERRUPTED", "STOPPED_EARLY", "Callback", "Checkpointer", "Console", "MetricsCSV",
-    "RunDir", "Runtime", "StepLosses", "TrainResult", "TrainState", "Trainer", "load_splits", "make_batches",
-    "make_model", "new_run_dir", "read_metrics", "read_step_losses", "resolve_device", "resolve_runtime",
-    "restores_best", "resume_run", "seed_everything", "start_run",
+    "FINISHED", "Callback", "Checkpointer", "Console", "LoaderSpec", "MetricsCSV", "Runtime", "Status",
+    "StepLosses", "TensorBoard", "TrainState", "Trainer", "load_splits", "make_batches", "make_model",
+    "read_metrics", "read_step_losses", "resolve_device", "resolve_runtime", "seed_everything", "split_batches",
+    "splits_of",
 ]

@@ -4,9 +4,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from ..io import atomic_write_text
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -40,16 +45,22 @@ class MetricsCSV(Callback):
     def on_fit_start(self, trainer: Trainer) -> None:
         rows = read_metrics(self.path) if self.path.exists() else []
         kept = [row for row in rows if int(row["epoch"]) <= trainer.state.epoch]
-        with open(self.path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, METRIC_COLUMNS)
-            writer.writeheader()
-            writer.writerows(kept)
+        _rewrite_csv(self.path, METRIC_COLUMNS, [{k: _format(row.get(k)) for k in METRIC_COLUMNS} for row in kept])
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
         with open(self.path, "a", newline="") as handle:
             csv.DictWriter(handle, METRIC_COLUMNS, extrasaction="ignore").writerow(
                 {key: _format(row.get(key)) for key in METRIC_COLUMNS}
             )
+
+
+def _rewrite_csv(path: Path, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    """Replace a CSV file atomically (a resume truncates to the checkpoint's rows: never half of that)."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, text.getvalue())
 
 
 def _format(value: Any) -> Any:
@@ -90,10 +101,7 @@ class StepLosses(Callback):
         if self.path.exists():
             with open(self.path, newline="") as handle:
                 kept = [row for row in csv.DictReader(handle) if int(row["epoch"]) <= trainer.state.epoch]
-        with open(self.path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, ("epoch", "step", "loss"))
-            writer.writeheader()
-            writer.writerows(kept)
+        _rewrite_csv(self.path, ("epoch", "step", "loss"), kept)
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
         losses = row.get("step_losses") or []
@@ -166,30 +174,38 @@ class Console(Callback):
 
 
 class Checkpointer(Callback):
-    """checkpoints/last.safetensors after every epoch (and on interrupt, mid-epoch);
-    checkpoints/best.safetensors (weights only) when the monitored metric improves. A diverged run writes
+    """checkpoints/last.safetensors after every epoch (and on interrupt, mid-epoch), the one it replaces
+    kept as previous.safetensors; best.safetensors (weights) when the monitored metric improves;
+    epoch_NNNN.safetensors (weights) after each epoch listed in train.keep_epochs. A diverged run writes
     nothing, so 'last' stays the last good state."""
 
-    def __init__(self, directory: Path, config_hash: str) -> None:
+    def __init__(self, directory: Path, config_hash: str, keep_epochs: Sequence[int] = ()) -> None:
         self.directory = Path(directory)
         self.config_hash = config_hash
+        self.keep_epochs = set(keep_epochs)
 
     def save_last(self, trainer: Trainer) -> None:
         from .checkpoint import save_checkpoint
 
         tensors, meta = trainer.snapshot()
         meta["config_hash"] = self.config_hash
-        save_checkpoint(self.directory / "last.safetensors", tensors, meta)
+        save_checkpoint(self.directory / "last.safetensors", tensors, meta,
+                        previous=self.directory / "previous.safetensors")
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        from .checkpoint import save_checkpoint
-
         self.save_last(trainer)
         if row.get("is_best"):
-            weights = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
-            meta = {"epoch": row["epoch"], "monitor": trainer.monitor,
-                    "metrics": {k: v for k, v in row.items() if k != "is_best"}, "config_hash": self.config_hash}
-            save_checkpoint(self.directory / "best.safetensors", weights, meta)
+            self._weights(trainer, row, self.directory / "best.safetensors")
+        if row["epoch"] in self.keep_epochs:
+            self._weights(trainer, row, self.directory / f"epoch_{row['epoch']:04d}.safetensors")
+
+    def _weights(self, trainer: Trainer, row: dict[str, Any], path: Path) -> None:
+        from .checkpoint import save_checkpoint
+
+        weights = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
+        metrics = {k: v for k, v in row.items() if k not in ("is_best", "step_losses")}
+        meta = {"epoch": row["epoch"], "monitor": trainer.monitor, "metrics": metrics, "config_hash": self.config_hash}
+        save_checkpoint(path, weights, meta)
 
     def on_fit_end(self, trainer: Trainer, status: str) -> None:
         if status == "interrupted":
@@ -202,14 +218,20 @@ class TensorBoard(Callback):
     asking for it without the package is a clear error before training starts."""
 
     def __init__(self, directory: Path) -> None:
-        from ..errors import ConfigError
+        self.directory = Path(directory)
+        self.writer: Any = None
 
+    @staticmethod
+    def require() -> Any:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
             raise ConfigError("train.tensorboard=true needs the tensorboard package: "
                               "pip install 'cnnlab[tensorboard]' (or set train.tensorboard=false)") from None
-        self.writer = SummaryWriter(str(directory))
+        return SummaryWriter
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self.writer = self.require()(str(self.directory))
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
         losses = row.get("step_losses") or []

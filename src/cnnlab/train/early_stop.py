@@ -149,23 +149,23 @@ def check(config: StopConfig, has_validation: bool) -> None:
 
 
 class EarlyStopping(Callback):
-    """Asks the trainer to stop when `decide` says so, and records the decision in run.json."""
+    """Asks the trainer to stop when `decide` says so; the decision goes into run.json (`early_stop`)."""
 
-    def __init__(self, config: StopConfig, run: Any) -> None:
-        self.config, self.run = config, run
+    def __init__(self, config: StopConfig) -> None:
+        self.config = config
 
     def on_fit_start(self, trainer: Any) -> None:
         check(self.config, trainer.val_batches is not None)
         if self.config.criterion != "none":
-            self.run.update_info(early_stop={"criterion": self.config.criterion, "fired": False,
-                                             "metric": self.config.metric, "counted": "epochs"})
+            trainer.facts["early_stop"] = {"criterion": self.config.criterion, "fired": False,
+                                           "metric": self.config.metric, "counted": "epochs"}
 
     def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
         decision = decide(self.config, trainer.state.history)
         if decision.stop:
             trainer.should_stop = True
             trainer.stop_reason = f"early stop after epoch {decision.epoch}: {decision.reason}"
-            self.run.update_info(early_stop={
+            trainer.facts["early_stop"] = {
                 "criterion": self.config.criterion, "fired": True, "epoch": decision.epoch, "why": decision.reason,
                 "values": decision.values, "metric": self.config.metric, "counted": "epochs",
-                "best_epoch": trainer.state.best_epoch, "restored_best": self.config.restore_best})
+                "best_epoch": trainer.state.best_epoch, "restored_best": self.config.restore_best}

@@ -6,14 +6,17 @@ every `progress_seconds` for the progress bar, which is also when divergence is 
 
 Stopping: a callback sets `should_stop` (status 'stopped_early'); SIGINT/SIGTERM set a flag that the loop
 reads after the current step, so the step finishes and a consistent checkpoint can be written
-(status 'interrupted'); a NaN/Inf training loss ends the run as 'diverged' without touching the last
-good checkpoint.
+(status 'interrupted'); a second signal ends the process at once (exit 130/143), which corrupts nothing
+because every file is written atomically. A NaN/Inf training loss, or a mean training loss above
+`train.divergence_threshold` x ln(C) (C classes; ln(C) is the loss of a uniform guess, where training
+starts), ends the run as 'diverged' without touching the last good checkpoint.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import threading
 import time
@@ -26,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import RunConfig
-from ..data.loader import DeviceBatches
+from ..data import Batches
 from ..evaluate.metrics import evaluate_model
 from ..optim import apply_schedule, lr_factor
 from .callbacks import Callback
@@ -38,8 +41,7 @@ from .checkpoint import (
     split_prefix,
 )
 from .runtime import Runtime
-
-COMPLETED, STOPPED_EARLY, INTERRUPTED, DIVERGED = "completed", "stopped_early", "interrupted", "diverged"
+from .status import Status
 
 
 @dataclass
@@ -100,8 +102,8 @@ class Trainer:
         self,
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
-        train_batches: DeviceBatches,
-        val_batches: DeviceBatches | None,
+        train_batches: Batches,
+        val_batches: Batches | None,
         config: RunConfig,
         runtime: Runtime,
         callbacks: Sequence[Callback] = (),
@@ -117,29 +119,30 @@ class Trainer:
         self.state = TrainState()
         self.partial: Accumulator | None = None
         self.should_stop, self.stop_reason = False, ""
-        self.status, self.reason = COMPLETED, ""
+        self.status, self.reason = Status.COMPLETED, ""
         self.progress_seconds = 0.5
         self.interrupt_signal: int | None = None
+        self.facts: dict[str, Any] = {}  # for run.json: early_stop, divergence (RunRecord fields)
 
     # ------------------------------------------------------------------------------------------ loop
-    def fit(self) -> str:
+    def fit(self) -> Status:
         """Train until `epochs`, a stop request, an interrupt or divergence; return the status."""
-        self._call("on_fit_start")
         with self._signal_handlers():
-            while self.state.epoch < self.epochs and self.status == COMPLETED:
+            self._call("on_fit_start")
+            while self.state.epoch < self.epochs and self.status == Status.COMPLETED:
                 if self.should_stop:
-                    self.status, self.reason = STOPPED_EARLY, self.stop_reason
+                    self.status, self.reason = Status.STOPPED_EARLY, self.stop_reason
                     break
                 self._run_epoch(self.state.epoch)
-        if self.status == COMPLETED and not self.reason:
-            self.reason = f"trained {self.state.epoch} epochs"
-        self._call("on_fit_end", self.status)
+            if self.status == Status.COMPLETED and not self.reason:
+                self.reason = f"trained {self.state.epoch} epochs"
+            self._call("on_fit_end", self.status)
         return self.status
 
     def _run_epoch(self, epoch: int) -> None:
         self._call("on_epoch_start", epoch)
         train = self.train_epoch(epoch)
-        if self.status != COMPLETED:
+        if self.status != Status.COMPLETED:
             return
         started = time.perf_counter()
         val = self.evaluate(self.val_batches) if self.val_batches is not None else {}
@@ -182,8 +185,7 @@ class Trainer:
         loss_mean, accuracy, diverged = acc.read()
         acc.seconds += time.perf_counter() - started
         self.state.train_seconds += time.perf_counter() - started
-        if diverged or not math.isfinite(loss_mean):
-            self._diverged(epoch)
+        if self._check_divergence(epoch, loss_mean, diverged):
             return {}
         self.state.step_in_epoch = 0
         return {"loss": loss_mean, "acc": accuracy, "lr": self.optimizer.param_groups[0]["lr"],
@@ -202,9 +204,9 @@ class Trainer:
     def _report(self, acc: Accumulator, started: float, epoch: int) -> bool:
         """Progress callbacks; returns True when the run diverged (noticed here, mid-epoch)."""
         loss_mean, accuracy, diverged = acc.read()
-        if diverged:
+        if diverged:  # NaN/Inf at once; the loss threshold waits for the epoch's mean (early spikes pass)
             self.state.train_seconds += time.perf_counter() - started
-            self._diverged(epoch)
+            self._check_divergence(epoch, loss_mean, diverged)
             return True
         elapsed = acc.seconds + time.perf_counter() - started
         self._call("on_progress", {
@@ -219,20 +221,39 @@ class Trainer:
         self.state.train_seconds += elapsed
         self.partial = acc
         name = signal.Signals(self.interrupt_signal).name
-        self.status = INTERRUPTED
+        self.status = Status.INTERRUPTED
         self.reason = f"{name} during epoch {self.state.epoch + 1} after step {self.state.step}"
         return {}
 
-    def _diverged(self, epoch: int) -> None:
-        self.status = DIVERGED
+    @property
+    def divergence_limit(self) -> float | None:
+        """The mean training loss above which a run has exploded: train.divergence_threshold x ln(C)."""
+        factor = self.config.train.divergence_threshold
+        if factor is None or self.num_classes < 2:
+            return None
+        return factor * math.log(self.num_classes)
+
+    def _check_divergence(self, epoch: int, loss_mean: float, nonfinite: bool) -> bool:
+        """End the run as diverged when the loss went NaN/Inf or past the limit; True when it did."""
+        limit = self.divergence_limit
+        if nonfinite or not math.isfinite(loss_mean):
+            what, rule = "became NaN/Inf", "nonfinite"
+        elif limit is not None and loss_mean > limit:
+            what, rule = (f"reached {loss_mean:.4g}, above train.divergence_threshold x ln({self.num_classes}) = "
+                          f"{limit:.4g} (a uniform guess scores {math.log(self.num_classes):.4g})"), "threshold"
+        else:
+            return False
+        self.status = Status.DIVERGED
         kept = (f"the checkpoint of epoch {self.state.epoch} is kept" if self.state.epoch
                 else "no epoch completed, so no checkpoint was written")
-        self.reason = (
-            f"training loss became NaN/Inf in epoch {epoch + 1} (by step {self.state.step}); "
-            f"lr={self.optimizer.param_groups[0]['lr']:g} is likely too high; {kept}"
-        )
+        self.reason = (f"training loss {what} in epoch {epoch + 1} (by step {self.state.step}); "
+                       f"lr={self.optimizer.param_groups[0]['lr']:g} is likely too high; {kept}")
+        self.facts["divergence"] = {"rule": rule, "epoch": epoch + 1, "step": self.state.step,
+                                    "loss": loss_mean if math.isfinite(loss_mean) else str(loss_mean),
+                                    "limit": limit}
+        return True
 
-    def evaluate(self, batches: DeviceBatches, confusion: bool = False) -> dict[str, Any]:
+    def evaluate(self, batches: Batches, confusion: bool = False) -> dict[str, Any]:
         return evaluate_model(self.forward_model, batches, self.num_classes, self.runtime.autocast, confusion)
 
     @property
@@ -262,7 +283,8 @@ class Trainer:
 
     @contextlib.contextmanager
     def _signal_handlers(self) -> Iterator[None]:
-        """SIGINT/SIGTERM only set a flag (the step finishes); a second signal acts as usual."""
+        """SIGINT/SIGTERM only set a flag (the step finishes, a checkpoint is written); a second signal
+        exits at once with 128 + its number, leaving every file as its last atomic write left it."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -270,9 +292,11 @@ class Trainer:
         previous = {s: signal.getsignal(s) for s in watched}
 
         def handler(signum: int, frame: Any) -> None:
+            if self.interrupt_signal is not None:
+                name = signal.Signals(signum).name
+                os.write(2, f"{name} again: exiting now; the last checkpoint is intact\n".encode())
+                os._exit(128 + signum)
             self.interrupt_signal = signum
-            for sig, old in previous.items():
-                signal.signal(sig, old)
 
         for sig in watched:
             signal.signal(sig, handler)

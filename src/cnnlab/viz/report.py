@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..io import atomic_write_text
+
 STYLE = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1100px;
        color: #222; line-height: 1.4; }
@@ -67,7 +69,7 @@ def run_report(run_dir: Path) -> str:
         keys = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "train_seconds"]
         sections += ["<h2>Training</h2>", _image(run_dir / "plots" / "curves.png", "training curves"),
                      _table(keys, [[_fmt(r.get(k)) for k in keys] for r in rows])]
-    report = ensure_eval(run_dir)
+    report = read_eval(run_dir)
     if report is not None:
         per_class = [[name, "-" if acc is None else f"{100 * acc:.2f}%"] for name, acc in report["per_class"].items()]
         sections += ["<h2>Test set</h2>", _image(run_dir / "plots" / "confusion_test.png", "confusion matrix"),
@@ -79,23 +81,11 @@ def run_report(run_dir: Path) -> str:
     return _page(f"cnnlab run {run_dir.name}", sections)
 
 
-def ensure_eval(run_dir: Path) -> dict[str, Any] | None:
-    """The run's test evaluation (eval_test.json, per-class accuracy and confusion matrix), computed and
-    written when the run finished but was never evaluated; None when it cannot be (no weights, no data)."""
-    from ..errors import CnnlabError
-
+def read_eval(run_dir: Path) -> dict[str, Any] | None:
+    """The run's test evaluation (eval_test.json: per-class accuracy, confusion matrix), if it was made
+    (`cnnlab report` makes it first for finished runs: api.report)."""
     path = run_dir / "eval_test.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-    if info.get("status") not in ("completed", "stopped_early"):
-        return None
-    from ..api import evaluate
-
-    try:
-        return evaluate(run_dir, "test")
-    except CnnlabError:
-        return None
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _fmt(value: Any) -> str:
@@ -131,7 +121,7 @@ def _per_class_sections(directory: Path, rows: list[dict[str, Any]]) -> list[str
     for row in rows:
         if row["status"] in ("completed", "stopped_early") and row["variation"] not in firsts:
             firsts[row["variation"]] = row
-    reports = {name: ensure_eval(directory / row["run"]) for name, row in firsts.items()}
+    reports = {name: read_eval(directory / row["run"]) for name, row in firsts.items()}
     reports = {name: r for name, r in reports.items() if r is not None}
     if not reports:
         return []
@@ -149,7 +139,7 @@ def write_report(directory: str | Path) -> Path:
     directory = Path(directory)
     text = study_report(directory) if (directory / "plan.json").is_file() else run_report(directory)
     out = directory / "report.html"
-    out.write_text(text)
+    atomic_write_text(out, text)
     return out
 
 

@@ -1,0 +1,205 @@
+"""The run directory, the only thing results are read from (tables, plots, eval, resume), and its owner.
+
+runs/<name>/config.yaml     the resolved config
+runs/<name>/run.json        the RunRecord: status, reason, metrics, timings, owner, versions, data
+runs/<name>/metrics.csv     one row per epoch
+runs/<name>/steps.csv       the training loss of every step
+runs/<name>/checkpoints/    last.safetensors (resumable), previous.safetensors (the one before it),
+                            best.safetensors (weights), epoch_NNNN.safetensors (train.keep_epochs)
+runs/<name>/plots/          curves.png, confusion_<split>.png, ...
+runs/<name>/.lock           held (flock) by the one process that trains the run
+
+Rules (DESIGN.md, bad input): a run name is one plain path component; nothing is written or deleted
+outside the runs directory; `--overwrite` deletes only a directory whose run.json cnnlab wrote; one
+process owns a run at a time, and a run whose owner died is `crashed`, resumable.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config import RunConfig, from_dict, save_config
+from ..errors import ConfigError, RunBusy
+from ..io import FileLock, check_name, describe_owner, is_inside, make_dirs, remove_stale_temp, storage_error
+from ..train.status import Status
+from .record import RunRecord
+
+LOCK_NAME = ".lock"
+
+
+class RunDir:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.lock = FileLock(self.path / LOCK_NAME, what=f"run '{self.path}'")
+
+    config_path = property(lambda self: self.path / "config.yaml")
+    info_path = property(lambda self: self.path / "run.json")
+    metrics_path = property(lambda self: self.path / "metrics.csv")
+    steps_path = property(lambda self: self.path / "steps.csv")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    plots = property(lambda self: self.path / "plots")
+    last = property(lambda self: self.checkpoints / "last.safetensors")
+    previous = property(lambda self: self.checkpoints / "previous.safetensors")
+    best = property(lambda self: self.checkpoints / "best.safetensors")
+
+    def epoch_checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch_{epoch:04d}.safetensors"
+
+    # ----------------------------------------------------------------------------------- existence
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    def require(self) -> RunDir:
+        if not self.path.is_dir():
+            raise ConfigError(f"run directory '{self.path}' does not exist")
+        if not self.exists():
+            raise ConfigError(f"'{self.path}' is not a cnnlab run directory (no config.yaml in it)")
+        return self
+
+    def is_cnnlab_run(self) -> bool:
+        """Whether run.json exists and was written by cnnlab: the only kind of folder --overwrite deletes."""
+        try:
+            return RunRecord.is_cnnlab(json.loads(self.info_path.read_text()))
+        except (OSError, ValueError):
+            return False
+
+    def has_content(self) -> bool:
+        return self.path.is_dir() and any(p.name != LOCK_NAME for p in self.path.iterdir())
+
+    # ----------------------------------------------------------------------------------- config
+    def read_config(self) -> RunConfig:
+        try:
+            data = yaml.safe_load(self.config_path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{self.config_path}: invalid YAML ({exc})") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read '{self.config_path}': {exc.strerror}") from None
+        return from_dict(data or {}, origin=str(self.config_path))
+
+    def write_config(self, config: RunConfig) -> None:
+        make_dirs(self.path)
+        save_config(config, self.config_path)
+
+    # ----------------------------------------------------------------------------------- record
+    def record(self) -> RunRecord | None:
+        return RunRecord.load(self.info_path)
+
+    def save(self, record: RunRecord) -> RunRecord:
+        record.save(self.info_path)
+        return record
+
+    def update(self, **values: Any) -> RunRecord:
+        """Read run.json, set `values` (typed fields only), write it back atomically."""
+        return self.save((self.record() or RunRecord()).updated(**values))
+
+    def status(self) -> Status | None:
+        """The run's status; 'running' whose owner is gone (its lock is free) reads as 'crashed'."""
+        record = self.record()
+        if record is None:
+            return None
+        if record.status == Status.RUNNING and not self.lock.held and not self.lock.held_elsewhere():
+            return Status.CRASHED
+        return record.status
+
+    # ----------------------------------------------------------------------------------- owning
+    def claim(self, timeout: float = 0.0) -> bool:
+        """Take the run's lock (False when another process holds it); on success remove the temporary
+        files that writers killed mid-write left behind."""
+        if not self.lock.acquire(timeout):
+            return False
+        remove_stale_temp(self.path, self.checkpoints)
+        return True
+
+    def require_claim(self) -> RunDir:
+        if not self.claim():
+            raise RunBusy(f"run '{self.path}' is in use by {describe_owner(self.lock.owner())}; wait for it to "
+                          "finish (or stop it), or choose another --name")
+        return self
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def clear(self, runs_dir: Path) -> None:
+        """Empty a cnnlab run directory for --overwrite (the caller holds its lock). Refuses anything that
+        is not a cnnlab run directory strictly inside `runs_dir`."""
+        if self.path.is_symlink() or not is_inside(self.path, runs_dir):
+            raise ConfigError(f"refusing to overwrite '{self.path}': it is not a folder inside '{runs_dir}'")
+        if self.has_content() and not self.is_cnnlab_run():
+            raise ConfigError(f"refusing to overwrite '{self.path}': it is not a cnnlab run directory (no run.json "
+                              "written by cnnlab in it). cnnlab deletes only its own runs; move it away or choose "
+                              "another --name")
+        for child in self.path.iterdir():
+            if child.name == LOCK_NAME:
+                continue
+            try:
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+            except OSError as exc:
+                raise storage_error(exc, child, "remove") from None
+
+
+def default_run_name(config: RunConfig) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{config.model.name}-{config.data.name}-{stamp}"
+
+
+def plan_run_dir(runs_dir: str | Path, name: str | None, config: RunConfig, overwrite: bool = False) -> RunDir:
+    """Where a new run will go, checked before anything is created: a plain name; an existing run is
+    refused unless `overwrite` (then it must be a cnnlab run); a default name that is taken gets -2, -3 ..."""
+    runs_dir = Path(runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise ConfigError(f"--runs-dir '{runs_dir}' is a file, not a folder; choose another --runs-dir")
+    if name is None:
+        return RunDir(_free_name(runs_dir, default_run_name(config)))
+    run = RunDir(runs_dir / check_name(name))
+    if run.path.is_symlink() or (run.path.exists() and not run.path.is_dir()):
+        raise ConfigError(f"'{run.path}' exists and is not a run directory; choose another --name")
+    if run.has_content() and not overwrite:
+        raise ConfigError(f"run directory '{run.path}' already exists. Resume it with --resume {run.path}, "
+                          "choose another --name, or pass --overwrite to replace it")
+    if run.has_content() and not run.is_cnnlab_run():
+        raise ConfigError(f"refusing to overwrite '{run.path}': it is not a cnnlab run directory (no run.json "
+                          "written by cnnlab in it). cnnlab deletes only its own runs; move it away or choose "
+                          "another --name")
+    return run
+
+
+def _free_name(runs_dir: Path, base: str) -> Path:
+    candidate, index = runs_dir / base, 2
+    while candidate.exists():
+        candidate, index = runs_dir / f"{base}-{index}", index + 1
+    return candidate
+
+
+def create_run_dir(run: RunDir, runs_dir: str | Path, overwrite: bool = False, named: bool = True) -> RunDir:
+    """Create the planned run directory and take its lock; with `overwrite`, empty it first (only a cnnlab
+    run). Of two processes creating one named run at once, the second gets RunBusy or 'already exists';
+    an unnamed run that another process took in the meantime moves on to the next free name."""
+    runs_dir = Path(runs_dir)
+    make_dirs(runs_dir)
+    if not named:
+        while True:
+            try:
+                run.path.mkdir()
+                break
+            except FileExistsError:
+                run = RunDir(_free_name(runs_dir, run.path.name))
+            except OSError as exc:
+                raise storage_error(exc, run.path, "create the folder") from None
+    make_dirs(run.path)
+    run.require_claim()
+    try:
+        if run.has_content():
+            if not overwrite:
+                raise ConfigError(f"run directory '{run.path}' already exists (another process just made it); "
+                                  "choose another --name")
+            run.clear(runs_dir)
+    except BaseException:
+        run.release()
+        raise
+    return run

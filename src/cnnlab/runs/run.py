@@ -1,0 +1,141 @@
+"""A run read back from its directory: config, record, metrics, and its network with trained weights.
+
+Weights are refused, with the file named, when they do not fit the run's model (another architecture or
+class count) or hold NaN/Inf (what a diverged run leaves): evaluation, prediction and features never
+report numbers computed from garbage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import RunConfig
+from ..data import Batches, DataSpec, DataSplits
+from ..errors import ConfigError, DataError
+from ..train import Runtime, read_metrics, resolve_runtime
+from ..train.build import LoaderSpec, make_model, split_batches, splits_of
+from ..train.checkpoint import load_checkpoint, split_prefix
+from ..train.status import Status
+from .directory import RunDir
+from .lifecycle import restores_best
+from .record import RunRecord
+
+CHECKPOINTS = ("auto", "best", "last", "previous")
+
+
+@dataclass
+class Run:
+    """A finished (or interrupted) run: `record` is run.json, typed; `info` the same as a plain dict."""
+
+    path: Path
+    config: RunConfig
+    record: RunRecord
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.record.to_dict()
+
+    @property
+    def status(self) -> Status:
+        return RunDir(self.path).status() or self.record.status
+
+    @property
+    def spec(self) -> DataSpec:
+        if not self.record.data:
+            raise ConfigError(f"{self.path}/run.json has no data description; the run never started")
+        return DataSpec.from_dict(self.record.data)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return read_metrics(self.path / "metrics.csv") if (self.path / "metrics.csv").is_file() else []
+
+    def data_config(self, device: str | None = None) -> RunConfig:
+        """The run's config for re-reading its data: the same split (folder datasets: exactly the files in
+        its split.json), on `device` if given."""
+        config = self.config if device is None else dataclasses.replace(self.config, device=device)
+        if (self.path / "split.json").is_file():
+            data = dataclasses.replace(config.data, split_file=str(self.path / "split.json"))
+            config = dataclasses.replace(config, data=data)
+        return config
+
+    def splits(self, device: str | None = None) -> DataSplits:
+        """The run's data splits as it saw them (its input size, its own mean/std and classes)."""
+        splits = splits_of(self.data_config(device), image_size=self.spec.image_size)
+        return dataclasses.replace(splits, spec=self.spec)
+
+    def batches(self, split: str = "test", device: str | None = None,
+                batch_size: int | None = None) -> tuple[Batches, Runtime]:
+        """Unaugmented batches of `split` ('test', 'val' or 'train') exactly as the run saw its data, and
+        the runtime they live on."""
+        if split not in ("test", "val", "train"):
+            raise ConfigError(f"split must be 'test', 'val' or 'train', got '{split}'")
+        config = self.data_config(device)
+        runtime = resolve_runtime(config)
+        splits = self.splits(device)
+        if getattr(splits, split) is None:
+            raise ConfigError(f"run '{self.path}' has no validation split (data.val_fraction was 0)")
+        loader = LoaderSpec.for_evaluation(config, batch_size)
+        return split_batches(splits, split, loader, runtime), runtime
+
+    def model(self, checkpoint: str = "auto", device: str | torch.device = "cpu") -> nn.Module:
+        """The network with the weights of `checkpoint` ('best', 'last', 'previous', a file path, or 'auto':
+        those the run's own test score used), in eval mode."""
+        path = checkpoint_path(RunDir(self.path), checkpoint, self.config)
+        tensors, _ = load_checkpoint(path)
+        model = make_model(self.config.model, self.spec, Runtime(torch.device(device), None, False))
+        load_trained_weights(model, split_prefix(tensors, "model."), path)
+        return model.eval()
+
+
+def load_trained_weights(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    """Load a full state dict into `model`, refusing (DataError naming `path`) shapes that do not fit and
+    non-finite values."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise DataError(f"'{path}' holds non-finite weights (NaN/Inf in '{name}'); a diverged run leaves "
+                            "such weights: evaluate another checkpoint (--checkpoint best or last)")
+    own = model.state_dict()
+    wrong = [f"{k}: {tuple(v.shape)} in the file, {tuple(own[k].shape)} in the model" for k, v in state.items()
+             if k in own and own[k].shape != v.shape]
+    missing = [k for k in own if k not in state]
+    if wrong or missing:
+        detail = wrong[0] if wrong else f"'{missing[0]}' is missing from the file"
+        raise DataError(f"the weights in '{path}' do not fit this run's model {type(model).__name__} ({detail}"
+                        f"{f' and {len(wrong) + len(missing) - 1} more' if len(wrong) + len(missing) > 1 else ''}); "
+                        "is it a checkpoint of this run?")
+    model.load_state_dict(state)
+
+
+def checkpoint_name(checkpoint: str, config: RunConfig) -> str:
+    """'auto' means the weights the run's own test score used."""
+    if checkpoint == "auto":
+        return "best" if restores_best(config) else "last"
+    return checkpoint
+
+
+def checkpoint_path(run: RunDir, checkpoint: str, config: RunConfig) -> Path:
+    name = checkpoint_name(checkpoint, config)
+    if name in CHECKPOINTS:
+        path = {"best": run.best, "last": run.last, "previous": run.previous}[name]
+        if name == "best" and not path.is_file():
+            path = run.last  # no validation split: 'best' was never written
+        if not path.is_file():
+            raise ConfigError(f"'{run.path}' has no checkpoint ({path.name} is missing)")
+        return path
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise ConfigError(f"--checkpoint '{checkpoint}' is neither {', '.join(CHECKPOINTS)} nor an existing file")
+    return path
+
+
+def load_run(path: str | Path) -> Run:
+    run = RunDir(path).require()
+    record = run.record()
+    if record is None:
+        raise ConfigError(f"'{run.path}' has no run.json: the run never started; train it again")
+    return Run(run.path, run.read_config(), record)
