@@ -112,3 +112,113 @@ def test_lamb_follows_algorithm_2() -> None:
 def test_invalid_hyperparameters_are_refused(cls, kwargs) -> None:
     with pytest.raises(ValueError, match="invalid"):
         cls([torch.nn.Parameter(torch.zeros(2))], **kwargs)
+
+
+def run_skipping(optimizer_class, order: tuple[int, int], steps: int = 7, **kwargs) -> list[list[float]]:
+    """Two parameters; the second gets a gradient only on every third step (a branch that is not always
+    used), so the two step counters differ. `order` permutes the parameter list given to the optimizer."""
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(3, dtype=torch.float64)),
+              torch.nn.Parameter(torch.randn(2, 2, dtype=torch.float64))]
+    optimizer = optimizer_class([params[i] for i in order], **kwargs)
+    for step in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        loss = (params[0] ** 2).sum() * 1.5
+        if step % 3 == 0:
+            loss = loss + ((params[1] - 1) ** 2).sum()
+        loss.backward()
+        optimizer.step()
+    return [p.detach().flatten().tolist() for p in params]
+
+
+def test_qhadam_counts_steps_per_parameter_like_adam() -> None:
+    """A parameter that skips steps keeps its own bias correction (torch.optim.Adam's behaviour); one shared
+    counter per group made the result wrong and dependent on the parameter order."""
+    settings = {"lr": 0.05, "betas": (0.9, 0.999), "eps": 1e-8}
+    adam = run_skipping(torch.optim.Adam, (0, 1), **settings)
+    for order in ((0, 1), (1, 0)):
+        ours = run_skipping(QHAdam, order, nus=(1.0, 1.0), **settings)
+        for got, want in zip(ours, adam):
+            assert got == pytest.approx(want, abs=1e-12)
+
+
+def test_lamb_counts_steps_per_parameter() -> None:
+    """LAMB on two parameters equals LAMB on each alone (per-layer trust ratio, per-parameter step)."""
+    together = run_skipping(LAMB, (0, 1), lr=0.05, weight_decay=0.01, exclude_bias_norm=False)
+    swapped = run_skipping(LAMB, (1, 0), lr=0.05, weight_decay=0.01, exclude_bias_norm=False)
+    assert together == swapped
+
+    torch.manual_seed(0)
+    first = torch.nn.Parameter(torch.randn(3, dtype=torch.float64))
+    second = torch.nn.Parameter(torch.randn(2, 2, dtype=torch.float64))
+    alone = [LAMB([first], lr=0.05, weight_decay=0.01, exclude_bias_norm=False),
+             LAMB([second], lr=0.05, weight_decay=0.01, exclude_bias_norm=False)]
+    for step in range(7):
+        for opt in alone:
+            opt.zero_grad(set_to_none=True)
+        ((first ** 2).sum() * 1.5).backward()
+        alone[0].step()
+        if step % 3 == 0:
+            ((second - 1) ** 2).sum().backward()
+            alone[1].step()
+    assert together[0] == pytest.approx(first.detach().flatten().tolist(), abs=1e-12)
+    assert together[1] == pytest.approx(second.detach().flatten().tolist(), abs=1e-12)
+
+
+def two_layers() -> tuple[list[float], list[float]]:
+    """Two 'layers' whose weights differ in scale by 1000: a per-layer ratio and a global one differ a lot."""
+    return [0.002, -0.001, 0.003], [4.0, -3.0, 5.0, 1.0]
+
+
+def grads_of(big: list[float]) -> list[float]:
+    return [(x - 1.0) for x in big]
+
+
+def test_lars_trust_ratio_is_per_layer() -> None:
+    lr, momentum, eta, decay = 0.5, 0.9, 0.01, 0.0
+    small, big = two_layers()
+    layers = [list(small), list(big)]
+    velocity = [[0.0] * 3, [0.0] * 4]
+    for _ in range(4):
+        grads = [[2.0 * x for x in layers[0]], grads_of(layers[1])]
+        for i, (w, g) in enumerate(zip(layers, grads)):
+            w_norm, g_norm = math.sqrt(sum(x * x for x in w)), math.sqrt(sum(x * x for x in g))
+            local = eta * w_norm / (g_norm + decay * w_norm)  # this layer's own norms
+            velocity[i] = [momentum * v + lr * local * gi for v, gi in zip(velocity[i], g)]
+            layers[i] = [wi - vi for wi, vi in zip(w, velocity[i])]
+    a = torch.nn.Parameter(torch.tensor([small], dtype=torch.float64))
+    b = torch.nn.Parameter(torch.tensor([big], dtype=torch.float64))
+    optimizer = LARS([a, b], lr=lr, momentum=momentum, eta=eta, weight_decay=decay)
+    for _ in range(4):
+        optimizer.zero_grad()
+        ((a ** 2).sum() + ((b - 1.0) ** 2).sum() / 2).backward()
+        optimizer.step()
+    assert a.detach().flatten().tolist() == pytest.approx(layers[0], abs=1e-9)
+    assert b.detach().flatten().tolist() == pytest.approx(layers[1], abs=1e-9)
+    # a global norm (all weights and gradients as one vector) would have moved the small layer ~1000x more
+    assert abs(a.detach().flatten()[0].item() - small[0]) < 1e-3 * abs(small[0]) * 50
+
+
+def test_lamb_trust_ratio_is_per_layer() -> None:
+    lr, (b1, b2), eps = 0.01, (0.9, 0.99), 1e-6
+    small, big = two_layers()
+    layers = [list(small), list(big)]
+    moments = [([0.0] * 3, [0.0] * 3), ([0.0] * 4, [0.0] * 4)]
+    for t in range(1, 5):
+        grads = [[2.0 * x for x in layers[0]], grads_of(layers[1])]
+        for i, (w, g) in enumerate(zip(layers, grads)):
+            m = [b1 * mi + (1 - b1) * gi for mi, gi in zip(moments[i][0], g)]
+            v = [b2 * vi + (1 - b2) * gi * gi for vi, gi in zip(moments[i][1], g)]
+            moments[i] = (m, v)
+            r = [(mi / (1 - b1**t)) / (math.sqrt(vi / (1 - b2**t)) + eps) for mi, vi in zip(m, v)]
+            trust = math.sqrt(sum(x * x for x in w)) / math.sqrt(sum(x * x for x in r))  # this layer's norms
+            layers[i] = [wi - lr * trust * ri for wi, ri in zip(w, r)]
+    a = torch.nn.Parameter(torch.tensor([small], dtype=torch.float64))
+    b = torch.nn.Parameter(torch.tensor([big], dtype=torch.float64))
+    optimizer = LAMB([a, b], lr=lr, betas=(b1, b2), eps=eps, weight_decay=0.0)
+    for _ in range(4):
+        optimizer.zero_grad()
+        ((a ** 2).sum() + ((b - 1.0) ** 2).sum() / 2).backward()
+        optimizer.step()
+    assert a.detach().flatten().tolist() == pytest.approx(layers[0], rel=1e-9, abs=1e-12)
+    assert b.detach().flatten().tolist() == pytest.approx(layers[1], rel=1e-9, abs=1e-12)

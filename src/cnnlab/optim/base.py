@@ -27,21 +27,22 @@ class GroupedOptimizer(torch.optim.Optimizer):
     def _update_group(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
         raise NotImplementedError
 
-    def _adam_moments(self, params: list[torch.Tensor]) -> tuple[list[dict], int]:
-        """Each parameter's state with `exp_avg`, `exp_avg_sq` and `step` (created at zero), the step
-        counter advanced by one; returns the states and the new step number."""
-        states = []
+    def _adam_moments(self, params: list[torch.Tensor]) -> tuple[list[dict], list[int]]:
+        """Each parameter's state with `exp_avg`, `exp_avg_sq` and `step` (created at zero), each step
+        counter advanced by one; returns the states and the new step numbers. The count is per parameter,
+        as in torch.optim.Adam: a parameter without a gradient on some steps (a frozen or unused branch)
+        keeps its own bias correction, and the result does not depend on the order of the parameters."""
+        states, steps = [], []
         for param in params:
             state = self.state[param]
             if not state:
-                state["step"] = torch.zeros((), dtype=torch.float32)
+                state["step"] = torch.zeros((), dtype=torch.float32)  # on the CPU: reading it syncs no device
                 state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+            state["step"] += 1
             states.append(state)
-        step = states[0]["step"].item() + 1
-        for state in states:
-            state["step"].fill_(step)
-        return states, int(step)
+            steps.append(int(state["step"].item()))
+        return states, steps
 
 
 def trust_ratio(ratio: torch.Tensor, weight_norm: torch.Tensor, other_norm: torch.Tensor) -> torch.Tensor:

@@ -26,14 +26,14 @@ class LAMB(GroupedOptimizer):
 
     def _update_group(self, group: dict, params: list[torch.Tensor]) -> None:
         grads = [p.grad for p in params]
-        states, step = self._adam_moments(params)
+        states, steps = self._adam_moments(params)
         b1, b2 = group["betas"]
         m, v = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
         torch._foreach_lerp_(m, grads, 1 - b1)
         torch._foreach_lerp_(v, torch._foreach_mul(grads, grads), 1 - b2)
-        denominator = torch._foreach_sqrt(torch._foreach_div(v, 1 - b2**step))
+        denominator = torch._foreach_sqrt(torch._foreach_div(v, [1 - b2**t for t in steps]))
         torch._foreach_add_(denominator, group["eps"])
-        updates = torch._foreach_div(torch._foreach_div(m, 1 - b1**step), denominator)
+        updates = torch._foreach_div(torch._foreach_div(m, [1 - b1**t for t in steps]), denominator)
         adapted = [not (group["exclude_bias_norm"] and p.dim() <= 1) for p in params]
         for update, param, use in zip(updates, params, adapted):
             if use and group["weight_decay"]:

@@ -29,15 +29,15 @@ class QHAdam(GroupedOptimizer):
         grads = [p.grad for p in params]
         if group["weight_decay"]:
             grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
-        states, step = self._adam_moments(params)
+        states, steps = self._adam_moments(params)
         (b1, b2), (v1, v2) = group["betas"], group["nus"]
         m, s = [st["exp_avg"] for st in states], [st["exp_avg_sq"] for st in states]
         torch._foreach_lerp_(m, grads, 1 - b1)
         squares = torch._foreach_mul(grads, grads)
         torch._foreach_lerp_(s, squares, 1 - b2)
-        numerator = torch._foreach_mul(m, v1 / (1 - b1**step))
+        numerator = torch._foreach_mul(m, [v1 / (1 - b1**t) for t in steps])
         torch._foreach_add_(numerator, grads, alpha=1 - v1)
-        denominator = torch._foreach_mul(s, v2 / (1 - b2**step))
+        denominator = torch._foreach_mul(s, [v2 / (1 - b2**t) for t in steps])
         torch._foreach_add_(denominator, squares, alpha=1 - v2)
         denominator = torch._foreach_sqrt(denominator)
         torch._foreach_add_(denominator, group["eps"])
