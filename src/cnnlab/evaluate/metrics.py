@@ -1,7 +1,9 @@
 """Classification metrics computed on the device with one host sync per evaluation.
 
 top-k accuracy: the true label is among the k highest logits (Krizhevsky et al. 2012 report top-1 and
-top-5 error = 1 - accuracy). The confusion matrix counts (true, predicted) pairs with one bincount per
+top-5 error = 1 - accuracy). Top-1 is `argmax`, the first of tied maxima, as torchmetrics, timm and
+scikit-learn count it (ties are common under bf16); `topk`'s order among ties is unspecified, so it only
+decides the other four of the top 5, and a correct top-1 always counts for top-5. The confusion matrix counts (true, predicted) pairs with one bincount per
 batch; per-class accuracy (recall) is its diagonal over its row sums.
 """
 
@@ -41,11 +43,12 @@ def evaluate_model(
             logits = model(images)
         logits = logits.float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").to(loss_sum.dtype)
-        top = logits.topk(k, dim=1).indices
-        top1 += (top[:, 0] == labels).sum()
-        top5 += (top == labels[:, None]).any(dim=1).sum()
+        predicted = logits.argmax(dim=1)
+        hit1, hit5 = topk_hits(logits, labels, predicted, k)
+        top1 += hit1.sum()
+        top5 += hit5.sum()
         if matrix is not None:
-            matrix += torch.bincount(labels * num_classes + top[:, 0], minlength=num_classes * num_classes)
+            matrix += torch.bincount(labels * num_classes + predicted, minlength=num_classes * num_classes)
         count += int(labels.shape[0])
     model.train(was_training)
     result: dict[str, Any] = {
@@ -57,6 +60,15 @@ def evaluate_model(
     if matrix is not None:
         result["confusion"] = matrix.view(num_classes, num_classes).cpu()
     return result
+
+
+def topk_hits(scores: torch.Tensor, labels: torch.Tensor, predicted: torch.Tensor | None = None,
+              k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample (top-1 hit, top-k hit) booleans; top-1 by argmax."""
+    predicted = scores.argmax(dim=1) if predicted is None else predicted
+    hit1 = predicted == labels
+    top = scores.topk(min(k, scores.shape[1]), dim=1).indices
+    return hit1, hit1 | (top == labels[:, None]).any(dim=1)
 
 
 def per_class_accuracy(confusion: torch.Tensor) -> list[float | None]:

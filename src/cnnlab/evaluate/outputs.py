@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .metrics import topk_hits
+
 
 @torch.no_grad()
 def collect_outputs(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], autocast: Any = None,
@@ -39,7 +41,5 @@ def collect_outputs(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torc
 
 def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """Top-1 and top-5 (top-k for fewer than 5 classes) accuracy of class scores."""
-    k = min(5, scores.shape[1])
-    top = scores.topk(k, dim=1).indices
-    return {"acc": (top[:, 0] == labels).double().mean().item(),
-            "top5": (top == labels[:, None]).any(dim=1).double().mean().item(), "count": int(labels.shape[0])}
+    hit1, hit5 = topk_hits(scores, labels)
+    return {"acc": hit1.double().mean().item(), "top5": hit5.double().mean().item(), "count": int(labels.shape[0])}
