@@ -8,7 +8,9 @@ only rebuilds numpy arrays, lists, dicts, bytes and numbers, and refuses every o
 
 from __future__ import annotations
 
+import io
 import pickle
+import pickletools
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..io import LIMITS
 from .base import ImageSet, RawDataset
 from .registry import DATASETS
 from .roots import find_dir
@@ -44,15 +47,33 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def load_pickle(path: Path) -> dict:
+    """A CIFAR batch dict. The file's size is bounded (LIMITS.pickle_bytes) before it is read, and every
+    length the pickle declares (strings, bytes, frames) is checked against the bytes actually there before
+    the unpickler runs (pickletools walks the opcodes without building anything): a 14-byte file that
+    claims a 64 GiB string is refused instead of allocating it."""
     try:
-        with open(path, "rb") as handle:
-            data = RestrictedUnpickler(handle, encoding="bytes").load()
+        size = path.stat().st_size
+        if size > LIMITS.pickle_bytes:
+            raise DataError(f"{path}: {size:,} bytes, more than the {LIMITS.pickle_bytes:,} a CIFAR batch file may "
+                            "have (the largest real one has 155 MB): the file is not a CIFAR batch")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror}). Download the dataset again.") from None
+    try:
+        for _ in pickletools.genops(io.BytesIO(raw)):
+            pass
+    except (ValueError, EOFError, TypeError, IndexError, KeyError, OverflowError) as exc:
+        raise DataError(f"{path}: truncated or corrupt pickle ({exc}). Download the dataset again.") from None
+    try:
+        data = RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except pickle.UnpicklingError as exc:
         if str(exc).startswith("refused"):
             raise DataError(f"{path}: unsafe pickle ({exc}); cnnlab will not load it") from None
         raise DataError(f"{path}: truncated or corrupt pickle ({exc}). Download the dataset again.") from None
-    except (EOFError, ValueError, TypeError, IndexError, OSError) as exc:
-        raise DataError(f"{path}: truncated or corrupt pickle ({exc}). Download the dataset again.") from None
+    except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError, MemoryError,
+            RecursionError, OSError) as exc:
+        raise DataError(f"{path}: truncated or corrupt pickle ({type(exc).__name__}: {exc}). "
+                        "Download the dataset again.") from None
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a dict, found {type(data).__name__}")
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in data.items()}

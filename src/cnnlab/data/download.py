@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tarfile
 import urllib.error
 import urllib.request
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import ConfigError, DataError
+from ..io import LIMITS
 
 _CHUNK = 1 << 20
 
@@ -152,6 +154,10 @@ def extract(archive: Path, target: Path) -> None:
         with zipfile.ZipFile(archive) as bundle:
             for info in bundle.infolist():
                 _check_member(archive, info.filename, target)
+                if info.compress_size and info.file_size > info.compress_size * LIMITS.gzip_ratio:
+                    raise DataError(f"{archive}: member '{info.filename}' claims {info.file_size:,} bytes from "
+                                    f"{info.compress_size:,} compressed (a zip bomb); nothing was extracted")
+            _check_unpacked_size(archive, sum(info.file_size for info in bundle.infolist()), target)
             bundle.extractall(target)
         return
     try:
@@ -162,10 +168,22 @@ def extract(archive: Path, target: Path) -> None:
         members = bundle.getmembers()
         for member in members:
             _check_tar_member(archive, member, target)
+        _check_unpacked_size(archive, sum(member.size for member in members if member.isfile()), target)
         if hasattr(tarfile, "data_filter"):
             bundle.extractall(target, members=members, filter="data")
         else:  # Python without extraction filters: the checks above are the guard
             bundle.extractall(target, members=members)
+
+
+def _check_unpacked_size(archive: Path, total: int, target: Path) -> None:
+    """The members' declared sizes, summed, against LIMITS.archive_bytes and the free space, before unpacking."""
+    if total > LIMITS.archive_bytes:
+        raise DataError(f"{archive}: its members declare {total:,} bytes unpacked, more than the "
+                        f"{LIMITS.archive_bytes:,} a dataset archive may unpack to here; nothing was extracted")
+    free = shutil.disk_usage(target).free
+    if total > free:
+        raise DataError(f"{archive}: unpacking needs {total / 2**20:,.0f} MiB but {target} has "
+                        f"{free / 2**20:,.0f} MiB free; free some space and run the command again")
 
 
 def _check_member(archive: Path, name: str, target: Path) -> Path:

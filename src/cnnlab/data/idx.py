@@ -9,14 +9,17 @@ header promises (a truncated download is the common failure).
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 
 from ..errors import DataError
+from ..io import LIMITS
 from .base import ImageSet, RawDataset
 from .registry import DATASETS
 from .roots import find_dir, find_file
@@ -31,44 +34,76 @@ FILES = {
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 MNIST_CLASSES = tuple(str(d) for d in range(10))
+_CHUNK = 1 << 22  # bytes inflated at a time
+
+
+MAX_DIMENSIONS = 8  # images [N, H, W] and labels [N] use 3 and 1; 255 (the byte's maximum) is a corrupt header
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read one IDX file (raw or .gz) into a numpy array, validating the header against the payload."""
+    """Read one IDX file (raw or .gz) into a numpy array. The header is validated first and the payload
+    size it declares is checked against LIMITS and the file before a byte of payload is allocated; a
+    gzip stream is inflated in chunks up to that size plus one byte (which must not exist)."""
     path = Path(path)
-    data = _read_bytes(path)
-    if len(data) < 4:
-        raise DataError(f"{path}: truncated IDX file ({len(data)} bytes, the header alone is 4+)")
-    zero, type_code, ndim = data[:2], data[2], data[3]
-    if zero != b"\x00\x00" or type_code not in IDX_TYPES or ndim == 0:
-        raise DataError(
-            f"{path}: not an IDX file (magic bytes {data[:4].hex()}; expected 0000 then a type byte "
-            f"08/09/0b/0c/0d/0e and the dimension count). Is it the right file, or an HTML error page?"
-        )
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"{path}: truncated IDX header ({len(data)} of {header} bytes)")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    dtype = np.dtype(IDX_TYPES[type_code])
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    if len(data) != expected:
-        problem = "truncated" if len(data) < expected else "has trailing bytes"
-        raise DataError(
-            f"{path}: {problem}: the header promises {dims} ({expected} bytes) but the file has "
-            f"{len(data)} bytes. Delete it and download it again."
-        )
-    array = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as handle:
+            dims, dtype, header = _read_header(handle, path)
+            expected = math.prod(dims) * dtype.itemsize
+            _check_declared_size(path, dims, header, expected)
+            payload = _read_exactly(handle, expected, path, dims, header)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read ({exc}). The file is corrupt or truncated: download it again.") from None
+    array = np.frombuffer(payload, dtype=dtype).reshape(dims)
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as handle:
-                return handle.read()
-        return path.read_bytes()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: cannot read ({exc}). The file is corrupt or truncated: download it again.") from None
+def _read_header(handle: BinaryIO, path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    start = handle.read(4)
+    if len(start) < 4:
+        raise DataError(f"{path}: truncated IDX file ({len(start)} bytes, the header alone is 4+)")
+    zero, type_code, ndim = start[:2], start[2], start[3]
+    if zero != b"\x00\x00" or type_code not in IDX_TYPES or ndim == 0:
+        raise DataError(
+            f"{path}: not an IDX file (magic bytes {start.hex()}; expected 0000 then a type byte "
+            f"08/09/0b/0c/0d/0e and the dimension count). Is it the right file, or an HTML error page?"
+        )
+    if ndim > MAX_DIMENSIONS:
+        raise DataError(f"{path}: the IDX header declares {ndim} dimensions (images have 3, labels 1): the file "
+                        "is corrupt; download it again")
+    raw = handle.read(4 * ndim)
+    if len(raw) < 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header ({4 + len(raw)} of {4 + 4 * ndim} bytes)")
+    return struct.unpack(f">{ndim}I", raw), np.dtype(IDX_TYPES[type_code]), 4 + 4 * ndim
+
+
+def _check_declared_size(path: Path, dims: tuple[int, ...], header: int, expected: int) -> None:
+    if expected > LIMITS.idx_bytes:
+        raise DataError(f"{path}: the header declares {dims}, {expected:,} bytes of data, more than the "
+                        f"{LIMITS.idx_bytes:,} an IDX dataset may hold here: the file is corrupt or hostile")
+    size = path.stat().st_size
+    if path.suffix == ".gz":
+        if expected > size * LIMITS.gzip_ratio + (1 << 20):
+            raise DataError(f"{path}: the header declares {expected:,} bytes, but {size:,} compressed bytes "
+                            "cannot inflate to that (deflate expands at most ~1,032x): the file is corrupt")
+    elif size != header + expected:
+        problem = "truncated" if size < header + expected else "has trailing bytes"
+        raise DataError(f"{path}: {problem}: the header promises {dims} ({header + expected} bytes) but the file "
+                        f"has {size} bytes. Delete it and download it again.")
+
+
+def _read_exactly(handle: BinaryIO, expected: int, path: Path, dims: tuple[int, ...], header: int) -> bytearray:
+    payload = bytearray(expected)
+    view, filled = memoryview(payload), 0
+    while filled < expected:
+        count = handle.readinto(view[filled : filled + _CHUNK])
+        if not count:
+            raise DataError(f"{path}: truncated: the header promises {dims} ({header + expected} bytes) but the "
+                            f"data ends after {header + filled} bytes. Delete it and download it again.")
+        filled += count
+    if handle.read(1):
+        raise DataError(f"{path}: has trailing bytes: the header promises {dims} ({header + expected} bytes) but "
+                        "the data goes on. Delete it and download it again.")
+    return payload
 
 
 def read_idx_pair(images_path: Path, labels_path: Path, num_classes: int) -> ImageSet:
