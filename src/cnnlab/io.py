@@ -69,6 +69,9 @@ _FIXES = {
 }
 
 
+DISK_ERRORS = frozenset(_FIXES) - {errno.EEXIST}
+
+
 def storage_error(exc: OSError, path: str | Path, doing: str) -> StorageError:
     """A StorageError saying what failed (`doing` 'writing', 'creating the folder', ...), where, and the fix."""
     fix = _FIXES.get(exc.errno or 0, exc.strerror or str(exc))

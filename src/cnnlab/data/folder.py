@@ -23,12 +23,19 @@ SPLIT_FOLDERS = ("train", "val", "test")
 
 
 def scan_tree(root: Path) -> tuple[dict[str, list[str]], list[str]]:
-    """{class: sorted image paths relative to `root`} and notes on what was ignored."""
+    """{class: sorted image paths relative to `root`} and notes on what was ignored. Links are followed only
+    when they lead to a place inside `root` (a tree may link within itself); a link leading out of the tree,
+    or nowhere, is ignored and named, so a dataset never reads files from elsewhere behind the user's back.
+    Linked sub-folders are not descended into (a link loop cannot trap the scan)."""
     classes: dict[str, list[str]] = {}
-    hidden, others, empty, loose = 0, [], [], []
+    hidden, others, empty, loose, outside = 0, [], [], [], []
+    resolved_root = root.resolve()
     for entry in sorted(root.iterdir()):
         if entry.name.startswith("."):
             hidden += 1
+            continue
+        if not _inside(entry, resolved_root):
+            outside.append(_link_note(entry, root))
             continue
         if not entry.is_dir():
             loose.append(entry.name)
@@ -38,16 +45,38 @@ def scan_tree(root: Path) -> tuple[dict[str, list[str]], list[str]]:
             relative = path.relative_to(root)
             if any(part.startswith(".") for part in relative.parts):
                 hidden += path.is_file()
+            elif path.is_symlink() and not _inside(path, resolved_root):
+                outside.append(_link_note(path, root))
             elif path.is_file():
                 (files if is_image_name(path) else others).append(relative.as_posix())
         if files:
             classes[entry.name] = files
         else:
             empty.append(entry.name)
-    return classes, _notes(root, hidden, others, empty, loose)
+    return classes, _notes(root, hidden, others, empty, loose, outside)
 
 
-def _notes(root: Path, hidden: int, others: list[str], empty: list[str], loose: list[str]) -> list[str]:
+def _inside(path: Path, resolved_root: Path) -> bool:
+    """A plain entry, or a link whose target exists inside the tree."""
+    if not path.is_symlink():
+        return True
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # dangling, or a loop
+        return False
+    return target == resolved_root or target.is_relative_to(resolved_root)
+
+
+def _link_note(path: Path, root: Path) -> str:
+    try:
+        target = str(path.resolve(strict=True))
+    except (OSError, RuntimeError):
+        target = "nothing (a broken link or a loop)"
+    return f"{path.relative_to(root).as_posix()} -> {target}"
+
+
+def _notes(root: Path, hidden: int, others: list[str], empty: list[str], loose: list[str],
+           outside: list[str] = ()) -> list[str]:
     notes = []
     if hidden:
         notes.append(f"{root}: ignored {hidden} hidden file(s)")
@@ -57,6 +86,9 @@ def _notes(root: Path, hidden: int, others: list[str], empty: list[str], loose: 
         notes.append(f"{root}: ignored {len(empty)} class folder(s) without images: {', '.join(empty[:5])}")
     if loose:
         notes.append(f"{root}: ignored {len(loose)} file(s) outside class folders, e.g. {', '.join(loose[:3])}")
+    if outside:
+        notes.append(f"{root}: ignored {len(outside)} link(s) leading out of the tree or nowhere: "
+                     f"{'; '.join(outside[:5])} (copy or mount those files inside the tree to use them)")
     return notes
 
 

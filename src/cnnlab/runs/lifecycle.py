@@ -212,14 +212,23 @@ def _train(session: Session, run: RunDir, checkpoint: tuple[dict, dict] | None, 
         status = trainer.fit()
         test = _score_test(trainer, run, splits, config, runtime) if status.scored else None
     except CnnlabError as exc:
-        run.save(record.updated(status=Status.FAILED, reason=str(exc).splitlines()[0], **trainer.facts))
+        _record_failure(run, record.updated(status=Status.FAILED, reason=str(exc).splitlines()[0], **trainer.facts))
         raise
     except Exception as exc:
-        run.save(record.updated(status=Status.FAILED, reason=f"{type(exc).__name__}: {exc}",
-                                traceback=traceback.format_exc(limit=12), **trainer.facts))
+        _record_failure(run, record.updated(status=Status.FAILED, reason=f"{type(exc).__name__}: {exc}",
+                                            traceback=traceback.format_exc(limit=12), **trainer.facts))
         raise
     wall = base.wall_seconds + time.perf_counter() - started
     return _finish(trainer, run, record, test, wall)
+
+
+def _record_failure(run: RunDir, record: RunRecord) -> None:
+    """Write the failure into run.json if the disk lets us; if not (it is full), the run reads as crashed
+    once this process is gone, which is as resumable, and the original error is the one to report."""
+    try:
+        run.save(record)
+    except OSError:
+        pass
 
 
 def _score_test(trainer: Trainer, run: RunDir, splits: DataSplits, config: RunConfig,

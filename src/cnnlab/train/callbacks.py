@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, storage_error
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -48,7 +49,7 @@ class MetricsCSV(Callback):
         _rewrite_csv(self.path, METRIC_COLUMNS, [{k: _format(row.get(k)) for k in METRIC_COLUMNS} for row in kept])
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        with open(self.path, "a", newline="") as handle:
+        with _appending(self.path) as handle:
             csv.DictWriter(handle, METRIC_COLUMNS, extrasaction="ignore").writerow(
                 {key: _format(row.get(key)) for key in METRIC_COLUMNS}
             )
@@ -61,6 +62,17 @@ def _rewrite_csv(path: Path, columns: Sequence[str], rows: list[dict[str, Any]])
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, text.getvalue())
+
+
+@contextlib.contextmanager
+def _appending(path: Path) -> Iterator[Any]:
+    """Append rows; a full or read-only disk becomes a StorageError naming the file. (A row appended for an
+    epoch whose checkpoint then failed is dropped on resume: rows after the checkpoint's epoch are cut.)"""
+    try:
+        with open(path, "a", newline="") as handle:
+            yield handle
+    except OSError as exc:
+        raise storage_error(exc, path, "append to") from None
 
 
 def _format(value: Any) -> Any:
@@ -106,7 +118,7 @@ class StepLosses(Callback):
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
         losses = row.get("step_losses") or []
         first = row["step"] - len(losses) + 1
-        with open(self.path, "a", newline="") as handle:
+        with _appending(self.path) as handle:
             writer = csv.writer(handle)
             writer.writerows((row["epoch"], first + i, repr(loss)) for i, loss in enumerate(losses))
 
