@@ -3,8 +3,9 @@
 top-k accuracy: the true label is among the k highest logits (Krizhevsky et al. 2012 report top-1 and
 top-5 error = 1 - accuracy). Top-1 is `argmax`, the first of tied maxima, as torchmetrics, timm and
 scikit-learn count it (ties are common under bf16); `topk`'s order among ties is unspecified, so it only
-decides the other four of the top 5, and a correct top-1 always counts for top-5. The confusion matrix counts (true, predicted) pairs with one bincount per
-batch; per-class accuracy (recall) is its diagonal over its row sums.
+decides the other four of the top 5, and a correct top-1 always counts for top-5. The confusion matrix
+counts (true, predicted) pairs with one bincount per batch; per-class accuracy (recall) is its diagonal
+over its row sums.
 """
 
 from __future__ import annotations
