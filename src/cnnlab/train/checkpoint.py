@@ -12,6 +12,8 @@ Loading never unpickles anything.
 from __future__ import annotations
 
 import json
+import os
+import re
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,7 +37,20 @@ def save_checkpoint(path: Path, tensors: Mapping[str, torch.Tensor], meta: Mappi
     header = {"cnnlab": json.dumps({"format": FORMAT_VERSION, **meta, "checksums": checksums})}
     if previous is not None:
         keep_previous(Path(path), previous)
-    atomic_write(Path(path), lambda tmp: save_file(payload, str(tmp), metadata=header))
+    atomic_write(Path(path), lambda tmp: _save_file(payload, tmp, header))
+
+
+def _save_file(payload: dict[str, torch.Tensor], path: Path, header: dict[str, str]) -> None:
+    """safetensors' writer reports a failing disk as a SafetensorError '... (os error 28)': give it back
+    its OSError, so a full disk reads as a full disk."""
+    try:
+        save_file(payload, str(path), metadata=header)
+    except SafetensorError as exc:
+        code = re.search(r"os error (\d+)", str(exc))
+        if code is None:
+            raise
+        number = int(code.group(1))
+        raise OSError(number, os.strerror(number), str(path)) from None
 
 
 def _storable(tensor: torch.Tensor) -> torch.Tensor:

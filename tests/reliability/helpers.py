@@ -1,0 +1,139 @@
+"""Running the real `cnnlab` program as a subprocess, measuring it, and giving it a small disk of its own."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from cnnlab.train.checkpoint import load_checkpoint, split_prefix
+
+# a run of a few seconds: 320 digits, LeNet-5, 10 steps per epoch
+TINY = ["data=digits", "model=lenet5", "data.train_limit=320", "batch_size=32", "epochs=3"]
+TIME_COLUMNS = ("train_seconds", "val_seconds", "images_per_second")
+
+
+@dataclass
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+    max_rss_mb: float  # peak resident memory of the process
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cnnlab", *args]
+
+
+def cli(*args: str, cwd: Path, timeout: float = 240, env: dict | None = None) -> Finished:
+    """Run `cnnlab ARGS` to the end; its exit code, output and peak memory (os.wait4's rusage)."""
+    process = start(*args, cwd=cwd, env=env)
+    return finish(process, timeout)
+
+
+def cli_all(*commands: tuple[str, ...], cwd: Path, timeout: float = 240) -> list[Finished]:
+    """Several `cnnlab` commands at once (they are independent; most of each is starting Python and torch)."""
+    processes = [start(*args, cwd=cwd) for args in commands]
+    return [finish(process, timeout) for process in processes]
+
+
+def start(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.Popen(command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=environment)
+
+
+def finish(process: subprocess.Popen, timeout: float = 240) -> Finished:
+    deadline = time.monotonic() + timeout
+    out_path, err_path = [], []
+    import threading
+
+    readers = [threading.Thread(target=lambda s=stream, o=sink: o.append(s.read()), daemon=True)
+               for stream, sink in ((process.stdout, out_path), (process.stderr, err_path))]
+    for reader in readers:
+        reader.start()
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            process.kill()
+            raise TimeoutError(f"cnnlab {process.args[3:]} ran past {timeout} s")
+        time.sleep(0.02)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join()
+    return Finished(process.returncode, "".join(out_path), "".join(err_path), usage.ru_maxrss / 1024)
+
+
+def wait_for(condition, timeout: float = 120, what: str = "", process: subprocess.Popen | None = None) -> None:
+    """Poll `condition`; fail with the process's output if it ended first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the process ended (exit {process.returncode}) before {what}: "
+                                 f"{process.stdout.read()}{process.stderr.read()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what}")
+        time.sleep(0.02)
+
+
+def metrics_rows(run: Path) -> int:
+    path = run / "metrics.csv"
+    return max(len(path.read_text().splitlines()) - 1, 0) if path.is_file() else 0
+
+
+def weights(run: Path, name: str = "last") -> dict[str, torch.Tensor]:
+    tensors, _ = load_checkpoint(run / "checkpoints" / f"{name}.safetensors")
+    return split_prefix(tensors, "model.")
+
+
+def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def untimed_metrics(run: Path) -> list[dict]:
+    from cnnlab.train import read_metrics
+
+    return [{k: v for k, v in row.items() if k not in TIME_COLUMNS} for row in read_metrics(run / "metrics.csv")]
+
+
+def tree(root: Path) -> dict[str, int]:
+    """Every file under `root` with its size: to prove a command wrote or deleted nothing."""
+    return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def kill(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    process.send_signal(sig)
+
+
+def small_disk_available() -> bool:
+    """Whether a test may mount a tmpfs of its own: in a user+mount namespace (`unshare -rm`, no root
+    needed), which keeps the mount invisible to everything else."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt && echo ok"],
+                           capture_output=True, text=True)
+    return probe.stdout.strip() == "ok"
+
+
+def on_small_disk(script: str, mount_point: Path, size: str, cwd: Path, options: str = "",
+                  timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run a shell `script` in a private mount namespace where `mount_point` is a fresh tmpfs of `size`
+    (`options` e.g. 'ro'). $CNNLAB runs the cnnlab program; $PY the Python interpreter."""
+    mount_options = f"size={size}" + (f",{options}" if options else "")
+    wrapped = f"mount -t tmpfs -o {mount_options} tmpfs '{mount_point}' && {script}"
+    env = {**os.environ, "PY": sys.executable, "CNNLAB": f"{sys.executable} -m cnnlab", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(["unshare", "-rm", "sh", "-c", wrapped], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=timeout)

@@ -1,0 +1,44 @@
+"""A fault injector around the real program: `python inject.py FAULT EPOCH cnnlab-args...` patches one
+thing, then runs `cnnlab` exactly as the command line does (cnnlab.cli.main).
+
+Faults: nan-data (from EPOCH on, the first training batch of each epoch holds NaN pixels),
+nan-weights (at the start of EPOCH a weight of the model becomes NaN). EPOCH counts from 1."""
+
+import sys
+
+import torch
+
+from cnnlab.cli import main
+from cnnlab.data import loader
+from cnnlab.train import trainer
+
+
+def nan_data(epoch: int) -> None:
+    real = loader.DeviceBatches.batches
+
+    def batches(self, at_epoch=0, start=0):
+        for index, (images, labels) in enumerate(real(self, at_epoch, start)):
+            if self.drop_last and at_epoch + 1 >= epoch and index == 0:
+                images = images.clone()
+                images[0, 0, 0, 0] = float("nan")
+            yield images, labels
+
+    loader.DeviceBatches.batches = batches
+
+
+def nan_weights(epoch: int) -> None:
+    real = trainer.Trainer._run_epoch
+
+    def run_epoch(self, at_epoch):
+        if at_epoch + 1 == epoch:
+            with torch.no_grad():
+                next(self.model.parameters()).view(-1)[0] = float("nan")
+        return real(self, at_epoch)
+
+    trainer.Trainer._run_epoch = run_epoch
+
+
+if __name__ == "__main__":
+    fault, epoch, *args = sys.argv[1:]
+    {"nan-data": nan_data, "nan-weights": nan_weights}[fault](int(epoch))
+    sys.exit(main(args))

@@ -1,0 +1,134 @@
+"""Processes that die, are signalled, repeat themselves or run side by side.
+
+Checks 2, 11, 12 and 13 of the fault-injection list (issue 12)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from cnnlab.runs import RunDir, Status
+from cnnlab.train.checkpoint import load_checkpoint
+from tests.reliability.helpers import (
+    TINY,
+    cli,
+    cli_all,
+    finish,
+    metrics_rows,
+    same_weights,
+    start,
+    untimed_metrics,
+    wait_for,
+    weights,
+)
+
+
+def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run_bitwise(tmp_path: Path) -> None:
+    """2. SIGKILL in the middle of epoch 2; `--resume` continues from the end of epoch 1: weights and
+    metrics.csv equal an uninterrupted run bit for bit (CPU, same threads)."""
+    small_convnet = ("model=convnet", "model.filters=[8,16,32]", "model.fc=[64]", "model.dropout=0.3")
+    args = (*TINY, *small_convnet, "epochs=3", "--quiet")  # dropout: the RNG state must be checkpointed
+    reference = start("train", *args, "--name", "reference", cwd=tmp_path)
+    killed = start("train", *args, "--name", "killed", cwd=tmp_path)
+    run = tmp_path / "runs" / "killed"
+    wait_for(lambda: metrics_rows(run) >= 1, what="epoch 1", process=killed)
+    time.sleep(0.15)  # into epoch 2
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert finish(reference).returncode == 0
+    assert RunDir(run).status() == Status.CRASHED  # run.json still says running; nobody holds the lock
+    resumed = cli("train", "--resume", str(run), "--quiet", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.output
+    ref = tmp_path / "runs" / "reference"
+    assert same_weights(weights(run), weights(ref)), "weights differ bitwise"
+    assert untimed_metrics(run) == untimed_metrics(ref)
+    assert RunDir(run).record().test == RunDir(ref).record().test
+    assert [row["epoch"] for row in untimed_metrics(run)] == [1, 2, 3]  # no epoch twice
+
+
+def test_sigterm_is_prompt_checkpoints_and_resumes_and_a_second_sigint_exits_at_once(tmp_path: Path) -> None:
+    """11. SIGTERM: the step finishes, a checkpoint is written, exit 143 within 2 s + a step + a checkpoint
+    write; resumable. SIGINT twice: exit 130 at once, nothing corrupt, resumable."""
+    long = (*TINY, "epochs=200", "data.train_limit=1280")
+    term = start("train", *long, "--name", "term", cwd=tmp_path)
+    twice = start("train", *long, "--name", "twice", cwd=tmp_path)
+    for name in ("term", "twice"):
+        wait_for(lambda n=name: metrics_rows(tmp_path / "runs" / n) >= 1, what=f"{name}: epoch 1",
+                 process=term if name == "term" else twice)
+    started = time.monotonic()
+    term.send_signal(signal.SIGTERM)
+    ended = finish(term)
+    seconds = time.monotonic() - started
+    record = RunDir(tmp_path / "runs" / "term").record()
+    step = record.train_seconds / max(record.steps, 1)
+    assert ended.returncode == 143 and "interrupted: SIGTERM" in ended.stderr
+    assert record.status == Status.INTERRUPTED
+    assert seconds < 2.0 + 4 * step + 0.5, f"{seconds:.2f} s from SIGTERM to exit"
+
+    twice.send_signal(signal.SIGINT)
+    twice.send_signal(signal.SIGINT)
+    second = finish(twice)
+    assert second.returncode == 130, second.output
+    last = tmp_path / "runs" / "twice" / "checkpoints" / "last.safetensors"
+    load_checkpoint(last)  # whatever the second signal cut short, the checkpoint on disk is whole
+
+    # resumable: both continue, to one epoch past their checkpoint rather than 200 (cut short on purpose)
+    ends = {name: load_checkpoint(tmp_path / "runs" / name / "checkpoints" / "last.safetensors")[1]["state"]["epoch"]
+            + 1 for name in ("term", "twice")}
+    resumed = cli_all(*(("train", "--resume", f"runs/{name}", "--quiet", f"epochs={end}", "--allow-config-change")
+                        for name, end in ends.items()), cwd=tmp_path)
+    for (name, end), result in zip(ends.items(), resumed):
+        assert result.returncode == 0, result.output
+        record = RunDir(tmp_path / "runs" / name).record()
+        assert record.status == Status.COMPLETED and record.epochs_completed == end and record.sessions == 2
+
+
+def test_the_same_seed_twice_gives_identical_metrics_and_weights(tmp_path: Path) -> None:
+    """12. Two processes, same config and seed: identical metrics.csv (timings aside) and weights."""
+    convnet = ("model=convnet", "model.filters=[8,16,32]", "model.fc=[64]", "model.dropout=0.3")
+    first, second = cli_all(("train", *TINY, *convnet, "--name", "a", "--quiet"),
+                            ("train", *TINY, *convnet, "--name", "b", "--quiet"), cwd=tmp_path)
+    assert first.returncode == 0 and second.returncode == 0
+    a, b = tmp_path / "runs" / "a", tmp_path / "runs" / "b"
+    assert same_weights(weights(a), weights(b)) and untimed_metrics(a) == untimed_metrics(b)
+    assert RunDir(a).record().test == RunDir(b).record().test
+
+
+STUDY = """\
+name: shared
+base: {model: lenet5, data: {name: digits, train_limit: 192}, epochs: 2, batch_size: 32}
+variations:
+  tanh: {}
+  relu: {model.activation: relu}
+  adam: {optimizer: adam, lr: 0.001}
+seeds: [0, 1]
+"""
+
+
+def test_two_study_processes_share_one_study_and_do_every_run_exactly_once(tmp_path: Path) -> None:
+    """13. Two `cnnlab study run` on one directory: both exit 0, every run completed by exactly one of
+    them (one session each), no metrics.csv row twice. Two `train --name same` at once: one is refused."""
+    (tmp_path / "shared.yaml").write_text(STUDY)
+    results = cli_all(("study", "run", "shared.yaml", "--dir", "runs/shared", "--quiet"),
+                      ("study", "run", "shared.yaml", "--dir", "runs/shared", "--quiet"), cwd=tmp_path, timeout=600)
+    for result in results:
+        assert result.returncode == 0, result.output
+    runs = [p for p in (tmp_path / "runs" / "shared").iterdir() if (p / "run.json").is_file()]
+    assert len(runs) == 8  # baseline, tanh, relu, adam x seeds 0, 1
+    for run in runs:
+        record = RunDir(run).record()
+        assert record.status == Status.COMPLETED and record.sessions == 1, run
+        epochs = [row["epoch"] for row in untimed_metrics(run)]
+        assert epochs == [1, 2], (run, epochs)
+    trained = [line for result in results for line in result.stdout.splitlines() if line.startswith("[")]
+    assert len(trained) == 8, trained  # each run started by exactly one of the two processes
+    assert all(result.stdout.count("[") >= 1 for result in results)  # and both did some of the work
+
+    same = cli_all(("train", *TINY, "--name", "same", "--quiet"), ("train", *TINY, "--name", "same", "--quiet"),
+                   cwd=tmp_path)
+    codes = sorted(result.returncode for result in same)
+    assert codes[0] == 0 and codes[1] in (2, 75), [r.output for r in same]
+    refused = next(r for r in same if r.returncode != 0)
+    assert "already exists" in refused.stderr or "in use by" in refused.stderr
+    assert RunDir(tmp_path / "runs" / "same").record().sessions == 1
