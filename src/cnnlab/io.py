@@ -174,6 +174,8 @@ def keep_previous(path: Path, previous: Path) -> None:
     file before the newest survives the newest's corruption. Atomic: `previous` is old or new, never half."""
     if not path.is_file():
         return
+    if previous.is_file() and os.path.samefile(path, previous):
+        return  # already the same file (the last save was cut short after this step): rename would be a no-op
     tmp = previous.with_name(f".{previous.name}.{os.getpid()}{TEMP_SUFFIX}")
     tmp.unlink(missing_ok=True)
     try:

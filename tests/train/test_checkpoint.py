@@ -38,3 +38,18 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
         load_checkpoint(path)
     with pytest.raises(DataError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_previous_is_kept_and_a_cut_short_save_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """`previous` holds the checkpoint before the newest; when a save died between keeping the previous and
+    writing the new last (both names then point at one file), the next save leaves no temporary file."""
+    last, previous = tmp_path / "last.safetensors", tmp_path / "previous.safetensors"
+    save_checkpoint(last, {"a": torch.ones(2)}, {"epoch": 1}, previous=previous)
+    save_checkpoint(last, {"a": torch.full((2,), 2.0)}, {"epoch": 2}, previous=previous)
+    assert load_checkpoint(previous)[1]["epoch"] == 1 and load_checkpoint(last)[1]["epoch"] == 2
+    from cnnlab.io import keep_previous
+
+    keep_previous(last, previous)  # the first half of a save that was then killed
+    save_checkpoint(last, {"a": torch.full((2,), 3.0)}, {"epoch": 3}, previous=previous)
+    assert load_checkpoint(previous)[1]["epoch"] == 2 and load_checkpoint(last)[1]["epoch"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.safetensors", "previous.safetensors"]

@@ -131,6 +131,10 @@ def start_run(config: RunConfig, run: RunDir, *, runs_dir: str | Path | None = N
     owned = run.lock.held
     run = create_run_dir(run, runs_dir, overwrite, named)
     try:
+        # run.json first: a process killed at any later moment leaves a folder that is recognisably a
+        # cnnlab run (crashed, restartable), never one that --overwrite must refuse as someone else's
+        run.save(RunRecord(owner=owner_identity(), run_dir=str(run.path), config_hash=config_hash(config),
+                           started=time.strftime("%Y-%m-%dT%H:%M:%S")))
         run.write_config(config)
         return _train(session, run, None, quiet, callbacks, started)
     finally:
@@ -197,10 +201,9 @@ def _train(session: Session, run: RunDir, checkpoint: tuple[dict, dict] | None, 
         standard.append(EarlyStopping(config.stop))
     trainer = Trainer(session.model, optimizer, train, val, config, runtime, [*standard, *callbacks])
     trainer.num_classes = splits.spec.num_classes
-    previous = run.record() if checkpoint is not None else None
     if checkpoint is not None:
         trainer.restore(*checkpoint)
-    base = previous if previous is not None else RunRecord()
+    base = run.record() or RunRecord()
     record = run.save(base.updated(
         status=Status.RUNNING, reason="", config_hash=digest, seed=config.seed, device=runtime.describe(),
         precision=runtime.precision, channels_last=runtime.channels_last, versions=versions(),

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..train.callbacks import read_metrics, read_step_losses
+from .save import save_figure
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -44,5 +45,5 @@ def plot_loss_curves(run_dirs: Sequence[Path], labels: Sequence[str], out: str |
         axes.legend()
     figure.suptitle(title)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
+    save_figure(figure, out)
     return figure

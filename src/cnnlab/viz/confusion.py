@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
+from .save import save_figure
+
 
 def plot_confusion(confusion: torch.Tensor, classes: Sequence[str], out: str | Path, title: str = "") -> Figure:
     counts = confusion.to(torch.float64)
@@ -31,5 +33,5 @@ def plot_confusion(confusion: torch.Tensor, classes: Sequence[str], out: str | P
                               color="white" if share[i, j] > 0.5 else "black")
     figure.colorbar(image, ax=axes, label="share of the true class")
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
+    save_figure(figure, out)
     return figure

@@ -7,6 +7,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from ..train.callbacks import read_metrics
+from .save import save_figure
 
 
 def plot_curves(run_dir: str | Path, out: str | Path | None = None) -> Figure:
@@ -30,5 +31,5 @@ def plot_curves(run_dir: str | Path, out: str | Path | None = None) -> Figure:
     figure.suptitle(run_dir.name)
     target = Path(out) if out else run_dir / "plots" / "curves.png"
     target.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(target, dpi=110)
+    save_figure(figure, target)
     return figure

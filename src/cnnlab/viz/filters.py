@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from ..errors import ConfigError, closest
+from .save import save_figure
 
 
 def conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
@@ -133,5 +134,5 @@ def plot_predictions(images: torch.Tensor, probabilities: torch.Tensor, labels: 
 
 def _save(figure: Figure, out: str | Path) -> Figure:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
+    save_figure(figure, out)
     return figure

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 from ..config import RunConfig
 from ..optim import SCHEDULES, lr_factor
+from .save import save_figure
 
 
 def schedule_points(config: RunConfig, steps_per_epoch: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -35,5 +36,5 @@ def plot_schedule(config: RunConfig, out: str | Path) -> Figure:
     axes.set_title(f"{config.optim.name} lr {config.optim.lr:g}: {schedule.name}({options}){warm}{note}",
                    fontsize=9)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
+    save_figure(figure, out)
     return figure

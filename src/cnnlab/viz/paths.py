@@ -12,6 +12,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from ..experiments.paths import Surface
+from .save import save_figure
 
 
 def _axes(surface: Surface, figure: Figure):
@@ -44,7 +45,7 @@ def plot_paths(surface: Surface, paths: Mapping[str, np.ndarray], rates: Mapping
     axes.legend(fontsize=8, loc="best")
     axes.set_title(f"{surface.name}: {len(next(iter(paths.values()))) - 1} steps from {surface.start}")
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
+    save_figure(figure, out)
     return figure
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
+from .save import save_figure
+
 
 def plot_samples(images: torch.Tensor, titles: Sequence[str], out: str | Path, title: str = "",
                  columns: int = 8) -> Figure:
@@ -29,5 +31,5 @@ def plot_samples(images: torch.Tensor, titles: Sequence[str], out: str | Path, t
     if title:
         figure.suptitle(title)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=100)
+    save_figure(figure, out, dpi=100)
     return figure

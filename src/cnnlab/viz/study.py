@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from ..experiments.study import read_plan
 from ..experiments.table import aggregate, label, study_rows
 from ..train import read_metrics
+from .save import save_figure
 
 
 def _mean_curves(directory: Path, rows: list[dict[str, Any]], key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -51,7 +52,7 @@ def plot_study(directory: str | Path) -> tuple[Path, Path]:
     acc_axes.legend(fontsize=7, ncol=2)
     curves.suptitle(f"{plan['name']}: mean over seeds")
     curves_path = directory / "curves.png"
-    curves.savefig(curves_path, dpi=110)
+    save_figure(curves, curves_path)
 
     metric = plan.get("metric", "test_acc")
     table = aggregate(rows, metric)
@@ -69,5 +70,5 @@ def plot_study(directory: str | Path) -> tuple[Path, Path]:
     axes.set(ylabel=f"{metric} (%)", title=f"{plan['name']}: {metric}, mean ± std over seeds")
     axes.grid(alpha=0.3, axis="y")
     bars_path = directory / "bars.png"
-    bars.savefig(bars_path, dpi=110)
+    save_figure(bars, bars_path)
     return curves_path, bars_path
