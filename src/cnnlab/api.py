@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +30,7 @@ from .config import (
 from .data import DataSpec, Normalizer
 from .errors import CnnlabError, ConfigError
 from .evaluate import per_class_accuracy
+from .io import atomic_write_json, atomic_write_text
 from .runs import Run, RunDir, TrainResult, load_run, plan_run_dir, resume_run, start_run  # noqa: F401
 from .runs.run import checkpoint_name
 from .train import Callback, LoaderSpec, Runtime, make_batches, splits_of
@@ -86,7 +86,13 @@ def draw_curves(run_dir: str | Path) -> Path | None:
     target = run_dir / "plots" / "curves.png"
     if target.is_file() or not (run_dir / "metrics.csv").is_file() or not read_metrics(run_dir / "metrics.csv"):
         return None
-    plot_curves(run_dir)
+    run = RunDir(run_dir)
+    if not run.claim():  # its owner is still writing it (another process trains or draws it): theirs to draw
+        return None
+    try:
+        plot_curves(run_dir)
+    finally:
+        run.release()
     return target
 
 
@@ -133,10 +139,10 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
 def _write_eval(path: Path, split: str, report: dict[str, Any], confusion: torch.Tensor, spec: DataSpec) -> None:
     from .viz.confusion import plot_confusion
 
-    (path / f"eval_{split}.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_json(path / f"eval_{split}.json", report)
     lines = ["true\\predicted," + ",".join(spec.classes)]
     lines += [f"{name}," + ",".join(str(int(v)) for v in row) for name, row in zip(spec.classes, confusion)]
-    (path / f"confusion_{split}.csv").write_text("\n".join(lines) + "\n")
+    atomic_write_text(path / f"confusion_{split}.csv", "\n".join(lines) + "\n")
     plot_confusion(confusion, spec.classes, path / "plots" / f"confusion_{split}.png",
                    title=f"{path.name}: {split} (top-1 {100 * report['acc']:.2f}%)")
 

@@ -113,7 +113,7 @@ class RunDir:
         files that writers killed mid-write left behind."""
         if not self.lock.acquire(timeout):
             return False
-        remove_stale_temp(self.path, self.checkpoints)
+        remove_stale_temp(self.path, self.checkpoints, self.plots)
         return True
 
     def require_claim(self) -> RunDir:
