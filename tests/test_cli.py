@@ -52,7 +52,8 @@ def test_real_process_exit_codes(tmp_path: Path) -> None:
 
 
 def test_sigterm_checkpoints_then_resume_completes(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "cnnlab", "train", "data=digits", "model=convnet", "epochs=40", "--name", "long"]
+    args = [sys.executable, "-m", "cnnlab", "train", "data=digits", "model=convnet", "epochs=40", "--name", "long",
+            "data.train_limit=512"]
     process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = tmp_path / "runs" / "long" / "metrics.csv"
     deadline = time.time() + 240

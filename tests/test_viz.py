@@ -18,7 +18,7 @@ from tests.helpers import FAST
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("viz")
-    args = [*FAST, "model=alexnet", "data.channels=3", "epochs=1", "batch_size=16", "lr=0.005"]
+    args = [*FAST, "model=alexnet", "data.channels=3", "epochs=1", "batch_size=32", "lr=0.005", "data.train_limit=96"]
     return cnnlab.train(None, args, runs_dir=root, name="alex", quiet=True).run_dir
 
 

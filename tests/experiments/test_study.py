@@ -204,7 +204,7 @@ def test_action_for_is_a_pure_decision() -> None:
 
 SLOW_STUDY = """\
 name: killable
-base: {model: convnet, data: {name: digits}, epochs: 6, batch_size: 32}
+base: {model: convnet, data: {name: digits, train_limit: 640}, epochs: 6, batch_size: 32}
 variations:
   wide: {model.filters: [32, 48, 96]}
   narrow: {model.filters: [16, 32, 64]}
@@ -227,7 +227,7 @@ def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_ru
         return any((d / "checkpoints" / "last.safetensors").is_file() and run_info(d)["status"] == "running"
                    for d in out.glob("*") if (d / "run.json").is_file())
     while time.time() < deadline and not (finished() and mid_run()):
-        time.sleep(0.1)
+        time.sleep(0.02)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stdout + stderr

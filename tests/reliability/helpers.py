@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,32 +50,42 @@ def cli_all(*commands: tuple[str, ...], cwd: Path, timeout: float = 240) -> list
 
 
 def start(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
+    """Start `cnnlab ARGS`; a thread watches its peak memory (`process.peak_mb`) from the first moment."""
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.Popen(command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=environment)
+    process = subprocess.Popen(command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environment)
+    process.peak_mb = [0.0]
+
+    def watch() -> None:
+        while process.poll() is None:
+            process.peak_mb[0] = max(process.peak_mb[0], high_water_mb(process.pid))
+            time.sleep(0.01)
+
+    process.watcher = threading.Thread(target=watch, daemon=True)
+    process.watcher.start()
+    return process
 
 
 def finish(process: subprocess.Popen, timeout: float = 240) -> Finished:
-    deadline = time.monotonic() + timeout
-    out_path, err_path = [], []
-    import threading
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise TimeoutError(f"cnnlab {process.args[3:]} ran past {timeout} s") from None
+    process.watcher.join()
+    return Finished(process.returncode, out, err, process.peak_mb[0])
 
-    readers = [threading.Thread(target=lambda s=stream, o=sink: o.append(s.read()), daemon=True)
-               for stream, sink in ((process.stdout, out_path), (process.stderr, err_path))]
-    for reader in readers:
-        reader.start()
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            process.kill()
-            raise TimeoutError(f"cnnlab {process.args[3:]} ran past {timeout} s")
-        time.sleep(0.02)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    for reader in readers:
-        reader.join()
-    return Finished(process.returncode, "".join(out_path), "".join(err_path), usage.ru_maxrss / 1024)
+
+def high_water_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM: per address space, so it starts over at exec and
+    never counts the pages a fork shares with its parent, which getrusage's ru_maxrss does)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
 
 
 def wait_for(condition, timeout: float = 120, what: str = "", process: subprocess.Popen | None = None) -> None:

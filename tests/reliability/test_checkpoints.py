@@ -96,36 +96,46 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
-@pytest.mark.parametrize("damage", ["truncated", "flipped", "empty"])
-def test_a_damaged_last_checkpoint_is_named_and_the_previous_one_resumes(tmp_path: Path, finished_run: Path,
-                                                                         damage: str) -> None:
-    """3. A truncated, byte-flipped or zero-byte `last`: exit 2 naming the file and offering the previous
-    checkpoint; `--checkpoint previous` resumes from it and completes."""
-    run = tmp_path / "run"
-    shutil.copytree(finished_run, run)
-    last = run / "checkpoints" / "last.safetensors"
-    data = bytearray(last.read_bytes())
-    if damage == "truncated":
+def damage(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "truncated":
         data = data[: len(data) // 2]
-    elif damage == "flipped":
+    elif how == "flipped":
         data[-100] ^= 0x40  # one bit in the last tensor's bytes, far from the header
     else:
         data = bytearray()
-    last.write_bytes(bytes(data))
+    path.write_bytes(bytes(data))
 
-    refused = cli("train", "--resume", str(run), "--quiet", cwd=tmp_path)
-    assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert "last.safetensors" in refused.stderr and "--checkpoint previous" in refused.stderr
-    assert {"truncated": "corrupt", "flipped": "checksum", "empty": "empty"}[damage] in refused.stderr
-    if damage == "flipped":
-        evaluated = cli("eval", str(run), "--checkpoint", "last", cwd=tmp_path)
-        assert evaluated.returncode == 2 and "last.safetensors" in evaluated.stderr
 
-    resumed = cli("train", "--resume", str(run), "--checkpoint", "previous", "--quiet", cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.output
-    record = RunDir(run).record()
-    assert record.status == Status.COMPLETED and record.epochs_completed == 4 and record.sessions == 3
-    load_checkpoint(last)  # rewritten whole
+def test_a_damaged_last_checkpoint_is_named_and_the_previous_one_resumes(tmp_path: Path, finished_run: Path) -> None:
+    """3. A truncated, byte-flipped or zero-byte `last`: exit 2 naming the file and offering the previous
+    checkpoint; `--checkpoint previous` resumes from it and completes."""
+    kinds = ("truncated", "flipped", "empty")
+    for kind in kinds:
+        shutil.copytree(finished_run, tmp_path / kind)
+        damage(tmp_path / kind / "checkpoints" / "last.safetensors", kind)
+    refused = cli_all(*(("train", "--resume", kind, "--quiet") for kind in kinds),
+                      ("eval", "flipped", "--checkpoint", "last"), cwd=tmp_path)
+    for kind, result in zip(kinds, refused):
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (kind, result.output)
+        assert "last.safetensors" in result.stderr and "--checkpoint previous" in result.stderr
+        assert {"truncated": "corrupt", "flipped": "checksum", "empty": "empty"}[kind] in result.stderr
+    assert refused[-1].returncode == 2 and "last.safetensors" in refused[-1].stderr  # eval names it too
+
+    resumed = cli_all(*(("train", "--resume", kind, "--checkpoint", "previous", "--quiet") for kind in kinds),
+                      cwd=tmp_path)
+    for kind, result in zip(kinds, resumed):
+        assert result.returncode == 0, result.output
+        record = RunDir(tmp_path / kind).record()
+        assert record.status == Status.COMPLETED and record.epochs_completed == 4 and record.sessions == 3
+        load_checkpoint(tmp_path / kind / "checkpoints" / "last.safetensors")  # rewritten whole
+
+
+def test_a_changed_config_on_resume_is_refused_with_the_differing_keys(tmp_path: Path, finished_run: Path) -> None:
+    """10. Resuming with other settings: exit 2, each differing key with its old and new value."""
+    refused = cli("train", "--resume", str(finished_run), "lr=0.5", "model.activation=relu", cwd=tmp_path)
+    assert refused.returncode == 2 and "refusing to resume" in refused.stderr
+    assert "optim.lr: 0.02 -> 0.5" in refused.stderr and "model.activation: 'tanh' -> 'relu'" in refused.stderr
 
 
 DISK_FULL_SCRIPT = """
@@ -159,9 +169,10 @@ def test_disk_full_while_saving_is_a_message_and_the_run_resumes(tmp_path: Path)
     assert lines.get("status") == "completed"
 
 
+@pytest.mark.skipif(small_disk_available(), reason="a real full disk is tested above")
 def test_disk_full_while_saving_injected(tmp_path: Path) -> None:
-    """4 (where no namespace can be made, and everywhere as a second witness): ENOSPC from the third
-    checkpoint write on: exit 2, the previous checkpoint intact, resumable once the disk is 'freed'."""
+    """4, where no namespace (so no tmpfs) can be made: ENOSPC from the fourth checkpoint write on:
+    exit 2, the previous checkpoint intact, resumable once the disk is 'freed'."""
     script = tmp_path / "full.py"
     script.write_text(
         "import errno, sys\n"

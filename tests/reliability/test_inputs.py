@@ -124,7 +124,7 @@ def test_bombs_are_refused_with_bounded_memory(tmp_path: Path) -> None:
     results = cli_all(*(("data", "verify", dataset[n], f"data.root={made[n]}") for n in made), cwd=tmp_path)
     for name, result in zip(made, results):
         assert result.returncode == 2 and "Traceback" not in result.stderr, (name, result.output)
-        assert result.max_rss_mb < RSS_LIMIT_MB, (name, result.max_rss_mb)
+        assert 100 < result.max_rss_mb < RSS_LIMIT_MB, (name, result.max_rss_mb)  # measured, and bounded
     messages = dict(zip(made, (r.stderr for r in results)))
     assert "trailing bytes" in messages["gzip_bomb"]
     assert "more than the" in messages["huge_header"]
@@ -192,15 +192,6 @@ def test_dirty_image_folders_are_reported_by_name_and_skip_bad_trains_on_the_res
     used = json.loads((tmp_path / "runs" / "skipping" / "split.json").read_text())
     files = [f for split in ("train", "val", "test") for f in used.get(split) or []]
     assert not any("escape" in str(f) or "loop" in str(f) for f in files)
-
-
-# ------------------------------------------------------------------------------- 10. changed config
-def test_a_changed_config_on_resume_is_refused_with_the_differing_keys(tmp_path: Path) -> None:
-    first = cli("train", *TINY, "epochs=1", "--name", "r", "--quiet", cwd=tmp_path)
-    assert first.returncode == 0
-    refused = cli("train", "--resume", "runs/r", "lr=0.5", "model.activation=relu", cwd=tmp_path)
-    assert refused.returncode == 2 and "refusing to resume" in refused.stderr
-    assert "optim.lr: 0.02 -> 0.5" in refused.stderr and "model.activation:" in refused.stderr
 
 
 # ------------------------------------------------------------------------------- 14. disks at start
