@@ -8,7 +8,7 @@ from PIL import Image
 
 from cnnlab.api import compare_optimizers
 from cnnlab.cli import main
-from cnnlab.experiments.paths import SURFACES, optimizer_paths
+from cnnlab.experiments.trajectories import SURFACES, optimizer_paths
 from cnnlab.optim import OPTIMIZERS
 
 TINY = ["data=digits", "model=lenet5", "data.train_limit=256", "batch_size=32", "epochs=2"]

@@ -15,6 +15,7 @@ import yaml
 
 from ..errors import ConfigError, closest
 from ..options import OptionSpec, coerce
+from .components import component, dataset_defaults
 from .layers import (
     PLACEMENT_KEYS,
     SECTIONS,
@@ -57,9 +58,9 @@ def resolve(*layers: Layer) -> RunConfig:
         augment=_augment(_plain_section(AugmentConfig, "augment", by_section["augment"]), data.name),
         train=_plain_section(TrainConfig, "train", by_section["train"]),
         stop=_plain_section(StopConfig, "stop", by_section["stop"]),
-        model=_model(by_section["model"]),
-        optim=_optim(by_section["optim"]),
-        schedule=_schedule(by_section["schedule"]),
+        model=_component("model", by_section["model"]),
+        optim=_component("optim", by_section["optim"]),
+        schedule=_component("schedule", by_section["schedule"]),
     )
 
 
@@ -85,28 +86,23 @@ def _plain_section(cls: type, section: str, values: Layer) -> Any:
 
 def _augment(config: AugmentConfig, dataset: str) -> AugmentConfig:
     """Fill unset augmentation fields from the dataset's recipe (or switch all off when disabled)."""
-    from ..data import DATASETS
-
     if not config.enabled:
         return AugmentConfig(enabled=False, **AUGMENT_OFF)
-    recipe = {**AUGMENT_OFF, **DATASETS.get(dataset).augment}
+    recipe = {**AUGMENT_OFF, **dataset_defaults(dataset).augment}
     values = {k: getattr(config, k) for k in AUGMENT_OFF}
     return AugmentConfig(enabled=True, **{k: recipe[k] if v is None else v for k, v in values.items()})
 
 
 def _data(config: DataConfig) -> DataConfig:
     """Fill the dataset's default class exclusions (Caltech-101 leaves BACKGROUND_Google out)."""
-    from ..data import DATASETS
-
     if config.exclude_classes is None:
-        return dataclasses.replace(config, exclude_classes=tuple(DATASETS.get(config.name).exclude_classes))
+        excluded = tuple(dataset_defaults(config.name).exclude_classes)
+        return dataclasses.replace(config, exclude_classes=excluded)
     return config
 
 
 def _known_dataset(name: str, origin: str) -> None:
-    from ..data import DATASETS
-
-    DATASETS.get(name, origin)
+    dataset_defaults(name, origin)
 
 
 def _component_options(
@@ -132,57 +128,29 @@ def _component_options(
     return options
 
 
-def _component_name(section: str, values: Layer, default: str, registry: Any) -> str:
-    value, origin = values.pop("name", (default, "default"))
+def common_fields(cls: type) -> tuple[str, ...]:
+    """A component section's own fields (weights, lr, warmup_epochs, ...): all but `name` and `options`."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("name", "options"))
+
+
+COMPONENT_CLASSES = {"model": ModelConfig, "optim": OptimConfig, "schedule": ScheduleConfig}
+
+
+def _component(section: str, values: Layer) -> Any:
+    """A component section: the registry name, the section's own fields, then the entry's options."""
+    cls = COMPONENT_CLASSES[section]
+    spec = component(section)
+    values = dict(values)
+    value, origin = values.pop("name", (cls.name, "default"))
     name = coerce(value, str, f"{section}.name", origin)
-    registry.get(name, origin)
-    return name
-
-
-def _model(values: Layer) -> ModelConfig:
-    from ..models import MODELS
-
-    values = dict(values)
-    name = _component_name("model", values, ModelConfig.name, MODELS)
-    common: dict[str, Any] = {}
-    for key in ("weights", "freeze", "reset_head"):
+    entry = spec.lookup(name, origin)
+    common: dict[str, Any] = dict(spec.defaults(entry))
+    for key in common_fields(cls):
         if key in values:
             value, origin = values.pop(key)
-            common[key] = coerce(value, _field_type(ModelConfig, key), f"model.{key}", origin)
-    options = _component_options("model", name, MODELS.get(name).options, values)
-    return ModelConfig(name=name, options=types.MappingProxyType(options), **common)
-
-
-def _optim(values: Layer) -> OptimConfig:
-    from ..optim import OPTIMIZERS
-
-    values = dict(values)
-    name = _component_name("optim", values, OptimConfig.name, OPTIMIZERS)
-    info = OPTIMIZERS.get(name)
-    common: dict[str, Any] = {}
-    for key, kind in (("lr", float), ("weight_decay", float), ("no_decay_bias_norm", bool),
-                      ("backbone_lr_factor", float)):
-        if key in values:
-            value, origin = values.pop(key)
-            common[key] = coerce(value, kind, f"optim.{key}", origin)
-    common.setdefault("lr", info.default_lr)
-    common.setdefault("weight_decay", info.default_weight_decay)
-    options = _component_options("optim", name, info.options, values)
-    return OptimConfig(name=name, options=types.MappingProxyType(options), **common)
-
-
-def _schedule(values: Layer) -> ScheduleConfig:
-    from ..optim import SCHEDULES
-
-    values = dict(values)
-    name = _component_name("schedule", values, ScheduleConfig.name, SCHEDULES)
-    common: dict[str, Any] = {}
-    for key, kind in (("warmup_epochs", float), ("warmup_start", float), ("per_iteration", bool)):
-        if key in values:
-            value, origin = values.pop(key)
-            common[key] = coerce(value, kind, f"schedule.{key}", origin)
-    options = _component_options("schedule", name, SCHEDULES.get(name).options, values)
-    return ScheduleConfig(name=name, options=types.MappingProxyType(options), **common)
+            common[key] = coerce(value, _field_type(cls, key), f"{section}.{key}", origin)
+    options = _component_options(section, name, spec.options(entry), values)
+    return cls(name=name, options=types.MappingProxyType(options), **common)
 
 
 # ----------------------------------------------------------------------------------------- public
@@ -204,17 +172,10 @@ def to_dict(config: RunConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"seed": config.seed, "device": config.device}
     out["data"] = _plain_dict(dataclasses.asdict(config.data))
     out["augment"] = _plain_dict(dataclasses.asdict(config.augment))
-    model = config.model
-    out["model"] = {"name": model.name, "weights": model.weights, "freeze": model.freeze,
-                    "reset_head": model.reset_head, **_plain_dict(model.options)}
-    optim = config.optim
-    out["optim"] = {"name": optim.name, "lr": optim.lr, "weight_decay": optim.weight_decay,
-                    "no_decay_bias_norm": optim.no_decay_bias_norm, "backbone_lr_factor": optim.backbone_lr_factor,
-                    **_plain_dict(optim.options)}
-    schedule = config.schedule
-    out["schedule"] = {"name": schedule.name, "warmup_epochs": schedule.warmup_epochs,
-                       "warmup_start": schedule.warmup_start, "per_iteration": schedule.per_iteration,
-                       **_plain_dict(schedule.options)}
+    for section, cls in COMPONENT_CLASSES.items():
+        part = getattr(config, section)
+        out[section] = {"name": part.name, **{k: _to_plain(getattr(part, k)) for k in common_fields(cls)},
+                        **_plain_dict(part.options)}
     out["train"] = _plain_dict(dataclasses.asdict(config.train))
     out["stop"] = _plain_dict(dataclasses.asdict(config.stop))
     return out

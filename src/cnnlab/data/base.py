@@ -97,10 +97,6 @@ class Source:
     notes: tuple[str, ...] = ()  # what the reader skipped and why (hidden files, empty folders, ...)
 
 
-# kept for readers and callers that speak of "raw" datasets
-RawDataset = Source
-
-
 class Batches(Protocol):
     """What the Trainer consumes: DeviceBatches (in memory) and StreamBatches (files) both provide it."""
 

@@ -19,7 +19,7 @@ import torch
 
 from ..errors import DataError
 from ..io import LIMITS
-from .base import ImageSet, RawDataset
+from .base import ImageSet, Source
 from .registry import DATASETS
 from .roots import find_dir
 
@@ -117,13 +117,13 @@ CIFAR10_HOW = (
 @DATASETS.register("cifar10", shape=(3, 32, 32), num_classes=10, how_to_get=CIFAR10_HOW,
                    augment={"hflip": True, "crop_padding": 4},
                    description="CIFAR-10, 50k train / 10k test, 32x32 RGB (python pickle batches)")
-def load_cifar10(config, roots: list[Path]) -> RawDataset:
+def load_cifar10(config, roots: list[Path]) -> Source:
     directory = find_dir(roots, ("cifar-10-batches-py", "cifar10/cifar-10-batches-py", "cifar10"),
                          CIFAR10_FILES, "cifar10", CIFAR10_HOW)
     train = concat([read_batch(directory / f"data_batch_{i}", "labels", 10) for i in range(1, 6)])
     test = read_batch(directory / "test_batch", "labels", 10)
     classes = class_names(directory / "batches.meta", "label_names", 10)
-    return RawDataset(train=train, test=test, classes=classes, source=str(directory))
+    return Source(train=train, test=test, classes=classes, source=str(directory))
 
 
 CIFAR100_FILES = ["train", "test", "meta"]
@@ -138,7 +138,7 @@ CIFAR100_HOW = (
 @DATASETS.register("cifar100", shape=(3, 32, 32), num_classes=100, how_to_get=CIFAR100_HOW,
                    augment={"hflip": True, "crop_padding": 4},
                    description="CIFAR-100, 50k train / 10k test, 32x32 RGB, 100 fine or 20 coarse classes")
-def load_cifar100(config, roots: list[Path]) -> RawDataset:
+def load_cifar100(config, roots: list[Path]) -> Source:
     directory = find_dir(roots, ("cifar-100-python", "cifar100/cifar-100-python", "cifar100"), CIFAR100_FILES,
                          "cifar100", CIFAR100_HOW)
     coarse = bool(getattr(config, "coarse_labels", False))
@@ -146,4 +146,4 @@ def load_cifar100(config, roots: list[Path]) -> RawDataset:
     train = read_batch(directory / "train", key, count)
     test = read_batch(directory / "test", key, count)
     classes = class_names(directory / "meta", "coarse_label_names" if coarse else "fine_label_names", count)
-    return RawDataset(train=train, test=test, classes=classes, source=str(directory))
+    return Source(train=train, test=test, classes=classes, source=str(directory))

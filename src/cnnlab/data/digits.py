@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import ImageSet, RawDataset
+from .base import ImageSet, Source
 from .registry import DATASETS
 from .splits import stratified_split
 
@@ -25,7 +25,7 @@ TEST_SPLIT_SEED = 0
 @DATASETS.register("digits", shape=(1, 8, 8), num_classes=10, how_to_get="bundled with scikit-learn",
                    augment={"crop_padding": 3},
                    description="scikit-learn 8x8 digits, 1,797 images (fixed 20% test split), no download")
-def load_digits(config, roots: list[Path]) -> RawDataset:
+def load_digits(config, roots: list[Path]) -> Source:
     from sklearn.datasets import load_digits as sklearn_digits
 
     bunch = sklearn_digits()
@@ -34,5 +34,5 @@ def load_digits(config, roots: list[Path]) -> RawDataset:
     labels = torch.from_numpy(bunch.target.astype(np.int64))
     train_idx, test_idx = stratified_split(labels, TEST_FRACTION, TEST_SPLIT_SEED)
     full = ImageSet(images, labels)
-    return RawDataset(full.subset(train_idx), full.subset(test_idx), tuple(str(d) for d in range(10)),
+    return Source(full.subset(train_idx), full.subset(test_idx), tuple(str(d) for d in range(10)),
                       source="sklearn.datasets.load_digits")

@@ -20,7 +20,7 @@ import torch
 
 from ..errors import DataError
 from ..io import LIMITS
-from .base import ImageSet, RawDataset
+from .base import ImageSet, Source
 from .registry import DATASETS
 from .roots import find_dir, find_file
 
@@ -120,11 +120,11 @@ def read_idx_pair(images_path: Path, labels_path: Path, num_classes: int) -> Ima
     return ImageSet(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)))
 
 
-def load_idx_dataset(directory: Path, classes: tuple[str, ...]) -> RawDataset:
+def load_idx_dataset(directory: Path, classes: tuple[str, ...]) -> Source:
     paths = {key: find_file(directory, name) for key, name in FILES.items()}
     train = read_idx_pair(paths["train_images"], paths["train_labels"], len(classes))
     test = read_idx_pair(paths["test_images"], paths["test_labels"], len(classes))
-    return RawDataset(train=train, test=test, classes=classes, source=str(directory))
+    return Source(train=train, test=test, classes=classes, source=str(directory))
 
 
 MNIST_HOW = "download the four files of http://yann.lecun.com/exdb/mnist/ (or torchvision's mirror) into ROOT/mnist/"
@@ -140,7 +140,7 @@ FASHION_HOW = (
 # crops under-fitted at that budget.
 @DATASETS.register("mnist", shape=(1, 28, 28), num_classes=10, how_to_get=MNIST_HOW,
                    description="MNIST handwritten digits, 60k train / 10k test, 28x28 gray (IDX)")
-def load_mnist(config, roots: list[Path]) -> RawDataset:
+def load_mnist(config, roots: list[Path]) -> Source:
     directory = find_dir(roots, ("mnist", "MNIST/raw", "MNIST"), FILES.values(), "mnist", MNIST_HOW)
     return load_idx_dataset(directory, MNIST_CLASSES)
 
@@ -148,7 +148,7 @@ def load_mnist(config, roots: list[Path]) -> RawDataset:
 @DATASETS.register("fashion-mnist", shape=(1, 28, 28), num_classes=10, how_to_get=FASHION_HOW,
                    augment={"hflip": True},
                    description="Fashion-MNIST (Zalando), 60k train / 10k test, 28x28 gray (IDX)")
-def load_fashion_mnist(config, roots: list[Path]) -> RawDataset:
+def load_fashion_mnist(config, roots: list[Path]) -> Source:
     directory = find_dir(
         roots, ("fashion-mnist", "FashionMNIST/raw", "FashionMNIST"), FILES.values(), "fashion-mnist",
         FASHION_HOW, extra_dirs=[Path("/usr/share/datasets/fashion-mnist")],

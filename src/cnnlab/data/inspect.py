@@ -13,7 +13,8 @@ from PIL import Image
 from .base import FileList, ImageSet, Split
 from .folder import scan_tree
 from .images import check, is_image_name
-from .prepare import DataSplits, channel_stats
+from .pixels import channel_stats
+from .spec import DataSplits
 
 
 def class_counts(splits: DataSplits) -> dict[str, dict[str, int]]:

@@ -13,8 +13,10 @@ from ..errors import DataError
 from .base import FileList, ImageSet, Source, Split
 from .cache import DecodedCache, decode_square, ensure_cache
 from .images import ImageProblem
-from .prepare import DataSpec, DataSplits, channel_stats, normalization, read_split_file, split_source
+from .pixels import channel_stats, normalization
 from .scan import find_bad_files
+from .spec import DataSpec, DataSplits
+from .splits import read_split_file, split_source
 from .transforms import eval_resize
 
 STATS_SAMPLE = 512  # images decoded for mean/std when there is no cache

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..config import DataConfig
+from ..errors import ConfigError, DataError
+from .base import Source, Split
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,3 +85,35 @@ def remap_labels(labels: torch.Tensor, kept: list[int], num_classes: int) -> tup
     table[torch.tensor(kept, dtype=torch.int64)] = torch.arange(len(kept))
     new = table[labels]
     return new >= 0, new
+
+
+def split_source(source: Source, config: DataConfig) -> tuple[Split, Split | None, Split]:
+    """(train, val, test): the test split carved first when the source has none, then validation."""
+    train, test, val = source.train, source.test, source.val
+    seed = config.split_seed
+    if test is None:
+        keep, held = carve(train.labels, config.test_fraction, config.test_per_class, seed)
+        if len(held) == 0:
+            raise ConfigError(f"dataset '{config.name}' has no test split: set data.test_fraction or test_per_class")
+        train, test = train.subset(keep), train.subset(held)
+    if val is None and (config.val_fraction > 0 or config.val_per_class):
+        keep, held = carve(train.labels, config.val_fraction, config.val_per_class, seed + 1)
+        train, val = train.subset(keep), train.subset(held)
+    if config.train_per_class:
+        _, picked = per_class_split(train.labels, config.train_per_class, seed + 2)
+        train = train.subset(picked)
+    if config.train_limit:
+        train = train.subset(torch.arange(min(config.train_limit, len(train))))
+    return train, val, test
+
+
+def read_split_file(path: str | Path) -> dict[str, Any]:
+    try:
+        record = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"data.split_file '{path}' does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"data.split_file '{path}' is not a cnnlab split.json ({exc})") from None
+    if not isinstance(record, dict) or not {"classes", "train", "test"} <= set(record):
+        raise DataError(f"data.split_file '{path}' lacks 'classes', 'train' or 'test'")
+    return record

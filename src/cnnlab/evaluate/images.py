@@ -14,7 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
 from ..data import DataSpec
-from ..data.prepare import fit_size
+from ..data.pixels import fit_size
 from ..errors import DataError
 
 

@@ -1,4 +1,4 @@
-"""`cnnlab features`: a trained network as a fixed feature extractor (MISSION.md section 5; Donahue et al.
+"""`cnnlab features`: a trained network as a fixed feature extractor (Bagnoli 2019's Caltech-101 study; Donahue et al.
 2014, DeCAF). The penultimate vectors (the input of the output layer: AlexNet's 4096-d FC7) of every
 image of the train/val/test splits of a dataset are written to `features_<split>.npz` (float32 `features`,
 int64 `labels`, `classes`), then a linear classifier is fitted on them: scikit-learn's multinomial

@@ -1,4 +1,4 @@
-"""`cnnlab tune grid`: the tuning protocol of the Caltech-101 study (MISSION.md section 5).
+"""`cnnlab tune grid`: the tuning protocol of Bagnoli 2019's Caltech-101 study.
 
 1. For each grid point (the study used (lr, step_size) pairs; any keys work) train with a validation
    evaluation every epoch. A point whose training loss becomes NaN/Inf is discarded: recorded with its
@@ -126,18 +126,3 @@ def run_grid(study: Study, directory: str | Path, jobs: int = 1, quiet: bool = T
     result = GridResult(directory, rows, best, final)
     atomic_write_json(directory / "tune.json", {"rows": rows, "best": best, "final": final})
     return result
-
-
-def grid_table(result: GridResult) -> tuple[list[str], list[list[str]]]:
-    keys = list(result.rows[0]["grid"]) if result.rows else []
-    headers = [*(k.split(".")[-1] for k in keys), "status", "best val top-1", "best epoch", "train s"]
-    cells = []
-    for row in result.rows:
-        val = "-" if row["best_val_acc"] is None or row["discarded"] else f"{100 * row['best_val_acc']:.2f}%"
-        status = f"discarded ({row['why']})" if row["discarded"] else row["status"]
-        if result.best is not None and row["run"] == result.best["run"]:
-            status += " *best*"
-        seconds = "-" if row["train_seconds"] is None else f"{row['train_seconds']:.1f}"
-        cells.append([*(str(row["grid"][k]) for k in keys), status, val,
-                      "-" if row["discarded"] else str(row["best_epoch"]), seconds])
-    return headers, cells

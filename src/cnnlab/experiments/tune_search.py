@@ -241,52 +241,28 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
     return study
 
 
-def summarize(study: Any, directory: Path) -> dict[str, Any]:
-    """Counts per state, the best trial, and the history and importance plots."""
-    from matplotlib.figure import Figure
-
+def summarize(study: Any) -> dict[str, Any]:
+    """Counts per state, the best trial, every finished trial's value, and Optuna's parameter importance
+    (what viz/search.py draws)."""
     optuna = _optuna()
     states: dict[str, int] = {}
     for trial in study.trials:
         states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    summary: dict[str, Any] = {"states": states, "best": None, "plots": []}
+    summary: dict[str, Any] = {"name": study.study_name, "states": states, "best": None, "plots": [],
+                               "complete": [(t.number, t.value) for t in complete],
+                               "pruned": [t.number for t in study.trials if t.state == optuna.trial.TrialState.PRUNED],
+                               "importance": {}}
     if not complete:
         return summary
     best = study.best_trial
     summary["best"] = {"number": best.number, "value": best.value, "params": best.params,
                        "run_dir": best.user_attrs.get("run_dir")}
-    figure = Figure(figsize=(7, 4), layout="constrained")
-    axes = figure.subplots()
-    numbers = [t.number for t in complete]
-    values = [100 * t.value for t in complete]
-    running = [max(values[: i + 1]) for i in range(len(values))]
-    axes.scatter(numbers, values, label="trial", color="tab:blue")
-    axes.step(numbers, running, where="post", color="tab:orange", label="best so far")
-    pruned = [t.number for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
-    if pruned:
-        axes.scatter(pruned, [min(values)] * len(pruned), marker="x", color="tab:gray", label="pruned (at the floor)")
-    axes.set(xlabel="trial", ylabel="best validation top-1 (%)", title=f"search history: {study.study_name}")
-    axes.legend()
-    axes.grid(alpha=0.3)
-    history = directory / "search_history.png"
-    figure.savefig(history, dpi=110)
-    summary["plots"].append(str(history))
     if len(complete) >= 3 and len({k for t in complete for k in t.params}) >= 1:
         try:
             with warnings.catch_warnings():  # "fewer than 2 trials in a regime": expected in small searches
                 warnings.simplefilter("ignore", UserWarning)
-                importances = optuna.importance.get_param_importances(study)
+                summary["importance"] = dict(optuna.importance.get_param_importances(study))
         except (RuntimeError, ValueError):  # e.g. every trial has the same value
-            importances = {}
-        if importances:
-            figure = Figure(figsize=(7, 0.5 * len(importances) + 1.5), layout="constrained")
-            axes = figure.subplots()
-            names = list(importances)[::-1]
-            axes.barh(names, [importances[n] for n in names], color="tab:green")
-            axes.set(xlabel="importance (Optuna's default evaluator)", title="parameter importance")
-            path = directory / "param_importance.png"
-            figure.savefig(path, dpi=110)
-            summary["plots"].append(str(path))
-            summary["importance"] = importances
+            pass
     return summary

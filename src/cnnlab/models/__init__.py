@@ -8,9 +8,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config.components import Component, register_component
 from . import alexnet, cifar_resnet, convnet, external, lenet, resnet, vgg, zfnet  # noqa: F401  (registration)
 from .layers import ACTIVATIONS
 from .registry import MODELS, InputTooSmall, ModelInfo, output_shape
+
+register_component(Component("model", MODELS.get))
 
 
 def build_model(

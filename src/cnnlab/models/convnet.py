@@ -1,6 +1,6 @@
-"""The configurable small CNN of the seed ablation study (MISSION.md study 1, EQ2425 project).
+"""The configurable small CNN of the EQ2425 Project 3 report, "Image Classification using CNNs" (KTH, 2021).
 
-Defaults are exactly the seed network, for 32x32x3 CIFAR-10 input:
+Defaults are exactly the report's network (its section 3.2), for 32x32x3 CIFAR-10 input:
   conv 5x5 valid 24 -> ReLU -> maxpool 2x2/2 -> conv 3x3 valid 48 -> ReLU -> maxpool 2x2/2 ->
   conv 3x3 valid 96 -> maxpool 2x2/2 -> FC 512 -> ReLU -> FC num_classes (softmax is in the loss).
 The seed lists no activation after the third convolution; `last_conv_activation=true` adds one.

@@ -70,14 +70,6 @@ def _recorder(shapes: dict[str, tuple[int, ...]], name: str):
     return hook
 
 
-def human(count: float) -> str:
-    """12345678 -> '12.3M'."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(count) >= scale:
-            return f"{count / scale:.1f}{unit}"
-    return f"{count:.0f}"
-
-
 def describe(
     name: str,
     options: list[str] | tuple[str, ...] = (),

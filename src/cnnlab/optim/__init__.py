@@ -12,28 +12,28 @@ import torch
 from torch import nn
 
 from ..config import OptimConfig, ScheduleConfig
+from ..config.components import Component, register_component
 from . import aggmo, lamb, lars, qhadam, schedules, torch_optimizers  # noqa: F401  (registration)
 from .registry import OPTIMIZERS, SCHEDULES, OptimInfo, ScheduleInfo
 
-
-def head_parameters(model: nn.Module) -> set[int]:
-    """ids of the output layer's parameters: the last Linear (or, failing that, the last conv)."""
-    from ..models.transfer import head_module
-
-    head = head_module(model)
-    return {id(p) for p in head.parameters()} if head is not None else set()
+# an optimizer brings its own default learning rate and weight decay (lr per batch, not per image)
+register_component(Component("optim", OPTIMIZERS.get, defaults=lambda info: {
+    "lr": info.default_lr, "weight_decay": info.default_weight_decay}))
+register_component(Component("schedule", SCHEDULES.get))
 
 
-def param_groups(model: nn.Module, config: OptimConfig) -> list[dict[str, Any]]:
+def param_groups(model: nn.Module, config: OptimConfig,
+                 head: Iterable[torch.nn.Parameter] = ()) -> list[dict[str, Any]]:
     """Trainable parameters grouped by (head or backbone) x (decayed or not). Biases and normalisation
     weights (one-dimensional tensors) skip weight decay when `optim.no_decay_bias_norm`; the backbone's
-    learning rate is `optim.backbone_lr_factor` x the head's (fine-tuning). Frozen parameters are left out."""
-    head = head_parameters(model)
+    learning rate is `optim.backbone_lr_factor` x the head's (fine-tuning), the head being `head` (the
+    output layer's parameters: train.build finds them). Frozen parameters are left out."""
+    head_ids = {id(p) for p in head}
     groups: dict[tuple[bool, bool], dict[str, Any]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        in_head = id(param) in head
+        in_head = id(param) in head_ids or not head_ids  # no head named: every layer is 'the head' (lr x 1)
         no_decay = config.no_decay_bias_norm and param.dim() <= 1
         group = groups.setdefault((in_head, no_decay), {
             "params": [], "names": [], "weight_decay": 0.0 if no_decay else config.weight_decay,
@@ -44,10 +44,11 @@ def param_groups(model: nn.Module, config: OptimConfig) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
-def build_optimizer(config: OptimConfig, target: nn.Module | Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+def build_optimizer(config: OptimConfig, target: nn.Module | Iterable[torch.nn.Parameter],
+                    head: Iterable[torch.nn.Parameter] = ()) -> torch.optim.Optimizer:
     """The optimizer of `config` over a model's parameter groups (or a plain list of tensors)."""
     info = OPTIMIZERS.get(config.name)
-    params = param_groups(target, config) if isinstance(target, nn.Module) else list(target)
+    params = param_groups(target, config, head) if isinstance(target, nn.Module) else list(target)
     optimizer = info.factory(params, lr=config.lr, weight_decay=config.weight_decay, **config.options)
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])
@@ -72,4 +73,4 @@ def apply_schedule(optimizer: torch.optim.Optimizer, factor: float) -> None:
 
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "OptimInfo", "ScheduleInfo", "apply_schedule", "build_optimizer",
-           "head_parameters", "lr_factor", "param_groups"]
+           "lr_factor", "param_groups"]

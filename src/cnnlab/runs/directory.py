@@ -9,7 +9,7 @@ runs/<name>/checkpoints/    last.safetensors (resumable), previous.safetensors (
 runs/<name>/plots/          curves.png, confusion_<split>.png, ...
 runs/<name>/.lock           held (flock) by the one process that trains the run
 
-Rules (DESIGN.md, bad input): a run name is one plain path component; nothing is written or deleted
+Rules (docs/architecture.md): a run name is one plain path component; nothing is written or deleted
 outside the runs directory; `--overwrite` deletes only a directory whose run.json cnnlab wrote; one
 process owns a run at a time, and a run whose owner died is `crashed`, resumable.
 """
@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from ..config import RunConfig, from_dict, save_config
+from ..config import RunConfig, diff, from_dict, save_config
 from ..errors import ConfigError, RunBusy
 from ..io import FileLock, check_name, describe_owner, is_inside, make_dirs, remove_stale_temp, storage_error
 from ..train.status import Status
@@ -85,6 +85,17 @@ class RunDir:
     def write_config(self, config: RunConfig) -> None:
         make_dirs(self.path)
         save_config(config, self.config_path)
+
+    def config_changes(self, config: RunConfig) -> list[str]:
+        """'key: old -> new' for every setting `config` changes against the run's own (where it runs aside)."""
+        return [change for change in diff(self.read_config(), config) if not change.startswith("device:")]
+
+    def refuse_changed(self, config: RunConfig, doing: str, fix: str) -> None:
+        """A ConfigError listing the changes when `config` is not the run's own config."""
+        changes = self.config_changes(config)
+        if changes:
+            raise ConfigError(f"refusing to {doing} '{self.path}' with a changed config:\n  " + "\n  ".join(changes)
+                              + f"\n{fix}")
 
     # ----------------------------------------------------------------------------------- record
     def record(self) -> RunRecord | None:

@@ -26,7 +26,6 @@ from ..io import atomic_write_json, check_writable, owner_identity
 from ..models import count_parameters
 from ..models.transfer import freeze, reset_head
 from ..models.weights import load_weights
-from ..optim import build_optimizer
 from ..train import (
     Callback,
     Checkpointer,
@@ -40,7 +39,15 @@ from ..train import (
     resolve_runtime,
     seed_everything,
 )
-from ..train.build import LoaderSpec, checkpoint_bytes, make_batches, make_model, splits_of, train_batch_size
+from ..train.build import (
+    LoaderSpec,
+    checkpoint_bytes,
+    make_batches,
+    make_model,
+    make_optimizer,
+    splits_of,
+    train_batch_size,
+)
 from ..train.checkpoint import load_checkpoint, split_prefix
 from ..train.early_stop import EarlyStopping
 from ..train.early_stop import check as check_early_stop
@@ -191,7 +198,7 @@ def _train(session: Session, run: RunDir, checkpoint: tuple[dict, dict] | None, 
     val = make_batches(splits.val, splits.spec, val_loader, runtime, splits.cache) if splits.val is not None else None
     if splits.split_record is not None:  # folder datasets: the exact file lists, for evaluation later
         atomic_write_json(run.path / "split.json", splits.split_record)
-    optimizer = build_optimizer(config.optim, session.model)
+    optimizer = make_optimizer(config.optim, session.model)
     digest = config_hash(config)
     standard: list[Callback] = [Console(quiet), MetricsCSV(run.metrics_path), StepLosses(run.steps_path),
                                 Checkpointer(run.checkpoints, digest, config.train.keep_epochs)]

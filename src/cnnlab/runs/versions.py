@@ -10,7 +10,7 @@ def versions() -> dict[str, str]:
     import torch
     import torchvision
 
-    from .. import __version__
+    from .._version import __version__
 
     return {"cnnlab": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
             "numpy": numpy.__version__, "python": platform.python_version()}

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..config import AugmentConfig, DataConfig, ModelConfig, RunConfig
+from ..config import AugmentConfig, DataConfig, ModelConfig, OptimConfig, RunConfig
 from ..data import (
     AugmentPlan,
     Batches,
@@ -30,6 +30,8 @@ from ..data import (
 )
 from ..errors import ConfigError
 from ..models import MODELS, build_model, model_fits
+from ..models.transfer import head_module
+from ..optim import build_optimizer
 from .runtime import Runtime
 
 STREAM_EVAL_BATCH = 256  # folder evaluation: decoded in workers and queued as float (1024 x 3x224x224 = 616 MB)
@@ -134,6 +136,12 @@ def make_model(model: ModelConfig, spec: DataSpec, runtime: Runtime) -> nn.Modul
                       image_size=spec.image_size)
     memory_format = torch.channels_last if runtime.channels_last else torch.preserve_format
     return net.to(device=runtime.device, memory_format=memory_format)
+
+
+def make_optimizer(optim: OptimConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """The run's optimizer: parameter groups with the output layer as the head (for backbone_lr_factor)."""
+    head = head_module(model)
+    return build_optimizer(optim, model, head.parameters() if head is not None else ())
 
 
 def checkpoint_bytes(model: ModelConfig, spec: DataSpec, optimizer_slots: int = 2) -> int:

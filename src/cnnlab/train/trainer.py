@@ -1,6 +1,6 @@
 """The Trainer: `fit()` runs epochs of `train_epoch()` and `evaluate()`, each returning a metrics dict.
 
-Speed rules (DESIGN.md, data path): no `.item()` and no Python branch on tensor values inside the step.
+Speed rules (docs/architecture.md; the data path): no `.item()` and no Python branch on tensor values inside the step.
 Loss sums, correct counts and the non-finite flag stay on the device and are read once per epoch, or
 every `progress_seconds` for the progress bar, which is also when divergence is noticed mid-epoch.
 

@@ -1,4 +1,4 @@
-"""Pictures of what a network learned (MISSION.md section 2; Krizhevsky et al. 2012, figures 3 and 4).
+"""Pictures of what a network learned (Krizhevsky et al. 2012, figures 3 and 4).
 
 - filters: first-layer kernels as one image grid, each kernel scaled to [0, 1] on its own so its pattern
   shows whatever its magnitude (AlexNet's 96 11x11x3 kernels as in the paper's figure 3); for deeper

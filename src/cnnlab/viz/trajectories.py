@@ -11,7 +11,7 @@ from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from ..experiments.paths import Surface
+from ..experiments.trajectories import Surface
 from .save import save_figure
 
 

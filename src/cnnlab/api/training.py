@@ -1,24 +1,15 @@
-"""The public Python API; the CLI calls exactly these functions.
-
-    import cnnlab
-    result = cnnlab.train(model="convnet", data="fashion-mnist", epochs=15)
-    print(result.accuracy, result.run_dir)
-    report = cnnlab.evaluate(result.run_dir, split="test")
-    run = cnnlab.load_run(result.run_dir); model = run.model("best")
-"""
+"""One run at a time: make a config, train (or resume), evaluate, predict."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .config import (
+from ..config import (
     RunConfig,
-    diff,
     flatten,
     keyword_layer,
     load_config,
@@ -27,13 +18,12 @@ from .config import (
     resolve,
     to_dict,
 )
-from .data import DataSpec, Normalizer
-from .errors import CnnlabError, ConfigError
-from .evaluate import per_class_accuracy
-from .io import atomic_write_json, atomic_write_text
-from .runs import Run, RunDir, TrainResult, load_run, plan_run_dir, resume_run, start_run  # noqa: F401
-from .runs.run import checkpoint_name
-from .train import Callback, LoaderSpec, Runtime, make_batches, splits_of
+from ..data import DataSpec, Normalizer
+from ..evaluate import per_class_accuracy
+from ..io import atomic_write_json, atomic_write_text
+from ..runs import RunDir, TrainResult, load_run, plan_run_dir, resume_run, start_run
+from ..runs.run import checkpoint_name
+from ..train import Callback
 
 
 def make_config(config: str | Path | RunConfig | None = None, overrides: Sequence[str] = (),
@@ -77,10 +67,27 @@ def train(
     return result
 
 
+def _resume(path: Path, config: Any, overrides: Sequence[str], keywords: Mapping[str, Any],
+            allow_change: bool, quiet: bool, callbacks: Sequence[Callback], checkpoint: str) -> TrainResult:
+    run = RunDir(path).require()
+    saved = run.read_config()
+    layers = [flatten(to_dict(saved), lambda keys: str(run.config_path))]
+    if isinstance(config, (str, Path)):
+        layers.append(load_yaml_layer(config))
+    elif isinstance(config, RunConfig):
+        layers.append(flatten(to_dict(config)))
+    layers += [parse_overrides(overrides), keyword_layer(keywords)]
+    requested = resolve(*layers)
+    if not allow_change:
+        run.refuse_changed(requested, "resume", "Resume without these changes, or pass --allow-config-change "
+                                                "(allow_config_change=True).")
+    return resume_run(requested, run, quiet=quiet, callbacks=callbacks, checkpoint=checkpoint)
+
+
 def draw_curves(run_dir: str | Path) -> Path | None:
     """plots/curves.png of a run that has at least one epoch in metrics.csv and no curves yet."""
-    from .train import read_metrics
-    from .viz.curves import plot_curves
+    from ..train import read_metrics
+    from ..viz.curves import plot_curves
 
     run_dir = Path(run_dir)
     target = run_dir / "plots" / "curves.png"
@@ -96,26 +103,6 @@ def draw_curves(run_dir: str | Path) -> Path | None:
     return target
 
 
-def _resume(path: Path, config: Any, overrides: Sequence[str], keywords: Mapping[str, Any],
-            allow_change: bool, quiet: bool, callbacks: Sequence[Callback], checkpoint: str) -> TrainResult:
-    run = RunDir(path).require()
-    saved = run.read_config()
-    layers = [flatten(to_dict(saved), lambda keys: str(run.config_path))]
-    if isinstance(config, (str, Path)):
-        layers.append(load_yaml_layer(config))
-    elif isinstance(config, RunConfig):
-        layers.append(flatten(to_dict(config)))
-    layers += [parse_overrides(overrides), keyword_layer(keywords)]
-    requested = resolve(*layers)
-    changes = [c for c in diff(saved, requested) if not c.startswith("device:")]
-    if changes and not allow_change:
-        raise ConfigError(
-            f"refusing to resume '{run.path}' with a changed config:\n  " + "\n  ".join(changes)
-            + "\nResume without these changes, or pass --allow-config-change (allow_config_change=True)."
-        )
-    return resume_run(requested, run, quiet=quiet, callbacks=callbacks, checkpoint=checkpoint)
-
-
 def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
              device: str | None = None, write: bool = True) -> dict[str, Any]:
     """Loss, top-1, top-5, per-class accuracy and confusion matrix of a run on `split` ('test'|'val').
@@ -124,7 +111,7 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
     batches, runtime = run.batches(split, device)
     spec = run.spec
     model = run.model(checkpoint, runtime.device)
-    from .evaluate import evaluate_model
+    from ..evaluate import evaluate_model
 
     metrics = evaluate_model(model, batches, spec.num_classes, runtime.autocast, confusion=True)
     confusion = metrics.pop("confusion")
@@ -137,7 +124,7 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
 
 
 def _write_eval(path: Path, split: str, report: dict[str, Any], confusion: torch.Tensor, spec: DataSpec) -> None:
-    from .viz.confusion import plot_confusion
+    from ..viz.confusion import plot_confusion
 
     atomic_write_json(path / f"eval_{split}.json", report)
     lines = ["true\\predicted," + ",".join(spec.classes)]
@@ -150,7 +137,7 @@ def _write_eval(path: Path, split: str, report: dict[str, Any], confusion: torch
 def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, checkpoint: str = "auto",
             device: str = "cpu") -> list[dict[str, Any]]:
     """Top-k labels with probabilities for each image file."""
-    from .evaluate.images import read_image
+    from ..evaluate.images import read_image
 
     run = load_run(run_dir)
     spec = run.spec
@@ -163,62 +150,3 @@ def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, check
         {"image": str(path), "top": [(spec.classes[i], float(p)) for p, i in zip(values.tolist(), indices.tolist())]}
         for path, values, indices in zip(images, top.values, top.indices)
     ]
-
-
-def show_samples(config: RunConfig, split: str = "train", count: int = 32, augment: bool = False,
-                 out: str | Path = "samples.png") -> Path:
-    """A PNG grid of `count` images of a split with their labels; with `augment`, as training sees them."""
-    from .viz.samples import plot_samples
-
-    splits = splits_of(config)
-    data = getattr(splits, split)
-    if data is None:
-        raise ConfigError(f"dataset '{config.data.name}' has no {split} split with this config")
-    count = min(count, len(data))
-    loader = LoaderSpec.for_training(config) if augment else LoaderSpec.for_evaluation(config)
-    loader = replace(loader, batch_size=count)
-    spec = splits.spec
-    batches = make_batches(data, spec, loader, Runtime(torch.device("cpu"), None, False), splits.cache)
-    images, labels = next(iter(batches.batches(0)))
-    titles = [spec.classes[int(i)] for i in labels]
-    what = "augmented " if augment else ""
-    pixels = Normalizer(spec.mean, spec.std, torch.device("cpu")).undo(images)
-    plot_samples(pixels, titles, out, title=f"{spec.dataset}: {what}{split} samples")
-    return Path(out)
-
-
-def report(directory: str | Path) -> Path:
-    """report.html of a study or run directory. Pictures and evaluations that are missing (a run trained
-    in-process has no curves.png yet; a finished run may never have been evaluated) are made first."""
-    from .experiments.study import read_plan
-    from .viz.report import write_report
-
-    directory = Path(directory)
-    if (directory / "plan.json").is_file():
-        runs = [directory / meta["name"] for meta in read_plan(directory)["runs"]]
-    elif (directory / "config.yaml").is_file():
-        runs = [directory]
-    else:
-        raise ConfigError(f"'{directory}' is neither a study directory nor a run directory")
-    for run_dir in runs:
-        draw_curves(run_dir)
-        status = RunDir(run_dir).status() if (run_dir / "run.json").is_file() else None
-        if status is not None and status.scored and not (run_dir / "eval_test.json").is_file():
-            try:
-                evaluate(run_dir, "test")
-            except CnnlabError:
-                pass  # the data is not here any more: the report says there is no test evaluation
-    return write_report(directory)
-
-
-def compare_optimizers(specs: Sequence[str] | None = None, overrides: Sequence[str] = (),
-                       directory: str | Path = "runs/compare-optimizers", config: str | None = None,
-                       quiet: bool = False) -> Any:
-    """One run per optimizer (`'adam'` or `'adam:0.003'`), then table.csv and loss_per_iteration.png."""
-    from .experiments.compare import DEFAULT_OPTIMIZERS
-    from .experiments.compare import compare_optimizers as compare
-    from .viz.compare import plot_loss_curves
-
-    result = compare(DEFAULT_OPTIMIZERS if specs is None else specs, overrides, directory, config, quiet)
-    plot_loss_curves([result.directory / label for label in result.labels], result.labels, result.plot)
-    return result

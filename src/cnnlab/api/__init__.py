@@ -1,0 +1,37 @@
+"""The public Python API; the command line calls exactly these functions and only formats their results.
+
+    import cnnlab
+    result = cnnlab.train(model="convnet", data="fashion-mnist", epochs=15)
+    print(result.accuracy, result.run_dir)
+    report = cnnlab.evaluate(result.run_dir, split="test")
+    run = cnnlab.load_run(result.run_dir); model = run.model("best")
+"""
+
+from ..runs import Run, TrainResult, load_run
+from .catalog import ModelEntry, datasets, models, optimizers, resolved_config, summary
+from .data import DataInfo, Verification, data_config, data_info, download_data, show_samples, verify_data
+from .pictures import PathsPicture, feature_maps, filters, lr_plot, optim_paths, parse_rates, predictions
+from .studies import (
+    StudyTable,
+    compare_optimizers,
+    ensemble,
+    features,
+    plan_study,
+    report,
+    run_study,
+    study_plot,
+    study_table,
+    study_worker,
+    tune_grid,
+    tune_search,
+)
+from .training import draw_curves, evaluate, make_config, predict, train
+
+__all__ = [
+    "DataInfo", "ModelEntry", "PathsPicture", "Run", "StudyTable", "TrainResult", "Verification",
+    "compare_optimizers", "data_config", "data_info", "datasets", "download_data", "draw_curves", "ensemble",
+    "evaluate", "feature_maps", "features", "filters", "load_run", "lr_plot", "make_config", "models",
+    "optim_paths", "optimizers", "parse_rates", "plan_study", "predict", "predictions", "report",
+    "resolved_config", "run_study", "show_samples", "study_plot", "study_table", "study_worker", "summary",
+    "train", "tune_grid", "tune_search", "verify_data",
+]

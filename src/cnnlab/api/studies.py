@@ -1,0 +1,186 @@
+"""Runs of runs: studies, tuning, optimizer comparisons, and the report of any of them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import CnnlabError, ConfigError, RunBusy
+from ..experiments.runner import StudyOutcome
+from ..experiments.study import Study, load_study
+from ..experiments.tune_grid import GridResult
+from ..io import check_output_file
+from ..runs import RunDir
+from .training import draw_curves, evaluate, make_config
+
+
+def report(directory: str | Path) -> Path:
+    """report.html of a study or run directory. Pictures and evaluations that are missing (a run trained
+    in-process has no curves.png yet; a finished run may never have been evaluated) are made first."""
+    from ..experiments.study import read_plan
+    from ..viz.report import write_report
+
+    directory = Path(directory)
+    if (directory / "plan.json").is_file():
+        runs = [directory / meta["name"] for meta in read_plan(directory)["runs"]]
+    elif (directory / "config.yaml").is_file():
+        runs = [directory]
+    else:
+        raise ConfigError(f"'{directory}' is neither a study directory nor a run directory")
+    for run_dir in runs:
+        draw_curves(run_dir)
+        status = RunDir(run_dir).status() if (run_dir / "run.json").is_file() else None
+        if status is not None and status.scored and not (run_dir / "eval_test.json").is_file():
+            try:
+                evaluate(run_dir, "test")
+            except CnnlabError:
+                pass  # the data is not here any more: the report says there is no test evaluation
+    return write_report(directory)
+
+
+def compare_optimizers(specs: Sequence[str] | None = None, overrides: Sequence[str] = (),
+                       directory: str | Path = "runs/compare-optimizers", config: str | None = None,
+                       quiet: bool = False) -> Any:
+    """One run per optimizer (`'adam'` or `'adam:0.003'`), then table.csv and loss_per_iteration.png."""
+    from ..experiments.compare import DEFAULT_OPTIMIZERS
+    from ..experiments.compare import compare_optimizers as compare
+    from ..viz.compare import plot_loss_curves
+
+    result = compare(DEFAULT_OPTIMIZERS if specs is None else specs, overrides, directory, config, quiet)
+    plot_loss_curves([result.directory / label for label in result.labels], result.labels, result.plot)
+    return result
+
+
+# -------------------------------------------------------------------------------------------- studies
+def plan_study(path: str | Path, overrides: Sequence[str] = (), shard: str | None = None) -> Study:
+    """Read and plan a study file (every run's config resolved and its model built on the meta device);
+    `shard` 'i/n' keeps runs i, i+n, ... for one job of an array."""
+    from ..experiments.runner import shard as take_shard
+
+    study = load_study(path, overrides)
+    if shard:
+        index, count = _shard(shard)
+        study = dataclasses.replace(study, runs=take_shard(study.runs, index, count))
+    return study
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, sep, count = text.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit():
+        raise ConfigError(f"--shard must look like i/n (this job's number of the array's n), got '{text}'")
+    return int(index), int(count)
+
+
+def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: bool = False,
+              quiet: bool = False, log: Callable[[str], None] = print) -> StudyOutcome:
+    """Run every run of `study` not yet finished (with other processes on the same folder, each run once),
+    then draw the curves of the runs that have none."""
+    from ..experiments.runner import run_study as execute
+
+    outcome = execute(study, directory, jobs, rerun_failed, quiet, log)
+    for meta in study.runs:
+        draw_curves(Path(directory) / meta.name)
+    return outcome
+
+
+def study_worker(directory: str | Path, name: str, config: str | Path, rerun_failed: bool = False) -> int:
+    """One run of a study in a process of its own (`study run --jobs N`): its exit code (75: busy)."""
+    from ..config import load_config
+    from ..experiments.runner import BUSY, run_one
+    from ..experiments.study import RunSpec
+
+    run_config = load_config(config)
+    action, status = run_one(RunSpec(name, name, run_config.seed, {}, run_config), Path(directory), rerun_failed,
+                             quiet=True)
+    if action == BUSY:
+        return RunBusy.exit_code
+    draw_curves(Path(directory) / name)
+    return {"interrupted": 130, "diverged": 3}.get(status, 0)
+
+
+@dataclass
+class StudyTable:
+    headers: list[str]
+    rows: list[list[str]]
+    csv: Path
+    markdown: Path
+
+
+def study_table(directory: str | Path) -> StudyTable:
+    """One row per variation (and grid point): mean ± std over seeds, Δ baseline; table.csv and table.md."""
+    from ..experiments.study import read_plan
+    from ..experiments.table import aggregate, formatted, study_rows, write_tables
+
+    directory = Path(directory)
+    metric = read_plan(directory).get("metric", "test_acc")
+    table = aggregate(study_rows(directory), metric)
+    headers, rows = formatted(table, metric)
+    csv_path, md_path = write_tables(table, directory, metric)
+    return StudyTable(headers, rows, csv_path, md_path)
+
+
+def study_plot(directory: str | Path) -> tuple[Path, Path]:
+    """curves.png (every variation's curves) and bars.png (the final metric, with error bars)."""
+    from ..viz.study import plot_study
+
+    return plot_study(directory)
+
+
+# --------------------------------------------------------------------------------------------- tuning
+def tune_grid(config: str | None, overrides: Sequence[str], grid: Sequence[str], directory: str | Path,
+              jobs: int = 1, log: Callable[[str], None] = print) -> GridResult:
+    """The grid protocol: train every point with validation, discard the diverged, retrain the best on
+    train+val for its best epoch count, score the test set (experiments/tune_grid.py)."""
+    from ..experiments.tune_grid import parse_grid_options, plan_grid, run_grid
+
+    study = plan_grid(config, overrides, parse_grid_options(grid), "tune_grid")
+    log(f"tune grid: {len(study.runs)} points into {directory}")
+    result = run_grid(study, directory, jobs=jobs, log=log)
+    for meta in study.runs:
+        draw_curves(Path(directory) / meta.name)
+    return result
+
+
+def tune_search(path: str | Path, overrides: Sequence[str] = (), directory: str | Path | None = None,
+                trials: int | None = None, storage: str | None = None) -> dict[str, Any]:
+    """An Optuna search (TPE + pruning) over a YAML search space; its summary and the plots' paths."""
+    from ..experiments.tune_search import load_search, run_search, storage_url, summarize
+    from ..viz.search import plot_search
+
+    spec = load_search(path, list(overrides))
+    if trials:
+        spec = dataclasses.replace(spec, trials=trials)
+    if storage:
+        spec = dataclasses.replace(spec, storage=storage)
+    directory = Path(directory or f"runs/{spec.name}")
+    summary = summarize(run_search(spec, directory))
+    summary["plots"] = [str(p) for p in plot_search(summary, directory)]
+    summary["storage"] = storage_url(spec, directory)
+    return summary
+
+
+# ----------------------------------------------------------------------------------- transfer, ensembles
+def ensemble(run_dirs: Sequence[str | Path], split: str = "test", combine: str = "softmax", flip: bool = False,
+             device: str | None = None, out: str | Path | None = None) -> Any:
+    """Several trained runs combined on one split; each member's and the ensemble's top-1/top-5."""
+    from ..experiments.ensemble import run_ensemble, write_result
+
+    if out is not None:
+        check_output_file(Path(out), "--out", (".json",))
+    result = run_ensemble(run_dirs, split, combine, flip, device)
+    if out is not None:
+        write_result(result, Path(out))
+    return result
+
+
+def features(config: str | None, overrides: Sequence[str], weights: str | Path, out: str | Path,
+             probe: bool = True) -> tuple[dict[str, Path], Any]:
+    """A trained network as a fixed feature extractor: features_<split>.npz, then (with `probe`) logistic
+    regression on them."""
+    from ..experiments.features import export_features, linear_probe
+
+    paths = export_features(make_config(config, overrides), weights, out)
+    return paths, (linear_probe(out) if probe else None)

@@ -1,0 +1,68 @@
+"""`cnnlab study run|table|plot` and `cnnlab report`: a whole table from one file."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .. import api
+from .common import command, group, table
+
+
+def register(sub: Any) -> None:
+    study = group(sub, "study", "run a study file and tabulate/plot its runs", "studies")
+    run = command(study, "run", _run, "run every run of a study file (finished runs are skipped)")
+    run.add_argument("file", metavar="STUDY.yaml", help="the study file (studies/*.yaml)")
+    run.add_argument("items", nargs="*", metavar="key=value", help="overrides applied to every run's base config")
+    run.add_argument("--dir", help="study directory (default: runs/<study name>)")
+    run.add_argument("--jobs", type=int, default=1, help="runs at once, as separate processes (default 1)")
+    run.add_argument("--shard", metavar="I/N", help="only runs I, I+N, I+2N, ... of the study (job arrays)")
+    run.add_argument("--rerun-failed", action="store_true", help="run again the runs that failed")
+    run.add_argument("--quiet", action="store_true", help="no per-epoch output from the runs")
+    worker = study.add_parser("worker")  # one run of a study in its own process (`study run --jobs N`)
+    worker.add_argument("directory")
+    worker.add_argument("name")
+    worker.add_argument("config")
+    worker.add_argument("--rerun-failed", action="store_true")
+    worker.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    worker.set_defaults(handler=lambda args: api.study_worker(args.directory, args.name, args.config,
+                                                              args.rerun_failed))
+    tabulate = command(study, "table", _table, "one row per variation: metrics, mean ± std, Δ baseline")
+    tabulate.add_argument("directory", metavar="STUDY_DIR", help="a study directory (runs/<study name>)")
+    plot = command(study, "plot", _plot, "curves of all variations and a bar chart of the final metric")
+    plot.add_argument("directory", metavar="STUDY_DIR", help="a study directory")
+    report = command(sub, "report", _report, "a self-contained HTML page of a study or a run")
+    report.add_argument("directory", metavar="STUDY_DIR|RUN_DIR", help="a study or run directory")
+
+
+def _run(args: argparse.Namespace) -> int:
+    study = api.plan_study(args.file, args.items, args.shard)
+    directory = args.dir or f"runs/{study.name}"
+    print(f"study {study.name}: {len(study.runs)} runs ({len(study.variations)} variations) into {directory}")
+    outcome = api.run_study(study, directory, args.jobs, args.rerun_failed, args.quiet)
+    if outcome.interrupted:
+        return outcome.exit_code
+    print_table(directory)
+    return 0
+
+
+def print_table(directory: str) -> None:
+    result = api.study_table(directory)
+    table(result.headers, result.rows)
+    print(f"wrote {result.csv} and {result.markdown}")
+
+
+def _table(args: argparse.Namespace) -> int:
+    print_table(args.directory)
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    curves, bars = api.study_plot(args.directory)
+    print(f"wrote {curves} and {bars}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    print(f"wrote {api.report(args.directory)}")
+    return 0

@@ -1,0 +1,90 @@
+"""`cnnlab train`, `eval`, `predict`: one run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .. import api
+from .common import add_checkpoint, add_device, add_items, add_run_dir, add_split, command, split_items
+
+
+def register(sub: Any) -> None:
+    train = command(sub, "train", _train, "train one run (config file and/or key=value overrides)")
+    add_items(train)
+    train.add_argument("--name", help="run directory name under --runs-dir (default: model-data-time)")
+    train.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
+    train.add_argument("--data-root", help="where datasets are (else $CNNLAB_DATA, then the user cache)")
+    add_device(train, "auto")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    train.add_argument("--checkpoint", default="last", choices=("last", "previous"),
+                       help="with --resume: continue from the last checkpoint (default) or the one before it")
+    train.add_argument("--allow-config-change", action="store_true", help="resume even if the config changed")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run of the same --name")
+    train.add_argument("--weights", metavar="FILE",
+                       help="start from these weights (a cnnlab checkpoint, safetensors or a torch state dict)")
+    train.add_argument("--skip-bad", action="store_true",
+                       help="train without image files that fail to decode (listed in run.json) instead of stopping")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+
+    evaluate = command(sub, "eval", _eval, "evaluate a run: loss, top-1/top-5, per-class, confusion matrix")
+    add_run_dir(evaluate)
+    add_split(evaluate)
+    add_checkpoint(evaluate)
+    add_device(evaluate)
+
+    predict = command(sub, "predict", _predict, "top-5 labels with probabilities for image files")
+    add_run_dir(predict)
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    predict.add_argument("-k", type=int, default=5, help="how many labels per image (default 5)")
+    add_checkpoint(predict)
+
+
+def _train(args: argparse.Namespace) -> int:
+    config, overrides = split_items(args.items)
+    keywords: dict[str, Any] = {"device": args.device} if args.device else {}
+    if args.skip_bad:
+        keywords["data.skip_bad"] = True
+    if args.weights:
+        keywords["model.weights"] = args.weights
+    result = api.train(config, overrides, name=args.name, runs_dir=args.runs_dir, resume=args.resume,
+                       checkpoint=args.checkpoint, allow_config_change=args.allow_config_change,
+                       overwrite=args.overwrite, quiet=args.quiet, data_root=args.data_root, **keywords)
+    print_result(result)
+    return result.exit_code
+
+
+def print_result(result: Any) -> None:
+    if result.status in ("completed", "stopped_early") and result.test is not None:
+        test = result.test
+        print(f"{result.status}: {result.reason}")
+        print(f"test accuracy {100 * test['acc']:.2f}%  top-5 {100 * test['top5']:.2f}%  loss {test['loss']:.4f}"
+              f"  ({test['count']} images)")
+        print(f"training {result.train_seconds:.1f}s at {result.images_per_second:,.0f} img/s "
+              f"(wall {result.seconds:.1f}s); best epoch {result.best_epoch}")
+    elif result.status == "diverged":
+        print(f"diverged: {result.reason}", file=sys.stderr)
+    elif result.status == "interrupted":
+        print(f"interrupted: {result.reason}. Continue with: cnnlab train --resume {result.run_dir}", file=sys.stderr)
+    print(f"run directory: {result.run_dir}")
+
+
+def _eval(args: argparse.Namespace) -> int:
+    report = api.evaluate(args.run_dir, split=args.split, checkpoint=args.checkpoint, device=args.device)
+    print(f"{args.split}: loss {report['loss']:.4f}  top-1 {100 * report['acc']:.2f}%  "
+          f"top-5 {100 * report['top5']:.2f}%  ({report['count']} images, {report['checkpoint']} checkpoint)")
+    width = max(len(name) for name in report["per_class"])
+    for name, acc in report["per_class"].items():
+        print(f"  {name:<{width}}  {'-' if acc is None else f'{100 * acc:6.2f}%'}")
+    print(f"wrote {args.run_dir}/eval_{args.split}.json, confusion_{args.split}.csv, "
+          f"plots/confusion_{args.split}.png")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    for item in api.predict(args.run_dir, args.images, k=args.k, checkpoint=args.checkpoint):
+        print(item["image"])
+        for label, prob in item["top"]:
+            print(f"  {100 * prob:6.2f}%  {label}")
+    return 0
