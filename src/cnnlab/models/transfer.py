@@ -1,8 +1,7 @@
 """Transfer learning on any model: which layers train, a fresh head, and the penultimate features.
 
 The modes of G. Bagnoli's Caltech-101 study ("Basics of Deep Learning", 2019: AlexNet and VGG-11),
-defined on the module types so they apply
-to every architecture (ours, torchvision's, timm's):
+defined on the module types so they apply to every architecture (ours, torchvision's, timm's):
 - none: every layer trains (from scratch, or fine-tuning all layers when `model.weights` is given);
 - conv: the convolutional part is frozen (every parameter outside nn.Linear layers: convolutions and
   their normalisation layers), the fully connected layers train;
