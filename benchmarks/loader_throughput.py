@@ -30,7 +30,7 @@ from torchvision.transforms import v2
 from cnnlab.config import load_config
 from cnnlab.data import AugmentPlan, DeviceBatches, ImageSet, load_raw
 from cnnlab.errors import DataError
-from cnnlab.train import load_splits, make_batches, resolve_runtime
+from cnnlab.train import LoaderSpec, make_batches, resolve_runtime, splits_of
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
 
@@ -123,8 +123,9 @@ def streaming(device: torch.device, workers: int, epochs: int, folder: Path) -> 
                                     "data.val_fraction=0", "data.test_fraction=0.05", f"data.workers={workers}",
                                     f"data.cache={cache}", "batch_size=64", "augment.scale=[0.08,1.0]",
                                     "augment.hflip=true", "model=convnet", f"device={device}"])
-        splits = load_splits(config)
-        batches = make_batches(splits.train, splits, config, resolve_runtime(config), train=True)
+        splits = splits_of(config)
+        batches = make_batches(splits.train, splits.spec, LoaderSpec.for_training(config), resolve_runtime(config),
+                               splits.cache)
         result[f"cnnlab_{cache}"] = time_epochs(lambda e, b=batches: b.batches(e), device, epochs)
         result[f"ratio_{cache}"] = result[f"cnnlab_{cache}"] / result["torchvision"]
     return result

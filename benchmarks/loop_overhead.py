@@ -25,12 +25,12 @@ from cnnlab.config import load_config
 from cnnlab.data import DataSpec, DeviceBatches, ImageSet
 from cnnlab.errors import DataError
 from cnnlab.optim import build_optimizer
-from cnnlab.train import Trainer, load_splits, make_model, resolve_runtime
+from cnnlab.train import Trainer, make_model, resolve_runtime, splits_of
 
 
 def dataset(config) -> tuple[ImageSet, tuple, tuple]:
     try:
-        splits = load_splits(config)
+        splits = splits_of(config)
         return splits.train, splits.spec.mean, splits.spec.std
     except DataError:  # no Fashion-MNIST here: the same shapes, synthetic
         generator = torch.Generator().manual_seed(0)
@@ -93,9 +93,9 @@ def main() -> None:
     spec = DataSpec(args.data, tuple(map(str, range(10))), train.channels, train.size[0], mean, std, {}, "benchmark")
 
     torch.manual_seed(0)
-    plain_model = make_model(config, spec, runtime)
+    plain_model = make_model(config.model, spec, runtime)
     torch.manual_seed(0)
-    ours_model = make_model(config, spec, runtime)
+    ours_model = make_model(config.model, spec, runtime)
     plain_optimizer = build_optimizer(config.optim, plain_model.parameters())
     batches = DeviceBatches(train, mean, std, args.batch_size, runtime.device, shuffle=True, drop_last=True,
                             channels_last=runtime.channels_last)
