@@ -7,7 +7,7 @@
     run = cnnlab.load_run(result.run_dir); model = run.model("best")
 """
 
-from ..runs import Run, TrainResult, load_run
+from ..runs import Run, Status, TrainResult, load_run
 from .catalog import ModelEntry, datasets, models, optimizers, resolved_config, summary
 from .data import DataInfo, Verification, data_config, data_info, download_data, show_samples, verify_data
 from .pictures import PathsPicture, feature_maps, filters, lr_plot, optim_paths, parse_rates, predictions
@@ -28,7 +28,7 @@ from .studies import (
 from .training import draw_curves, evaluate, make_config, predict, train
 
 __all__ = [
-    "DataInfo", "ModelEntry", "PathsPicture", "Run", "StudyTable", "TrainResult", "Verification",
+    "DataInfo", "ModelEntry", "PathsPicture", "Run", "Status", "StudyTable", "TrainResult", "Verification",
     "compare_optimizers", "data_config", "data_info", "datasets", "download_data", "draw_curves", "ensemble",
     "evaluate", "feature_maps", "features", "filters", "load_run", "lr_plot", "make_config", "models",
     "optim_paths", "optimizers", "parse_rates", "plan_study", "predict", "predictions", "report",

@@ -13,7 +13,7 @@ from ..experiments.runner import StudyOutcome
 from ..experiments.study import Study, load_study
 from ..experiments.tune_grid import GridResult
 from ..io import check_output_file
-from ..runs import RunDir
+from ..runs import RunDir, Status
 from .training import draw_curves, evaluate, make_config
 
 
@@ -98,7 +98,7 @@ def study_worker(directory: str | Path, name: str, config: str | Path, rerun_fai
     if action == BUSY:
         return RunBusy.exit_code
     draw_curves(Path(directory) / name)
-    return {"interrupted": 130, "diverged": 3}.get(status, 0)
+    return {Status.INTERRUPTED: 130, Status.DIVERGED: 3}.get(Status(status), 0)
 
 
 @dataclass

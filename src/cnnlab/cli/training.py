@@ -56,16 +56,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def print_result(result: Any) -> None:
-    if result.status in ("completed", "stopped_early") and result.test is not None:
+    if result.status.scored and result.test is not None:
         test = result.test
         print(f"{result.status}: {result.reason}")
         print(f"test accuracy {100 * test['acc']:.2f}%  top-5 {100 * test['top5']:.2f}%  loss {test['loss']:.4f}"
               f"  ({test['count']} images)")
         print(f"training {result.train_seconds:.1f}s at {result.images_per_second:,.0f} img/s "
               f"(wall {result.seconds:.1f}s); best epoch {result.best_epoch}")
-    elif result.status == "diverged":
+    elif result.status == api.Status.DIVERGED:
         print(f"diverged: {result.reason}", file=sys.stderr)
-    elif result.status == "interrupted":
+    elif result.status == api.Status.INTERRUPTED:
         print(f"interrupted: {result.reason}. Continue with: cnnlab train --resume {result.run_dir}", file=sys.stderr)
     print(f"run directory: {result.run_dir}")
 

@@ -136,7 +136,7 @@ def _sequential(runs: Sequence[RunSpec], directory: Path, rerun_failed: bool, qu
                 raise  # a user mistake (missing data, full disk) stops the study: every later run would fail too
             except Exception as exc:  # noqa: BLE001  a crash of one run is recorded (in run.json) and the study goes on
                 pending.remove(spec)
-                outcome.statuses[spec.name] = "failed"
+                outcome.statuses[spec.name] = str(Status.FAILED)
                 log(f"    failed: {type(exc).__name__}: {exc}")
                 continue
             if action == BUSY:

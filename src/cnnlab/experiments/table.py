@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write_text
-from ..runs import RunDir, RunRecord
+from ..runs import RunDir, RunRecord, Status
 from ..train import read_metrics
 from .study import read_plan
 
+SCORED = (Status.COMPLETED, Status.STOPPED_EARLY)  # runs whose numbers count in a table
 # (key, header, kind): kind 'pct' prints x100 with %, 'float' 3 significant digits, 'int' whole numbers
 COLUMNS = (
     ("test_acc", "top-1", "pct"), ("test_top5", "top-5", "pct"), ("best_val_acc", "best val", "pct"),
@@ -61,7 +62,7 @@ def aggregate(rows: list[dict[str, Any]], metric: str = "test_acc") -> list[dict
     table = []
     for name, members in groups.items():
         entry: dict[str, Any] = {"variation": name, "runs": len(members), "status": _statuses(members)}
-        usable = [m for m in members if m["status"] in ("completed", "stopped_early")]
+        usable = [m for m in members if m["status"] in SCORED]
         for key, _, _ in COLUMNS:
             values = [m[key] for m in usable if m[key] is not None]
             entry[key] = statistics.fmean(values) if values else None

@@ -96,8 +96,8 @@ def final_config(config: RunConfig, epochs: int) -> RunConfig:
 def grid_rows(directory: Path) -> list[dict[str, Any]]:
     rows = study_rows(directory)
     for row in rows:
-        row["discarded"] = row["status"] in ("diverged", "failed")
-        row["why"] = {"diverged": "loss became NaN/Inf", "failed": "the run crashed"}.get(row["status"], "")
+        row["discarded"] = row["status"] in (Status.DIVERGED, Status.FAILED)
+        row["why"] = {Status.DIVERGED: "loss became NaN/Inf", Status.FAILED: "the run crashed"}.get(row["status"], "")
     return rows
 
 

@@ -198,7 +198,7 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
                log: Callable[[str], None] = print) -> Any:
     """Run trials until the study holds `spec.trials` finished ones (resumes a stored study)."""
     optuna = _optuna()
-    from ..runs import RunDir, start_run
+    from ..runs import RunDir, Status, start_run
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -220,10 +220,10 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
         result = start_run(config, RunDir(directory / name), runs_dir=directory, overwrite=True, quiet=quiet,
                            callbacks=[pruning])
         best = max((r["val_acc"] for r in result.history if r.get("val_acc") is not None), default=None)
-        if result.status == "diverged":
-            trial.set_user_attr("status", "diverged")
+        if result.status == Status.DIVERGED:
+            trial.set_user_attr("status", str(Status.DIVERGED))
             raise optuna.TrialPruned("diverged: training loss became NaN/Inf")
-        if result.status == "interrupted":
+        if result.status == Status.INTERRUPTED:
             raise KeyboardInterrupt
         if pruning.pruned:
             raise optuna.TrialPruned(result.reason)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..io import atomic_write_text, storage_error
+from .status import Status
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -220,7 +221,7 @@ class Checkpointer(Callback):
         save_checkpoint(path, weights, meta)
 
     def on_fit_end(self, trainer: Trainer, status: str) -> None:
-        if status == "interrupted":
+        if status == Status.INTERRUPTED:
             self.save_last(trainer)
 
 

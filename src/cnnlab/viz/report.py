@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..experiments.table import SCORED
 from ..io import atomic_write_text
 
 STYLE = """
@@ -119,7 +120,7 @@ def _per_class_sections(directory: Path, rows: list[dict[str, Any]]) -> list[str
     best one."""
     firsts: dict[str, dict[str, Any]] = {}
     for row in rows:
-        if row["status"] in ("completed", "stopped_early") and row["variation"] not in firsts:
+        if row["status"] in SCORED and row["variation"] not in firsts:
             firsts[row["variation"]] = row
     reports = {name: read_eval(directory / row["run"]) for name, row in firsts.items()}
     reports = {name: r for name, r in reports.items() if r is not None}
