@@ -75,14 +75,24 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: bool = False,
-              quiet: bool = False, log: Callable[[str], None] = print) -> StudyOutcome:
+              quiet: bool = False, log: Callable[[str], None] = print) -> Any:
     """Run every run of `study` not yet finished (with other processes on the same folder, each run once),
-    then draw the curves of the runs that have none."""
+    then draw the curves of the runs that have none. A greedy study runs stage by stage; a study with
+    `protocol: tune` then retrains each variation's best point on train + validation."""
+    from ..experiments.greedy import run_greedy
     from ..experiments.runner import run_study as execute
+    from ..experiments.tune_grid import run_tuned
 
-    outcome = execute(study, directory, jobs, rerun_failed, quiet, log)
-    for meta in study.runs:
-        draw_curves(Path(directory) / meta.name)
+    if study.mode == "greedy":
+        outcome = run_greedy(study, directory, jobs, rerun_failed, quiet, log)
+    elif study.protocol == "tune":
+        results = run_tuned(study, directory, jobs, quiet, log)
+        outcome = StudyOutcome(Path(directory), {}, [], any(r.interrupted for r in results.values()))
+    else:
+        outcome = execute(study, directory, jobs, rerun_failed, quiet, log)
+    for run_dir in Path(directory).iterdir():
+        if run_dir.is_dir() and not run_dir.name.startswith("."):
+            draw_curves(run_dir)
     return outcome
 
 
@@ -110,13 +120,26 @@ class StudyTable:
 
 
 def study_table(directory: str | Path) -> StudyTable:
-    """One row per variation (and grid point): mean ± std over seeds, Δ baseline; table.csv and table.md."""
+    """The study's table, as its kind has it: one row per variation (mean ± std over seeds, Δ baseline,
+    the reference's numbers beside ours); per stage and alternative (greedy); or per variation's tuned
+    point and final test accuracy (protocol tune). Written to table.csv and table.md."""
+    from ..experiments.greedy import greedy_table
     from ..experiments.study import read_plan
-    from ..experiments.table import aggregate, formatted, study_rows, write_tables
+    from ..experiments.table import add_reference, aggregate, formatted, markdown, study_rows, write_tables
+    from ..experiments.tune_grid import tuned_table
+    from ..io import atomic_write_text
 
     directory = Path(directory)
-    metric = read_plan(directory).get("metric", "test_acc")
-    table = aggregate(study_rows(directory), metric)
+    plan = read_plan(directory)
+    metric = plan.get("metric", "test_acc")
+    if plan.get("mode") == "greedy" or plan.get("protocol") == "tune":
+        headers, rows = greedy_table(directory) if plan.get("mode") == "greedy" else \
+            tuned_table(directory, plan.get("reference"))
+        csv_path, md_path = directory / "table.csv", directory / "table.md"
+        atomic_write_text(csv_path, "\n".join(",".join(cells) for cells in [headers, *rows]) + "\n")
+        atomic_write_text(md_path, markdown(headers, rows))
+        return StudyTable(headers, rows, csv_path, md_path)
+    table = add_reference(aggregate(study_rows(directory), metric), plan.get("reference"))
     headers, rows = formatted(table, metric)
     csv_path, md_path = write_tables(table, directory, metric)
     return StudyTable(headers, rows, csv_path, md_path)
@@ -131,12 +154,12 @@ def study_plot(directory: str | Path) -> tuple[Path, Path]:
 
 # --------------------------------------------------------------------------------------------- tuning
 def tune_grid(config: str | None, overrides: Sequence[str], grid: Sequence[str], directory: str | Path,
-              jobs: int = 1, log: Callable[[str], None] = print) -> GridResult:
+              jobs: int = 1, log: Callable[[str], None] = print, pairs: Sequence[str] = ()) -> GridResult:
     """The grid protocol: train every point with validation, discard the diverged, retrain the best on
     train+val for its best epoch count, score the test set (experiments/tune_grid.py)."""
-    from ..experiments.tune_grid import parse_grid_options, plan_grid, run_grid
+    from ..experiments.tune_grid import parse_grid_options, parse_pairs, plan_grid, run_grid
 
-    study = plan_grid(config, overrides, parse_grid_options(grid), "tune_grid")
+    study = plan_grid(config, overrides, parse_grid_options(grid), "tune_grid", parse_pairs(pairs))
     log(f"tune grid: {len(study.runs)} points into {directory}")
     result = run_grid(study, directory, jobs=jobs, log=log)
     for meta in study.runs:

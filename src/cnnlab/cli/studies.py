@@ -38,10 +38,13 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     study = api.plan_study(args.file, args.items, args.shard)
     directory = args.dir or f"runs/{study.name}"
-    print(f"study {study.name}: {len(study.runs)} runs ({len(study.variations)} variations) into {directory}")
+    if study.mode == "greedy":
+        print(f"study {study.name}: a greedy search of {len(study.stages)} stages into {directory}")
+    else:
+        print(f"study {study.name}: {len(study.runs)} runs ({len(study.variations)} variations) into {directory}")
     outcome = api.run_study(study, directory, args.jobs, args.rerun_failed, args.quiet)
     if outcome.interrupted:
-        return outcome.exit_code
+        return 130
     print_table(directory)
     return 0
 

@@ -18,6 +18,8 @@ def register(sub: Any) -> None:
     add_items(grid)
     grid.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                       help="a grid axis, repeatable: --grid lr=0.1,0.01 --grid schedule.step_size=10,20")
+    grid.add_argument("--pairs", action="append", default=[], metavar="K1,K2=A:B,C:D",
+                      help="points that go together, not a grid: --pairs lr,schedule.step_size=0.1:20,0.01:30")
     grid.add_argument("--dir", help="tuning directory (default: runs/tune_grid)")
     grid.add_argument("--jobs", type=int, default=1, help="grid points at once, as separate processes")
     search = command(tune, "search", _search, "Optuna TPE search with pruning over a YAML search space")
@@ -31,7 +33,7 @@ def register(sub: Any) -> None:
 def _grid(args: argparse.Namespace) -> int:
     config, overrides = split_items(args.items)
     directory = args.dir or "runs/tune_grid"
-    result = api.tune_grid(config, overrides, args.grid, directory, args.jobs)
+    result = api.tune_grid(config, overrides, args.grid, directory, args.jobs, pairs=args.pairs)
     table(*grid_table(result))
     if result.interrupted:
         print("interrupted; run the same command again to continue")
@@ -49,7 +51,8 @@ def _grid(args: argparse.Namespace) -> int:
 
 def grid_table(result: Any) -> tuple[list[str], list[list[str]]]:
     keys = list(result.rows[0]["grid"]) if result.rows else []
-    headers = [*(k.split(".")[-1] for k in keys), "status", "best val top-1", "best epoch", "train s"]
+    headers = [*(k.split(".")[-1] for k in keys), "status", "best val top-1", "best epoch", "epochs trained",
+               "train s"]
     cells = []
     for row in result.rows:
         val = "-" if row["best_val_acc"] is None or row["discarded"] else f"{100 * row['best_val_acc']:.2f}%"
@@ -57,8 +60,9 @@ def grid_table(result: Any) -> tuple[list[str], list[list[str]]]:
         if result.best is not None and row["run"] == result.best["run"]:
             status += " *best*"
         seconds = "-" if row["train_seconds"] is None else f"{row['train_seconds']:.1f}"
+        epochs = "-" if row["epochs"] is None else str(row["epochs"])
         cells.append([*(str(row["grid"][k]) for k in keys), status, val,
-                      "-" if row["discarded"] else str(row["best_epoch"]), seconds])
+                      "-" if row["discarded"] else str(row["best_epoch"]), epochs, seconds])
     return headers, cells
 
 

@@ -32,6 +32,9 @@ class DataConfig:
     channels: int | None = None  # None: native; 1 or 3 converts (gray->RGB repeats, RGB->gray luminance)
     shuffle: bool = True  # reshuffle the training set every epoch (the ablation study turns it off)
     train_limit: int | None = None  # keep the first N training images (after the split): quick runs
+    # carve the validation split as usual, then train on train + validation (the final retraining of the
+    # tuning protocol: exactly the images the tuning runs saw, whatever the split kind)
+    val_into_train: bool = False
     # folder datasets: none = decode JPEGs in loader workers every epoch; disk = decode once into a
     # memory-mapped uint8 cache at cache_size, workers read it; device = that cache held on the device,
     # augmented there like the small datasets (fastest, needs the memory)

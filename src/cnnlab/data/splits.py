@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import torch
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
-from .base import Source, Split
+from .base import FileList, ImageSet, Source, Split
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,7 +105,24 @@ def split_source(source: Source, config: DataConfig) -> tuple[Split, Split | Non
         train = train.subset(picked)
     if config.train_limit:
         train = train.subset(torch.arange(min(config.train_limit, len(train))))
+    if config.val_into_train and val is not None:
+        train, val = merge(train, val), None
     return train, val, test
+
+
+def merge(first: Split, second: Split) -> Split:
+    """Two splits of one source as one (train + validation)."""
+    if isinstance(first, ImageSet):
+        return ImageSet(torch.cat([first.images, second.images]), torch.cat([first.labels, second.labels]))
+    if first.base != second.base:  # a tree's train/ and val/ folders: paths relative to their common root
+        root = Path(os.path.commonpath([first.base, second.base]))
+        first, second = rebase(first, root), rebase(second, root)
+    return FileList(first.base, first.paths + second.paths, torch.cat([first.labels, second.labels]))
+
+
+def rebase(files: FileList, root: Path) -> FileList:
+    prefix = files.base.relative_to(root)
+    return FileList(root, tuple((prefix / p).as_posix() for p in files.paths), files.labels)
 
 
 def read_split_file(path: str | Path) -> dict[str, Any]:

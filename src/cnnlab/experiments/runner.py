@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import config_hash, diff, save_config
+from ..config import config_hash, save_config
 from ..errors import CnnlabError, ConfigError, RunBusy
 from ..io import FileLock, make_dirs
 from ..runs import Action, RunDir, Status, decide, resume_run, start_run
@@ -86,9 +86,15 @@ def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: 
               quiet: bool = False, log: Callable[[str], None] = print) -> StudyOutcome:
     directory = Path(directory)
     prepare_study_dir(study, directory)
+    return run_specs(study.runs, directory, jobs, rerun_failed, quiet, log)
+
+
+def run_specs(runs: Sequence[RunSpec], directory: Path, jobs: int = 1, rerun_failed: bool = False,
+              quiet: bool = False, log: Callable[[str], None] = print) -> StudyOutcome:
+    """Run these runs of a prepared study directory (in this process, or `jobs` worker processes)."""
     if jobs <= 1:
-        return _sequential(study.runs, directory, rerun_failed, quiet, log)
-    return _parallel(study.runs, directory, jobs, rerun_failed, log)
+        return _sequential(runs, directory, rerun_failed, quiet, log)
+    return _parallel(runs, directory, jobs, rerun_failed, log)
 
 
 def prepare_study_dir(study: Study, directory: Path) -> None:
@@ -100,18 +106,18 @@ def prepare_study_dir(study: Study, directory: Path) -> None:
                           "cnnlab writes studies only into new or study folders: choose another --dir")
     make_dirs(directory)
     with FileLock(directory / ".lock", what=f"study '{directory}'").require(timeout=60):
-        _refuse_changed_runs(study, directory)
+        refuse_changed_runs(study.runs, directory)
         write_plan(study, directory)
 
 
-def _refuse_changed_runs(study: Study, directory: Path) -> None:
+def refuse_changed_runs(runs: Sequence[RunSpec], directory: Path) -> None:
     """A run directory made from another config than the study now plans (the file or the overrides
     changed) is neither a result of this study nor resumable: stop before anything runs, and say which."""
-    for spec in study.runs:
+    for spec in runs:
         run = RunDir(directory / spec.name)
         record = run.record() if run.exists() else None
         if record is not None and record.config_hash is not None and record.config_hash != config_hash(spec.config):
-            changes = "; ".join(diff(run.read_config(), spec.config)[:4]) or "the config hash differs"
+            changes = "; ".join(run.config_changes(spec.config)[:4]) or "the config hash differs"
             raise ConfigError(f"run '{run.path}' was made with another config than the study now plans "
                               f"({changes}). Use a new --dir for the changed study, or remove that run directory.")
 

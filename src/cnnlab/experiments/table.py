@@ -12,7 +12,7 @@ from typing import Any
 from ..io import atomic_write_text
 from ..runs import RunDir, RunRecord, Status
 from ..train import read_metrics
-from .study import read_plan
+from .study import REFERENCE_COLUMNS, read_plan
 
 SCORED = (Status.COMPLETED, Status.STOPPED_EARLY)  # runs whose numbers count in a table
 # (key, header, kind): kind 'pct' prints x100 with %, 'float' 3 significant digits, 'int' whole numbers
@@ -94,9 +94,23 @@ def _cell(value: Any, std: Any, kind: str) -> str:
     return f"{text} ± {std:.2g}" if std is not None else text
 
 
+def add_reference(table: list[dict[str, Any]], reference: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The published numbers of the study file's `reference:` beside each variation (report_top1 in %,
+    report_seconds), so the reproduction and the publication stand side by side."""
+    if not reference:
+        return table
+    for entry in table:
+        variation = entry["variation"].split(" ")[0]
+        for column in REFERENCE_COLUMNS:
+            entry[f"report_{column}"] = (reference.get(column) or {}).get(variation)
+    return table
+
+
 def formatted(table: list[dict[str, Any]], metric: str = "test_acc") -> tuple[list[str], list[list[str]]]:
     names = {key: header for key, header, _ in COLUMNS}
-    headers = ["variation", "runs", "status", *names.values(), f"Δ {names.get(metric, metric)}"]
+    referenced = [column for column in REFERENCE_COLUMNS if any(f"report_{column}" in entry for entry in table)]
+    headers = ["variation", "runs", "status", *names.values(), f"Δ {names.get(metric, metric)}",
+               *(REFERENCE_COLUMNS[column] for column in referenced)]
     rows = []
     for entry in table:
         cells = [entry["variation"], str(entry["runs"]), entry["status"]]
@@ -104,20 +118,26 @@ def formatted(table: list[dict[str, Any]], metric: str = "test_acc") -> tuple[li
         delta = entry[f"delta_{metric}"]
         cells.append("-" if delta is None else f"{100 * delta:+.2f}" if metric.endswith("acc") or "top" in metric
                      else f"{delta:+.3g}")
+        for column in referenced:
+            value = entry.get(f"report_{column}")
+            cells.append("-" if value is None else f"{value:.2f}%" if column == "top1" else f"{value:,.0f}")
         rows.append(cells)
     return headers, rows
 
 
+def markdown(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines) + "\n"
+
+
 def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "test_acc") -> tuple[Path, Path]:
     csv_path, md_path = directory / "table.csv", directory / "table.md"
-    fields = list(table[0]) if table else ["variation"]
+    fields = list(dict.fromkeys(key for entry in table for key in entry)) if table else ["variation"]
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fields)
     writer.writeheader()
     writer.writerows(table)
     atomic_write_text(csv_path, text.getvalue())
-    headers, rows = formatted(table, metric)
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-    atomic_write_text(md_path, "\n".join(lines) + "\n")
+    atomic_write_text(md_path, markdown(*formatted(table, metric)))
     return csv_path, md_path

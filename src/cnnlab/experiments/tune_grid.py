@@ -15,6 +15,7 @@ The grid runs are an ordinary study (resumable, idempotent, `--jobs`), and the r
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from ..errors import ConfigError
 from ..io import atomic_write_json
 from ..runs import RunDir, Status
 from .runner import run_one, run_study
-from .study import RunSpec, Study, plan_study
+from .study import REFERENCE_COLUMNS, RunSpec, Study, plan_study
 from .table import study_rows
 
 FINAL = "final"
@@ -63,14 +64,32 @@ def _scalar(text: str) -> Any:
     return value
 
 
-def plan_grid(config_file: str | None, overrides: Sequence[str], grid: dict[str, list[Any]], name: str) -> Study:
-    if not grid:
-        raise ConfigError("tune grid needs at least one --grid key=value1,value2")
-    data = {"name": name, "base": config_file, "grid": grid, "metric": "best_val_acc"}
+def parse_pairs(items: Sequence[str]) -> dict[str, list[Any]]:
+    """['lr,schedule.step_size=0.1:20,0.01:30'] -> {'lr': [0.1, 0.01], 'schedule.step_size': [20, 30]}: points
+    that go together (the study's (eta, step_size) pairs), not a cartesian grid."""
+    pairs: dict[str, list[Any]] = {}
+    for item in items:
+        keys_text, sep, text = item.partition("=")
+        keys = [k.strip() for k in keys_text.split(",") if k.strip()]
+        points = [p.split(":") for p in text.split(",") if p.strip()]
+        if not sep or len(keys) < 2 or not points or any(len(p) != len(keys) for p in points):
+            raise ConfigError(f"--pairs '{item}' must look like KEY1,KEY2=V1:V2,V1:V2 with one value per key in "
+                              "each point (for example lr,schedule.step_size=0.1:20,0.01:30)")
+        for index, key in enumerate(keys):
+            pairs[key] = [_scalar(point[index]) for point in points]
+    return pairs
+
+
+def plan_grid(config_file: str | None, overrides: Sequence[str], grid: dict[str, list[Any]], name: str,
+              pairs: dict[str, list[Any]] | None = None) -> Study:
+    if not grid and not pairs:
+        raise ConfigError("tune grid needs at least one --grid key=value1,value2 or --pairs k1,k2=a:b,c:d")
+    data = {"name": name, "base": config_file, "grid": grid, "zip": pairs or {}, "metric": "best_val_acc"}
     base_path = Path(config_file).resolve() if config_file else None
     if base_path is not None:
         data["base"] = str(base_path)
-    study = plan_study(data, None, overrides, lambda keys: "--grid" if keys == ("grid",) else "tune grid")
+    where = {("grid",): "--grid", ("zip",): "--pairs"}
+    study = plan_study(data, None, overrides, lambda keys: where.get(keys, "tune grid"))
     for spec in study.runs:
         if spec.config.data.val_fraction == 0 and not spec.config.data.val_per_class:
             raise ConfigError("tune grid selects on validation accuracy: data.val_fraction must be > 0")
@@ -88,7 +107,9 @@ def select_best(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 
 def final_config(config: RunConfig, epochs: int) -> RunConfig:
     """The winner's config, retrained on train + validation for `epochs` epochs (nothing to stop on)."""
-    data = dataclasses.replace(config.data, val_fraction=0.0, val_per_class=None)
+    # the validation split is carved exactly as in the tuning runs, then trained on: train + validation is
+    # the same images for every split kind (fractions, images per class, a tree's val/ folder)
+    data = dataclasses.replace(config.data, val_into_train=True)
     train = dataclasses.replace(config.train, epochs=epochs, restore_best=False)
     return dataclasses.replace(config, data=data, train=train, stop=StopConfig())
 
@@ -103,26 +124,80 @@ def grid_rows(directory: Path) -> list[dict[str, Any]]:
 
 def run_grid(study: Study, directory: str | Path, jobs: int = 1, quiet: bool = True,
              log: Callable[[str], None] = print) -> GridResult:
+    """The protocol over one grid (one variation): the final run is `final/`."""
+    results = run_tuned(study, directory, jobs, quiet, log)
+    return next(iter(results.values()))
+
+
+def run_tuned(study: Study, directory: str | Path, jobs: int = 1, quiet: bool = True,
+              log: Callable[[str], None] = print) -> dict[str, GridResult]:
+    """The protocol for every variation of a study: its grid (or zip) points trained with validation,
+    the best one retrained on train + validation (`final/`, or `<variation>__final/` when there are
+    several variations). tune.json records each variation's rows, choice and final run."""
     directory = Path(directory)
     outcome = run_study(study, directory, jobs=jobs, quiet=quiet, log=log)
-    if outcome.interrupted:
-        return GridResult(directory, grid_rows(directory), None, None, interrupted=True)
     rows = grid_rows(directory)
+    variations = study.variations
+    results = {}
+    for variation in variations:
+        mine = [row for row in rows if row["variation"] == variation]
+        if outcome.interrupted:
+            results[variation] = GridResult(directory, mine, None, None, interrupted=True)
+            continue
+        final_name = FINAL if len(variations) == 1 else f"{variation}__{FINAL}"
+        results[variation] = _retrain_best(study, directory, mine, final_name, quiet, log)
+        if results[variation].interrupted:
+            break
+    record = {v: {"rows": r.rows, "best": r.best, "final": r.final} for v, r in results.items()}
+    atomic_write_json(directory / "tune.json", next(iter(record.values())) if len(record) == 1 else
+                      {"variations": record})
+    return results
+
+
+def _retrain_best(study: Study, directory: Path, rows: list[dict[str, Any]], name: str, quiet: bool,
+                  log: Callable[[str], None]) -> GridResult:
     best = select_best(rows)
-    final = None
-    if best is not None:
-        spec = next(s for s in study.runs if s.name == best["run"])
-        config = final_config(spec.config, int(best["best_epoch"]))
-        run = RunDir(directory / FINAL)
-        log(f"retraining {best['run']} on train + validation for {best['best_epoch']} epochs")
-        _, status = run_one(RunSpec(FINAL, "final", config.seed, best["grid"], config), directory,
-                            rerun_failed=True, quiet=quiet, replace_changed=True)
-        if status == Status.INTERRUPTED:
-            return GridResult(directory, rows, best, None, interrupted=True)
-        record = run.record()
-        sizes = (record.data or {}).get("sizes", {})
-        final = {"run": str(run.path), "status": str(record.status), "epochs": record.epochs_completed,
-                 "test": record.test, "grid": best["grid"], "train_size": sizes.get("train")}
-    result = GridResult(directory, rows, best, final)
-    atomic_write_json(directory / "tune.json", {"rows": rows, "best": best, "final": final})
-    return result
+    if best is None:
+        return GridResult(directory, rows, None, None)
+    spec = next(s for s in study.runs if s.name == best["run"])
+    config = final_config(spec.config, int(best["best_epoch"]))
+    log(f"retraining {best['run']} on train + validation for {best['best_epoch']} epochs")
+    _, status = run_one(RunSpec(name, spec.variation, config.seed, best["grid"], config), directory,
+                        rerun_failed=True, quiet=quiet, replace_changed=True)
+    if status == Status.INTERRUPTED:
+        return GridResult(directory, rows, best, None, interrupted=True)
+    run = RunDir(directory / name)
+    record = run.record()
+    sizes = (record.data or {}).get("sizes", {})
+    final = {"run": str(run.path), "status": str(record.status), "epochs": record.epochs_completed,
+             "test": record.test, "grid": best["grid"], "train_size": sizes.get("train")}
+    return GridResult(directory, rows, best, final)
+
+
+def tuned_table(directory: Path, reference: dict[str, Any] | None = None) -> tuple[list[str], list[list[str]]]:
+    """One row per variation of a tuned study: the chosen point, its best validation accuracy, the epoch
+    it was reached and the epoch training ended, and the retrained model's test accuracy (then the
+    reference's numbers, when the study file gives them)."""
+    record = json.loads((Path(directory) / "tune.json").read_text())
+    per_variation = record.get("variations") or {"": record}
+    headers = ["variation", "best point", "best val top-1", "best epoch", "epochs trained", "final epochs",
+               "test top-1"]
+    columns = [c for c in REFERENCE_COLUMNS if reference and reference.get(c)]
+    headers += [REFERENCE_COLUMNS[c] for c in columns]
+    rows = []
+    for variation, entry in per_variation.items():
+        best, final = entry["best"], entry["final"]
+        point = " ".join(f"{k.split('.')[-1]}={v}" for k, v in best["grid"].items()) if best else "-"
+        test = (final or {}).get("test") or {}
+        cells = [variation or "-", point, _percent(best["best_val_acc"] if best else None),
+                 str(best["best_epoch"]) if best else "-", str(best["epochs"]) if best else "-",
+                 str(final["epochs"]) if final else "-", _percent(test.get("acc"))]
+        for column in columns:
+            value = reference[column].get(variation)
+            cells.append("-" if value is None else f"{value:.2f}%" if column == "top1" else f"{value:,.0f}")
+        rows.append(cells)
+    return headers, rows
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"

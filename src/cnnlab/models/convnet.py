@@ -6,7 +6,9 @@ Defaults are exactly the report's network (its section 3.2), for 32x32x3 CIFAR-1
 The seed lists no activation after the third convolution; `last_conv_activation=true` adds one.
 
 Every ablation column is an option: `filters` ([64,128,256]), `fc` ([512,128] adds an FC layer of 128),
-`kernel_sizes` ([7,5,3]), `activation` (leaky_relu), `dropout` (0.3, after each hidden FC layer),
+`kernel_sizes` ([7,5,3]), `activation` (leaky_relu everywhere) or `fc_activation` (leaky_relu in the FC
+layers only, as the report's appendix has it), `dropout` (0.3, after each hidden FC layer; with `fc=[]`,
+before the output layer),
 `batch_norm` (after each convolution, before its activation, as Ioffe & Szegedy 2015 place it; the
 convolution then has no bias since BN's shift replaces it). The network adapts to the input's channels
 and size: the first FC layer is sized from the feature map the convolutions leave.
@@ -43,6 +45,7 @@ def convnet(
     pool_size: int = 2,
     batch_norm: bool = False,
     fc: tuple[int, ...] = (512,),
+    fc_activation: str | None = None,  # the hidden FC layers' own activation; None: `activation`
     dropout: float = 0.0,
     conv_dropout: float = 0.0,
 ) -> nn.Module:
@@ -66,8 +69,8 @@ def convnet(
         return nn.Sequential(OrderedDict(layers))
 
     shape = output_shape(features, (in_channels, image_size, image_size), "convnet")
-    return FeaturesClassifier(features(), _classifier(shape[1:].numel(), fc, num_classes, activation,
-                                                      negative_slope, dropout))
+    return FeaturesClassifier(features(), _classifier(shape[1:].numel(), fc, num_classes,
+                                                      fc_activation or activation, negative_slope, dropout))
 
 
 def _classifier(inputs: int, hidden: tuple[int, ...], num_classes: int, activation: str,
@@ -78,6 +81,8 @@ def _classifier(inputs: int, hidden: tuple[int, ...], num_classes: int, activati
         if dropout > 0:
             layers.append((f"fc_drop{i}", nn.Dropout(dropout)))
         inputs = width
+    if not hidden and dropout > 0:  # no hidden FC layer: dropout on the flattened features (Keras's MNIST convnet)
+        layers.append(("drop", nn.Dropout(dropout)))
     layers.append(("output", nn.Linear(inputs, num_classes)))
     return nn.Sequential(OrderedDict(layers))
 

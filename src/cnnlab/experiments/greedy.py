@@ -1,0 +1,139 @@
+"""A greedy, cumulative search: "at each test is chosen the one that gives the best accuracy" (the EQ2425
+Project 3 report, section 5). Each stage trains its alternatives on top of the best configuration so far,
+picks the winner on *validation* accuracy (the test set never chooses anything), and carries it forward.
+
+    mode: greedy
+    base: {model: convnet, ...}
+    stages:
+      - filters: {keep: {}, wide: {model.filters: [64, 128, 256]}}
+      - extra_fc: {keep: {}, fc_128: {model.fc: [512, 128]}}
+
+An alternative whose configuration equals one already trained in the study (`keep: {}` is the previous
+winner itself) reuses that run instead of training it again. A diverged or failed alternative is never
+chosen; ties go to the alternative listed first. Runs are ordinary study runs: resumable, shared by
+cooperating processes through their locks, `--jobs`-parallel within a stage. greedy.json records every
+stage, every alternative's validation and test accuracy, the choice, and the final configuration.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import config_hash, resolve
+from ..config.layers import Layer
+from ..io import atomic_write_json
+from ..runs import RunDir
+from ..train import read_metrics
+from .runner import StudyOutcome, prepare_study_dir, refuse_changed_runs, run_specs
+from .study import RunSpec, Stage, Study, run_name, write_plan
+
+
+@dataclass
+class GreedyResult:
+    directory: Path
+    stages: list[dict[str, Any]]
+    final: dict[str, Any] | None
+    interrupted: bool = False
+
+
+def run_greedy(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: bool = False,
+               quiet: bool = False, log: Callable[[str], None] = print) -> GreedyResult:
+    directory = Path(directory)
+    prepare_study_dir(study, directory)
+    chosen: list[Layer] = []
+    known: dict[str, str] = {}  # config hash -> run name, so 'keep' reuses the previous winner's run
+    stages: list[dict[str, Any]] = []
+    for number, stage in enumerate(study.stages, start=1):
+        candidates = _stage_specs(study, stage, chosen, known)
+        new = [spec for specs in candidates.values() for spec in specs if spec.name not in {s.name for s in study.runs}]
+        study.runs.extend(new)
+        refuse_changed_runs(new, directory)
+        write_plan(study, directory)
+        log(f"stage {number}/{len(study.stages)} {stage.name}: {', '.join(candidates)}")
+        outcome: StudyOutcome = run_specs(new, directory, jobs, rerun_failed, quiet, log)
+        if outcome.interrupted:
+            return _finish(directory, stages, None, interrupted=True)
+        rows = {alt: _score(directory, specs) for alt, specs in candidates.items()}
+        winner = choose(rows)
+        if winner is None:
+            stages.append({"stage": stage.name, "alternatives": rows, "chosen": None})
+            log(f"stage {stage.name}: every alternative diverged or failed; the search stops here")
+            return _finish(directory, stages, None)
+        chosen.append(stage.alternatives[winner])
+        stages.append({"stage": stage.name, "alternatives": rows, "chosen": winner})
+        log(f"stage {stage.name}: chose {winner} (val top-1 {100 * rows[winner]['val_acc']:.2f}%)")
+    last = stages[-1]
+    final = {"stage": last["stage"], "alternative": last["chosen"], **last["alternatives"][last["chosen"]],
+             "choices": [s["chosen"] for s in stages]}
+    return _finish(directory, stages, final)
+
+
+def _stage_specs(study: Study, stage: Stage, chosen: list[Layer], known: dict[str, str]) -> dict[str, list[RunSpec]]:
+    candidates: dict[str, list[RunSpec]] = {}
+    for alt, layer in stage.alternatives.items():
+        specs = []
+        for seed in study.seeds:
+            config = resolve(study.base, *chosen, layer, {"seed": (seed, "seeds")})
+            digest = config_hash(config)
+            name = known.setdefault(digest, run_name(f"{stage.name}__{alt}", {}, seed, len(study.seeds) > 1))
+            specs.append(RunSpec(name, f"{stage.name}:{alt}", seed, {}, config))
+        candidates[alt] = specs
+    return candidates
+
+
+def _score(directory: Path, specs: list[RunSpec]) -> dict[str, Any]:
+    """An alternative's best validation and test accuracy, averaged over its seeds; usable only when
+    every seed completed (or stopped early)."""
+    statuses = [RunDir(directory / spec.name).status() for spec in specs]
+    usable = all(status is not None and status.scored for status in statuses)
+    val, test = [], []
+    for spec in specs:
+        rows = read_metrics(directory / spec.name / "metrics.csv") if usable else []
+        accs = [r["val_acc"] for r in rows if r.get("val_acc") is not None]
+        record = RunDir(directory / spec.name).record() if usable else None
+        if accs:
+            val.append(max(accs))
+        if record is not None and record.test:
+            test.append(record.test["acc"])
+    return {"runs": [spec.name for spec in specs], "status": ", ".join(sorted({str(s) for s in statuses})),
+            "val_acc": statistics.fmean(val) if usable and len(val) == len(specs) else None,
+            "test_acc": statistics.fmean(test) if usable and len(test) == len(specs) else None}
+
+
+def choose(rows: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The alternative with the highest validation accuracy (ties: the first listed); a pure decision.
+    Alternatives without one (diverged, failed, no validation split) are never chosen."""
+    candidates = [alt for alt, row in rows.items() if row["val_acc"] is not None]
+    return max(candidates, key=lambda alt: (rows[alt]["val_acc"], -list(rows).index(alt)), default=None)
+
+
+def _finish(directory: Path, stages: list[dict[str, Any]], final: dict[str, Any] | None,
+            interrupted: bool = False) -> GreedyResult:
+    atomic_write_json(directory / "greedy.json", {"stages": stages, "final": final, "interrupted": interrupted})
+    return GreedyResult(directory, stages, final, interrupted)
+
+
+def greedy_table(directory: Path) -> tuple[list[str], list[list[str]]]:
+    """Every stage and alternative (val and test top-1, status, the choice), then the final configuration."""
+    import json
+
+    record = json.loads((Path(directory) / "greedy.json").read_text())
+    headers = ["stage", "alternative", "val top-1", "test top-1", "status", "chosen"]
+    rows = []
+    for stage in record["stages"]:
+        for alt, row in stage["alternatives"].items():
+            rows.append([stage["stage"], alt, _pct(row["val_acc"]), _pct(row["test_acc"]), row["status"],
+                         "*" if alt == stage["chosen"] else ""])
+    final = record["final"]
+    if final is not None:
+        rows.append(["final", " + ".join(final["choices"]), _pct(final["val_acc"]), _pct(final["test_acc"]),
+                     final["status"], ""])
+    return headers, rows
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
