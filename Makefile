@@ -22,7 +22,7 @@ $(VENV)/.stamp-base: pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,tune,tensorboard]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,tune,tensorboard,timm]'
 	touch $@ $(VENV)/.stamp-base
 
 clean:

@@ -2,7 +2,11 @@
 
 from pathlib import Path
 
+import pytest
+
 import cnnlab
+
+pytestmark = pytest.mark.slow  # real training to an accuracy bar
 
 
 def test_demo_reaches_95_percent_on_digits(tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ def test_real_process_exit_codes(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "runs" / "nan" / "run.json").read_text())["status"] == "diverged"
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_then_resume_completes(tmp_path: Path) -> None:
     args = [sys.executable, "-m", "cnnlab", "train", "data=digits", "model=convnet", "epochs=40", "--name", "long",
             "data.train_limit=512"]

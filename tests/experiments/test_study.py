@@ -211,6 +211,7 @@ variations:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_runs(tmp_path: Path, jobs) -> None:
     path = write_study(tmp_path, SLOW_STUDY, "killable.yaml")

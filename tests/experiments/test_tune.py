@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from cnnlab.cli import main
 from cnnlab.errors import ConfigError
 from cnnlab.experiments.tune_grid import final_config, parse_grid_options, plan_grid, select_best
+from cnnlab.train import read_metrics
 
 TINY = ["model=convnet", "data=digits", "epochs=3", "batch_size=32", "optimizer=momentum"]
 
@@ -53,7 +55,8 @@ def test_grid_decisions_are_pure() -> None:
         parse_grid_options(["lr"])
     study = plan_grid(None, TINY + ["early_stop=up"], {"lr": [0.1]}, "t")
     config = final_config(study.runs[0].config, 7)
-    assert config.train.epochs == 7 and config.data.val_fraction == 0 and config.stop.criterion == "none"
+    # (this once asserted val_fraction == 0, which with per-class splits trained on fewer images than train+val)
+    assert config.train.epochs == 7 and config.data.val_into_train and config.stop.criterion == "none"
     assert config.optim.lr == 0.1
     with pytest.raises(ConfigError, match="val_fraction must be > 0"):
         plan_grid(None, [*TINY, "data.val_fraction=0"], {"lr": [0.1]}, "t")
@@ -86,9 +89,8 @@ def test_optuna_search_with_sqlite_resumes_and_plots(tmp_path: Path, capsys) -> 
         lr_keys = [k for k in trial.params if k.startswith("optim.lr[")]
         assert lr_keys == [f"optim.lr[{trial.params['optim.name']}]"]  # the lr range follows the optimizer
         if trial.state == optuna.trial.TrialState.COMPLETE:
-            run = json.loads((Path(trial.user_attrs["run_dir"]) / "run.json").read_text())
-            val = [r["val_acc"] for r in run["history"]] if "history" in run else None
-            assert trial.value > 0 and (val is None or trial.value == max(val))
+            val = [r["val_acc"] for r in read_metrics(Path(trial.user_attrs["run_dir"]) / "metrics.csv")]
+            assert trial.value > 0 and trial.value == max(val)  # the objective is the best epoch's val top-1
     assert (out / "search_history.png").read_bytes()[:4] == b"\x89PNG"
     # the same command with the file's 6 trials continues the stored study: two more trials
     assert main(["tune", "search", str(path), "--dir", str(out)]) == 0
@@ -108,3 +110,34 @@ def test_search_space_mistakes_are_caught_before_any_trial(tmp_path: Path, capsy
     assert main(["tune", "search", str(path), "--dir", str(tmp_path / "out")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("split", ["fraction", "per_class", "train_limit", "folder_val"])
+def test_the_final_retrain_uses_exactly_train_plus_validation(tmp_path: Path, split: str) -> None:
+    """For every way a validation split is made, the final run trains on the very images the tuning runs
+    trained and validated on, and nothing else (with per-class splits it once trained on 200 of 300)."""
+    from cnnlab.config import load_config
+    from cnnlab.train import splits_of
+    from tests.helpers import write_jpeg_tree
+
+    overrides = {"fraction": ["data=digits", "data.val_fraction=0.2"],
+                 "per_class": ["data=digits", "data.train_per_class=20", "data.val_per_class=10"],
+                 "train_limit": ["data=digits", "data.train_limit=300"],
+                 "folder_val": ["data=imagefolder", f"data.root={tmp_path / 'tree'}", "data.image_size=32",
+                                "data.workers=0"]}[split]
+    if split == "folder_val":
+        for folder, count in (("train", 8), ("val", 3), ("test", 2)):
+            write_jpeg_tree(tmp_path / "tree" / folder, {"a": count, "b": count})
+    tuned = load_config(None, ["model=lenet5", *overrides])
+    before = splits_of(tuned)
+    after = splits_of(final_config(tuned, 3))
+    assert before.val is not None and after.val is None
+    assert len(after.train) == len(before.train) + len(before.val)
+    if split == "folder_val":
+        names = sorted(str(after.train.path(i)) for i in range(len(after.train)))
+        expected = sorted([str(before.train.path(i)) for i in range(len(before.train))] +
+                          [str(before.val.path(i)) for i in range(len(before.val))])
+        assert names == expected
+    else:
+        merged = torch.cat([before.train.images, before.val.images])
+        assert torch.equal(after.train.images, merged) and torch.equal(after.test.images, before.test.images)

@@ -3,6 +3,7 @@
     name: eq2425_ablation
     base: {model: convnet, data: {name: cifar10, normalize: centered}, optim: {name: sgd, lr: 0.001}}
     variations:                     # named override sets; a 'baseline' without overrides comes first
+                                    # (unless one of them has no overrides: that one is the baseline)
       filters_64_128_256: {model.filters: [64, 128, 256]}
       adam: {optimizer: adam}
     grid: {optim.lr: [0.1, 0.01]}   # optional cartesian product, applied to every variation
@@ -200,10 +201,16 @@ def _check_protocol(study: Study, where: Any) -> None:
 
 
 def check_models(runs: list[RunSpec]) -> None:
+    """Every run's model built on the meta device, and its starting weights present, before the first run."""
     from ..models import check_options
 
     checked = set()
     for spec in runs:
+        weights = spec.config.model.weights
+        if weights and not Path(weights).expanduser().exists():
+            raise ConfigError(f"run '{spec.name}': model.weights '{weights}' does not exist (relative paths are "
+                              f"relative to the directory you run cnnlab in, here {Path.cwd()}); put the file "
+                              "there or change the path")
         key = (spec.config.model.name, repr(sorted(spec.config.model.options.items())))
         if key not in checked:
             checked.add(key)
@@ -228,7 +235,7 @@ def _variations(variations: Any, where: Any) -> dict[str, Layer]:
     if not isinstance(variations, Mapping):
         raise ConfigError(f"{where(('variations',))}: variations must map names to override mappings")
     layers: dict[str, Layer] = {}
-    if "baseline" not in variations:
+    if "baseline" not in variations and all(variations.values()):  # an empty variation is the baseline itself
         layers["baseline"] = {}
     for name, overrides in variations.items():
         name = str(name)

@@ -56,12 +56,15 @@ def polynomial(epoch: float, *, epochs: int, power: float = 2.0, min_factor: flo
 def onecycle(epoch: float, *, epochs: int, pct_start: float = 0.3, div_factor: float = 25.0,
              final_div_factor: float = 1e4) -> float:
     """Cosine from base/div_factor up to base over pct_start of training, then cosine down to
-    base/(div_factor * final_div_factor). The base learning rate is the peak."""
-    progress = min(max(epoch / max(epochs, 1), 0.0), 1.0)
+    base/(div_factor * final_div_factor) at the end (Smith & Topin 2019). The base learning rate is the peak.
+    Positions 0..epochs are counted as torch.optim.lr_scheduler.OneCycleLR counts its total_steps = epochs + 1
+    steps: the rise ends at pct_start * (epochs + 1) - 1, so the two give the same rates."""
+    position = min(max(epoch, 0.0), float(epochs))
     start, end = 1.0 / div_factor, 1.0 / (div_factor * final_div_factor)
-    if progress < pct_start:
-        return _cosine_between(start, 1.0, progress / pct_start)
-    return _cosine_between(1.0, end, (progress - pct_start) / max(1.0 - pct_start, 1e-12))
+    peak = max(pct_start * (epochs + 1) - 1.0, 1e-12)
+    if position <= peak:
+        return _cosine_between(start, 1.0, position / peak)
+    return _cosine_between(1.0, end, (position - peak) / max(epochs - peak, 1e-12))
 
 
 def _cosine_between(high_start: float, end: float, fraction: float) -> float:

@@ -1,0 +1,115 @@
+"""Every shipped study file plans (each run's config resolved, each model built on the meta device); the EQ2425
+report file is the report's appendix, column by column; the Caltech-101 files run end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from cnnlab.experiments.study import load_study
+from cnnlab.experiments.tune_search import load_search
+from tests.helpers import write_caltech
+
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
+WEIGHTS = {"caltech101_alexnet": "weights/alexnet-owt-7be5be79.pth", "caltech101_vgg11": "weights/vgg11-8a719046.pth"}
+
+
+@pytest.fixture
+def in_a_folder_with_weights(tmp_path: Path, monkeypatch) -> Path:
+    """A working directory holding (empty) files where the Caltech studies expect torchvision's weights."""
+    monkeypatch.chdir(tmp_path)
+    for path in WEIGHTS.values():
+        Path(path).parent.mkdir(exist_ok=True)
+        Path(path).write_bytes(b"")
+    Path("runs/fmnist_0to4").mkdir(parents=True)  # transfer_fmnist.yaml starts from this run (see its comments)
+    return tmp_path
+
+
+@pytest.mark.parametrize("path", sorted(STUDIES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_study_file_plans(path: Path, in_a_folder_with_weights: Path) -> None:
+    if path.stem.startswith("search_"):
+        spec = load_search(path)  # a search space: every dimension's extremes checked on the meta device
+        assert spec.dimensions and spec.trials > 0
+        return
+    study = load_study(path)
+    assert study.name == path.stem
+    if study.mode == "greedy":
+        assert len(study.stages) >= 2 and all(len(stage.alternatives) >= 2 for stage in study.stages)
+    else:
+        assert study.runs and len({spec.name for spec in study.runs}) == len(study.runs)
+
+
+def test_a_missing_weights_file_stops_the_caltech_study_when_it_is_planned(tmp_path: Path, monkeypatch) -> None:
+    from cnnlab.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="model.weights 'weights/alexnet-owt-7be5be79.pth' does not exist"):
+        load_study(STUDIES / "caltech101_alexnet.yaml")
+
+
+# The report's appendix, column by column, as the text corrects it (see the comments in the study file):
+# filters, kernel sizes, FC widths, FC activation, dropout, batch norm, batch size, lr, shuffle, top-1, seconds
+APPENDIX = {
+    "baseline":        ((24, 48, 96), (5, 3, 3), (512,), "relu", 0.0, False, 64, 0.001, False, 33.59, 5108),
+    "4.A.1_filters":   ((64, 128, 256), (5, 3, 3), (512,), "relu", 0.0, False, 64, 0.001, False, 39.32, 4652),
+    "4.A.2_fc128":     ((64, 128, 256), (5, 3, 3), (512, 128), "relu", 0.0, False, 64, 0.001, False, 41.05, 4655),
+    "4.B_kernels_7_5": ((64, 128, 256), (7, 5, 3), (512, 128), "relu", 0.0, False, 64, 0.001, False, 40.89, 4702),
+    "4.C_leaky_relu":  ((64, 128, 256), (5, 3, 3), (512, 128), "leaky_relu", 0.0, False, 64, 0.001, False, 64.32, 5019),
+    "4.D_dropout":     ((64, 128, 256), (5, 3, 3), (512, 128), "leaky_relu", 0.3, False, 64, 0.001, False, 69.03, 5956),
+    "4.E_batch_norm":  ((64, 128, 256), (5, 3, 3), (512, 128), "leaky_relu", 0.3, True, 64, 0.001, False, 52.31, 4931),
+    "5.A_batch_256":   ((64, 128, 256), (5, 3, 3), (512, 128), "leaky_relu", 0.3, False, 256, 0.001, False, 25.87, 4286),
+    "5.B_lr_0.1":      ((64, 128, 256), (5, 3, 3), (512, 128), "leaky_relu", 0.3, False, 64, 0.1, False, 16.07, 5291),
+    "5.C_shuffle":     ((64, 128, 256), (5, 3, 3), (512, 128), "leaky_relu", 0.3, False, 64, 0.001, True, 45.52, 4591),
+}
+
+
+def test_the_eq2425_report_file_is_the_appendix() -> None:
+    study = load_study(STUDIES / "eq2425_report.yaml")
+    assert study.variations == list(APPENDIX)
+    for spec in study.runs:
+        options, config = spec.config.model.options, spec.config
+        (filters, kernels, fc, fc_act, dropout, bn, batch, lr, shuffle, top1, seconds) = APPENDIX[spec.variation]
+        got = (tuple(options["filters"]), tuple(options["kernel_sizes"]), tuple(options["fc"]),
+               options["fc_activation"] or options["activation"], options["dropout"], options["batch_norm"],
+               config.train.batch_size, config.optim.lr, config.data.shuffle)
+        assert got == (filters, kernels, fc, fc_act, dropout, bn, batch, lr, shuffle), spec.variation
+        assert options["activation"] == "relu" and options["padding"] == "valid"  # convolutions keep ReLU
+        assert config.optim.name == "sgd" and config.optim.weight_decay == 0 and config.schedule.name == "constant"
+        assert config.data.normalize == "centered" and not config.augment.enabled and config.train.epochs == 300
+        assert study.reference["top1"][spec.variation] == top1 and study.reference["seconds"][spec.variation] == seconds
+
+
+@pytest.mark.slow
+def test_the_caltech_alexnet_study_runs_end_to_end(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The real file on a generated Caltech-101-shaped folder, with torchvision's AlexNet layout saved
+    locally as the 'ImageNet' weights (random here: nothing can be downloaded); one pair per variant
+    (--shard 1/4) at 64x64 for one epoch, so it takes seconds: tuned rows, the best pair retrained on train +
+    validation, the table with the paper's numbers beside ours."""
+    from cnnlab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    write_caltech(tmp_path / "data", classes=3, per_class=10)
+    Path("weights").mkdir()
+    torch.save(torchvision.models.alexnet().state_dict(), WEIGHTS["caltech101_alexnet"])
+    args = ["study", "run", str(STUDIES / "caltech101_alexnet.yaml"), "data.root=data", "data.image_size=64",
+            "epochs=1", "batch_size=8", "data.workers=0", "--shard", "1/4", "--dir", "runs/c", "--quiet"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    table = (tmp_path / "runs" / "c" / "table.md").read_text()
+    for variant, reference in (("scratch", "50.92%"), ("finetune", "85.00%"), ("frozen_conv", "88.52%"),
+                               ("frozen_fc", "72.42%"), ("fixed_features", "-")):
+        row = next(line for line in table.splitlines() if line.startswith(f"| {variant} |"))
+        assert "lr=0.1 step_size=20" in row and row.rstrip(" |").endswith(reference), row
+        final = tmp_path / "runs" / "c" / f"{variant}__final" / "run.json"
+        assert final.is_file(), out
+    import json
+
+    record = json.loads((tmp_path / "runs" / "c" / "finetune__final" / "run.json").read_text())
+    tuned = json.loads((tmp_path / "runs" / "c" / "finetune__lr0.1__step_size20" / "run.json").read_text())
+    assert record["data"]["sizes"]["train"] == tuned["data"]["sizes"]["train"] + tuned["data"]["sizes"]["val"]
+    assert record["weights"]["loaded"] > 0 and record["freeze"] is None
+    frozen = json.loads((tmp_path / "runs" / "c" / "frozen_conv__final" / "run.json").read_text())
+    assert frozen["freeze"]["mode"] == "conv"
