@@ -182,3 +182,34 @@ def test_registry_filters_and_refuses_duplicates() -> None:
         MODELS.register("lenet5", input_size=(1, 32, 32))(lambda **kw: None)
     with pytest.raises(ConfigError, match="did you mean 'lenet5'"):
         MODELS.get("lenet")
+
+
+def test_the_lectures_keras_nets_have_their_parameter_counts() -> None:
+    # CMP9137M lecture 4 after Keras's examples: the MNIST MLP and the small MNIST convnet
+    mlp = build("mlp", 28, channels=1)
+    assert sum(p.numel() for p in mlp.parameters()) == 101_770  # 784 x 128 + 128 + 128 x 10 + 10
+    keras = build("convnet", 28, channels=1, filters=(32, 64), kernel_sizes=(3,), fc=(), dropout=0.5,
+                  last_conv_activation=True)
+    assert sum(p.numel() for p in keras.parameters()) == 34_826  # 320 + 18,496 + 1,600 x 10 + 10
+    assert any(isinstance(m, nn.Dropout) and m.p == 0.5 for m in keras.classifier)  # fc=[] keeps the dropout
+    deeper = build("mlp", 28, channels=1, hidden=(256, 64), dropout=0.2, activation="tanh")
+    assert [type(m).__name__ for m in deeper.classifier] == ["Linear", "Tanh", "Dropout", "Linear", "Tanh",
+                                                             "Dropout", "Linear"]
+    with pytest.raises(ConfigError, match="model.dropout must be in"):
+        build("mlp", 28, channels=1, dropout=1.5)
+
+
+@pytest.mark.parametrize("depth,plain,residual", [(18, 11_515_688, 11_689_512), (34, 21_623_848, 21_797_672)])
+def test_plain_imagenet_nets_are_resnets_without_shortcuts(depth: int, plain: int, residual: int) -> None:
+    ours, theirs = build(f"plain{depth}", 224, classes=1000), build(f"resnet{depth}", 224, classes=1000)
+    assert sum(p.numel() for p in ours.parameters()) == plain
+    assert sum(p.numel() for p in theirs.parameters()) == residual  # torchvision's count
+    # the only difference: the three 1x1 projection shortcuts (conv + BN) where the width doubles
+    assert residual - plain == sum(c * 2 * c + 2 * 2 * c for c in (64, 128, 256))
+    block = ours.layer2[0]
+    x = torch.randn(1, 64, 56, 56)
+    with torch.no_grad():
+        block.eval()
+        out = block(x)
+        expected = torch.relu(block.bn2(block.conv2(torch.relu(block.bn1(block.conv1(x))))))
+    assert torch.equal(out, expected)  # no identity added

@@ -10,11 +10,23 @@
 from ..runs import Run, Status, TrainResult, load_run
 from .catalog import ModelEntry, datasets, models, optimizers, resolved_config, summary
 from .data import DataInfo, Verification, data_config, data_info, download_data, show_samples, verify_data
-from .pictures import PathsPicture, feature_maps, filters, lr_plot, optim_paths, parse_rates, predictions
+from .pictures import (
+    PathsPicture,
+    Projections,
+    deconv,
+    evolution,
+    feature_maps,
+    filters,
+    lr_plot,
+    optim_paths,
+    parse_rates,
+    predictions,
+)
 from .studies import (
     StudyTable,
     compare_optimizers,
     ensemble,
+    error_crossing,
     features,
     plan_study,
     report,
@@ -28,10 +40,10 @@ from .studies import (
 from .training import draw_curves, evaluate, make_config, predict, train
 
 __all__ = [
-    "DataInfo", "ModelEntry", "PathsPicture", "Run", "Status", "StudyTable", "TrainResult", "Verification",
-    "compare_optimizers", "data_config", "data_info", "datasets", "download_data", "draw_curves", "ensemble",
-    "evaluate", "feature_maps", "features", "filters", "load_run", "lr_plot", "make_config", "models",
-    "optim_paths", "optimizers", "parse_rates", "plan_study", "predict", "predictions", "report",
-    "resolved_config", "run_study", "show_samples", "study_plot", "study_table", "study_worker", "summary",
-    "train", "tune_grid", "tune_search", "verify_data",
+    "DataInfo", "ModelEntry", "PathsPicture", "Projections", "Run", "Status", "StudyTable", "TrainResult",
+    "Verification", "compare_optimizers", "data_config", "data_info", "datasets", "deconv", "download_data",
+    "draw_curves", "ensemble", "error_crossing", "evaluate", "evolution", "feature_maps", "features", "filters",
+    "load_run", "lr_plot", "make_config", "models", "optim_paths", "optimizers", "parse_rates", "plan_study",
+    "predict", "predictions", "report", "resolved_config", "run_study", "show_samples", "study_plot",
+    "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
 ]

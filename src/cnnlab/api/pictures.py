@@ -1,4 +1,5 @@
-"""Pictures that explain: a run's kernels, feature maps and predictions; optimizer paths on 2-D
+"""Pictures that explain: a run's kernels, feature maps, predictions, deconvnet projections and kernels
+epoch by epoch; optimizer paths on 2-D
 surfaces; a schedule's learning rate over training."""
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..explain import deconv, evolution, filters, predictions
 from ..explain import features as feature_maps
-from ..explain import filters, predictions
+from ..explain.deconv import Projections
 from ..io import check_output_file
 from .training import make_config
 
-__all__ = ["PathsPicture", "feature_maps", "filters", "lr_plot", "optim_paths", "parse_rates", "predictions"]
+__all__ = ["PathsPicture", "Projections", "deconv", "evolution", "feature_maps", "filters", "lr_plot",
+           "optim_paths", "parse_rates", "predictions"]
 
 
 @dataclass(frozen=True)

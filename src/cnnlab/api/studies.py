@@ -152,6 +152,17 @@ def study_plot(directory: str | Path) -> tuple[Path, Path]:
     return plot_study(directory)
 
 
+def error_crossing(directory: str | Path, level: float = 0.25) -> tuple[Path, dict[str, float | None]]:
+    """error_crossing.png (training error per epoch with the `level` line, AlexNet figure 1) and the epoch at
+    which each variation first reaches it (interpolated; None: never)."""
+    from ..experiments.table import crossings
+    from ..viz.study import plot_crossing
+
+    if not 0 < level < 1:
+        raise ConfigError(f"--crossing must be an error rate between 0 and 1 (e.g. 0.25), got {level}")
+    return plot_crossing(directory, level), crossings(directory, level)
+
+
 # --------------------------------------------------------------------------------------------- tuning
 def tune_grid(config: str | None, overrides: Sequence[str], grid: Sequence[str], directory: str | Path,
               jobs: int = 1, log: Callable[[str], None] = print, pairs: Sequence[str] = ()) -> GridResult:
@@ -186,14 +197,14 @@ def tune_search(path: str | Path, overrides: Sequence[str] = (), directory: str 
 
 
 # ----------------------------------------------------------------------------------- transfer, ensembles
-def ensemble(run_dirs: Sequence[str | Path], split: str = "test", combine: str = "softmax", flip: bool = False,
+def ensemble(run_dirs: Sequence[str | Path], split: str = "test", combine: str = "softmax", tta: str = "none",
              device: str | None = None, out: str | Path | None = None) -> Any:
     """Several trained runs combined on one split; each member's and the ensemble's top-1/top-5."""
     from ..experiments.ensemble import run_ensemble, write_result
 
     if out is not None:
         check_output_file(Path(out), "--out", (".json",))
-    result = run_ensemble(run_dirs, split, combine, flip, device)
+    result = run_ensemble(run_dirs, split, combine, tta, device)
     if out is not None:
         write_result(result, Path(out))
     return result

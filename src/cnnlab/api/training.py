@@ -19,6 +19,7 @@ from ..config import (
     to_dict,
 )
 from ..data import DataSpec, Normalizer
+from ..errors import ConfigError
 from ..evaluate import per_class_accuracy
 from ..io import atomic_write_json, atomic_write_text
 from ..runs import RunDir, TrainResult, load_run, plan_run_dir, resume_run, start_run
@@ -104,22 +105,26 @@ def draw_curves(run_dir: str | Path) -> Path | None:
 
 
 def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
-             device: str | None = None, write: bool = True) -> dict[str, Any]:
+             device: str | None = None, write: bool = True, tta: str = "none") -> dict[str, Any]:
     """Loss, top-1, top-5, per-class accuracy and confusion matrix of a run on `split` ('test'|'val').
     Writes eval_<split>.json, confusion_<split>.csv and plots/confusion_<split>.png into the run."""
     run = load_run(run_dir)
-    batches, runtime = run.batches(split, device)
+    from ..evaluate import evaluate_model
+    from ..evaluate.tta import TTA
+
+    if tta not in TTA:
+        raise ConfigError(f"--tta must be one of {', '.join(TTA)}, not '{tta}'")
+    batches, runtime = run.batches(split, device, enlarged=tta in ("center", "10crop"))
     spec = run.spec
     model = run.model(checkpoint, runtime.device)
-    from ..evaluate import evaluate_model
-
-    metrics = evaluate_model(model, batches, spec.num_classes, runtime.autocast, confusion=True)
+    metrics = evaluate_model(model, batches, spec.num_classes, runtime.autocast, confusion=True, tta=tta,
+                             size=spec.image_size)
     confusion = metrics.pop("confusion")
-    report = {"split": split, "checkpoint": checkpoint_name(checkpoint, run.config), **metrics,
+    report = {"split": split, "checkpoint": checkpoint_name(checkpoint, run.config), "tta": tta, **metrics,
               "per_class": dict(zip(spec.classes, per_class_accuracy(confusion))),
               "confusion": confusion.tolist(), "classes": list(spec.classes)}
     if write:
-        _write_eval(run.path, split, report, confusion, spec)
+        _write_eval(run.path, split if tta == "none" else f"{split}_{tta}", report, confusion, spec)
     return report
 
 

@@ -31,6 +31,9 @@ def register(sub: Any) -> None:
     tabulate.add_argument("directory", metavar="STUDY_DIR", help="a study directory (runs/<study name>)")
     plot = command(study, "plot", _plot, "curves of all variations and a bar chart of the final metric")
     plot.add_argument("directory", metavar="STUDY_DIR", help="a study directory")
+    plot.add_argument("--crossing", type=float, metavar="ERROR",
+                      help="also plot training error with this line (e.g. 0.25, AlexNet figure 1) and print the "
+                           "epoch each variation reaches it, and their ratios")
     report = command(sub, "report", _report, "a self-contained HTML page of a study or a run")
     report.add_argument("directory", metavar="STUDY_DIR|RUN_DIR", help="a study or run directory")
 
@@ -63,6 +66,16 @@ def _table(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     curves, bars = api.study_plot(args.directory)
     print(f"wrote {curves} and {bars}")
+    if args.crossing is not None:
+        path, reached = api.error_crossing(args.directory, args.crossing)
+        for variation, epoch in reached.items():
+            print(f"{variation}: {args.crossing:.0%} training error " +
+                  (f"at epoch {epoch:.1f}" if epoch is not None else "never reached"))
+        fastest = min((e for e in reached.values() if e is not None), default=None)
+        for variation, epoch in reached.items():
+            if fastest is not None and epoch is not None and epoch > fastest:
+                print(f"{variation} needed {epoch / fastest:.1f}x the epochs of the fastest")
+        print(f"wrote {path}")
     return 0
 
 

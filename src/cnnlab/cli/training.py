@@ -33,6 +33,9 @@ def register(sub: Any) -> None:
     add_split(evaluate)
     add_checkpoint(evaluate)
     add_device(evaluate)
+    evaluate.add_argument("--tta", choices=("none", "flip", "center", "10crop"), default="none",
+                          help="test-time augmentation: mirrored images, the centre crop of the enlarged image, or "
+                               "AlexNet's ten crops (four corners, centre, and their mirrors); default none")
 
     predict = command(sub, "predict", _predict, "top-5 labels with probabilities for image files")
     add_run_dir(predict)
@@ -71,14 +74,16 @@ def print_result(result: Any) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    report = api.evaluate(args.run_dir, split=args.split, checkpoint=args.checkpoint, device=args.device)
+    report = api.evaluate(args.run_dir, split=args.split, checkpoint=args.checkpoint, device=args.device,
+                          tta=args.tta)
+    views = "" if args.tta == "none" else f", test-time {args.tta}"
     print(f"{args.split}: loss {report['loss']:.4f}  top-1 {100 * report['acc']:.2f}%  "
-          f"top-5 {100 * report['top5']:.2f}%  ({report['count']} images, {report['checkpoint']} checkpoint)")
+          f"top-5 {100 * report['top5']:.2f}%  ({report['count']} images, {report['checkpoint']} checkpoint{views})")
     width = max(len(name) for name in report["per_class"])
     for name, acc in report["per_class"].items():
         print(f"  {name:<{width}}  {'-' if acc is None else f'{100 * acc:6.2f}%'}")
-    print(f"wrote {args.run_dir}/eval_{args.split}.json, confusion_{args.split}.csv, "
-          f"plots/confusion_{args.split}.png")
+    name = args.split if args.tta == "none" else f"{args.split}_{args.tta}"
+    print(f"wrote {args.run_dir}/eval_{name}.json, confusion_{name}.csv, plots/confusion_{name}.png")
     return 0
 
 

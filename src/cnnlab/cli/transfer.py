@@ -16,7 +16,10 @@ def register(sub: Any) -> None:
     ensemble.add_argument("--split", default="test", choices=("test", "val"), help="which split (default test)")
     ensemble.add_argument("--combine", default="softmax", choices=("softmax", "logits", "vote"),
                           help="average probabilities (default), average logits, or majority vote")
-    ensemble.add_argument("--flip", action="store_true", help="test-time augmentation: also the mirrored images")
+    ensemble.add_argument("--tta", choices=("none", "flip", "center", "10crop"), default="none",
+                          help="test-time augmentation of every member: mirrored images, the centre crop, or "
+                               "AlexNet's ten crops (default none)")
+    ensemble.add_argument("--flip", action="store_const", const="flip", dest="tta", help="the same as --tta flip")
     add_device(ensemble)
     ensemble.add_argument("--out", help="write the result as JSON here")
     features = command(sub, "features", _features,
@@ -28,9 +31,9 @@ def register(sub: Any) -> None:
 
 
 def _ensemble(args: argparse.Namespace) -> int:
-    result = api.ensemble(args.runs, args.split, args.combine, args.flip, args.device, args.out)
+    result = api.ensemble(args.runs, args.split, args.combine, args.tta, args.device, args.out)
     rows = [[m["run"], f"{100 * m['acc']:.2f}%", f"{100 * m['top5']:.2f}%"] for m in result.members]
-    name = f"ensemble ({args.combine}{', flip' if args.flip else ''})"
+    name = f"ensemble ({args.combine}{'' if args.tta == 'none' else ', ' + args.tta})"
     rows.append([name, f"{100 * result.ensemble['acc']:.2f}%", f"{100 * result.ensemble['top5']:.2f}%"])
     table(["member", f"{args.split} top-1", "top-5"], rows)
     if args.out:

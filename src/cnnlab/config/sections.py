@@ -70,6 +70,7 @@ class AugmentConfig:
     scale: tuple[float, float] | None = None  # random resized crop: area fraction range; [1, 1] is off
     color_jitter: float | None = None  # brightness, contrast, saturation factors uniform in [1-j, 1+j]
     erasing: float | None = None  # probability of random erasing (Zhong et al. 2020), 0 is off
+    pca_lighting: float | None = None  # AlexNet's colour PCA lighting: alpha ~ N(0, this) per image (paper: 0.1)
 
     def __post_init__(self) -> None:
         _check(self.crop_padding is None or self.crop_padding >= 0, "augment.crop_padding", self.crop_padding, ">= 0")
@@ -79,10 +80,12 @@ class AugmentConfig:
         _check(self.color_jitter is None or 0 <= self.color_jitter < 1, "augment.color_jitter", self.color_jitter,
                "in [0, 1)")
         _check(self.erasing is None or 0 <= self.erasing <= 1, "augment.erasing", self.erasing, "in [0, 1]")
+        _check(self.pca_lighting is None or 0 <= self.pca_lighting <= 1, "augment.pca_lighting", self.pca_lighting,
+               "in [0, 1] (the paper's 0.1)")
 
 
 AUGMENT_OFF = {"hflip": False, "crop_padding": 0, "rotation": 0.0, "scale": (1.0, 1.0), "color_jitter": 0.0,
-               "erasing": 0.0}
+               "erasing": 0.0, "pca_lighting": 0.0}
 
 
 @dataclass(frozen=True)

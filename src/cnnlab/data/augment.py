@@ -16,7 +16,12 @@ Geometry (uint8 in):
   flip and translation, all folded into one 2x3 matrix per sample. Bilinear resampling does not
   antialias: a strong downscale aliases (the worker path, torchvision v2, antialiases).
 Photometry (float, after geometry, before normalisation): brightness, contrast and saturation factors
-uniform in [1 - j, 1 + j] (torchvision's ColorJitter order). Random erasing (Zhong et al. 2020: p,
+uniform in [1 - j, 1 + j] (torchvision's ColorJitter order); AlexNet's "fancy PCA" lighting (Krizhevsky et
+al. 2012, section 4.1): to every pixel of an image add sum_i alpha_i lambda_i p_i, where p_i are the
+eigenvectors of the 3x3 covariance of the training set's RGB values, alpha_i ~ N(0, sigma) per image and
+lambda_i is the standard deviation along p_i (the square root of the covariance's eigenvalue: the paper's
+eigenvalue taken literally, in 0-255 units, would shift pixels by hundreds; cuda-convnet's successors and
+fb.resnet.torch read it so too). sigma = augment.pca_lighting (the paper's 0.1). Random erasing (Zhong et al. 2020: p,
 area 2-33%, aspect log-uniform in [0.3, 3.3]) runs on the normalised batch and writes 0, the mean.
 """
 
@@ -39,6 +44,7 @@ class AugmentPlan:
     scale: tuple[float, float] = (1.0, 1.0)
     color_jitter: float = 0.0
     erasing: float = 0.0
+    pca_lighting: float = 0.0
 
     @property
     def affine(self) -> bool:
@@ -46,7 +52,8 @@ class AugmentPlan:
 
     @property
     def active(self) -> bool:
-        return self.hflip or self.crop_padding > 0 or self.affine or self.color_jitter > 0 or self.erasing > 0
+        return (self.hflip or self.crop_padding > 0 or self.affine or self.color_jitter > 0 or self.erasing > 0
+                or self.pca_lighting > 0)
 
     @classmethod
     def from_config(cls, config) -> AugmentPlan:
@@ -54,7 +61,7 @@ class AugmentPlan:
 
     def device_part(self) -> AugmentPlan:
         """What stays on the device when loader workers do the geometry: photometry and erasing."""
-        return AugmentPlan(color_jitter=self.color_jitter, erasing=self.erasing)
+        return AugmentPlan(color_jitter=self.color_jitter, erasing=self.erasing, pca_lighting=self.pca_lighting)
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,7 @@ class Draws:
     angle: torch.Tensor | None = None  # radians
     jitter: torch.Tensor | None = None  # [N, 3] brightness, contrast, saturation factors
     erase: torch.Tensor | None = None  # [N, 5]: apply?, area, log ratio, top, left (uniform parts)
+    lighting: torch.Tensor | None = None  # [N, C] alpha_i ~ N(0, pca_lighting)
 
     def slice(self, lo: int, hi: int) -> Draws:
         return Draws(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[lo:hi]
@@ -95,6 +103,8 @@ def epoch_draws(plan: AugmentPlan, count: int, seed: int, epoch: int, device: to
         draws["jitter"] = uniform(count, 3, low=1 - plan.color_jitter, high=1 + plan.color_jitter)
     if plan.erasing > 0:
         draws["erase"] = uniform(count, 5)
+    if plan.pca_lighting > 0:
+        draws["lighting"] = (torch.randn(count, 3, generator=generator) * plan.pca_lighting).to(device)
     return Draws(**draws)
 
 
@@ -168,6 +178,14 @@ def color_jitter(images: torch.Tensor, jitter: torch.Tensor) -> torch.Tensor:
         luma = _luma(images)
         images = luma + (images - luma) * saturation
     return images.clamp(0, 255)
+
+
+def pca_lighting(images: torch.Tensor, alphas: torch.Tensor, stds: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """float [B, C, H, W] in [0, 255] plus, per image, 255 * sum_i alpha_i std_i p_i (vectors [C, C], one
+    eigenvector p_i per column; stds and PCA in [0, 1] units)."""
+    channels = images.shape[1]
+    shift = (alphas[:, :channels] * stds) @ vectors.T * 255.0  # [B, C]: row b = sum_i a_bi s_i p_i
+    return (images + shift.view(-1, channels, 1, 1)).clamp(0, 255)
 
 
 def _luma(images: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,8 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from .augment import AugmentPlan, Draws, center_crop, color_jitter, epoch_draws, erase, geometric
+from ..errors import ConfigError
+from .augment import AugmentPlan, Draws, center_crop, color_jitter, epoch_draws, erase, geometric, pca_lighting
 from .base import ImageSet
 
 
@@ -28,8 +29,12 @@ class Normalizer:
     erasing of a plan applied around it. (x / 255 - mean) / std is x * scale + shift."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], device: torch.device | str = "cpu",
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, pca: tuple | None = None) -> None:
         std_t = torch.tensor(std, dtype=torch.float32)
+        self.pca = None  # (stds [C], vectors [C, C]) of the training set's colours, for PCA lighting
+        if pca is not None and len(pca[0]):
+            self.pca = (torch.tensor(pca[0], dtype=torch.float32).to(device),
+                        torch.tensor(pca[1], dtype=torch.float32).to(device))
         self.scale = (1.0 / (255.0 * std_t)).view(1, -1, 1, 1).to(device)
         self.shift = (-torch.tensor(mean, dtype=torch.float32) / std_t).view(1, -1, 1, 1).to(device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -39,6 +44,11 @@ class Normalizer:
         x = images.to(dtype=torch.float32, memory_format=self.memory_format)
         if plan is not None and plan.color_jitter > 0:
             x = color_jitter(x, draws.jitter)
+        if plan is not None and plan.pca_lighting > 0:
+            if self.pca is None:
+                raise ConfigError("augment.pca_lighting needs the training set's colour PCA, which this data "
+                                  "description lacks: train the run again (it is computed when the run starts)")
+            x = pca_lighting(x, draws.lighting, *self.pca)
         if x.data_ptr() == images.data_ptr():
             x = x.clone()  # never scale the caller's tensor in place
         x = x.mul_(self.scale).add_(self.shift)  # in place: 2x faster than a broadcast addcmul on the CPU
@@ -72,6 +82,7 @@ class DeviceBatches:
         channels_last: bool = False,
         augment: AugmentPlan | None = None,
         size: int | None = None,
+        pca: tuple | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.images = data.images.to(self.device)
@@ -80,7 +91,7 @@ class DeviceBatches:
         self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
         self.size = size or data.size[0]
         self.augment = augment if augment is not None and augment.active else None
-        self.normalize = Normalizer(mean, std, self.device, channels_last)
+        self.normalize = Normalizer(mean, std, self.device, channels_last, pca)
 
     @property
     def num_samples(self) -> int:

@@ -84,3 +84,26 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     mean = total / count
     std = (squares / count - mean.square()).clamp_min(1e-12).sqrt()
     return tuple(round(float(m), 6) for m in mean), tuple(round(float(s), 6) for s in std)
+
+
+def colour_pca(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[tuple[float, ...], ...]]:
+    """The principal axes of the pixels' colours (Krizhevsky et al. 2012, section 4.1): the covariance of
+    every pixel's channel values (in [0, 1] units) over the images, eigen-decomposed: (standard deviation
+    along each axis, largest first; the axes as the columns of a C x C matrix, row by row)."""
+    channels = images.shape[1]
+    total = torch.zeros(channels, dtype=torch.float64)
+    products = torch.zeros(channels, channels, dtype=torch.float64)
+    count = 0
+    for i in range(0, images.shape[0], _CHUNK):
+        chunk = torch.as_tensor(images[i : i + _CHUNK]).to(torch.float64).div_(255.0)
+        pixels = chunk.permute(1, 0, 2, 3).reshape(channels, -1)
+        total += pixels.sum(dim=1)
+        products += pixels @ pixels.T
+        count += pixels.shape[1]
+    mean = total / count
+    covariance = products / count - torch.outer(mean, mean)
+    values, vectors = torch.linalg.eigh(covariance)  # ascending
+    order = torch.argsort(values, descending=True)
+    stds = values[order].clamp_min(0).sqrt()
+    vectors = vectors[:, order]
+    return tuple(round(float(s), 8) for s in stds), tuple(tuple(round(float(v), 8) for v in row) for row in vectors)

@@ -16,7 +16,7 @@ import torch
 from ..config import DataConfig
 from ..errors import ConfigError
 from .base import FileList, Source, Split
-from .pixels import channel_stats, convert_channels, fit_size, normalization, shape_images
+from .pixels import channel_stats, colour_pca, convert_channels, fit_size, normalization, shape_images
 from .registry import DATASETS
 from .roots import candidate_roots
 from .spec import DataSpec, DataSplits
@@ -64,12 +64,12 @@ def select_classes(source: Source, config: DataConfig) -> Source:
     return replace(source, train=pick(source.train), test=pick(source.test), val=pick(source.val), classes=classes)
 
 
-def prepare(config: DataConfig, raw: Source, image_size: int) -> DataSplits:
+def prepare(config: DataConfig, raw: Source, image_size: int, lighting: bool = False) -> DataSplits:
     source = select_classes(raw, config)
     if isinstance(source.train, FileList):
         from .prepare_files import prepare_files
 
-        return prepare_files(config, source, image_size)
+        return prepare_files(config, source, image_size, lighting)
     if config.split_file:
         raise ConfigError(f"data.split_file applies to folder datasets; '{config.name}' splits are always reproducible")
     train, val, test = split_source(source, config)
@@ -78,8 +78,9 @@ def prepare(config: DataConfig, raw: Source, image_size: int) -> DataSplits:
     val = None if val is None else shape_images(val, channels, image_size, config.resize)
     mean, std = normalization(config.normalize, train.images)
     sizes = {"train": len(train), "val": len(val) if val is not None else 0, "test": len(test)}
+    pca_std, pca_vectors = colour_pca(train.images) if lighting else ((), ())
     spec = DataSpec(config.name, source.classes, channels, image_size, mean, std, sizes, source.source,
-                    native_size=raw.train.size[0], resize=config.resize)
+                    native_size=raw.train.size[0], resize=config.resize, pca_std=pca_std, pca_vectors=pca_vectors)
     return DataSplits(train, val, test, spec, notes=source.notes)
 
 

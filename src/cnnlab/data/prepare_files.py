@@ -13,7 +13,7 @@ from ..errors import DataError
 from .base import FileList, ImageSet, Source, Split
 from .cache import DecodedCache, decode_square, ensure_cache
 from .images import ImageProblem
-from .pixels import channel_stats, normalization
+from .pixels import channel_stats, colour_pca, normalization
 from .scan import find_bad_files
 from .spec import DataSpec, DataSplits
 from .splits import read_split_file, split_source
@@ -22,7 +22,7 @@ from .transforms import eval_resize
 STATS_SAMPLE = 512  # images decoded for mean/std when there is no cache
 
 
-def prepare_files(config: DataConfig, source: Source, image_size: int) -> DataSplits:
+def prepare_files(config: DataConfig, source: Source, image_size: int, lighting: bool = False) -> DataSplits:
     if config.split_file:
         train, val, test = splits_from_record(read_split_file(config.split_file), source)
     else:
@@ -41,10 +41,11 @@ def prepare_files(config: DataConfig, source: Source, image_size: int) -> DataSp
         train, test = train.without(bad), test.without(bad)
         val = None if val is None else val.without(bad)
     record = split_record(config, source, {"train": train, "val": val, "test": test})
-    mean, std = _statistics(config, train, cache, channels, image_size)
+    mean, std, pca_std, pca_vectors = _statistics(config, train, cache, channels, image_size, lighting)
     sizes = {"train": len(train), "val": len(val) if val is not None else 0, "test": len(test)}
     spec = DataSpec(config.name, source.classes, channels, image_size, mean, std, sizes, source.source,
-                    eval_resize=cache.size if cache is not None else eval_resize(image_size))
+                    eval_resize=cache.size if cache is not None else eval_resize(image_size), pca_std=pca_std,
+                    pca_vectors=pca_vectors)
     if config.cache == "device":  # decoded once: from here on the in-memory path, augmented on the device
         train, test = (ImageSet(cache.images(s), s.labels) for s in (train, test))
         val = None if val is None else ImageSet(cache.images(val), val.labels)
@@ -108,13 +109,24 @@ def splits_from_record(record: dict, source: Source) -> tuple[FileList, FileList
     return lists["train"], lists["val"], lists["test"]
 
 
-def _statistics(config: DataConfig, train: Split, cache: DecodedCache | None, channels: int,
-                image_size: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    if config.normalize != "standard":
-        return normalization(config.normalize, torch.zeros(1, channels, 1, 1, dtype=torch.uint8))
+def _statistics(config: DataConfig, train: Split, cache: DecodedCache | None, channels: int, image_size: int,
+                lighting: bool) -> tuple[tuple[float, ...], tuple[float, ...], tuple, tuple]:
+    """(mean, std) for the normalisation and, with `lighting`, the colour PCA: over every cached training
+    image, else over a seeded sample of STATS_SAMPLE decoded ones."""
+    if config.normalize != "standard" and not lighting:
+        return (*normalization(config.normalize, torch.zeros(1, channels, 1, 1, dtype=torch.uint8)), (), ())
     if cache is not None:  # exact, over every cached training image
         rows = np.sort(cache.row_indices(train))
-        return channel_stats(_RowView(cache.array, rows))
+        images = _RowView(cache.array, rows)
+    else:
+        images = _sample(config, train, channels, image_size)
+    mean, std = channel_stats(images) if config.normalize == "standard" else \
+        normalization(config.normalize, torch.zeros(1, channels, 1, 1, dtype=torch.uint8))
+    pca = colour_pca(images) if lighting else ((), ())
+    return (mean, std, *pca)
+
+
+def _sample(config: DataConfig, train: Split, channels: int, image_size: int) -> torch.Tensor:
     generator = np.random.default_rng(config.split_seed)
     picked = generator.permutation(len(train))[:STATS_SAMPLE]
     images = []
@@ -125,7 +137,7 @@ def _statistics(config: DataConfig, train: Split, cache: DecodedCache | None, ch
             continue
     if not images:
         raise DataError(f"no training image of '{config.name}' could be decoded")
-    return channel_stats(torch.stack(images))
+    return torch.stack(images)
 
 
 class _RowView:

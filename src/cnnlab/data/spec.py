@@ -23,6 +23,10 @@ class DataSpec:
     native_size: int = 0  # the dataset's own image side, before fit_size (0: images of any size)
     resize: str = "auto"  # how native images were brought to image_size (fit_size's mode)
     eval_resize: int = 0  # folder datasets: shorter side resized to this, then the centre image_size crop
+    # the training set's colour PCA in [0, 1] units (augment.pca_lighting): the standard deviation along each
+    # principal axis, and the axes (one eigenvector per column); empty when not asked for
+    pca_std: tuple[float, ...] = ()
+    pca_vectors: tuple[tuple[float, ...], ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -31,12 +35,14 @@ class DataSpec:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["classes"], data["mean"], data["std"] = list(self.classes), list(self.mean), list(self.std)
+        data["pca_std"], data["pca_vectors"] = list(self.pca_std), [list(v) for v in self.pca_vectors]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataSpec:
         return cls(**{**data, "classes": tuple(data["classes"]), "mean": tuple(data["mean"]),
-                      "std": tuple(data["std"])})
+                      "std": tuple(data["std"]), "pca_std": tuple(data.get("pca_std") or ()),
+                      "pca_vectors": tuple(tuple(v) for v in data.get("pca_vectors") or ())})
 
 
 @dataclass(frozen=True)

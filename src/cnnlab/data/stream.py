@@ -91,7 +91,8 @@ class BatchFinisher:
     Either way the random draws are a pure function of (seed, epoch, batch)."""
 
     def __init__(self, plan: AugmentPlan | None, mean: Sequence[float], std: Sequence[float], seed: int,
-                 channels_last: bool, in_worker: bool) -> None:
+                 channels_last: bool, in_worker: bool, pca: tuple | None = None) -> None:
+        self.pca = pca
         self.plan, self.mean, self.std, self.seed = plan, tuple(mean), tuple(std), seed
         self.channels_last, self.in_worker = channels_last, in_worker
         self._normalizers: dict[str, Normalizer] = {}
@@ -99,7 +100,7 @@ class BatchFinisher:
     def __call__(self, samples: list) -> tuple:
         labels = torch.tensor([sample[1] for sample in samples], dtype=torch.int64)
         epoch, batch = samples[0][2], samples[0][3]
-        if self.in_worker and not (self.plan and self.plan.color_jitter > 0):
+        if self.in_worker and not (self.plan and (self.plan.color_jitter > 0 or self.plan.pca_lighting > 0)):
             return self._normalized(samples, epoch, batch), labels
         images = torch.stack([sample[0] for sample in samples])
         if self.in_worker:
@@ -125,7 +126,8 @@ class BatchFinisher:
         device = images.device
         normalize = self._normalizers.get(str(device))
         if normalize is None:
-            normalize = self._normalizers[str(device)] = Normalizer(self.mean, self.std, device, self.channels_last)
+            normalize = self._normalizers[str(device)] = Normalizer(self.mean, self.std, device, self.channels_last,
+                                                                       self.pca)
         if self.plan is None:
             return normalize(images)
         draws = epoch_draws(self.plan, images.shape[0], self.seed, epoch * 1_000_003 + batch, device)
@@ -149,13 +151,15 @@ class StreamBatches:
         channels_last: bool = False,
         augment: AugmentPlan | None = None,
         workers: int = 0,
+        pca: tuple | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.batch_size, self.seed = batch_size, seed
         self.dataset = dataset
         self.sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, drop_last, seed)
         plan = augment if augment is not None and augment.active else None
-        self.finisher = BatchFinisher(plan, mean, std, seed, channels_last, in_worker=self.device.type == "cpu")
+        self.finisher = BatchFinisher(plan, mean, std, seed, channels_last, in_worker=self.device.type == "cpu",
+                                      pca=pca)
         self.loader = DataLoader(
             dataset, batch_sampler=self.sampler, num_workers=workers, collate_fn=self.finisher,
             pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,

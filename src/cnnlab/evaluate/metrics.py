@@ -10,12 +10,15 @@ over its row sums.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .tta import averaged
 
 
 @torch.inference_mode()
@@ -25,6 +28,8 @@ def evaluate_model(
     num_classes: int,
     autocast: Any = None,
     confusion: bool = False,
+    tta: str = "none",
+    size: int = 0,
 ) -> dict[str, Any]:
     """loss (mean cross-entropy), acc (top-1), top5, count, and optionally the confusion matrix."""
     was_training = model.training
@@ -37,11 +42,11 @@ def evaluate_model(
     count = 0
     k = min(5, num_classes)
     for images, labels in batches:
-        if autocast is not None:
-            with autocast():
+        with autocast() if autocast is not None else contextlib.nullcontext():
+            if tta == "none":
                 logits = model(images)
-        else:
-            logits = model(images)
+            else:  # the softmax averaged over the views: its log is what the loss and top-k read
+                logits = averaged(model, images, tta, size or images.shape[-1])[1].clamp_min(1e-30).log()
         logits = logits.float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").to(loss_sum.dtype)
         predicted = logits.argmax(dim=1)

@@ -11,12 +11,14 @@ import torch
 from torch import nn
 
 from .metrics import topk_hits
+from .tta import averaged
 
 
 @torch.no_grad()
 def collect_outputs(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], autocast: Any = None,
-                    flip: bool = False, features: bool = False) -> dict[str, torch.Tensor]:
-    """{'logits', 'labels'} (+ 'probs' averaged over the flip when `flip`, + 'features') on the CPU."""
+                    tta: str = "none", features: bool = False, size: int = 0) -> dict[str, torch.Tensor]:
+    """{'logits', 'labels', 'probs'} (averaged over the test-time views of `tta`, evaluate/tta.py) and, with
+    `features`, the penultimate vectors, on the CPU. `size` is the model's input side (for crops)."""
     from ..models.transfer import penultimate
 
     model.eval()
@@ -26,13 +28,9 @@ def collect_outputs(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torc
             if features:
                 feats, logits = penultimate(model, images)
                 outputs["features"].append(feats.float())
+                probs = logits.float().softmax(dim=1)
             else:
-                logits = model(images)
-            probs = logits.float().softmax(dim=1)
-            if flip:  # the mirror image is as likely as the image (the flip the nets were trained with)
-                flipped = model(images.flip(-1)).float()
-                probs = (probs + flipped.softmax(dim=1)) / 2
-                logits = (logits.float() + flipped) / 2
+                logits, probs = averaged(model, images, tta, size or images.shape[-1])
         outputs["logits"].append(logits.float())
         outputs["probs"].append(probs)
         outputs["labels"].append(labels)

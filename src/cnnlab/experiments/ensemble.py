@@ -3,7 +3,7 @@ section 6: averaging the predictions of several CNNs lowered the top-1 error fro
 
 Combiners: `softmax` averages the class probabilities (the paper's), `logits` averages the raw scores,
 `vote` counts each member's top-1 (ties broken by the averaged probabilities; top-5 from the votes then
-the probabilities). `flip` adds test-time augmentation: each member also sees the mirrored image.
+the probabilities). `tta` adds test-time augmentation to every member (evaluate/tta.py: flip, center, 10crop).
 Members must have been scored on the same data: same dataset, classes and split (checked).
 """
 
@@ -29,11 +29,11 @@ class EnsembleResult:
     ensemble: dict[str, float]
     combine: str
     split: str
-    flip: bool
+    tta: str
 
     def to_dict(self) -> dict[str, Any]:
         return {"members": self.members, "ensemble": self.ensemble, "combine": self.combine, "split": self.split,
-                "flip": self.flip}
+                "tta": self.tta, "flip": self.tta == "flip"}
 
 
 def combine(outputs: Sequence[dict[str, torch.Tensor]], how: str) -> torch.Tensor:
@@ -51,7 +51,7 @@ def combine(outputs: Sequence[dict[str, torch.Tensor]], how: str) -> torch.Tenso
     return votes + probs / (len(outputs) + 1)  # probabilities (< 1) only break ties between vote counts
 
 
-def run_ensemble(run_dirs: Sequence[str | Path], split: str = "test", how: str = "softmax", flip: bool = False,
+def run_ensemble(run_dirs: Sequence[str | Path], split: str = "test", how: str = "softmax", tta: str = "none",
                  device: str | None = None) -> EnsembleResult:
     from ..runs import load_run
 
@@ -60,8 +60,9 @@ def run_ensemble(run_dirs: Sequence[str | Path], split: str = "test", how: str =
     outputs, members, reference = [], [], None
     for path in run_dirs:
         run = load_run(path)
-        batches, runtime = run.batches(split, device)
-        out = collect_outputs(run.model("auto", runtime.device), batches, runtime.autocast, flip=flip)
+        batches, runtime = run.batches(split, device, enlarged=tta in ("center", "10crop"))
+        out = collect_outputs(run.model("auto", runtime.device), batches, runtime.autocast, tta=tta,
+                              size=run.spec.image_size)
         identity = (run.spec.dataset, tuple(run.spec.classes))
         if reference is None:
             reference = (identity, out["labels"], str(path))
@@ -71,7 +72,7 @@ def run_ensemble(run_dirs: Sequence[str | Path], split: str = "test", how: str =
         outputs.append(out)
         members.append({"run": str(path), **topk_accuracy(out["probs"], out["labels"])})
     scores = combine(outputs, how)
-    return EnsembleResult(members, topk_accuracy(scores, reference[1]), how, split, flip)
+    return EnsembleResult(members, topk_accuracy(scores, reference[1]), how, split, tta)
 
 
 def write_result(result: EnsembleResult, path: Path) -> None:

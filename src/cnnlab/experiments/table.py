@@ -141,3 +141,33 @@ def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "te
     atomic_write_text(csv_path, text.getvalue())
     atomic_write_text(md_path, markdown(*formatted(table, metric)))
     return csv_path, md_path
+
+
+def first_crossing(errors: list[float | None], level: float) -> float | None:
+    """The epoch at which an error curve (one value per epoch, epoch 1 first) first reaches `level`,
+    interpolated linearly between the two epochs around it (AlexNet figure 1 reads its 25% crossings off
+    such curves); None if it never does."""
+    previous = None
+    for epoch, error in enumerate(errors, start=1):
+        if error is not None and error <= level:
+            if previous is None or previous == error:
+                return float(epoch)
+            return epoch - 1 + (previous - level) / (previous - error)
+        previous = error
+    return None
+
+
+def crossings(directory: str | Path, level: float, key: str = "train_acc") -> dict[str, float | None]:
+    """Per variation (mean over its seeds' curves) the epoch its error 1 - `key` first reaches `level`."""
+    curves: dict[str, list[list[float]]] = {}
+    for row in study_rows(directory):
+        path = Path(directory) / row["run"] / "metrics.csv"
+        if path.is_file():
+            curves.setdefault(row["variation"], []).append([r.get(key) for r in read_metrics(path)])
+    out = {}
+    for variation, series in curves.items():
+        length = min(map(len, series))
+        mean = [None if any(s[i] is None for s in series) else 1 - statistics.fmean(s[i] for s in series)
+                for i in range(length)]
+        out[variation] = first_crossing(mean, level)
+    return out

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..config.components import Component, register_component
-from . import alexnet, cifar_resnet, convnet, external, lenet, resnet, vgg, zfnet  # noqa: F401  (registration)
+from . import alexnet, cifar_resnet, convnet, external, lenet, mlp, resnet, vgg, zfnet  # noqa: F401  (registration)
 from .layers import ACTIVATIONS
 from .registry import MODELS, InputTooSmall, ModelInfo, output_shape
 

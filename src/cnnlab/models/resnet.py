@@ -4,6 +4,8 @@ blocks 1x1 -> 3x3 -> 1x1 with 4x expansion), a 7x7/2 stem with 3x3/2 max pooling
 256, 512 base widths, global average pooling, one FC layer. Shortcuts are identities, or 1x1 projections
 with batch norm where the shape changes (the paper's option B).
 
+`plain18`/`plain34` are the same networks without shortcuts (the paper's plain baselines, figure 4).
+
 Module names, layout and parameter counts are torchvision's (ResNet-18: 11,689,512; ResNet-50:
 25,557,032), so torchvision state dicts load directly. Like torchvision ("ResNet v1.5") the bottleneck
 strides in its 3x3 convolution, not in the first 1x1 as the paper does; the parameter count is the same.
@@ -26,8 +28,10 @@ from .registry import MODELS
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                 shortcut: bool = True) -> None:
         super().__init__()
+        self.shortcut = shortcut
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
@@ -36,9 +40,10 @@ class BasicBlock(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)) + identity)
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        if self.shortcut:
+            out = out + (x if self.downsample is None else self.downsample(x))
+        return self.relu(out)
 
     def last_bn(self) -> nn.BatchNorm2d:
         return self.bn2
@@ -47,8 +52,10 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                 shortcut: bool = True) -> None:
         super().__init__()
+        self.shortcut = shortcut
         self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
@@ -59,10 +66,10 @@ class Bottleneck(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
+        identity = x if self.downsample is None or not self.shortcut else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        return self.relu(self.bn3(self.conv3(out)) + identity)
+        return self.relu(self.bn3(self.conv3(out)) + identity if self.shortcut else self.bn3(self.conv3(out)))
 
     def last_bn(self) -> nn.BatchNorm2d:
         return self.bn3
@@ -70,8 +77,9 @@ class Bottleneck(nn.Module):
 
 class ResNet(nn.Module):
     def __init__(self, block: type, layers: tuple[int, ...], num_classes: int, in_channels: int, small: bool,
-                 zero_init_residual: bool) -> None:
+                 zero_init_residual: bool, shortcuts: bool = True) -> None:
         super().__init__()
+        self.shortcuts = shortcuts
         self.inplanes = 64
         self.conv1 = (nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False) if small
                       else nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False))
@@ -85,19 +93,19 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * block.expansion, num_classes)
         he_init(self)
-        if zero_init_residual:
+        if zero_init_residual and shortcuts:
             for module in self.modules():
                 if isinstance(module, (BasicBlock, Bottleneck)):
                     nn.init.zeros_(module.last_bn().weight)
 
     def _stage(self, block: type, planes: int, blocks: int, stride: int) -> nn.Sequential:
         downsample = None
-        if stride != 1 or self.inplanes != planes * block.expansion:
+        if self.shortcuts and (stride != 1 or self.inplanes != planes * block.expansion):
             downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
                                        nn.BatchNorm2d(planes * block.expansion))
-        layers = [block(self.inplanes, planes, stride, downsample)]
+        layers = [block(self.inplanes, planes, stride, downsample, self.shortcuts)]
         self.inplanes = planes * block.expansion
-        layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
+        layers += [block(self.inplanes, planes, shortcut=self.shortcuts) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,3 +134,21 @@ def _register(depth: int) -> None:
 
 for _depth in DEPTHS:
     _register(_depth)
+
+
+def _register_plain(depth: int) -> None:
+    """plain-18/34 of He et al. figure 4 and table 2: ResNet-18/34's layers without any shortcut (no
+    identity, no projection), the nets whose training error rises with depth (the degradation problem)."""
+    block, layers = DEPTHS[depth]
+
+    def builder(*, num_classes: int, in_channels: int, image_size: int,
+                stem: Literal["auto", "imagenet", "small"] = "auto") -> nn.Module:
+        return ResNet(block, layers, num_classes, in_channels, small_stem(stem, image_size), False, shortcuts=False)
+
+    builder.__name__ = f"plain{depth}"
+    MODELS.register(f"plain{depth}", input_size=(3, 224, 224), num_classes=1000, paper="He et al. 2016, figure 4",
+                    description=f"plain-{depth}: ResNet-{depth} without shortcuts (degradation study)")(builder)
+
+
+for _depth in (18, 34):
+    _register_plain(_depth)

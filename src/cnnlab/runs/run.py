@@ -19,7 +19,7 @@ from ..config import RunConfig
 from ..data import Batches, DataSpec, DataSplits
 from ..errors import ConfigError, DataError
 from ..train import Runtime, read_metrics, resolve_runtime
-from ..train.build import LoaderSpec, make_model, split_batches, splits_of
+from ..train.build import LoaderSpec, make_batches, make_model, split_batches, splits_of
 from ..train.checkpoint import load_checkpoint, split_prefix
 from ..train.status import Status
 from .directory import RunDir
@@ -68,10 +68,11 @@ class Run:
         splits = splits_of(self.data_config(device), image_size=self.spec.image_size)
         return dataclasses.replace(splits, spec=self.spec)
 
-    def batches(self, split: str = "test", device: str | None = None,
-                batch_size: int | None = None) -> tuple[Batches, Runtime]:
+    def batches(self, split: str = "test", device: str | None = None, batch_size: int | None = None,
+                enlarged: bool = False) -> tuple[Batches, Runtime]:
         """Unaugmented batches of `split` ('test', 'val' or 'train') exactly as the run saw its data, and
-        the runtime they live on."""
+        the runtime they live on; `enlarged`: folder images at their evaluation resize (256 for 224) instead
+        of its centre crop, for test-time crops (evaluate/tta.py)."""
         if split not in ("test", "val", "train"):
             raise ConfigError(f"split must be 'test', 'val' or 'train', got '{split}'")
         config = self.data_config(device)
@@ -80,6 +81,9 @@ class Run:
         if getattr(splits, split) is None:
             raise ConfigError(f"run '{self.path}' has no validation split (data.val_fraction was 0)")
         loader = LoaderSpec.for_evaluation(config, batch_size)
+        if enlarged and splits.spec.eval_resize:
+            spec = dataclasses.replace(splits.spec, image_size=splits.spec.eval_resize)
+            return make_batches(getattr(splits, split), spec, loader, runtime, splits.cache), runtime
         return split_batches(splits, split, loader, runtime), runtime
 
     def model(self, checkpoint: str = "auto", device: str | torch.device = "cpu") -> nn.Module:

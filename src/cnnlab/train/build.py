@@ -38,8 +38,10 @@ STREAM_EVAL_BATCH = 256  # folder evaluation: decoded in workers and queued as f
 
 
 # ---------------------------------------------------------------------------------------------- data
-def load_splits(data: DataConfig, model: ModelConfig, image_size: int | None = None) -> DataSplits:
-    """Read the dataset and shape it for the model (the input size is chosen here, see DataSpec)."""
+def load_splits(data: DataConfig, model: ModelConfig, image_size: int | None = None,
+                lighting: bool = False) -> DataSplits:
+    """Read the dataset and shape it for the model (the input size is chosen here, see DataSpec); with
+    `lighting`, the training set's colour PCA too (for augment.pca_lighting)."""
     raw = load_raw(data)
     info = MODELS.get(model.name)
     if image_size is None and isinstance(raw.train, FileList):  # images of any size: the model's input
@@ -50,11 +52,12 @@ def load_splits(data: DataConfig, model: ModelConfig, image_size: int | None = N
             raw.train.size[0], data.image_size,
             lambda s: model_fits(model.name, model.options, channels, s), info.input_size[-1],
         )
-    return prepare(data, raw, image_size)
+    return prepare(data, raw, image_size, lighting)
 
 
 def splits_of(config: RunConfig, image_size: int | None = None) -> DataSplits:
-    return load_splits(config.data, config.model, image_size)
+    lighting = config.augment.enabled and bool(config.augment.pca_lighting)
+    return load_splits(config.data, config.model, image_size, lighting)
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,11 @@ def make_batches(split: Split, spec: DataSpec, loader: LoaderSpec, runtime: Runt
         (len(split) if loader.batch_size == "full" else loader.batch_size)
     plan = loader.augment if loader.training else None
     shuffle = loader.training and loader.shuffle
+    pca = (spec.pca_std, spec.pca_vectors) if spec.pca_std else None
     if isinstance(split, ImageSet):
         return DeviceBatches(split, spec.mean, spec.std, batch_size, runtime.device, shuffle=shuffle,
                              drop_last=loader.training, seed=loader.seed, channels_last=runtime.channels_last,
-                             augment=plan, size=spec.image_size)
+                             augment=plan, size=spec.image_size, pca=pca)
     from ..data.scan import default_workers
     from ..data.stream import FolderDataset, StreamBatches
     from ..data.transforms import eval_transform, train_transform
@@ -119,7 +123,7 @@ def make_batches(split: Split, spec: DataSpec, loader: LoaderSpec, runtime: Runt
     workers = default_workers() if loader.workers is None else loader.workers
     return StreamBatches(dataset, spec.mean, spec.std, batch_size, runtime.device, shuffle=shuffle,
                          drop_last=loader.training, seed=loader.seed, channels_last=runtime.channels_last,
-                         augment=plan.device_part() if plan else None, workers=workers)
+                         augment=plan.device_part() if plan else None, workers=workers, pca=pca)
 
 
 def split_batches(splits: DataSplits, name: str, loader: LoaderSpec, runtime: Runtime) -> Batches:

@@ -43,7 +43,7 @@ def find_layer(model: nn.Module, name: str | None, kinds: tuple[type, ...] = (nn
     raise ConfigError(f"no layer '{name}' in this model{hint} Convolutions: {', '.join(names[:20])}")
 
 
-def _unit(tiles: torch.Tensor) -> torch.Tensor:
+def unit_scale(tiles: torch.Tensor) -> torch.Tensor:
     """Scale each tile (first dimension) to [0, 1] on its own."""
     flat = tiles.flatten(1)
     shape = (-1, *[1] * (tiles.dim() - 1))
@@ -56,7 +56,7 @@ def plot_filters(weight: torch.Tensor, out: str | Path, title: str = "", max_fil
     """weight: [out_channels, in_channels, k, k]."""
     weight = weight.detach().float().cpu()[:max_filters]
     if weight.shape[1] in (1, 3):
-        tiles = _unit(weight).permute(0, 2, 3, 1)  # [N, k, k, C]
+        tiles = unit_scale(weight).permute(0, 2, 3, 1)  # [N, k, k, C]
         columns = 12 if len(tiles) > 16 else len(tiles)
         rows = math.ceil(len(tiles) / columns)
         figure = Figure(figsize=(columns * 0.9, rows * 0.9 + 0.5), layout="constrained")
@@ -68,7 +68,7 @@ def plot_filters(weight: torch.Tensor, out: str | Path, title: str = "", max_fil
                 ax.imshow(tile[..., 0] if tile.shape[-1] == 1 else tile, cmap="gray", interpolation="nearest")
     else:
         weight = weight[:16, :max_inputs]
-        tiles = _unit(weight)
+        tiles = unit_scale(weight)
         rows, columns = weight.shape[0], weight.shape[1]
         figure = Figure(figsize=(columns * 0.7, rows * 0.7 + 0.5), layout="constrained")
         axes = figure.subplots(rows, columns, squeeze=False)
@@ -76,13 +76,13 @@ def plot_filters(weight: torch.Tensor, out: str | Path, title: str = "", max_fil
             ax.axis("off")
             ax.imshow(tiles[row, column].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     figure.suptitle(title)
-    return _save(figure, out)
+    return write_figure(figure, out)
 
 
 def plot_features(image: torch.Tensor, maps: torch.Tensor, out: str | Path, title: str = "",
                   max_maps: int = 63) -> Figure:
     """image: float [C, H, W] in [0, 1]; maps: [channels, h, w] of one layer."""
-    maps = _unit(maps.detach().float().cpu()[:max_maps])
+    maps = unit_scale(maps.detach().float().cpu()[:max_maps])
     count = len(maps) + 1
     columns = min(8, count)
     rows = math.ceil(count / columns)
@@ -98,7 +98,7 @@ def plot_features(image: torch.Tensor, maps: torch.Tensor, out: str | Path, titl
             ax.imshow(maps[index - 1].numpy(), cmap="viridis", interpolation="nearest")
             ax.set_title(str(index - 1), fontsize=7)
     figure.suptitle(title)
-    return _save(figure, out)
+    return write_figure(figure, out)
 
 
 def plot_predictions(images: torch.Tensor, probabilities: torch.Tensor, labels: torch.Tensor,
@@ -129,10 +129,10 @@ def plot_predictions(images: torch.Tensor, probabilities: torch.Tensor, labels: 
         bar_ax.set_xlim(0, 1)
         bar_ax.tick_params(axis="x", labelsize=6)
     figure.suptitle(title)
-    return _save(figure, out)
+    return write_figure(figure, out)
 
 
-def _save(figure: Figure, out: str | Path) -> Figure:
+def write_figure(figure: Figure, out: str | Path) -> Figure:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     save_figure(figure, out)
     return figure

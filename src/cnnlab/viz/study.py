@@ -72,3 +72,34 @@ def plot_study(directory: str | Path) -> tuple[Path, Path]:
     bars_path = directory / "bars.png"
     save_figure(bars, bars_path)
     return curves_path, bars_path
+
+
+def plot_crossing(directory: str | Path, level: float, key: str = "train_acc") -> Path:
+    """AlexNet's figure 1: every variation's training error (1 - `key`, mean over seeds) per epoch, the
+    `level` line, and where each curve first reaches it. Written to STUDY_DIR/error_crossing.png."""
+    from matplotlib.ticker import MaxNLocator
+
+    from ..experiments.table import crossings
+
+    directory = Path(directory)
+    rows = study_rows(directory)
+    reached = crossings(directory, level, key)
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    axes = figure.subplots()
+    for index, (name, (x, y)) in enumerate(_mean_curves(directory, rows, key).items()):
+        color = matplotlib.colormaps["tab10"](index % 10)
+        axes.plot(x, 1 - y, marker=".", color=color, label=name, linestyle="-" if index == 0 else "--")
+        epoch = reached.get(name.split(" ")[0])
+        if epoch is not None:
+            axes.axvline(epoch, color=color, alpha=0.4, linewidth=1)
+            axes.annotate(f"{epoch:.1f}", (epoch, level), textcoords="offset points", xytext=(3, 6), fontsize=8,
+                          color=color)
+    axes.axhline(level, color="black", linewidth=0.8, linestyle=":", label=f"{level:.0%} training error")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set(xlabel="epoch", ylabel="training error rate", ylim=(0, None),
+             title=f"{read_plan(directory)['name']}: epochs to {level:.0%} training error")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    path = directory / "error_crossing.png"
+    save_figure(figure, path)
+    return path

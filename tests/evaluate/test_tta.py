@@ -1,0 +1,59 @@
+"""Test-time augmentation (Krizhevsky et al. 2012, section 4.1): the ten crops' geometry, the averaging of
+softmax outputs, and `cnnlab eval --tta` on a trained run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import cnnlab
+from cnnlab.cli import main
+from cnnlab.evaluate.tta import averaged, crop_boxes, enlarged_size, views
+from tests.helpers import FAST
+
+
+def test_the_ten_crops_of_a_256_image_are_alexnets() -> None:
+    assert enlarged_size(224) == 256 and enlarged_size(28) == 32
+    assert crop_boxes(256, 224) == [(0, 0), (0, 32), (32, 0), (32, 32), (16, 16)]  # 4 corners, then the centre
+    image = torch.arange(256.0).view(1, 1, 1, 256).expand(1, 1, 256, 256) + torch.arange(256.0).view(1, 1, 256, 1) * 1000
+    crops = views(image, "10crop", 224)
+    assert len(crops) == 10 and all(c.shape == (1, 1, 224, 224) for c in crops)
+    corners = [(float(c[0, 0, 0, 0]) // 1000, float(c[0, 0, 0, 0]) % 1000) for c in crops[:5]]
+    assert corners == [(0, 0), (0, 32), (32, 0), (32, 32), (16, 16)]
+    for plain, mirrored in zip(crops[:5], crops[5:]):
+        assert torch.equal(mirrored, plain.flip(-1))
+    assert [float(c[0, 0, 0, 0]) for c in views(image, "center", 224)] == [16016.0]
+    assert len(views(image[..., :224, :224], "flip", 224)) == 2
+    small = views(torch.rand(2, 1, 28, 28), "10crop", 28)  # held at the model's size: enlarged to 32 first
+    assert len(small) == 10 and small[0].shape == (2, 1, 28, 28)
+
+
+def test_averaging_is_over_the_softmax_of_the_views() -> None:
+    class Position(torch.nn.Module):  # logits depend on the crop: the top-left pixel and the mirror
+        def forward(self, x):
+            return torch.stack([x[:, 0, 0, 0], x[:, 0, 0, -1], torch.zeros(len(x))], dim=1)
+
+    images = torch.rand(3, 1, 8, 8)
+    logits, probs = averaged(Position(), images, "flip", 8)
+    expected = (Position()(images).softmax(1) + Position()(images.flip(-1)).softmax(1)) / 2
+    assert torch.allclose(probs, expected) and torch.allclose(probs.sum(1), torch.ones(3))
+    assert not torch.allclose(probs, logits.softmax(1))  # the mean of softmaxes, not the softmax of means
+
+
+def test_eval_with_tta_on_a_trained_run(tmp_path, capsys) -> None:
+    run = cnnlab.train(None, [*FAST, "epochs=3"], runs_dir=tmp_path, name="tta", quiet=True).run_dir
+    scores = {}
+    for tta in ("none", "flip", "center", "10crop"):
+        assert main(["eval", str(run), "--tta", tta]) == 0
+        out = capsys.readouterr().out
+        scores[tta] = json.loads((run / f"eval_test{'' if tta == 'none' else '_' + tta}.json").read_text())
+        assert "top-1" in out
+    assert all(0 <= s["acc"] <= 1 and s["tta"] in scores for s in scores.values())
+    assert len({s["loss"] for s in scores.values()}) == 4  # different views, different scores
+    with pytest.raises(SystemExit) as refused:
+        main(["eval", str(run), "--tta", "12crop"])
+    assert refused.value.code == 2 and "choose from 'none', 'flip', 'center', '10crop'" in capsys.readouterr().err
+    with pytest.raises(cnnlab.errors.ConfigError, match="--tta must be one of none, flip, center, 10crop"):
+        cnnlab.evaluate(run, tta="12crop")
