@@ -15,6 +15,7 @@ class CnnlabError(Exception):
     """Base class of the errors a user can fix; the CLI turns them into exit code 2."""
 
     exit_code = 2
+    cli: str | None = None  # the message in command-line terms (flags, not Python arguments) where it differs
 
 
 class ConfigError(CnnlabError, ValueError):

@@ -118,6 +118,15 @@ def check_writable(directory: str | Path, needed_bytes: int = 0) -> None:
 
 
 # ------------------------------------------------------------------------------------ atomic writes
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+UMASK = _umask()  # read once, at import: os.umask can only be read by setting it
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> None:
     """Call `write(tmp_path)`, fsync it, rename it over `path`, fsync the folder. On any failure the
     temporary file is removed and `path` is as it was; a disk error becomes a StorageError."""
@@ -127,6 +136,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     except OSError as exc:
         raise storage_error(exc, path, "write") from None
+    os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp makes 0600; a result file gets the user's usual permissions
     os.close(fd)
     try:
         write(Path(tmp))

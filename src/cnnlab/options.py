@@ -117,6 +117,8 @@ def _coerce_union(value: Any, members: tuple[Any, ...]) -> Any:
 
 
 def _coerce_sequence(value: Any, origin: Any, args: tuple[Any, ...]) -> Any:
+    if isinstance(value, str) and "," in value:
+        value = [part.strip() for part in value.strip("[]()").split(",") if part.strip()]  # filters=64,128,256
     if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
         value = [value]  # a scalar where a list is expected: a list of one, as `filters=64` reads
     items = list(value)

@@ -17,7 +17,7 @@ import pytest
 from cnnlab.cli import main
 from cnnlab.experiments.runner import run_study
 from cnnlab.experiments.study import load_study
-from cnnlab.experiments.table import aggregate, formatted, study_rows, write_tables
+from cnnlab.experiments.table import aggregate, crossings, first_crossing, formatted, study_rows, write_tables
 from cnnlab.runs import decide as action_for
 from cnnlab.viz.report import parse_report, write_report
 
@@ -115,9 +115,22 @@ def test_study_runs_once_then_skips_and_tabulates(tmp_path: Path, capsys) -> Non
     assert "± " in md[2] and md[2].split(" | ")[-1].strip(" |") == "+0.00"
     assert csv_path.read_text().startswith("variation,runs,status,test_acc,test_acc_std")
 
-    assert main(["study", "plot", str(out)]) == 0
-    for name in ("curves.png", "bars.png"):
+    assert main(["study", "plot", str(out), "--crossing", "0.9"]) == 0
+    printed = capsys.readouterr().out
+    for name in ("curves.png", "bars.png", "error_crossing.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    reached = crossings(out, 0.9)
+    assert set(reached) == {"baseline", "relu", "adam", "diverge"} and reached["diverge"] is None
+    assert "diverge: 90% training error never reached" in printed
+    assert main(["study", "plot", str(out), "--crossing", "25"]) == 2
+    assert "--crossing must be an error rate between 0 and 1" in capsys.readouterr().err
+
+
+def test_first_crossing_interpolates_between_the_epochs_around_the_line() -> None:
+    assert first_crossing([0.5, 0.3, 0.2, 0.1], 0.25) == pytest.approx(2.5)  # 0.3 -> 0.2 crosses halfway
+    assert first_crossing([0.2, 0.1], 0.25) == 1.0  # below in the first epoch
+    assert first_crossing([0.5, None, 0.25], 0.25) == pytest.approx(3.0)
+    assert first_crossing([0.5, 0.4], 0.25) is None
 
 
 def test_report_is_self_contained_html(tmp_path: Path, capsys) -> None:

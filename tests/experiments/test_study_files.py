@@ -113,3 +113,23 @@ def test_the_caltech_alexnet_study_runs_end_to_end(tmp_path: Path, monkeypatch, 
     assert record["weights"]["loaded"] > 0 and record["freeze"] is None
     frozen = json.loads((tmp_path / "runs" / "c" / "frozen_conv__final" / "run.json").read_text())
     assert frozen["freeze"]["mode"] == "conv"
+
+
+def test_the_alexnet_recipe_plans_on_an_imagenet_style_folder(tmp_path: Path) -> None:
+    from cnnlab.data.transforms import eval_resize
+    from tests.helpers import write_jpeg_tree
+
+    root = tmp_path / "imagenet"
+    write_jpeg_tree(root / "train", {"n01440764": 6, "n01443537": 6, "n01484850": 6}, size=(300, 260))
+    write_jpeg_tree(root / "val", {"n01440764": 2, "n01443537": 2, "n01484850": 2}, size=(300, 260), seed=1)
+    study = load_study(STUDIES / "alexnet_imagenet.yaml", [f"data.root={root}"])
+    config = {spec.variation: spec.config for spec in study.runs}["baseline"]
+    assert (config.model.name, config.model.options["dropout"], config.model.options["lrn"]) == ("alexnet", 0.5, True)
+    assert (config.train.batch_size, config.train.epochs) == (128, 90)
+    assert (config.optim.name, config.optim.lr, config.optim.options["momentum"], config.optim.weight_decay) == (
+        "momentum", 0.01, 0.9, 0.0005)
+    assert config.schedule.name == "plateau" and config.schedule.options["factor"] == 0.1
+    assert (config.data.image_size, eval_resize(224)) == (224, 256)  # 256 -> random 224 crops
+    assert (config.augment.hflip, config.augment.pca_lighting, config.augment.scale) == (True, 0.1, (1.0, 1.0))
+    assert {spec.variation: spec.config.augment.pca_lighting for spec in study.runs} == {
+        "baseline": 0.1, "no_pca_lighting": 0.0}

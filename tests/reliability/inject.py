@@ -2,7 +2,8 @@
 thing, then runs `cnnlab` exactly as the command line does (cnnlab.cli.main).
 
 Faults: nan-data (from EPOCH on, the first training batch of each epoch holds NaN pixels),
-nan-weights (at the start of EPOCH a weight of the model becomes NaN). EPOCH counts from 1."""
+nan-weights (at the start of EPOCH a weight of the model becomes NaN), slow-steps (EPOCH is then a number of
+milliseconds each step sleeps). EPOCH counts from 1. torchrun can run this file as its script."""
 
 import sys
 
@@ -38,7 +39,20 @@ def nan_weights(epoch: int) -> None:
     trainer.Trainer._run_epoch = run_epoch
 
 
+def slow_steps(milliseconds: int) -> None:
+    """Every optimizer step takes at least this long: time for a signal to land mid-epoch."""
+    import time
+
+    real = trainer.Trainer._step
+
+    def step(self, images, labels):
+        time.sleep(milliseconds / 1000)
+        return real(self, images, labels)
+
+    trainer.Trainer._step = step
+
+
 if __name__ == "__main__":
     fault, epoch, *args = sys.argv[1:]
-    {"nan-data": nan_data, "nan-weights": nan_weights}[fault](int(epoch))
+    {"nan-data": nan_data, "nan-weights": nan_weights, "slow-steps": slow_steps}[fault](int(epoch))
     sys.exit(main(args))

@@ -38,6 +38,39 @@ def show_samples(config: RunConfig, split: str = "train", count: int = 32, augme
     return Path(out)
 
 
+SAMPLES_MARKER = ".cnnlab-samples"
+
+
+def export_samples(config: RunConfig, split: str = "test", count: int = 5, out: str | Path = "runs/samples"
+                   ) -> list[Path]:
+    """The first `count` images of a split as PNG files named <index>_<label>.png, at the size the data
+    holds them: images to try `predict` on whose right answer is in the name."""
+    from PIL import Image
+
+    from ..io import atomic_write, atomic_write_text, check_output_dir
+
+    splits = splits_of(config)
+    data = getattr(splits, split)
+    if data is None:
+        raise ConfigError(f"dataset '{config.data.name}' has no {split} split with this config")
+    out = Path(out)
+    check_output_dir(out, SAMPLES_MARKER, "--out")
+    atomic_write_text(out / SAMPLES_MARKER, f"{config.data.name} {split} images by cnnlab data export-samples\n")
+    paths = []
+    loader = replace(LoaderSpec.for_evaluation(config), batch_size=min(count, len(data)))
+    batches = make_batches(data, splits.spec, loader, Runtime(torch.device("cpu"), None, False), splits.cache)
+    images, labels = next(iter(batches.batches(0)))
+    pixels = Normalizer(splits.spec.mean, splits.spec.std, torch.device("cpu")).undo(images)
+    for index, (image, label) in enumerate(zip(pixels, labels)):
+        array = (image * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        picture = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+        name = splits.spec.classes[int(label)].replace("/", "_").replace(" ", "_")
+        path = out / f"{index:03d}_{name}.png"
+        atomic_write(path, lambda tmp, picture=picture: picture.save(tmp, format="PNG"))
+        paths.append(path)
+    return paths
+
+
 def data_config(name: str, items: Sequence[str] = ()) -> RunConfig:
     """The config of dataset `name` with `key=value` overrides (data.root=DIR, ...)."""
     return make_config(None, [f"data={name}", *items])

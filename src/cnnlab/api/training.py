@@ -25,6 +25,7 @@ from ..io import atomic_write_json, atomic_write_text
 from ..runs import RunDir, TrainResult, load_run, plan_run_dir, resume_run, start_run
 from ..runs.run import checkpoint_name
 from ..train import Callback
+from ..train.distributed import world_from_env
 
 
 def make_config(config: str | Path | RunConfig | None = None, overrides: Sequence[str] = (),
@@ -56,16 +57,44 @@ def train(
     if data_root is not None:
         keywords = {**keywords, "data.root": data_root}
     if resume is not None:
-        result = _resume(Path(resume), config, overrides, keywords, allow_config_change, quiet, callbacks,
+        resume = Path(resume)
+        if not resume.exists() and (Path(runs_dir) / resume).is_dir():
+            raise ConfigError(f"run directory '{resume}' does not exist; did you mean --resume "
+                              f"{Path(runs_dir) / resume}? (a run is named by its path)")
+        result = _resume(resume, config, overrides, keywords, allow_config_change, quiet, callbacks,
                          checkpoint)
     else:
         cfg = make_config(config, overrides, **keywords)
-        run = plan_run_dir(runs_dir, name, cfg, overwrite)
+        run = plan_run_dir(runs_dir, name, cfg, overwrite) if world_from_env().main else None
         result = start_run(cfg, run, runs_dir=runs_dir, overwrite=overwrite, named=name is not None, quiet=quiet,
                            callbacks=callbacks)
-    if result.status.finished:
+    if result.status.finished and world_from_env().main:
         draw_curves(result.run_dir)
     return result
+
+
+def main_process() -> bool:
+    """False on the ranks other than 0 of a distributed run (they train and write nothing)."""
+    return world_from_env().main
+
+
+def launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
+    """`cnnlab ARGV` on `nproc` processes of this machine through torchrun (torch.distributed.run), which
+    sets RANK/WORLD_SIZE/LOCAL_RANK, forwards signals to every process and ends all when one fails.
+    Replaces this process (exec), so a signal sent to it reaches torchrun itself."""
+    import os
+    import sys
+
+    if nproc < 1:
+        raise ConfigError(f"--nproc must be at least 1, got {nproc}")
+    if world_from_env().active:
+        raise ConfigError("--nproc inside a distributed run: torchrun already started the processes")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "cnnlab", *argv]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+    return 0  # not reached
 
 
 def _resume(path: Path, config: Any, overrides: Sequence[str], keywords: Mapping[str, Any],
@@ -80,8 +109,9 @@ def _resume(path: Path, config: Any, overrides: Sequence[str], keywords: Mapping
     layers += [parse_overrides(overrides), keyword_layer(keywords)]
     requested = resolve(*layers)
     if not allow_change:
-        run.refuse_changed(requested, "resume", "Resume without these changes, or pass --allow-config-change "
-                                                "(allow_config_change=True).")
+        run.refuse_changed(requested, "resume", "Resume without these changes, or allow them with "
+                           "allow_config_change=True.", cli_fix="Resume without these changes, or allow them with "
+                           "--allow-config-change.")
     return resume_run(requested, run, quiet=quiet, callbacks=callbacks, checkpoint=checkpoint)
 
 

@@ -39,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and isinstance(getattr(args, "items", None), list) and overrides:
         args.items += extra
     elif extra:
+        hint = _key_value_hint(extra, list(sys.argv[1:] if argv is None else argv))
+        if hint and getattr(args, "handler", None):
+            print(f"cnnlab: error: {hint}", file=sys.stderr)
+            return 2
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "handler", None):
         parser.print_help()
@@ -48,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CnnlabError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.cli or exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # the disk said no somewhere a library wrote for us: still one message and exit 2
         if args.debug or exc.errno not in DISK_ERRORS:
@@ -58,6 +62,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _key_value_hint(extra: Sequence[str], argv: list[str]) -> str | None:
+    """`cnnlab train --epochs 3`: config options are key=value, not flags; say so with the fix."""
+    flags = [e for e in extra if e.startswith("--") and len(e) > 2]
+    if not flags:
+        return None
+    fixes = []
+    for flag in flags:
+        key, _, value = flag[2:].partition("=")
+        at = argv.index(flag) if flag in argv else -1
+        if not value and 0 <= at < len(argv) - 1 and not argv[at + 1].startswith("-"):
+            value = argv[at + 1]
+        fixes.append(f"{key.replace('-', '_')}={value or 'VALUE'}")
+    return (f"{', '.join(flags)}: no such option; config options are key=value: {' '.join(fixes)} "
+            "(`--help` lists the options)")
 
 
 def build_parser() -> argparse.ArgumentParser:

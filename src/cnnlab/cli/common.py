@@ -69,7 +69,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     for row in rows:
         grid.add_row(*row)
     console = Console(width=None if sys.stdout.isatty() else 200)
-    console.print(grid)
+    with console.capture() as captured:
+        console.print(grid)
+    print("\n".join(line.rstrip() for line in captured.get().splitlines()))  # rich pads every cell
+
+
+def top5_text(value: float | None, classes: int | None) -> str:
+    """'  top-5 97.10%', or nothing where top-5 says nothing (five classes or fewer: always 100%)."""
+    if value is None or (classes is not None and classes <= 5):
+        return ""
+    return f"  top-5 {100 * value:.2f}%"
 
 
 def fmt(value: Any, spec: str) -> str:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from .. import api
+from ..errors import ConfigError
 from .common import add_items, command, group, table
 
 
@@ -20,7 +21,14 @@ def register(sub: Any) -> None:
     show.add_argument("--split", choices=("train", "val", "test"), default="train", help="which split (default train)")
     show.add_argument("--augment", action="store_true", help="show training images after augmentation")
     show.add_argument("-n", type=int, default=32, help="how many images (default 32)")
-    show.add_argument("--out", help="PNG path (default NAME_SPLIT.png)")
+    show.add_argument("--out", help="PNG path (default runs/NAME_SPLIT.png)")
+    export = command(data, "export-samples", _export, "write a few images of a split as PNG files, with their "
+                     "labels in the names: something to try `cnnlab predict` on")
+    export.add_argument("name", metavar="NAME", help="a dataset name")
+    add_items(export, config_file=False)
+    export.add_argument("--split", choices=("train", "val", "test"), default="test", help="which split (default test)")
+    export.add_argument("-n", type=int, default=5, help="how many images (default 5)")
+    export.add_argument("--out", help="folder (default runs/samples/NAME)")
     verify = command(data, "verify", _verify, "check every image file; exit 1 if any is bad")
     verify.add_argument("target", metavar="ROOT|NAME", help="an image folder tree, or a dataset name")
     add_items(verify, config_file=False)
@@ -51,9 +59,19 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    out = args.out or f"{args.name}_{args.split}{'_augmented' if args.augment else ''}.png"
+    out = args.out or f"runs/{args.name}_{args.split}{'_augmented' if args.augment else ''}.png"
     path = api.show_samples(api.data_config(args.name, args.items), args.split, args.n, args.augment, out)
     print(f"wrote {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    if args.n < 1:
+        raise ConfigError(f"-n must be at least 1, got {args.n}")
+    paths = api.export_samples(api.data_config(args.name, args.items), args.split, args.n,
+                               args.out or f"runs/samples/{args.name}")
+    for path in paths:
+        print(path)
     return 0
 
 

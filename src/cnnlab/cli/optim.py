@@ -22,10 +22,10 @@ def register(sub: Any) -> None:
                        help="comma-separated optimizer names (`cnnlab optimizers` lists them)")
     paths.add_argument("--lr", action="append", default=[], metavar="NAME=RATE", help="override one optimizer's rate")
     paths.add_argument("--steps", type=int, help="steps per path (default: per surface)")
-    paths.add_argument("--out", default="optim_paths", help="output folder")
+    paths.add_argument("--out", default="runs/optim_paths", help="output folder (default runs/optim_paths)")
     lr_plot = command(sub, "lr-plot", _lr_plot, "draw the learning rate a config's schedule gives over training")
     add_items(lr_plot)
-    lr_plot.add_argument("--out", default="lr_schedule.png", help="PNG path")
+    lr_plot.add_argument("--out", default="runs/lr_schedule.png", help="PNG path (default runs/lr_schedule.png)")
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -7,7 +7,8 @@ import sys
 from typing import Any
 
 from .. import api
-from .common import add_checkpoint, add_device, add_items, add_run_dir, add_split, command, split_items
+from ..api import loss_text
+from .common import add_checkpoint, add_device, add_items, add_run_dir, add_split, command, split_items, top5_text
 
 
 def register(sub: Any) -> None:
@@ -27,6 +28,9 @@ def register(sub: Any) -> None:
     train.add_argument("--skip-bad", action="store_true",
                        help="train without image files that fail to decode (listed in run.json) instead of stopping")
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.add_argument("--nproc", type=int, metavar="N",
+                       help="train on N processes of this machine (one per GPU; gloo on the CPU): runs "
+                            "`torchrun --standalone --nproc-per-node N -m cnnlab train ...`; batch_size is global")
 
     evaluate = command(sub, "eval", _eval, "evaluate a run: loss, top-1/top-5, per-class, confusion matrix")
     add_run_dir(evaluate)
@@ -45,6 +49,8 @@ def register(sub: Any) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.nproc is not None:
+        return api.launch_torchrun(args.nproc, _without_nproc(sys.argv[1:]))
     config, overrides = split_items(args.items)
     keywords: dict[str, Any] = {"device": args.device} if args.device else {}
     if args.skip_bad:
@@ -54,16 +60,30 @@ def _train(args: argparse.Namespace) -> int:
     result = api.train(config, overrides, name=args.name, runs_dir=args.runs_dir, resume=args.resume,
                        checkpoint=args.checkpoint, allow_config_change=args.allow_config_change,
                        overwrite=args.overwrite, quiet=args.quiet, data_root=args.data_root, **keywords)
-    print_result(result)
+    if api.main_process():  # rank 0 of a distributed run speaks for all
+        print_result(result)
     return result.exit_code
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            out.append(item)
+    return out
 
 
 def print_result(result: Any) -> None:
     if result.status.scored and result.test is not None:
         test = result.test
         print(f"{result.status}: {result.reason}")
-        print(f"test accuracy {100 * test['acc']:.2f}%  top-5 {100 * test['top5']:.2f}%  loss {test['loss']:.4f}"
-              f"  ({test['count']} images)")
+        classes = len((result.record.data or {}).get("classes", [])) or None
+        print(f"test accuracy {100 * test['acc']:.2f}%{top5_text(test.get('top5'), classes)}  "
+              f"loss {loss_text(test['loss'])}  ({test['count']} images)")
         print(f"training {result.train_seconds:.1f}s at {result.images_per_second:,.0f} img/s "
               f"(wall {result.seconds:.1f}s); best epoch {result.best_epoch}")
     elif result.status == api.Status.DIVERGED:
@@ -77,8 +97,9 @@ def _eval(args: argparse.Namespace) -> int:
     report = api.evaluate(args.run_dir, split=args.split, checkpoint=args.checkpoint, device=args.device,
                           tta=args.tta)
     views = "" if args.tta == "none" else f", test-time {args.tta}"
-    print(f"{args.split}: loss {report['loss']:.4f}  top-1 {100 * report['acc']:.2f}%  "
-          f"top-5 {100 * report['top5']:.2f}%  ({report['count']} images, {report['checkpoint']} checkpoint{views})")
+    print(f"{args.split}: loss {loss_text(report['loss'])}  top-1 {100 * report['acc']:.2f}%"
+          f"{top5_text(report['top5'], len(report['classes']))}  ({report['count']} images, "
+          f"{report['checkpoint']} checkpoint{views})")
     width = max(len(name) for name in report["per_class"])
     for name, acc in report["per_class"].items():
         print(f"  {name:<{width}}  {'-' if acc is None else f'{100 * acc:6.2f}%'}")

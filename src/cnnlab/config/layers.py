@@ -86,6 +86,11 @@ def load_yaml_layer(path: str | Path) -> Layer:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config file must be a mapping of keys (data:, model:, train: ...)")
+    study = [key for key in ("variations", "stages", "base", "grid", "zip", "seeds") if key in data]
+    if study:
+        raise ConfigError(f"'{path}' is a study file (it has {study[0]}:), not a run config: run it with "
+                          f"`cnnlab study run {path}`, or give this command a run config (a study's base: block "
+                          "is one)")
     return flatten(data, lambda keys: f"{path}:{lines.get(keys, '?')}")
 
 

@@ -95,6 +95,7 @@ class ModelConfig:
     weights: str | None = None  # initial weights: a checkpoint or state dict file (models/weights.py)
     freeze: Literal["none", "conv", "fc", "features"] = "none"  # transfer modes (models/transfer.py)
     reset_head: bool = False  # re-initialise the output layer after loading weights (new classes)
+    sync_bn: bool = False  # distributed runs: batch-norm statistics over the global batch (SyncBatchNorm)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class OptimConfig:
     weight_decay: float = 5e-4
     no_decay_bias_norm: bool = False  # no weight decay on biases and BN/LN weights (1-D tensors)
     backbone_lr_factor: float = 1.0  # lr of every layer but the output layer, relative (fine-tuning: 0.1)
+    lr_scaling: Literal["none", "linear", "sqrt"] = "none"  # distributed: lr x W or x sqrt(W) (W processes)
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

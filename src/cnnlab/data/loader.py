@@ -83,8 +83,10 @@ class DeviceBatches:
         augment: AugmentPlan | None = None,
         size: int | None = None,
         pca: tuple | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self.device = torch.device(device)
+        self.shard = shard  # (rank, world): this process's slice of every batch (train/distributed.py)
         self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device)
         self.batch_size = batch_size
@@ -110,6 +112,9 @@ class DeviceBatches:
         for index in range(start, len(self)):
             lo = index * self.batch_size
             hi = min(lo + self.batch_size, self.num_samples)
+            if self.shard[1] > 1:  # rank r of W: the r-th W-th of the global batch, same order, same draws
+                share = (hi - lo) // self.shard[1]
+                lo, hi = lo + self.shard[0] * share, lo + (self.shard[0] + 1) * share
             if order is None:
                 images, labels = self.images[lo:hi], self.labels[lo:hi]
             else:

@@ -1,4 +1,6 @@
-"""Where datasets are looked for: `--data-root` / `data.root`, then `$CNNLAB_DATA`, then the per-user cache.
+"""Where datasets are looked for. A root the user names (`--data-root` / `data.root`) is the only place
+searched: a wrong path is an error naming it, never a silent fall back to another copy. With no root named:
+`$CNNLAB_DATA`, then the per-user cache, then the system's copies (e.g. Debian's dataset packages).
 
 A reader gets the ordered list of candidate roots and looks for its own folder names in each; the first
 complete copy wins. When none is found the error lists every place it looked and how to get the data.
@@ -18,11 +20,19 @@ def user_cache_dir() -> Path:
     return Path(base) / "cnnlab" / "data"
 
 
-def candidate_roots(root: str | None) -> list[Path]:
-    """The roots to search, in order, without duplicates."""
-    roots = []
+class Roots(list):
+    """The roots to search, in order; `named`: the user named the one root (nothing else is searched)."""
+
+    def __init__(self, paths: Iterable[Path], named: bool = False) -> None:
+        super().__init__(paths)
+        self.named = named
+
+
+def candidate_roots(root: str | None) -> Roots:
+    """The roots to search, in order, without duplicates: only `root` when one is named."""
     if root:
-        roots.append(Path(root).expanduser())
+        return Roots([Path(root).expanduser()], named=True)
+    roots = []
     env = os.environ.get("CNNLAB_DATA")
     if env:
         roots.extend(Path(p).expanduser() for p in env.split(os.pathsep) if p)
@@ -31,7 +41,7 @@ def candidate_roots(root: str | None) -> list[Path]:
     for path in roots:
         if path not in unique:
             unique.append(path)
-    return unique
+    return Roots(unique)
 
 
 def find_dir(
@@ -47,12 +57,23 @@ def find_dir(
     or, for folder datasets, the first for which `is_complete(dir)` holds."""
     required = list(required)
     tried = []
-    candidates = [Path(r) / s for r in roots for s in subdirs] + [Path(d) for d in extra_dirs]
+    named = getattr(roots, "named", False)
+    roots = list(roots)
+    candidates = [Path(r) / s for r in roots for s in subdirs]
+    candidates += roots[:1] if named else [Path(d) for d in extra_dirs]  # a named root may hold the files itself
     for directory in candidates:
         tried.append(str(directory))
         if is_complete(directory) if is_complete else all(find_file(directory, name) for name in required):
             return directory
     looked_for = ", ".join(required) or "the image folders"
+    if named:
+        raise DataError(
+            f"dataset '{dataset}' is not in the data root you named, {roots[0]}. Looked for {looked_for} in:\n  "
+            + "\n  ".join(tried)
+            + f"\nHow to get it: {how_to_get}\n"
+            "A named root is the only place searched: fix the path, or leave --data-root/data.root unset to "
+            "search $CNNLAB_DATA, the cache and the system's copies."
+        )
     raise DataError(
         f"dataset '{dataset}' not found. Looked for {looked_for} in:\n  "
         + "\n  ".join(tried)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..config import config_hash, save_config
 from ..errors import CnnlabError, ConfigError, RunBusy
@@ -85,6 +86,7 @@ def run_one(spec: RunSpec, directory: Path, rerun_failed: bool = False, quiet: b
 def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: bool = False,
               quiet: bool = False, log: Callable[[str], None] = print) -> StudyOutcome:
     directory = Path(directory)
+    check_data(study.runs, study.where)
     prepare_study_dir(study, directory)
     return run_specs(study.runs, directory, jobs, rerun_failed, quiet, log)
 
@@ -95,6 +97,34 @@ def run_specs(runs: Sequence[RunSpec], directory: Path, jobs: int = 1, rerun_fai
     if jobs <= 1:
         return _sequential(runs, directory, rerun_failed, quiet, log)
     return _parallel(runs, directory, jobs, rerun_failed, log)
+
+
+def check_data(runs: Sequence[RunSpec], where: Callable[[tuple[str, ...]], str] | None = None) -> None:
+    """The mistakes that need the data, found for every run before the first run starts (not after hours
+    of others): the dataset and its class selection, the batch size against the training split, the model
+    against the image size, early stopping against the validation split. Each distinct data setting is read
+    once; the error names the study file, the variation and the run."""
+    from ..models import model_fits
+    from ..train.build import splits_of, train_batch_size
+    from ..train.early_stop import check as check_early_stop
+
+    read: dict[str, Any] = {}
+    for spec in runs:
+        config = spec.config
+        key = repr((config.data, config.model.name, sorted(config.model.options.items())))
+        try:
+            if key not in read:
+                read[key] = splits_of(config)
+            splits = read[key]
+            train_batch_size(config.train.batch_size, len(splits.train))
+            check_early_stop(config.stop, splits.val is not None)
+            size, channels = splits.spec.image_size, splits.spec.channels
+            if not model_fits(config.model.name, config.model.options, channels, size):
+                raise ConfigError(f"model {config.model.name} does not accept {size}x{size} images; set "
+                                  "data.image_size or pick another model")
+        except CnnlabError as exc:
+            place = f"{where(('variations', spec.variation))}: " if where else ""
+            raise type(exc)(f"{place}variation '{spec.variation}' (run {spec.name}): {exc}") from None
 
 
 def prepare_study_dir(study: Study, directory: Path) -> None:

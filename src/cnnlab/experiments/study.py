@@ -43,6 +43,7 @@ from ..io import atomic_write_json, atomic_write_text, check_name
 
 STUDY_KEYS = ("name", "description", "base", "variations", "grid", "zip", "seeds", "repeats", "metric", "reference",
               "mode", "stages", "protocol")
+METRICS = ("test_acc", "test_top5", "best_val_acc")  # what a study's table can rank by (experiments/table.py)
 REFERENCE_COLUMNS = {"top1": "report top-1", "seconds": "report s"}
 
 
@@ -69,6 +70,7 @@ class Study:
     base: Layer = field(default_factory=dict)  # base + study overrides, for stages planned later
     seeds: list[int] = field(default_factory=lambda: [0])
     stages: list[Any] = field(default_factory=list)
+    where: Any = None  # keys -> 'file:line' of the study file, for messages found after planning
 
     @property
     def variations(self) -> list[str]:
@@ -104,7 +106,10 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
     name = str(data.get("name") or (path.stem if path else "study"))
     study = Study(name, path, str(data.get("description") or ""), [], str(data.get("metric") or "test_acc"),
                   dict(data), base=base, seeds=seeds, mode=str(data.get("mode") or "one_change"),
-                  protocol=str(data.get("protocol") or "compare"))
+                  protocol=str(data.get("protocol") or "compare"), where=where)
+    if study.metric not in METRICS:
+        raise ConfigError(f"{where(('metric',))}: metric must be one of {', '.join(METRICS)}, not '{study.metric}' "
+                          "(training curves are in each run's metrics.csv and `cnnlab study plot`)")
     if study.mode == "greedy":
         study.stages = plan_stages(data, study, where)
         return study

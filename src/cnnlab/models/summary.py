@@ -81,7 +81,7 @@ def describe(
     from ..config import parse_overrides, resolve
     from . import MODELS, build_model
 
-    layer = parse_overrides([f"model.{item}" for item in options])
+    layer = parse_overrides([item if item.startswith("model.") else f"model.{item}" for item in options])
     layer["model.name"] = (name, "model name")
     config = resolve(layer).model
     info = MODELS.get(name)

@@ -90,12 +90,15 @@ class RunDir:
         """'key: old -> new' for every setting `config` changes against the run's own (where it runs aside)."""
         return [change for change in diff(self.read_config(), config) if not change.startswith("device:")]
 
-    def refuse_changed(self, config: RunConfig, doing: str, fix: str) -> None:
-        """A ConfigError listing the changes when `config` is not the run's own config."""
+    def refuse_changed(self, config: RunConfig, doing: str, fix: str, cli_fix: str | None = None) -> None:
+        """A ConfigError listing the changes when `config` is not the run's own config; `cli_fix` is the fix
+        in command-line terms, where it differs from `fix` (the Python API's)."""
         changes = self.config_changes(config)
         if changes:
-            raise ConfigError(f"refusing to {doing} '{self.path}' with a changed config:\n  " + "\n  ".join(changes)
-                              + f"\n{fix}")
+            what = f"refusing to {doing} '{self.path}' with a changed config:\n  " + "\n  ".join(changes)
+            error = ConfigError(f"{what}\n{fix}")
+            error.cli = f"{what}\n{cli_fix}" if cli_fix else None
+            raise error
 
     # ----------------------------------------------------------------------------------- record
     def record(self) -> RunRecord | None:

@@ -10,6 +10,7 @@ that raises is recorded as failed, with the reason, before the error reaches the
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from ..train import (
     StepLosses,
     TensorBoard,
     Trainer,
+    distributed,
     resolve_runtime,
     seed_everything,
 )
@@ -49,6 +51,7 @@ from ..train.build import (
     train_batch_size,
 )
 from ..train.checkpoint import load_checkpoint, split_prefix
+from ..train.distributed import World, world_from_env
 from ..train.early_stop import EarlyStopping
 from ..train.early_stop import check as check_early_stop
 from .directory import RunDir, create_run_dir
@@ -103,7 +106,8 @@ def restores_best(config: RunConfig) -> bool:
 
 
 # ---------------------------------------------------------------------------------------- sessions
-def prepare_session(config: RunConfig, resuming: bool = False, quiet: bool = True) -> Session:
+def prepare_session(config: RunConfig, resuming: bool = False, quiet: bool = True,
+                    world: World = distributed.SINGLE) -> Session:
     """Data, model (with its starting weights), and every check that needs them; creates no file."""
     runtime = resolve_runtime(config)
     seed_everything(config.seed)
@@ -112,6 +116,17 @@ def prepare_session(config: RunConfig, resuming: bool = False, quiet: bool = Tru
     if config.train.tensorboard:
         TensorBoard.require()
     model = make_model(config.model, splits.spec, runtime)
+    if world.active:
+        distributed.rank_batch(train_batch_size(config.train.batch_size, len(splits.train)), world)
+        if config.model.sync_bn:
+            if runtime.device.type != "cuda":
+                raise ConfigError("model.sync_bn=true needs CUDA devices (SyncBatchNorm runs on NCCL); on the CPU "
+                                  "each process keeps its own batch-norm statistics: leave it false")
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        distributed.init(world, runtime.device)
+    if not quiet:  # where the data came from, always said: a copy found elsewhere is never a silent surprise
+        sizes = ", ".join(f"{count:,} {name}" for name, count in splits.spec.sizes.items() if count)
+        print(f"data: {splits.spec.dataset} from {splits.spec.source} ({sizes})")
     facts: dict[str, Any] = {}
     if splits.bad_files or splits.notes:
         facts.update(skipped_files=splits.bad_files, data_notes=list(splits.notes))
@@ -128,11 +143,16 @@ def prepare_session(config: RunConfig, resuming: bool = False, quiet: bool = Tru
     return Session(config, runtime, splits, model, facts)
 
 
-def start_run(config: RunConfig, run: RunDir, *, runs_dir: str | Path | None = None, overwrite: bool = False,
-              named: bool = True, quiet: bool = False, callbacks: Sequence[Callback] = ()) -> TrainResult:
-    """A new run into `run` (planned by runs.directory.plan_run_dir)."""
+def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | None = None,
+              overwrite: bool = False, named: bool = True, quiet: bool = False,
+              callbacks: Sequence[Callback] = ()) -> TrainResult:
+    """A new run into `run` (planned by runs.directory.plan_run_dir). In a distributed run (torchrun) the
+    ranks other than 0 pass run=None: they train their share and write nothing."""
     started = time.perf_counter()
-    session = prepare_session(config, quiet=quiet)
+    world = world_from_env()
+    if not world.main:
+        return _train(prepare_session(config, world=world), run, None, True, (), started, world)
+    session = prepare_session(config, quiet=quiet, world=world)
     runs_dir = Path(runs_dir) if runs_dir is not None else run.path.parent
     check_writable(runs_dir, checkpoint_bytes(config.model, session.splits.spec))
     owned = run.lock.held
@@ -143,7 +163,7 @@ def start_run(config: RunConfig, run: RunDir, *, runs_dir: str | Path | None = N
         run.save(RunRecord(owner=owner_identity(), run_dir=str(run.path), config_hash=config_hash(config),
                            started=time.strftime("%Y-%m-%dT%H:%M:%S")))
         run.write_config(config)
-        return _train(session, run, None, quiet, callbacks, started)
+        return _train(session, run, None, quiet, callbacks, started, world)
     finally:
         if not owned:
             run.release()
@@ -153,13 +173,17 @@ def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks
                checkpoint: str = "last") -> TrainResult:
     """Continue `run` from its `checkpoint` ('last' or 'previous') with `config` (already checked)."""
     started = time.perf_counter()
+    world = world_from_env()
+    if not world.main:  # rank 0 owns the directory; the others only read the checkpoint
+        state = _resume_checkpoint(run, checkpoint)
+        return _train(prepare_session(config, resuming=True, world=world), run, state, True, (), started, world)
     owned = run.lock.held
     run.require_claim()
     try:
         state = _resume_checkpoint(run, checkpoint)
-        session = prepare_session(config, resuming=True, quiet=quiet)
+        session = prepare_session(config, resuming=True, quiet=quiet, world=world)
         run.write_config(config)
-        return _train(session, run, state, quiet, callbacks, started)
+        return _train(session, run, state, quiet, callbacks, started, world)
     finally:
         if not owned:
             run.release()
@@ -190,26 +214,37 @@ def _resume_checkpoint(run: RunDir, which: str) -> tuple[dict, dict]:
 
 
 # ---------------------------------------------------------------------------------------- training
-def _train(session: Session, run: RunDir, checkpoint: tuple[dict, dict] | None, quiet: bool,
-           callbacks: Sequence[Callback], started: float) -> TrainResult:
+def _train(session: Session, run: RunDir | None, checkpoint: tuple[dict, dict] | None, quiet: bool,
+           callbacks: Sequence[Callback], started: float, world: World = distributed.SINGLE) -> TrainResult:
     config, runtime, splits = session.config, session.runtime, session.splits
-    train = make_batches(splits.train, splits.spec, LoaderSpec.for_training(config), runtime, splits.cache)
+    loader = dataclasses.replace(LoaderSpec.for_training(config), shard=(world.rank, world.size))
+    train = make_batches(splits.train, splits.spec, loader, runtime, splits.cache)
     val_loader = LoaderSpec.for_evaluation(config)
     val = make_batches(splits.val, splits.spec, val_loader, runtime, splits.cache) if splits.val is not None else None
+    scaled = config.optim.lr * distributed.lr_factor(config.optim.lr_scaling, world)
+    optimizer = make_optimizer(dataclasses.replace(config.optim, lr=scaled), session.model)
+    stopping: list[Callback] = [EarlyStopping(config.stop)] if config.stop.criterion != "none" else []
+    if not world.main:  # the same decisions from the same all-reduced numbers; no file written
+        trainer = Trainer(session.model, optimizer, train, val, config, runtime, stopping, world)
+        trainer.num_classes = splits.spec.num_classes
+        if checkpoint is not None:
+            trainer.restore(*checkpoint)
+        status = trainer.fit()
+        return TrainResult(run.path if run else Path("."), RunRecord(status=status, reason=trainer.reason),
+                           list(trainer.state.history), trainer.interrupt_signal)
     if splits.split_record is not None:  # folder datasets: the exact file lists, for evaluation later
         atomic_write_json(run.path / "split.json", splits.split_record)
-    optimizer = make_optimizer(config.optim, session.model)
     digest = config_hash(config)
     standard: list[Callback] = [Console(quiet), MetricsCSV(run.metrics_path), StepLosses(run.steps_path),
                                 Checkpointer(run.checkpoints, digest, config.train.keep_epochs)]
     if config.train.tensorboard:
         standard.append(TensorBoard(run.path / "tensorboard"))
-    if config.stop.criterion != "none":
-        standard.append(EarlyStopping(config.stop))
-    trainer = Trainer(session.model, optimizer, train, val, config, runtime, [*standard, *callbacks])
+    trainer = Trainer(session.model, optimizer, train, val, config, runtime, [*standard, *stopping, *callbacks],
+                      world)
     trainer.num_classes = splits.spec.num_classes
     if checkpoint is not None:
         trainer.restore(*checkpoint)
+    session.facts["world_size"] = world.size
     base = run.record() or RunRecord()
     record = run.save(base.updated(
         status=Status.RUNNING, reason="", config_hash=digest, seed=config.seed, device=runtime.describe(),

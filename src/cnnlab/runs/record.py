@@ -29,6 +29,7 @@ class RunRecord:
     device: str | None = None  # the device's name ('cpu', 'NVIDIA H100 80GB HBM3', ...)
     precision: str | None = None  # fp32 or bf16 (autocast)
     channels_last: bool | None = None
+    world_size: int = 1  # processes of the latest session (torchrun); batch_size is their global batch
     versions: dict[str, str] = field(default_factory=dict)  # cnnlab, torch, torchvision, numpy, python
     parameters: int | None = None
     data: dict[str, Any] | None = None  # the DataSpec: classes, input size, mean/std, split sizes, source

@@ -71,6 +71,7 @@ class LoaderSpec:
     training: bool = False  # fixed-shape batches (the last partial one dropped)
     workers: int | None = None
     max_pixels: int = 89_478_485
+    shard: tuple[int, int] = (0, 1)  # (rank, world) of a distributed run: this process's slice of each batch
 
     @classmethod
     def for_training(cls, config: RunConfig) -> LoaderSpec:
@@ -108,7 +109,10 @@ def make_batches(split: Split, spec: DataSpec, loader: LoaderSpec, runtime: Runt
     if isinstance(split, ImageSet):
         return DeviceBatches(split, spec.mean, spec.std, batch_size, runtime.device, shuffle=shuffle,
                              drop_last=loader.training, seed=loader.seed, channels_last=runtime.channels_last,
-                             augment=plan, size=spec.image_size, pca=pca)
+                             augment=plan, size=spec.image_size, pca=pca, shard=loader.shard)
+    if loader.shard[1] > 1:
+        raise ConfigError("a distributed run (torchrun, --nproc) needs an in-memory dataset for now: image "
+                          "folders stream through loader workers that do not shard yet; train on one process")
     from ..data.scan import default_workers
     from ..data.stream import FolderDataset, StreamBatches
     from ..data.transforms import eval_transform, train_transform

@@ -169,10 +169,10 @@ class Console(Callback):
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
         if self.quiet:
             return
-        parts = [f"epoch {row['epoch']}/{trainer.epochs}", f"train loss {row['train_loss']:.4f}",
+        parts = [f"epoch {row['epoch']}/{trainer.epochs}", f"train loss {loss_text(row['train_loss'])}",
                  f"acc {100 * row['train_acc']:.2f}%"]
         if row.get("val_loss") is not None:
-            parts += [f"val loss {row['val_loss']:.4f}", f"acc {100 * row['val_acc']:.2f}%"]
+            parts += [f"val loss {loss_text(row['val_loss'])}", f"acc {100 * row['val_acc']:.2f}%"]
         parts += [f"{row['train_seconds']:.1f}s", f"{row['images_per_second']:,.0f} img/s"]
         line = "  ".join(parts)
         if self.progress is not None:
@@ -263,3 +263,8 @@ class TensorBoard(Callback):
 
     def on_fit_end(self, trainer: Trainer, status: str) -> None:
         self.writer.close()
+
+
+def loss_text(value: float) -> str:
+    """0.4213, or 3.2e+11 (a diverging loss in full would be twelve digits wide)."""
+    return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3g}"

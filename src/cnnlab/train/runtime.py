@@ -18,6 +18,7 @@ import torch
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from .distributed import world_from_env
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,10 @@ def resolve_device(name: str) -> torch.device:
 
 def resolve_runtime(config: RunConfig) -> Runtime:
     device = resolve_device(config.device)
+    world = world_from_env()
+    if device.type == "cuda" and device.index is None and world.active:  # torchrun: one GPU per process
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
     threads = os.environ.get("CNNLAB_NUM_THREADS")  # set by `cnnlab study run --jobs N` for its runs
     if threads and threads.isdigit() and int(threads) > 0:
         torch.set_num_threads(int(threads))

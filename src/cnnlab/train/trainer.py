@@ -32,6 +32,7 @@ from ..config import RunConfig
 from ..data import Batches
 from ..evaluate.metrics import evaluate_model
 from ..optim import apply_schedule, lr_factor
+from . import distributed
 from .callbacks import Callback
 from .checkpoint import (
     optimizer_from_flat,
@@ -79,22 +80,43 @@ class Accumulator:
         self.step_losses[index] = loss  # every step's loss, read once per epoch (the loss-per-iteration plots)
         self.count += int(labels.shape[0])
 
-    def read(self) -> tuple[float, float, bool]:
-        """(mean loss, accuracy, diverged): one host sync."""
+    def read(self, all_ranks: bool = False) -> tuple[float, float, bool]:
+        """(mean loss, accuracy, diverged): one host sync; `all_ranks`: over every rank of a distributed run."""
+        if all_ranks:
+            self.merge()
         values = torch.stack([self.loss_sum.double(), self.correct.double(), self.nonfinite.double()]).tolist()
         count = max(self.count, 1)
         return values[0] / count, values[1] / count, bool(values[2])
+
+    def merge(self) -> None:
+        """Distributed: every rank's sums and counts into every rank's accumulator (step losses become the
+        global batches' means: each rank's is its slice's mean, and the slices are equal)."""
+        world = torch.distributed.get_world_size()
+        flag = self.nonfinite.to(torch.int32)
+        for tensor in (self.loss_sum, self.correct, self.step_losses):
+            torch.distributed.all_reduce(tensor)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        self.nonfinite.copy_(flag.bool())
+        self.step_losses /= world
+        self.count = int(distributed.all_sum([float(self.count)], self.correct.device)[0])
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"partial.loss_sum": self.loss_sum, "partial.correct": self.correct,
                 "partial.nonfinite": self.nonfinite, "partial.step_losses": self.step_losses}
 
-    def load(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    def load(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
+             world: distributed.World = distributed.SINGLE) -> None:
+        """The sums of an interrupted epoch (saved merged over all ranks). Resumed on W ranks, rank 0 holds
+        them (its step losses x W, as the merge divides by W) and the others start from zero."""
+        self.seconds = float(meta["seconds"])
+        if not world.main:
+            self.step_losses.zero_()
+            return
         self.loss_sum.copy_(tensors["partial.loss_sum"])
         self.correct.copy_(tensors["partial.correct"])
         self.nonfinite.copy_(tensors["partial.nonfinite"])
-        self.step_losses.copy_(tensors["partial.step_losses"])
-        self.count, self.seconds = int(meta["count"]), float(meta["seconds"])
+        self.step_losses.copy_(tensors["partial.step_losses"] * world.size)
+        self.count = int(meta["count"])
 
 
 class Trainer:
@@ -107,9 +129,16 @@ class Trainer:
         config: RunConfig,
         runtime: Runtime,
         callbacks: Sequence[Callback] = (),
+        world: distributed.World = distributed.SINGLE,
     ) -> None:
         self.model = model
-        self.forward_model = torch.compile(model) if config.train.compile else model
+        self.world = world
+        self.eval_model = torch.compile(model) if config.train.compile else model
+        self.forward_model = self.eval_model
+        if world.active:  # gradients averaged over the ranks in backward (train/distributed.py)
+            ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+            wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+            self.forward_model = torch.compile(wrapped) if config.train.compile else wrapped
         self.optimizer = optimizer
         self.train_batches, self.val_batches = train_batches, val_batches
         self.config, self.runtime = config, runtime
@@ -176,13 +205,13 @@ class Trainer:
             acc.add(self.state.step_in_epoch, loss, logits, labels)
             self.state.step += 1
             self.state.step_in_epoch += 1
-            if self.interrupt_signal is not None:
+            if self._interrupt_agreed():
                 return self._interrupted(acc, started)
-            if time.perf_counter() >= next_report:
+            if not self.world.active and time.perf_counter() >= next_report:  # ranks would disagree mid-epoch
                 if self._report(acc, started, epoch):
                     return {}
                 next_report = time.perf_counter() + self.progress_seconds
-        loss_mean, accuracy, diverged = acc.read()
+        loss_mean, accuracy, diverged = acc.read(all_ranks=self.world.active)
         acc.seconds += time.perf_counter() - started
         self.state.train_seconds += time.perf_counter() - started
         if self._check_divergence(epoch, loss_mean, diverged):
@@ -215,7 +244,19 @@ class Trainer:
         })
         return False
 
+    def _interrupt_agreed(self) -> bool:
+        """A signal seen by this process, or (distributed) by any rank: all ranks stop after the same step."""
+        if not self.world.active:
+            return self.interrupt_signal is not None
+        if distributed.any_rank(self.interrupt_signal is not None, self.runtime.device):
+            if self.interrupt_signal is None:
+                self.interrupt_signal = signal.SIGTERM  # another rank's signal: end as it does
+            return True
+        return False
+
     def _interrupted(self, acc: Accumulator, started: float) -> dict[str, Any]:
+        if self.world.active:
+            acc.merge()  # the checkpoint holds the epoch so far over all ranks: resumable on any world size
         elapsed = time.perf_counter() - started
         acc.seconds += elapsed
         self.state.train_seconds += elapsed
@@ -254,7 +295,7 @@ class Trainer:
         return True
 
     def evaluate(self, batches: Batches, confusion: bool = False) -> dict[str, Any]:
-        return evaluate_model(self.forward_model, batches, self.num_classes, self.runtime.autocast, confusion)
+        return evaluate_model(self.eval_model, batches, self.num_classes, self.runtime.autocast, confusion)
 
     @property
     def monitor(self) -> str:
@@ -325,7 +366,7 @@ class Trainer:
         self.state = TrainState(**meta["state"])
         if "partial" in meta:
             self.partial = Accumulator(self.runtime.device, len(self.train_batches))
-            self.partial.load(tensors, meta["partial"])
+            self.partial.load(tensors, meta["partial"], self.world)
         restore_rng(tensors)
 
 

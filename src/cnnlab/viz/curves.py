@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..train.callbacks import read_metrics
 from .save import save_figure
@@ -26,6 +27,7 @@ def plot_curves(run_dir: str | Path, out: str | Path | None = None) -> Figure:
     loss_axes.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     acc_axes.set(xlabel="epoch", ylabel="top-1 accuracy (%)", title="accuracy")
     for axes in (loss_axes, acc_axes):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at 2.5
         axes.grid(alpha=0.3)
         axes.legend()
     figure.suptitle(run_dir.name)

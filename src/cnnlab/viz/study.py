@@ -9,6 +9,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..experiments.study import read_plan
 from ..experiments.table import aggregate, label, study_rows
@@ -27,6 +28,8 @@ def _mean_curves(directory: Path, rows: list[dict[str, Any]], key: str) -> dict[
     for name, series in curves.items():
         length = max(map(len, series))
         padded = np.array([s + [np.nan] * (length - len(s)) for s in series], dtype=float)
+        if np.isnan(padded).all():  # e.g. val_acc of runs without a validation split
+            continue
         out[name] = (np.arange(1, length + 1), np.nanmean(padded, axis=0))
     return out
 
@@ -47,9 +50,12 @@ def plot_study(directory: str | Path) -> tuple[Path, Path]:
             axes.plot(x, y * scale, marker=".", label=name, color=colors[name],
                       linewidth=2.2 if name.startswith("baseline") else 1.2)
         axes.set(xlabel="epoch", ylabel=ylabel)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
     loss_axes.set_yscale("log")
-    acc_axes.legend(fontsize=7, ncol=2)
+    for axes in (loss_axes, acc_axes):
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize=7, ncol=2)
     curves.suptitle(f"{plan['name']}: mean over seeds")
     curves_path = directory / "curves.png"
     save_figure(curves, curves_path)
@@ -77,8 +83,6 @@ def plot_study(directory: str | Path) -> tuple[Path, Path]:
 def plot_crossing(directory: str | Path, level: float, key: str = "train_acc") -> Path:
     """AlexNet's figure 1: every variation's training error (1 - `key`, mean over seeds) per epoch, the
     `level` line, and where each curve first reaches it. Written to STUDY_DIR/error_crossing.png."""
-    from matplotlib.ticker import MaxNLocator
-
     from ..experiments.table import crossings
 
     directory = Path(directory)
@@ -92,8 +96,8 @@ def plot_crossing(directory: str | Path, level: float, key: str = "train_acc") -
         epoch = reached.get(name.split(" ")[0])
         if epoch is not None:
             axes.axvline(epoch, color=color, alpha=0.4, linewidth=1)
-            axes.annotate(f"{epoch:.1f}", (epoch, level), textcoords="offset points", xytext=(3, 6), fontsize=8,
-                          color=color)
+            axes.annotate(f"{epoch:.1f}", (epoch, level), textcoords="offset points", xytext=(3, 6 + 11 * index),
+                          fontsize=8, color=color)
     axes.axhline(level, color="black", linewidth=0.8, linestyle=":", label=f"{level:.0%} training error")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set(xlabel="epoch", ylabel="training error rate", ylim=(0, None),

@@ -1,0 +1,137 @@
+"""One run on several processes (torchrun, gloo on the CPU; train/distributed.py): two processes at global
+batch B reach the weights of one process at B, rank 0 alone writes, a run resumes on another world size,
+SIGTERM ends every rank with a checkpoint, and two "machines" meet through the c10d rendezvous."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import cnnlab
+from cnnlab.runs import RunDir, Status
+from tests.reliability.helpers import untimed_metrics, weights
+
+pytestmark = pytest.mark.slow
+
+# lenet5 (tanh, average pooling): no batch norm, no dropout, so the processes compute exactly one model
+BASE = ["data=digits", "model=lenet5", "data.train_limit=512", "batch_size=32", "schedule=constant", "lr=0.05"]
+INJECT = Path(__file__).parent / "reliability" / "inject.py"
+TOLERANCE = 1e-5  # float32 summation order differs (two half-batch gradients averaged vs one batch's)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _torchrun(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", *args], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _close(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """One process, 2 and 3 epochs: what every distributed variant must reproduce."""
+    root = tmp_path_factory.mktemp("reference")
+    for epochs in (2, 3):
+        cnnlab.train(None, [*BASE, f"epochs={epochs}"], runs_dir=root, name=f"e{epochs}", quiet=True)
+    return root
+
+
+def test_two_machines_through_c10d_equal_one_process_and_rank0_writes_once(tmp_path: Path, reference: Path) -> None:
+    port = _free_port()
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d",
+         f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=cnnlab-test", "-m", "cnnlab", "train", *BASE, "epochs=2",
+         "--name", "c10d"], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)]
+    outputs = [node.communicate(timeout=240) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs
+    printed = "".join(out for out, _ in outputs)
+    assert printed.count("test accuracy") == 1 and printed.count("epoch 2/2") == 1  # rank 0 speaks for both
+    run = tmp_path / "runs" / "c10d"
+    record = RunDir(run).record()
+    assert record.world_size == 2 and record.sessions == 1 and record.status == Status.COMPLETED
+    assert [row["epoch"] for row in untimed_metrics(run)] == [1, 2]  # each epoch once
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["c10d"]
+    difference = _close(weights(run), weights(reference / "e2"))
+    assert difference < TOLERANCE, difference
+    one = json.loads((reference / "e2" / "run.json").read_text())["test"]
+    assert record.test["acc"] == pytest.approx(one["acc"], abs=1 / 359)  # at most one test image apart
+
+
+def test_resume_onto_one_and_onto_two_processes(tmp_path: Path, reference: Path) -> None:
+    started = _torchrun("--standalone", "--nproc-per-node=2", "-m", "cnnlab", "train", *BASE, "epochs=2",
+                        "--name", "two", cwd=tmp_path)
+    assert started.returncode == 0, started.stderr[-3000:]
+    shutil.copytree(tmp_path / "runs" / "two", tmp_path / "runs" / "two_then_one")
+    # onto one process, in this process (the API)
+    cnnlab.train(None, ["epochs=3"], resume=tmp_path / "runs" / "two_then_one", allow_config_change=True, quiet=True)
+    # onto two processes, with the CLI's --nproc (torchrun underneath)
+    again = subprocess.run([sys.executable, "-m", "cnnlab", "train", "epochs=3", "--resume", "runs/two",
+                            "--allow-config-change", "--nproc", "2"], cwd=tmp_path, env=_env(), capture_output=True,
+                           text=True, timeout=240)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for name in ("two_then_one", "two"):
+        run = tmp_path / "runs" / name
+        assert [row["epoch"] for row in untimed_metrics(run)] == [1, 2, 3], name
+        assert RunDir(run).record().sessions == 2
+        assert _close(weights(run), weights(reference / "e3")) < TOLERANCE, name
+
+
+def test_sigterm_ends_every_rank_with_a_checkpoint_that_resumes_on_one_process(tmp_path: Path,
+                                                                               reference: Path) -> None:
+    agent = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                              str(INJECT), "slow-steps", "60", "train", *BASE, "epochs=2", "--name", "cut"],
+                             cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = tmp_path / "runs" / "cut"
+    deadline = time.monotonic() + 120
+    while not ((run / "run.json").is_file() and RunDir(run).record().status == Status.RUNNING):
+        assert time.monotonic() < deadline and agent.poll() is None, agent.communicate()
+        time.sleep(0.05)
+    time.sleep(0.8)  # a few 60 ms steps into the run (16 steps of 32 images per epoch)
+    sent = time.monotonic()
+    agent.send_signal(signal.SIGTERM)
+    out, err = agent.communicate(timeout=120)
+    assert time.monotonic() - sent < 30, "the ranks took too long to stop"
+    record = RunDir(run).record()
+    assert record.status == Status.INTERRUPTED, (record.reason, err[-3000:])
+    assert record.reason.startswith("SIGTERM during epoch") and record.steps % 16, record.reason  # mid-epoch
+    assert (run / "checkpoints" / "last.safetensors").is_file()
+    assert not list(run.rglob("*.tmp"))
+    result = cnnlab.train(None, [], resume=run, quiet=True)  # onto one process
+    assert result.status == Status.COMPLETED
+    assert [row["epoch"] for row in untimed_metrics(run)] == [1, 2]
+    assert _close(weights(run), weights(reference / "e2")) < TOLERANCE
+    resumed = untimed_metrics(run)[0]["train_loss"]
+    uninterrupted = untimed_metrics(reference / "e2")[0]["train_loss"]
+    assert resumed == pytest.approx(uninterrupted, rel=1e-5)  # the epoch's mean over both ranks and both sessions
+
+
+def test_a_batch_that_does_not_divide_over_the_processes_is_refused(tmp_path: Path) -> None:
+    env = {**_env(), "WORLD_SIZE": "3", "RANK": "0", "LOCAL_RANK": "0"}
+    refused = subprocess.run([sys.executable, "-m", "cnnlab", "train", *BASE, "epochs=1"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2
+    assert "train.batch_size=32 is the global batch and must divide evenly over the 3 processes; use 30 or 33" in \
+        refused.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
