@@ -181,7 +181,7 @@ def tune_grid(config: str | None, overrides: Sequence[str], grid: Sequence[str],
 def tune_search(path: str | Path, overrides: Sequence[str] = (), directory: str | Path | None = None,
                 trials: int | None = None, storage: str | None = None) -> dict[str, Any]:
     """An Optuna search (TPE + pruning) over a YAML search space; its summary and the plots' paths."""
-    from ..experiments.tune_search import load_search, run_search, storage_url, summarize
+    from ..experiments.tune_search import load_search, run_search, shown_storage, summarize
     from ..viz.search import plot_search
 
     spec = load_search(path, list(overrides))
@@ -192,7 +192,7 @@ def tune_search(path: str | Path, overrides: Sequence[str] = (), directory: str 
     directory = Path(directory or f"runs/{spec.name}")
     summary = summarize(run_search(spec, directory))
     summary["plots"] = [str(p) for p in plot_search(summary, directory)]
-    summary["storage"] = storage_url(spec, directory)
+    summary["storage"] = shown_storage(spec)
     return summary
 
 

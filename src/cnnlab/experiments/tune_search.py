@@ -191,7 +191,14 @@ class PruneOnValidation(Callback):
 
 
 def storage_url(spec: SearchSpec, directory: Path) -> str:
-    return spec.storage or f"sqlite:///{(directory / 'optuna.db').resolve()}"
+    """The study's database. A plain postgresql:// URL is read with psycopg 3 (the `tune` extra installs it;
+    SQLAlchemy's default PostgreSQL driver is the older psycopg2)."""
+    if not spec.storage:
+        return f"sqlite:///{(directory / 'optuna.db').resolve()}"
+    scheme, _, rest = spec.storage.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return spec.storage
 
 
 def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
@@ -207,9 +214,7 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
     warmup = max(1, sample_config(spec, _Midpoint()).train.epochs // 3)
     pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup),
               "hyperband": lambda: optuna.pruners.HyperbandPruner(), "none": lambda: optuna.pruners.NopPruner()}
-    study = optuna.create_study(study_name=spec.name, storage=storage_url(spec, directory), direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=spec.seed), pruner=pruner[spec.pruner](),
-                                load_if_exists=True)
+    study = _open_study(optuna, spec, storage_url(spec, directory), pruner[spec.pruner]())
 
     def objective(trial: Any) -> float:
         config = sample_config(spec, trial)
@@ -233,12 +238,49 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
     done = sum(t.state.is_finished() for t in study.trials)
     remaining = max(spec.trials - done, 0)
     if remaining:
-        log(f"search {spec.name}: {done} trials finished, running {remaining} more ({storage_url(spec, directory)})")
+        log(f"search {spec.name}: {done} trials finished, running up to {remaining} more ({shown_storage(spec)})")
+        # workers sharing one database stop when the study, not each worker, holds `trials` finished trials
+        # (each checks after its own trial, so N workers may overshoot by at most N - 1)
+        enough = optuna.study.MaxTrialsCallback(spec.trials, states=(optuna.trial.TrialState.COMPLETE,
+                                                                     optuna.trial.TrialState.PRUNED))
         try:
-            study.optimize(objective, n_trials=remaining, catch=(RuntimeError,))
+            study.optimize(objective, n_trials=remaining, catch=(RuntimeError,), callbacks=[enough])
         except KeyboardInterrupt:
             log("search interrupted; run the same command again to continue it")
     return study
+
+
+def _open_study(optuna: Any, spec: SearchSpec, url: str, pruner: Any, attempts: int = 6) -> Any:
+    """Create or join the stored study. Workers starting together on an empty database race to create
+    Optuna's tables (PostgreSQL: "duplicate key ... pg_type_typname_nsp_index" for its enum types); the loser
+    tries again once the winner's tables exist. A database that cannot be reached is a ConfigError."""
+    import random
+    import time
+
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            return optuna.create_study(study_name=spec.name, storage=url, direction="maximize", pruner=pruner,
+                                       sampler=optuna.samplers.TPESampler(seed=spec.seed), load_if_exists=True)
+        except (IntegrityError, ProgrammingError) as exc:  # the schema race: someone else is creating it
+            if attempt == attempts - 1:
+                raise ConfigError(f"cannot open the Optuna storage {shown_storage(spec)}: {exc.orig}") from None
+            time.sleep(0.2 + random.random())
+        except OperationalError as exc:
+            raise ConfigError(f"cannot open the Optuna storage {shown_storage(spec)}: "
+                              f"{str(exc.orig).strip().splitlines()[0]}; is the database server running and the URL "
+                              "right (postgresql://USER:PASSWORD@HOST:PORT/DATABASE)?") from None
+    raise AssertionError("unreachable")
+
+
+def shown_storage(spec: SearchSpec) -> str:
+    """The storage for a log line, without a password."""
+    url = spec.storage or "sqlite (optuna.db in the search directory)"
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest and ":" in rest.split("@", 1)[0]:
+        rest = f"{rest.split(':', 1)[0]}:***@{rest.split('@', 1)[1]}"
+    return f"{scheme}{sep}{rest}"
 
 
 def summarize(study: Any) -> dict[str, Any]:
