@@ -9,7 +9,7 @@
 
 from ..runs import Run, Status, TrainResult, load_run
 from ..train.callbacks import loss_text
-from .catalog import ModelEntry, datasets, models, optimizers, resolved_config, summary
+from .catalog import ModelEntry, bench, datasets, models, optimizers, resolved_config, summary
 from .data import (
     DataInfo,
     Verification,
@@ -51,10 +51,10 @@ from .training import draw_curves, evaluate, launch_torchrun, main_process, make
 
 __all__ = [
     "DataInfo", "ModelEntry", "PathsPicture", "Projections", "Run", "Status", "StudyTable", "TrainResult",
-    "Verification", "compare_optimizers", "data_config", "data_info", "datasets", "deconv", "download_data",
-    "draw_curves", "ensemble", "error_crossing", "evaluate", "evolution", "export_samples", "feature_maps",
-    "features", "filters", "launch_torchrun", "load_run", "loss_text", "lr_plot", "main_process", "make_config",
-    "models", "optim_paths", "optimizers", "parse_rates", "plan_study", "predict", "predictions", "report",
-    "resolved_config", "run_study", "show_samples", "study_plot", "study_table", "study_worker", "summary",
-    "train", "tune_grid", "tune_search", "verify_data",
+    "Verification", "bench", "compare_optimizers", "data_config", "data_info", "datasets", "deconv",
+    "download_data", "draw_curves", "ensemble", "error_crossing", "evaluate", "evolution", "export_samples",
+    "feature_maps", "features", "filters", "launch_torchrun", "load_run", "loss_text", "lr_plot", "main_process",
+    "make_config", "models", "optim_paths", "optimizers", "parse_rates", "plan_study", "predict", "predictions",
+    "report", "resolved_config", "run_study", "show_samples", "study_plot", "study_table", "study_worker",
+    "summary", "train", "tune_grid", "tune_search", "verify_data",
 ]

@@ -53,3 +53,22 @@ def optimizers() -> list[OptimInfo]:
 def resolved_config(config: str | Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """The whole config as a run would write it to config.yaml: defaults + file + overrides."""
     return to_dict(make_config(config, overrides))
+
+
+def bench(model: str = "convnet", batch_size: int = 64, *, device: str = "auto", precision: str = "auto",
+          channels_last: bool | None = None, data: str = "synthetic", mode: str = "train",
+          image_size: int | None = None, compile: bool = False, steps: int = 20, warmup: int = 5,
+          repeats: int = 5, compare: str | None = None, out: str | Path | None = None) -> tuple[list[dict], Path]:
+    """Images per second of one step (experiments/bench.py); the rows also go to a JSON file (default
+    runs/bench/MODEL_MODE_DATA_BATCH.json)."""
+    from ..experiments.bench import BenchCase, run_bench
+    from ..io import atomic_write_json, check_output_file
+
+    if model not in MODELS.names() and mode != "loader":
+        MODELS.get(model)  # the registry's error: unknown name, closest match
+    case = BenchCase(model, batch_size, device, precision, channels_last, data, mode, image_size, compile)
+    path = Path(out or f"runs/bench/{model}_{mode}_{data}_b{batch_size}.json")
+    check_output_file(path, "--out", (".json",))
+    rows = run_bench(case, steps, warmup, repeats, compare)
+    atomic_write_json(path, rows)
+    return rows, path

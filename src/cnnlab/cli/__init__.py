@@ -25,9 +25,12 @@ def run() -> None:
     """The `cnnlab` program: main(), then exit without the interpreter's teardown. Tearing down torch
     takes ~1 s (measured: `import torch` alone, torch 2.14), which a command that has written and closed
     every file does not need; it is what made `cnnlab train` take 2 s to exit after SIGTERM."""
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        code = main()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `cnnlab ... | head`: the reader left; say nothing more, as other tools do
+        code = 141  # 128 + SIGPIPE
     os._exit(code)
 
 

@@ -1,4 +1,4 @@
-"""`cnnlab models`, `summary`, `datasets`, `optimizers`, `config`: what there is."""
+"""`cnnlab models`, `summary`, `datasets`, `optimizers`, `config`: what there is; `bench`: how fast."""
 
 from __future__ import annotations
 
@@ -22,6 +22,45 @@ def register(sub: Any) -> None:
     command(sub, "optimizers", _optimizers, "list the optimizers and their options")
     show = command(sub, "config", _config, "print the resolved config (defaults + file + overrides)")
     add_items(show)
+    bench = command(sub, "bench", _bench, "images per second of a training (or eval, or loading) step, "
+                    "warm-up excluded, with the spread over repeats")
+    bench.add_argument("model", nargs="?", default="convnet", help="a model name (default convnet)")
+    bench.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
+    bench.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    bench.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                       help="fp32, bf16 autocast, or auto (bf16 on CUDA)")
+    bench.add_argument("--memory-format", default="auto", choices=("auto", "nchw", "nhwc"),
+                       help="auto (NHWC on CUDA and CPU), nchw or nhwc (channels_last)")
+    bench.add_argument("--data", default="synthetic",
+                       help="synthetic (a fixed batch on the device), or a dataset name: its training split "
+                            "through cnnlab's loader")
+    bench.add_argument("--mode", default="train", choices=("train", "eval", "loader"),
+                       help="train step (default), eval forward, or the loader alone")
+    bench.add_argument("--image-size", type=int, help="synthetic input side (default: the model's)")
+    bench.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    bench.add_argument("--steps", type=int, default=20, help="steps per timed repeat (default 20)")
+    bench.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
+    bench.add_argument("--repeats", type=int, default=5, help="timed repeats (default 5)")
+    bench.add_argument("--compare", choices=("torchvision",),
+                       help="also time torchvision's model of the same architecture, interleaved")
+    bench.add_argument("--out", help="JSON file (default runs/bench/MODEL_MODE_DATA_bBATCH.json)")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    layout = {"auto": None, "nchw": False, "nhwc": True}[args.memory_format]
+    rows, path = api.bench(args.model, args.batch_size, device=args.device, precision=args.precision,
+                           channels_last=layout, data=args.data, mode=args.mode, image_size=args.image_size,
+                           compile=args.compile, steps=args.steps, warmup=args.warmup, repeats=args.repeats,
+                           compare=args.compare, out=args.out)
+    first = rows[0]
+    print(f"{first['model']} {first['mode']}, batch {first['batch_size']}, {first['data']} data, "
+          f"{first['precision']}, {'NHWC' if first['channels_last'] else 'NCHW'}, {first['device_name']}; "
+          f"{first['repeats']} x {first['steps']} steps after {first['warmup']} warm-up")
+    table(("implementation", "img/s", "± std", "min", "max", "ratio"),
+          [(r["implementation"], f"{r['images_per_second']:,.0f}", f"{r['std']:,.0f}", f"{r['min']:,.0f}",
+            f"{r['max']:,.0f}", f"{r['ratio']:.3f}" if "ratio" in r else "") for r in rows])
+    print(f"wrote {path}")
+    return 0
 
 
 def _models(args: argparse.Namespace) -> int:

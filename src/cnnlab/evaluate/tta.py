@@ -7,8 +7,11 @@
   patches in all), and averaging the predictions made by the network's softmax layer on the ten patches."
 
 The crops are taken from the image enlarged to size / 0.875 (256 for 224, as the paper's 256x256 images):
-folder datasets are read at that size directly (shorter side resized, centre square kept); in-memory datasets,
-held at the model's size, are upsampled (bilinear) to it.
+folder datasets are read at that size directly (shorter side resized, centre square kept). In-memory
+datasets trained with random crops (augment.crop_padding = p) are cropped from the image zero-padded by p,
+the very translations training showed (runs/run.py); held at the model's size without such padding, they
+are upsampled (bilinear) to size / 0.875, a view the network never saw in training (measured on
+Fashion-MNIST: centre 83.3%, 10-crop 84.3% against 91.9% plain; flip is the view to use there).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..config import RunConfig
-from ..data import Batches, DataSpec, DataSplits
+from ..data import Batches, DataSpec, DataSplits, ImageSet
 from ..errors import ConfigError, DataError
 from ..train import Runtime, read_metrics, resolve_runtime
 from ..train.build import LoaderSpec, make_batches, make_model, split_batches, splits_of
@@ -72,7 +72,8 @@ class Run:
                 enlarged: bool = False) -> tuple[Batches, Runtime]:
         """Unaugmented batches of `split` ('test', 'val' or 'train') exactly as the run saw its data, and
         the runtime they live on; `enlarged`: folder images at their evaluation resize (256 for 224) instead
-        of its centre crop, for test-time crops (evaluate/tta.py)."""
+        of its centre crop, and in-memory images zero-padded by the run's augment.crop_padding, for test-time
+        crops (evaluate/tta.py)."""
         if split not in ("test", "val", "train"):
             raise ConfigError(f"split must be 'test', 'val' or 'train', got '{split}'")
         config = self.data_config(device)
@@ -84,6 +85,14 @@ class Run:
         if enlarged and splits.spec.eval_resize:
             spec = dataclasses.replace(splits.spec, image_size=splits.spec.eval_resize)
             return make_batches(getattr(splits, split), spec, loader, runtime, splits.cache), runtime
+        pad = config.augment.crop_padding if config.augment.enabled else 0
+        if enlarged and pad and isinstance(getattr(splits, split), ImageSet):
+            # the run trained on random crops of its images zero-padded by `pad`: test crops come from the same
+            # padded images, so the corners are the translations it learned (not a rescaled image it never saw)
+            data = getattr(splits, split)
+            padded = ImageSet(torch.nn.functional.pad(data.images, (pad, pad, pad, pad)), data.labels)
+            spec = dataclasses.replace(splits.spec, image_size=splits.spec.image_size + 2 * pad)
+            return make_batches(padded, spec, loader, runtime, splits.cache), runtime
         return split_batches(splits, split, loader, runtime), runtime
 
     def model(self, checkpoint: str = "auto", device: str | torch.device = "cpu") -> nn.Module:
