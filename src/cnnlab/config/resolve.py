@@ -218,7 +218,7 @@ def config_hash(config: RunConfig) -> str:
     # keys added later, at their off value: runs made before them keep their hash
     for section, key, off in (("augment", "pca_lighting", 0.0), ("data", "val_into_train", False),
                               ("model", "fc_activation", None), ("model", "sync_bn", False),
-                              ("optim", "lr_scaling", "none")):
+                              ("optim", "lr_scaling", "none"), ("train", "graphs", False)):
         if data[section].get(key, off) == off:
             data[section].pop(key, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

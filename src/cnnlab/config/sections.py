@@ -137,6 +137,7 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere
     channels_last: bool | None = None  # None: on for CUDA and CPU (faster there), off for MPS
     compile: bool = False  # torch.compile the model (pays off for long runs of large models on a GPU)
+    graphs: bool = False  # CUDA-graph training step (train/graphs.py); unproven on a GPU yet, so off by default
     monitor: Literal["val_acc", "val_loss"] = "val_acc"  # what 'best' means for the best checkpoint
     restore_best: bool = False  # evaluate the test set with the best weights instead of the last
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU; CPU is already)

@@ -244,6 +244,9 @@ def _train(session: Session, run: RunDir | None, checkpoint: tuple[dict, dict] |
     trainer.num_classes = splits.spec.num_classes
     if checkpoint is not None:
         trainer.restore(*checkpoint)
+    graphs = trainer.facts.get("graphs")
+    if graphs and not graphs["used"] and not quiet:
+        print(f"note: {graphs['why']}; training eagerly")
     session.facts["world_size"] = world.size
     base = run.record() or RunRecord()
     record = run.save(base.updated(

@@ -50,6 +50,7 @@ class RunRecord:
     weights: dict[str, Any] | None = None  # what model.weights loaded (models/weights.py WeightsReport)
     freeze: dict[str, Any] | None = None  # model.freeze: mode and parameter counts
     early_stop: dict[str, Any] | None = None  # criterion, fired, epoch, why, values
+    graphs: dict[str, Any] | None = None  # train.graphs: used, or why the run trained eagerly
     divergence: dict[str, Any] | None = None  # rule (nonfinite | threshold), epoch, loss, threshold
     skipped_files: dict[str, str] | None = None  # data.skip_bad: file -> problem
     data_notes: list[str] | None = None

@@ -41,6 +41,7 @@ from .checkpoint import (
     rng_tensors,
     split_prefix,
 )
+from .graphs import GraphStep, graph_support
 from .runtime import Runtime
 from .status import Status
 
@@ -151,7 +152,13 @@ class Trainer:
         self.status, self.reason = Status.COMPLETED, ""
         self.progress_seconds = 0.5
         self.interrupt_signal: int | None = None
-        self.facts: dict[str, Any] = {}  # for run.json: early_stop, divergence (RunRecord fields)
+        self.facts: dict[str, Any] = {}  # for run.json: early_stop, divergence, graphs (RunRecord fields)
+        self.graph_step: GraphStep | None = None
+        if config.train.graphs:
+            why = graph_support(runtime.device, train_batches, optimizer, config.train.compile, world.active)
+            self.facts["graphs"] = {"used": why is None, "why": why}
+            if why is None:
+                self.graph_step = GraphStep(model, optimizer, runtime.amp_dtype)
 
     # ------------------------------------------------------------------------------------------ loop
     def fit(self) -> Status:
@@ -201,7 +208,7 @@ class Trainer:
             if schedule.per_iteration:  # a Python float per step: no device sync
                 position = epoch + self.state.step_in_epoch / steps
                 apply_schedule(self.optimizer, lr_factor(schedule, position, self.epochs, history))
-            loss, logits = self._step(images, labels)
+            loss, logits = (self.graph_step or self._step)(images, labels)
             acc.add(self.state.step_in_epoch, loss, logits, labels)
             self.state.step += 1
             self.state.step_in_epoch += 1
