@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+import torch
 
 import cnnlab
 from cnnlab.cli import build_parser, main
@@ -63,6 +64,14 @@ def test_examples_chain_export_samples_then_predict(tmp_path: Path, monkeypatch,
     assert main(["predict", "runs/digits", *files]) == 0
     out = capsys.readouterr().out
     assert all(Path(f).name in out for f in files)
+    # an exported image is exactly the network's view of that test image: predict agrees with the model
+    run = cnnlab.load_run("runs/digits")
+    images, _ = next(iter(run.batches("test", device="cpu", batch_size=3)[0]))
+    with torch.inference_mode():
+        probs = torch.softmax(run.model()(images), dim=1)
+    predicted = cnnlab.predict("runs/digits", files, k=1)
+    assert [p["top"][0][0] for p in predicted] == [run.spec.classes[int(i)] for i in probs.argmax(1)]
+    assert [p["top"][0][1] for p in predicted] == pytest.approx(probs.max(1).values.tolist(), abs=1e-5)
     Path("runs/samples/mine").mkdir(parents=True)
     Path("runs/samples/mine/notes.txt").write_text("mine")
     assert main(["data", "export-samples", "digits", "--out", "runs/samples/mine"]) == 2  # never into others' files

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
+import cnnlab
 from cnnlab.cli import main
 from cnnlab.experiments.runner import run_study
 from cnnlab.experiments.study import load_study
 from cnnlab.experiments.table import aggregate, crossings, first_crossing, formatted, study_rows, write_tables
+from cnnlab.runs import RunDir
 from cnnlab.runs import decide as action_for
 from cnnlab.viz.report import parse_report, write_report
 
@@ -259,3 +262,29 @@ def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_ru
     assert {name: (out / name / "run.json").stat().st_mtime_ns for name in done_first} == stamps  # not repeated
     assert all(infos[name]["sessions"] == 2 for name in killed)  # resumed from its checkpoint, not restarted
     assert "| baseline |" in (out / "table.md").read_text()
+
+
+def test_shards_of_a_job_array_fill_one_table(tmp_path: Path, capsys, monkeypatch) -> None:
+    """`--shard i/n` runs only its runs, but the study directory describes the whole study: after every
+    shard ran, the table has every run (each shard's plan.json does not replace the others')."""
+    monkeypatch.chdir(tmp_path)
+    Path("s.yaml").write_text("name: s\nbase: {model: lenet5, data: {name: digits, train_limit: 128}, epochs: 1, "
+                              "batch_size: 32}\nvariations:\n  a: {}\n  b: {lr: 0.05}\n  c: {lr: 0.1}\n")
+    assert main(["study", "run", "s.yaml", "--shard", "1/2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "study s: 2 of 3 runs (shard 1/2)" in out and re.search(r"^b\s+1\s+not run", out, flags=re.M)
+    assert main(["study", "run", "s.yaml", "--shard", "2/2", "--quiet"]) == 0
+    capsys.readouterr()
+    rows = study_rows(Path("runs/s"))
+    assert [(r["variation"], r["status"]) for r in rows] == [("a", "completed"), ("b", "completed"),
+                                                              ("c", "completed")]
+    assert all(RunDir(Path("runs/s") / r["run"]).record().sessions == 1 for r in rows)  # each run once
+    assert main(["study", "run", "s.yaml", "--shard", "3/2"]) == 2
+    assert "1 <= i <= n" in capsys.readouterr().err
+
+
+def test_a_greedy_study_cannot_be_sharded() -> None:
+    from cnnlab import api
+
+    with pytest.raises(cnnlab.ConfigError, match="greedy study decides each stage on the one before"):
+        api.plan_study(Path(__file__).resolve().parents[2] / "studies" / "eq2425_greedy.yaml", shard="1/2")

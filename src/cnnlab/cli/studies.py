@@ -44,7 +44,9 @@ def _run(args: argparse.Namespace) -> int:
     if study.mode == "greedy":
         print(f"study {study.name}: a greedy search of {len(study.stages)} stages into {directory}")
     else:
-        print(f"study {study.name}: {len(study.runs)} runs ({len(study.variations)} variations) into {directory}")
+        part = f"{len(study.selected)} of {len(study.runs)} runs (shard {args.shard})" if args.shard else \
+            f"{len(study.runs)} runs"
+        print(f"study {study.name}: {part} ({len(study.variations)} variations) into {directory}")
     outcome = api.run_study(study, directory, args.jobs, args.rerun_failed, args.quiet)
     if outcome.interrupted:
         return 130

@@ -32,6 +32,8 @@ def read_image(path: str | Path, spec: DataSpec) -> torch.Tensor:
     tensor = torch.from_numpy(array.copy()).view(*array.shape[:2], -1).permute(2, 0, 1)
     if spec.eval_resize:  # folder datasets: the evaluation transform (shorter side, centre crop)
         return TF.center_crop(TF.resize(tensor, spec.eval_resize, antialias=True), [spec.image_size] * 2)
+    if tuple(tensor.shape[1:]) == (spec.image_size, spec.image_size):
+        return tensor  # already what the network sees (e.g. `cnnlab data export-samples`): used as it is
     native = spec.native_size or spec.image_size
     if tuple(tensor.shape[1:]) != (native, native):
         tensor = TF.center_crop(TF.resize(tensor, native, antialias=True), [native, native])

@@ -48,11 +48,20 @@ class StudyOutcome:
         return 130 if self.interrupted else 0
 
 
-def shard(runs: Sequence[RunSpec], index: int, count: int) -> list[RunSpec]:
-    """Runs index, index + count, ... (1-based `index` of `count`): a static split for job arrays."""
+def shard(study: Study, index: int, count: int) -> frozenset[str]:
+    """The runs of job `index` of `count` (1-based) in a static split for job arrays: runs index,
+    index + count, ...; for `protocol: tune`, whole variations so (their points and the retrain of their
+    best belong together). A greedy study decides each stage on the last, so it cannot be split statically."""
     if count < 1 or not 1 <= index <= count:
         raise ConfigError(f"--shard must be i/n with 1 <= i <= n, got {index}/{count}")
-    return [spec for position, spec in enumerate(runs) if position % count == index - 1]
+    if study.mode == "greedy":
+        raise ConfigError("--shard splits a study statically, but a greedy study decides each stage on the one "
+                          "before: run it without --shard (several `cnnlab study run` processes on one --dir "
+                          "share each stage's runs)")
+    if study.protocol == "tune":
+        mine = {v for position, v in enumerate(study.variations) if position % count == index - 1}
+        return frozenset(spec.name for spec in study.runs if spec.variation in mine)
+    return frozenset(spec.name for position, spec in enumerate(study.runs) if position % count == index - 1)
 
 
 def run_one(spec: RunSpec, directory: Path, rerun_failed: bool = False, quiet: bool = False,
@@ -86,9 +95,9 @@ def run_one(spec: RunSpec, directory: Path, rerun_failed: bool = False, quiet: b
 def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: bool = False,
               quiet: bool = False, log: Callable[[str], None] = print) -> StudyOutcome:
     directory = Path(directory)
-    check_data(study.runs, study.where)
+    check_data(study.selected, study.where)
     prepare_study_dir(study, directory)
-    return run_specs(study.runs, directory, jobs, rerun_failed, quiet, log)
+    return run_specs(study.selected, directory, jobs, rerun_failed, quiet, log)
 
 
 def run_specs(runs: Sequence[RunSpec], directory: Path, jobs: int = 1, rerun_failed: bool = False,

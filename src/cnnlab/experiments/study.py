@@ -71,10 +71,16 @@ class Study:
     seeds: list[int] = field(default_factory=lambda: [0])
     stages: list[Any] = field(default_factory=list)
     where: Any = None  # keys -> 'file:line' of the study file, for messages found after planning
+    only: frozenset[str] | None = None  # `--shard`: the runs this process runs (plan.json keeps them all)
 
     @property
     def variations(self) -> list[str]:
         return list(dict.fromkeys(spec.variation for spec in self.runs))
+
+    @property
+    def selected(self) -> list[RunSpec]:
+        """The runs this process runs: all of them, or its shard's."""
+        return self.runs if self.only is None else [spec for spec in self.runs if spec.name in self.only]
 
 
 def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:

@@ -25,10 +25,10 @@ import yaml
 
 from ..config import RunConfig, StopConfig
 from ..errors import ConfigError
-from ..io import atomic_write_json
+from ..io import FileLock, atomic_write_json
 from ..runs import RunDir, Status
 from .runner import run_one, run_study
-from .study import REFERENCE_COLUMNS, RunSpec, Study, plan_study
+from .study import REFERENCE_COLUMNS, RunSpec, Study, plan_study, read_plan
 from .table import study_rows
 
 FINAL = "final"
@@ -137,20 +137,26 @@ def run_tuned(study: Study, directory: str | Path, jobs: int = 1, quiet: bool = 
     directory = Path(directory)
     outcome = run_study(study, directory, jobs=jobs, quiet=quiet, log=log)
     rows = grid_rows(directory)
-    variations = study.variations
+    variations = list(dict.fromkeys(spec.variation for spec in study.selected))  # this shard's, or all
     results = {}
     for variation in variations:
         mine = [row for row in rows if row["variation"] == variation]
         if outcome.interrupted:
             results[variation] = GridResult(directory, mine, None, None, interrupted=True)
             continue
-        final_name = FINAL if len(variations) == 1 else f"{variation}__{FINAL}"
+        final_name = FINAL if len(study.variations) == 1 else f"{variation}__{FINAL}"
         results[variation] = _retrain_best(study, directory, mine, final_name, quiet, log)
         if results[variation].interrupted:
             break
     record = {v: {"rows": r.rows, "best": r.best, "final": r.final} for v, r in results.items()}
-    atomic_write_json(directory / "tune.json", next(iter(record.values())) if len(record) == 1 else
-                      {"variations": record})
+    if len(study.variations) == 1:
+        atomic_write_json(directory / "tune.json", next(iter(record.values())))
+        return results
+    with FileLock(directory / ".lock", what=f"study '{directory}'").require(timeout=60):  # shards merge
+        path = directory / "tune.json"
+        known = json.loads(path.read_text()).get("variations", {}) if path.is_file() else {}
+        atomic_write_json(path, {"variations": {v: {**known, **record}[v] for v in study.variations
+                                                if v in {**known, **record}}})
     return results
 
 
@@ -185,10 +191,14 @@ def tuned_table(directory: Path, reference: dict[str, Any] | None = None) -> tup
     columns = [c for c in REFERENCE_COLUMNS if reference and reference.get(c)]
     headers += [REFERENCE_COLUMNS[c] for c in columns]
     rows = []
+    planned = list(dict.fromkeys(run["variation"] for run in read_plan(directory)["runs"]))
+    if "variations" in record:  # every variation of the plan, those another shard tunes as "not run" yet
+        per_variation = {v: per_variation.get(v, {"best": None, "final": None, "not_run": True}) for v in planned}
     for variation, entry in per_variation.items():
         best, final = entry["best"], entry["final"]
         point = " ".join(f"{k.split('.')[-1]}={v}" for k, v in best["grid"].items()) if best else "-"
         test = (final or {}).get("test") or {}
+        point = "not run" if entry.get("not_run") else point
         cells = [variation or "-", point, _percent(best["best_val_acc"] if best else None),
                  str(best["best_epoch"]) if best else "-", str(best["epochs"]) if best else "-",
                  str(final["epochs"]) if final else "-", _percent(test.get("acc"))]
