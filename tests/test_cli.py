@@ -40,7 +40,11 @@ def test_user_mistakes_exit_2_with_one_clear_message(args, message, capsys, tmp_
 def test_missing_dataset_exit_2(tmp_path, capsys) -> None:
     assert main(["train", "data=mnist", "--data-root", str(tmp_path / "empty"), "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "dataset 'mnist' not found" in err and str(tmp_path / "empty" / "mnist") in err
+    assert f"dataset 'mnist' is not in the data root you named, {tmp_path / 'empty'}" in err
+    assert str(tmp_path / "empty" / "mnist") in err
+    assert main(["train", "data=mnist", "--runs-dir", str(tmp_path)]) == 2  # no root named: the search order
+    err = capsys.readouterr().err
+    assert "dataset 'mnist' not found" in err and "Point cnnlab at a copy with --data-root DIR" in err
 
 
 def test_real_process_exit_codes(tmp_path: Path) -> None:

@@ -135,3 +135,14 @@ def test_a_batch_that_does_not_divide_over_the_processes_is_refused(tmp_path: Pa
     assert "train.batch_size=32 is the global batch and must divide evenly over the 3 processes; use 30 or 33" in \
         refused.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_more_processes_than_cores_or_gpus_is_refused(tmp_path: Path, capsys, monkeypatch) -> None:
+    from cnnlab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    cores = len(os.sched_getaffinity(0))
+    assert main(["train", *BASE, "--nproc", str(cores + 1)]) == 2
+    assert f"--nproc {cores + 1} is more than the {cores} CPU cores" in capsys.readouterr().err
+    assert main(["train", *BASE, "--nproc", "0"]) == 2
+    assert not Path("runs").exists()

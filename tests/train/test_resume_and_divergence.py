@@ -82,7 +82,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
 
 def test_resume_with_changed_config_is_refused_unless_allowed(tmp_path: Path) -> None:
     stopped = cnnlab.train(None, BASE, runs_dir=tmp_path, name="r", quiet=True, callbacks=[InterruptAt(4)])
-    with pytest.raises(ConfigError, match=r"changed config:\n  optim.lr: 0.05 -> 0.1\n.*--allow-config-change"):
+    with pytest.raises(ConfigError, match=r"changed config:\n  optim.lr: 0.05 -> 0.1\n.*allow_config_change=True"):
         cnnlab.train(None, ["lr=0.1"], resume=stopped.run_dir, quiet=True)
     result = cnnlab.train(None, ["lr=0.1"], resume=stopped.run_dir, quiet=True, allow_config_change=True)
     assert result.status == "completed" and cnnlab.load_run(result.run_dir).config.optim.lr == 0.1

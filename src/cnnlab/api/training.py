@@ -89,6 +89,13 @@ def launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
         raise ConfigError(f"--nproc must be at least 1, got {nproc}")
     if world_from_env().active:
         raise ConfigError("--nproc inside a distributed run: torchrun already started the processes")
+    if torch.cuda.is_available():
+        limit, what = torch.cuda.device_count(), "CUDA devices (one process per GPU)"
+    else:
+        limit, what = len(os.sched_getaffinity(0)), "CPU cores this process may use (each process needs one)"
+    if nproc > limit:
+        raise ConfigError(f"--nproc {nproc} is more than the {limit} {what}; use --nproc {limit} or fewer "
+                          "(torchrun across machines: see the README's Scale section)")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                "-m", "cnnlab", *argv]
     sys.stdout.flush()
