@@ -8,8 +8,10 @@ BIN    := $(VENV)/bin
 demo: $(VENV)/.stamp-base
 	$(BIN)/cnnlab train --name demo --overwrite data=digits epochs=20
 
+# two pytest workers on two cores, one torch thread each (tests/conftest.py): most of a test is starting
+# Python and torch in subprocesses, which overlap; a single test file runs alone with `pytest FILE`
 test: $(VENV)/.stamp-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 bench: $(VENV)/.stamp-base
 	$(BIN)/python benchmarks/loop_overhead.py

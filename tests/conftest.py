@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores: one thread each, so they
+    os.environ["OMP_NUM_THREADS"] = "1"  # (and the cnnlab subprocesses, which inherit it) do not fight over cores
+    import torch
+
+    torch.set_num_threads(1)
 
 from tests.helpers import write_mnist_like
 

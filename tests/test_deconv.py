@@ -131,6 +131,12 @@ def test_deconv_and_evolution_from_the_cli(run_dir: Path, capsys) -> None:
     assert "evolution_features_conv1.png" in capsys.readouterr().out
     assert main(["viz", "evolution", str(run_dir), "--epochs", "3"]) == 2
     assert "no checkpoint of epoch 3; kept epochs: 1, 2" in capsys.readouterr().err
+    assert main(["viz", "evolution", str(run_dir), "--layer", "act1"]) == 2
+    assert "layer 'features.act1' is a ReLU, not a convolution" in capsys.readouterr().err
+    assert main(["viz", "evolution", str(run_dir), "--count", "0"]) == 2
+    with pytest.raises(SystemExit) as refused:
+        main(["viz", "deconv", str(run_dir), "--channels", "0"])
+    assert refused.value.code == 2 and "a count must be at least 1" in capsys.readouterr().err
 
 
 def test_evolution_shows_each_kept_epochs_kernels(run_dir: Path) -> None:

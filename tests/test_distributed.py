@@ -145,4 +145,10 @@ def test_more_processes_than_cores_or_gpus_is_refused(tmp_path: Path, capsys, mo
     assert main(["train", *BASE, "--nproc", str(cores + 1)]) == 2
     assert f"--nproc {cores + 1} is more than the {cores} CPU cores" in capsys.readouterr().err
     assert main(["train", *BASE, "--nproc", "0"]) == 2
+    # every rank's mistake is found before torchrun starts (one message, exit 2, not torchrun's traceback)
+    for extra, message in ((["batch_size=63"], "use 62 or 64"), (["bogus=1"], "unknown key 'bogus'"),
+                           (["data=imagefolder", "data.root=."], "do not shard over processes yet"),
+                           (["--resume", "runs/nope"], "'runs/nope' does not exist")):
+        assert main(["train", *BASE, *extra, "--nproc", "2"]) == 2
+        assert message in capsys.readouterr().err
     assert not Path("runs").exists()

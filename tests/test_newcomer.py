@@ -5,6 +5,9 @@ at the fix, and outputs land under runs/."""
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -154,3 +157,27 @@ def test_tables_have_no_trailing_spaces_and_top5_is_hidden_for_few_classes(tmp_p
     assert "test accuracy" in out and "top-5" not in out
     assert main(["eval", str(tmp_path / "three")]) == 0
     assert "top-5" not in capsys.readouterr().out
+
+
+def test_out_never_replaces_a_run_directorys_own_files(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *FAST, "epochs=1", "--name", "r", "--quiet"]) == 0
+    record = Path("runs/r/run.json").read_bytes()
+    for argv in (["bench", "lenet5", "--steps", "1", "--repeats", "1", "--out", "runs/r/run.json"],
+                 ["bench", "lenet5", "--steps", "1", "--repeats", "1", "--out", "runs/r/eval_test.json"],
+                 ["ensemble", "runs/r", "runs/r", "--out", "runs/r/run.json"]):
+        assert main(argv) == 2
+        assert "is inside the run directory 'runs/r'" in capsys.readouterr().err
+    assert Path("runs/r/run.json").read_bytes() == record
+    assert main(["ensemble", "runs/r", "runs/r", "--flip", "--tta", "10crop"]) == 2
+    assert "--flip and --tta 10crop ask for two different test-time views" in capsys.readouterr().err
+
+
+def test_a_reader_that_leaves_does_not_fail_the_run(tmp_path: Path) -> None:
+    """`cnnlab train ... | head -1`: the run completes (the pipe's reader left after one line)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-c", f"cnnlab train {' '.join(FAST)} epochs=3 --name piped | head -1"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("data: digits") and "Traceback" not in done.stderr
+    record = cnnlab.load_run(tmp_path / "runs" / "piped").record
+    assert record.status == "completed" and record.epochs_completed == 3

@@ -324,9 +324,15 @@ def check_output_dir(directory: Path, marker: str, option: str) -> Path:
 
 
 def check_output_file(path: Path, option: str, suffixes: tuple[str, ...] = ()) -> Path:
-    """An output file may replace a file, never a folder, and has one of `suffixes` (when given)."""
+    """An output file may replace a file, never a folder, and has one of `suffixes` (when given). It is never
+    one of a run directory's own files (run.json, config.yaml, metrics, evaluations, checkpoints): a run
+    directory is cnnlab's record of a run, and `--out` must not be able to destroy it."""
     if path.is_dir():
         raise ConfigError(f"{option} '{path}' is a folder; give a file name")
+    for folder in (path.parent, path.parent.parent):
+        if (folder / "run.json").is_file() and not path.resolve().is_relative_to((folder / "plots").resolve()):
+            raise ConfigError(f"{option} '{path}' is inside the run directory '{folder}', whose files are the run's "
+                              "record; write it elsewhere (e.g. runs/NAME.json) or into its plots/ folder")
     if suffixes and path.suffix.lower() not in suffixes:
         raise ConfigError(f"{option} '{path}' must end in {' or '.join(suffixes)}")
     check_writable(path.parent)

@@ -131,7 +131,7 @@ def test_study_runs_once_then_skips_and_tabulates(tmp_path: Path, capsys) -> Non
 
 def test_first_crossing_interpolates_between_the_epochs_around_the_line() -> None:
     assert first_crossing([0.5, 0.3, 0.2, 0.1], 0.25) == pytest.approx(2.5)  # 0.3 -> 0.2 crosses halfway
-    assert first_crossing([0.2, 0.1], 0.25) == 1.0  # below in the first epoch
+    assert first_crossing([0.2, 0.1], 0.25) == 0.0  # below after the first epoch: somewhere inside it
     assert first_crossing([0.5, None, 0.25], 0.25) == pytest.approx(3.0)
     assert first_crossing([0.5, 0.4], 0.25) is None
 

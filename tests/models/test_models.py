@@ -184,6 +184,13 @@ def test_registry_filters_and_refuses_duplicates() -> None:
         MODELS.get("lenet")
 
 
+def test_batch_norm_nets_answer_the_size_probe_for_tiny_inputs() -> None:
+    """The probe runs one image: batch norm in training mode refuses a 1x1 map of one image (ValueError),
+    which crashed `train data=digits model=resnet18`; the probe runs in eval mode and answers."""
+    assert model_fits("resnet18", defaults("resnet18"), 1, 8) in (True, False)
+    assert model_fits("vgg11_bn", defaults("vgg11_bn"), 1, 32) in (True, False)
+
+
 def test_the_lectures_keras_nets_have_their_parameter_counts() -> None:
     # CMP9137M lecture 4 after Keras's examples: the MNIST MLP and the small MNIST convnet
     mlp = build("mlp", 28, channels=1)

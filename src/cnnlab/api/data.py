@@ -55,6 +55,8 @@ def export_samples(config: RunConfig, split: str = "test", count: int = 5, out: 
         raise ConfigError(f"dataset '{config.data.name}' has no {split} split with this config")
     out = Path(out)
     check_output_dir(out, SAMPLES_MARKER, "--out")
+    for old in out.glob("[0-9][0-9][0-9]_*.png"):  # an earlier export into this folder of ours: replaced whole
+        old.unlink()
     atomic_write_text(out / SAMPLES_MARKER, f"{config.data.name} {split} images by cnnlab data export-samples\n")
     paths = []
     loader = replace(LoaderSpec.for_evaluation(config), batch_size=min(count, len(data)))

@@ -22,7 +22,7 @@ from ..data import DataSpec, Normalizer
 from ..errors import ConfigError
 from ..evaluate import per_class_accuracy
 from ..io import atomic_write_json, atomic_write_text
-from ..runs import RunDir, TrainResult, load_run, plan_run_dir, resume_run, start_run
+from ..runs import Run, RunDir, TrainResult, load_run, plan_run_dir, resume_run, start_run
 from ..runs.run import checkpoint_name
 from ..train import Callback
 from ..train.distributed import world_from_env
@@ -78,12 +78,8 @@ def main_process() -> bool:
     return world_from_env().main
 
 
-def launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
-    """`cnnlab ARGV` on `nproc` processes of this machine through torchrun (torch.distributed.run), which
-    sets RANK/WORLD_SIZE/LOCAL_RANK, forwards signals to every process and ends all when one fails.
-    Replaces this process (exec), so a signal sent to it reaches torchrun itself."""
+def _check_nproc(nproc: int) -> None:
     import os
-    import sys
 
     if nproc < 1:
         raise ConfigError(f"--nproc must be at least 1, got {nproc}")
@@ -96,6 +92,43 @@ def launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
     if nproc > limit:
         raise ConfigError(f"--nproc {nproc} is more than the {limit} {what}; use --nproc {limit} or fewer "
                           "(torchrun across machines: see the README's Scale section)")
+
+
+def check_distributed(nproc: int, config: Any = None, overrides: Sequence[str] = (), *, name: str | None = None,
+                      runs_dir: str | Path = "runs", resume: str | Path | None = None, overwrite: bool = False,
+                      **keywords: Any) -> None:
+    """The mistakes a distributed run would make on every rank, found here, before torchrun starts (a rank
+    that fails makes torchrun print its own traceback and exit 1): the config, a batch that does not divide
+    over the processes, a streamed dataset, a taken name, a resume path that is not a run, a missing GPU."""
+    from ..data import DATASETS
+    from ..train import resolve_device
+
+    _check_nproc(nproc)
+    if resume is not None:
+        if not Path(resume).is_dir():
+            raise ConfigError(f"run directory '{resume}' does not exist")
+        return
+    cfg = make_config(config, overrides, **keywords)
+    resolve_device(cfg.device)
+    if isinstance(cfg.train.batch_size, int) and cfg.train.batch_size % nproc:
+        distributed_batch = cfg.train.batch_size
+        low = distributed_batch - distributed_batch % nproc
+        raise ConfigError(f"train.batch_size={distributed_batch} is the global batch and must divide evenly over "
+                          f"the {nproc} processes; use {low or nproc} or {low + nproc}")
+    if DATASETS.get(cfg.data.name).streamed:
+        raise ConfigError(f"data={cfg.data.name} streams image files through loader workers, which do not shard "
+                          "over processes yet: train it on one process (without --nproc)")
+    plan_run_dir(runs_dir, name, cfg, overwrite)
+
+
+def launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
+    """`cnnlab ARGV` on `nproc` processes of this machine through torchrun (torch.distributed.run), which
+    sets RANK/WORLD_SIZE/LOCAL_RANK, forwards signals to every process and ends all when one fails.
+    Replaces this process (exec), so a signal sent to it reaches torchrun itself."""
+    import os
+    import sys
+
+    _check_nproc(nproc)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                "-m", "cnnlab", *argv]
     sys.stdout.flush()
@@ -159,10 +192,25 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
     confusion = metrics.pop("confusion")
     report = {"split": split, "checkpoint": checkpoint_name(checkpoint, run.config), "tta": tta, **metrics,
               "per_class": dict(zip(spec.classes, per_class_accuracy(confusion))),
-              "confusion": confusion.tolist(), "classes": list(spec.classes)}
+              "confusion": confusion.tolist(), "classes": list(spec.classes), "notes": tta_notes(run, tta)}
     if write:
         _write_eval(run.path, split if tta == "none" else f"{split}_{tta}", report, confusion, spec)
     return report
+
+
+def tta_notes(run: Run, tta: str) -> list[str]:
+    """What a user should know about test-time views this run never trained on (they can lower its score)."""
+    augment, notes = run.config.augment, []
+    trained = augment.enabled
+    if tta in ("flip", "10crop") and not (trained and augment.hflip):
+        notes.append("this run never trained on mirrored images; mirrored views may lower its score")
+    crops = trained and ((augment.crop_padding or 0) > 0 or tuple(augment.scale or (1.0, 1.0)) != (1.0, 1.0))
+    if tta in ("center", "10crop") and not crops and not run.spec.eval_resize:
+        notes.append("this run never trained on crops: these views are upsampled crops it never saw and may "
+                     "lower its score")
+    if tta == "center" and trained and (augment.crop_padding or 0) > 0 and not run.spec.eval_resize:
+        notes.append("the centre crop of the padded image is the image itself: the same as --tta none")
+    return notes
 
 
 def _write_eval(path: Path, split: str, report: dict[str, Any], confusion: torch.Tensor, spec: DataSpec) -> None:

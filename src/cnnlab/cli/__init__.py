@@ -78,7 +78,8 @@ def _key_value_hint(extra: Sequence[str], argv: list[str]) -> str | None:
         at = argv.index(flag) if flag in argv else -1
         if not value and 0 <= at < len(argv) - 1 and not argv[at + 1].startswith("-"):
             value = argv[at + 1]
-        fixes.append(f"{key.replace('-', '_')}={value or 'VALUE'}")
+        key = {"data-root": "data.root"}.get(key, key.replace("-", "_"))
+        fixes.append(f"{key}={value or 'VALUE'}")
     return (f"{', '.join(flags)}: no such option; config options are key=value: {' '.join(fixes)} "
             "(`--help` lists the options)")
 

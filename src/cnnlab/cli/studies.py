@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from .. import api
+from ..errors import ConfigError
 from .common import command, group, table
 
 
@@ -66,17 +67,24 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    if args.crossing is not None and not 0 < args.crossing < 1:  # before anything is redrawn
+        raise ConfigError(f"--crossing must be an error rate between 0 and 1 (e.g. 0.25), got {args.crossing}")
     curves, bars = api.study_plot(args.directory)
     print(f"wrote {curves} and {bars}")
     if args.crossing is not None:
         path, reached = api.error_crossing(args.directory, args.crossing)
         for variation, epoch in reached.items():
-            print(f"{variation}: {args.crossing:.0%} training error " +
-                  (f"at epoch {epoch:.1f}" if epoch is not None else "never reached"))
-        fastest = min((e for e in reached.values() if e is not None), default=None)
-        for variation, epoch in reached.items():
-            if fastest is not None and epoch is not None and epoch > fastest:
-                print(f"{variation} needed {epoch / fastest:.1f}x the epochs of the fastest")
+            said = ("never reached" if epoch is None else "reached within epoch 1 (below it at the first "
+                    "measurement)" if epoch == 0 else f"at epoch {epoch:.1f}")
+            print(f"{variation}: {args.crossing:.0%} training error {said}")
+        known = [e for e in reached.values() if e is not None]
+        if known and min(known) == 0:
+            print("no ratio: a curve crossed within its first epoch (use a lower --crossing, or shorter epochs "
+                  "with data.train_limit)")
+        elif known:
+            for variation, epoch in reached.items():
+                if epoch is not None and epoch > min(known):
+                    print(f"{variation} needed {epoch / min(known):.1f}x the epochs of the fastest")
         print(f"wrote {path}")
     return 0
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from .. import api
 from ..api import loss_text
+from ..errors import ConfigError
 from .common import add_checkpoint, add_device, add_items, add_run_dir, add_split, command, split_items, top5_text
 
 
@@ -49,17 +50,23 @@ def register(sub: Any) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    if args.nproc is not None:
-        return api.launch_torchrun(args.nproc, _without_nproc(sys.argv[1:]))
     config, overrides = split_items(args.items)
     keywords: dict[str, Any] = {"device": args.device} if args.device else {}
     if args.skip_bad:
         keywords["data.skip_bad"] = True
     if args.weights:
         keywords["model.weights"] = args.weights
+    if args.data_root is not None:
+        keywords["data.root"] = args.data_root
+    if args.nproc is not None:
+        if args.nproc < 1:
+            raise ConfigError(f"--nproc must be at least 1, got {args.nproc}")
+        api.check_distributed(args.nproc, config, overrides, name=args.name, runs_dir=args.runs_dir,
+                              resume=args.resume, overwrite=args.overwrite, **keywords)
+        return api.launch_torchrun(args.nproc, _without_nproc(sys.argv[1:]))
     result = api.train(config, overrides, name=args.name, runs_dir=args.runs_dir, resume=args.resume,
                        checkpoint=args.checkpoint, allow_config_change=args.allow_config_change,
-                       overwrite=args.overwrite, quiet=args.quiet, data_root=args.data_root, **keywords)
+                       overwrite=args.overwrite, quiet=args.quiet, **keywords)
     if api.main_process():  # rank 0 of a distributed run speaks for all
         print_result(result)
     return result.exit_code
@@ -100,6 +107,8 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"{args.split}: loss {loss_text(report['loss'])}  top-1 {100 * report['acc']:.2f}%"
           f"{top5_text(report['top5'], len(report['classes']))}  ({report['count']} images, "
           f"{report['checkpoint']} checkpoint{views})")
+    for note in report.get("notes", []):
+        print(f"note: {note}")
     width = max(len(name) for name in report["per_class"])
     for name, acc in report["per_class"].items():
         print(f"  {name:<{width}}  {'-' if acc is None else f'{100 * acc:6.2f}%'}")

@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from .. import api
+from ..errors import ConfigError
 from .common import add_device, add_items, command, split_items, table
 
 
@@ -19,7 +20,7 @@ def register(sub: Any) -> None:
     ensemble.add_argument("--tta", choices=("none", "flip", "center", "10crop"), default="none",
                           help="test-time augmentation of every member: mirrored images, the centre crop, or "
                                "AlexNet's ten crops (default none)")
-    ensemble.add_argument("--flip", action="store_const", const="flip", dest="tta", help="the same as --tta flip")
+    ensemble.add_argument("--flip", action="store_true", help="the same as --tta flip")
     add_device(ensemble)
     ensemble.add_argument("--out", help="write the result as JSON here")
     features = command(sub, "features", _features,
@@ -31,6 +32,10 @@ def register(sub: Any) -> None:
 
 
 def _ensemble(args: argparse.Namespace) -> int:
+    if args.flip and args.tta not in ("none", "flip"):
+        raise ConfigError(f"--flip and --tta {args.tta} ask for two different test-time views; give one")
+    if args.flip:
+        args.tta = "flip"
     result = api.ensemble(args.runs, args.split, args.combine, args.tta, args.device, args.out)
     rows = [[m["run"], f"{100 * m['acc']:.2f}%", f"{100 * m['top5']:.2f}%"] for m in result.members]
     name = f"ensemble ({args.combine}{'' if args.tta == 'none' else ', ' + args.tta})"

@@ -60,11 +60,14 @@ def _predictions(args: argparse.Namespace) -> int:
 
 
 def _channels(text: str) -> int | list[int]:
-    """'8' -> 8 (a count); '0,5,7' -> [0, 5, 7]."""
+    """'8' -> 8 (a count, at least 1); '0,5,7' -> [0, 5, 7]."""
     try:
-        return [int(part) for part in text.split(",")] if "," in text else int(text)
+        value = [int(part) for part in text.split(",")] if "," in text else int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is neither a count nor a list like 0,5,7") from None
+    if isinstance(value, int) and value < 1:
+        raise argparse.ArgumentTypeError(f"a count must be at least 1, got {value}")
+    return value
 
 
 def _deconv(args: argparse.Namespace) -> int:
@@ -78,6 +81,8 @@ def _deconv(args: argparse.Namespace) -> int:
 
 
 def _evolution(args: argparse.Namespace) -> int:
+    if args.count < 1:
+        raise ConfigError(f"--count must be at least 1, got {args.count}")
     epochs = [args.epochs] if isinstance(args.epochs, int) else args.epochs
     print(f"wrote {api.evolution(args.run_dir, epochs, args.layer, args.count)[1]}")
     return 0

@@ -146,10 +146,13 @@ def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "te
 def first_crossing(errors: list[float | None], level: float) -> float | None:
     """The epoch at which an error curve (one value per epoch, epoch 1 first) first reaches `level`,
     interpolated linearly between the two epochs around it (AlexNet figure 1 reads its 25% crossings off
-    such curves); None if it never does."""
+    such curves); None if it never does; 0.0 if it is below already after the first epoch (the crossing
+    happened somewhere inside epoch 1, which one value per epoch cannot place)."""
     previous = None
     for epoch, error in enumerate(errors, start=1):
         if error is not None and error <= level:
+            if epoch == 1:
+                return 0.0
             if previous is None or previous == error:
                 return float(epoch)
             return epoch - 1 + (previous - level) / (previous - error)

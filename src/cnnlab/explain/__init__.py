@@ -27,6 +27,9 @@ def filters(run_dir: str | Path, layer: str | None = None, checkpoint: str = "au
     run = load_run(run_dir)
     model = run.model(checkpoint)
     name, module = find_layer(model, layer)
+    if not isinstance(module, torch.nn.Conv2d):
+        raise ConfigError(f"layer '{name}' is a {type(module).__name__}, not a convolution: it has no kernels to "
+                          "draw; pick a conv layer (`cnnlab summary MODEL` lists them)")
     weight = module.weight
     out = run.path / "plots" / f"filters_{_safe(name)}.png"
     shape = "x".join(map(str, weight.shape))
@@ -133,6 +136,9 @@ def evolution(run_dir: str | Path, epochs: Sequence[int] | None = None, layer: s
     for epoch in epochs:
         model = run.model(str(RunDir(run.path).epoch_checkpoint(epoch)))
         name, module = find_layer(model, layer)
+        if not isinstance(module, torch.nn.Conv2d):
+            raise ConfigError(f"layer '{name}' is a {type(module).__name__}, not a convolution: its kernels cannot be "
+                              "drawn; pick a conv layer (`cnnlab summary MODEL` lists them)")
         weights.append(module.weight.detach()[:count])
     out = run.path / "plots" / f"evolution_{_safe(name)}.png"
     figure = plot_evolution(weights, epochs, out, title=f"{run.path.name}: {name} kernels during training")

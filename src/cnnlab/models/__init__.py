@@ -29,8 +29,8 @@ def model_fits(name: str, options: Mapping[str, Any], in_channels: int, image_si
     try:
         with torch.device("meta"):
             model = build_model(name, options, num_classes=2, in_channels=in_channels, image_size=image_size)
-            model(torch.empty(1, in_channels, image_size, image_size))
-    except (InputTooSmall, RuntimeError):
+            model.eval()(torch.empty(1, in_channels, image_size, image_size))  # eval: BN takes a batch of one
+    except (InputTooSmall, RuntimeError, ValueError):
         return False
     return True
 

@@ -45,10 +45,10 @@ def output_shape(make: Callable[[], nn.Module], input_shape: tuple[int, ...], wh
     """The output shape of a freshly made module for one input of `input_shape`, computed on the meta
     device (no memory, no arithmetic). Raises InputTooSmall when a layer has nothing left to work on."""
     with torch.device("meta"):
-        module = make()
+        module = make().eval()  # eval: batch norm takes a batch of one
         try:
             return module(torch.empty(1, *input_shape)).shape
-        except RuntimeError as exc:
+        except (RuntimeError, ValueError) as exc:
             raise InputTooSmall(
                 f"input {'x'.join(map(str, input_shape))} is too small for {what} ({exc}). "
                 "Use a larger data.image_size or fewer/smaller convolutions and pools."

@@ -175,10 +175,14 @@ class Console(Callback):
             parts += [f"val loss {loss_text(row['val_loss'])}", f"acc {100 * row['val_acc']:.2f}%"]
         parts += [f"{row['train_seconds']:.1f}s", f"{row['images_per_second']:,.0f} img/s"]
         line = "  ".join(parts)
-        if self.progress is not None:
-            self.progress.console.print(line)
-        else:
-            print(line, file=self.stream, flush=True)
+        try:
+            if self.progress is not None:
+                self.progress.console.print(line)
+            else:
+                print(line, file=self.stream, flush=True)
+        except BrokenPipeError:  # `cnnlab train | head`: the reader left; the run goes on, silently
+            self.quiet = True
+            silence_stdout()
 
     def on_fit_end(self, trainer: Trainer, status: str) -> None:
         if self.progress is not None:
@@ -268,3 +272,13 @@ class TensorBoard(Callback):
 def loss_text(value: float) -> str:
     """0.4213, or 3.2e+11 (a diverging loss in full would be twelve digits wide)."""
     return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3g}"
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null after its reader has gone, so later prints cannot fail the run."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

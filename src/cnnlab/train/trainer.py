@@ -171,7 +171,7 @@ class Trainer:
                     break
                 self._run_epoch(self.state.epoch)
             if self.status == Status.COMPLETED and not self.reason:
-                self.reason = f"trained {self.state.epoch} epochs"
+                self.reason = f"trained {self.state.epoch} epoch{'' if self.state.epoch == 1 else 's'}"
             self._call("on_fit_end", self.status)
         return self.status
 

@@ -94,7 +94,7 @@ def plot_crossing(directory: str | Path, level: float, key: str = "train_acc") -
         color = matplotlib.colormaps["tab10"](index % 10)
         axes.plot(x, 1 - y, marker=".", color=color, label=name, linestyle="-" if index == 0 else "--")
         epoch = reached.get(name.split(" ")[0])
-        if epoch is not None:
+        if epoch:  # None: never; 0: within the first epoch, not placeable
             axes.axvline(epoch, color=color, alpha=0.4, linewidth=1)
             axes.annotate(f"{epoch:.1f}", (epoch, level), textcoords="offset points", xytext=(3, 6 + 11 * index),
                           fontsize=8, color=color)
