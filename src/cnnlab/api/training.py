@@ -25,7 +25,7 @@ from ..io import atomic_write_json, atomic_write_text
 from ..runs import Run, RunDir, TrainResult, load_run, plan_run_dir, resume_run, start_run
 from ..runs.run import checkpoint_name
 from ..train import Callback
-from ..train.distributed import world_from_env
+from ..train.distributed import World, rank_batch, world_from_env
 
 
 def make_config(config: str | Path | RunConfig | None = None, overrides: Sequence[str] = (),
@@ -110,11 +110,8 @@ def check_distributed(nproc: int, config: Any = None, overrides: Sequence[str] =
         return
     cfg = make_config(config, overrides, **keywords)
     resolve_device(cfg.device)
-    if isinstance(cfg.train.batch_size, int) and cfg.train.batch_size % nproc:
-        distributed_batch = cfg.train.batch_size
-        low = distributed_batch - distributed_batch % nproc
-        raise ConfigError(f"train.batch_size={distributed_batch} is the global batch and must divide evenly over "
-                          f"the {nproc} processes; use {low or nproc} or {low + nproc}")
+    if isinstance(cfg.train.batch_size, int):
+        rank_batch(cfg.train.batch_size, World(0, nproc))
     if DATASETS.get(cfg.data.name).streamed:
         raise ConfigError(f"data={cfg.data.name} streams image files through loader workers, which do not shard "
                           "over processes yet: train it on one process (without --nproc)")

@@ -65,7 +65,7 @@ def rank_batch(global_batch: int, world: World) -> int:
     if global_batch % world.size:
         low = global_batch - global_batch % world.size
         raise ConfigError(f"train.batch_size={global_batch} is the global batch and must divide evenly over the "
-                          f"{world.size} processes; use {low} or {low + world.size}")
+                          f"{world.size} processes; use {low or world.size} or {low + world.size}")
     return global_batch // world.size
 
 
