@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,8 +81,6 @@ def main_process() -> bool:
 
 
 def _check_nproc(nproc: int) -> None:
-    import os
-
     if nproc < 1:
         raise ConfigError(f"--nproc must be at least 1, got {nproc}")
     if world_from_env().active:
@@ -122,9 +122,6 @@ def launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
     """`cnnlab ARGV` on `nproc` processes of this machine through torchrun (torch.distributed.run), which
     sets RANK/WORLD_SIZE/LOCAL_RANK, forwards signals to every process and ends all when one fails.
     Replaces this process (exec), so a signal sent to it reaches torchrun itself."""
-    import os
-    import sys
-
     _check_nproc(nproc)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                "-m", "cnnlab", *argv]
