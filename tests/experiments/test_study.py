@@ -17,7 +17,7 @@ import pytest
 
 import cnnlab
 from cnnlab.cli import main
-from cnnlab.experiments.runner import run_study
+from cnnlab.experiments.runner import prepare_study_dir, run_study
 from cnnlab.experiments.study import load_study
 from cnnlab.experiments.table import aggregate, crossings, first_crossing, formatted, study_rows, write_tables
 from cnnlab.runs import RunDir
@@ -218,49 +218,73 @@ def test_action_for_is_a_pure_decision() -> None:
     assert action_for("failed", True, True) == "start"
 
 
+def test_a_foreign_folder_is_refused_untouched_and_a_half_made_study_folder_is_taken(tmp_path: Path) -> None:
+    """`--dir` naming the user's own folder: exit 2, and not even a lock file is left in it. A folder holding
+    only a study's lock and a plan a killed (or a concurrent) `study run` was writing is a study folder being
+    made: a second process starting at the same moment must take it, not refuse it as foreign."""
+    study = load_study(write_study(tmp_path), [])
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "cat.jpg").write_bytes(b"jpeg")
+    with pytest.raises(cnnlab.ConfigError, match="is not empty and is not a cnnlab study directory"):
+        prepare_study_dir(study, foreign)
+    assert sorted(p.name for p in foreign.iterdir()) == ["cat.jpg"]
+
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / ".lock").write_text("")
+    (half / ".plan.json.k3j2.tmp").write_text('{"runs": [')  # its writer was killed mid-write
+    prepare_study_dir(study, half)
+    assert json.loads((half / "plan.json").read_text())["runs"] and not list(half.glob(".plan.json.*.tmp"))
+
+
 SLOW_STUDY = """\
 name: killable
-base: {model: convnet, data: {name: digits, train_limit: 640}, epochs: 6, batch_size: 32}
+base: {model: convnet, model.filters: [8, 16, 32], model.fc: [64], data: {name: digits, train_limit: 640},
+       epochs: 2, batch_size: 32}
 variations:
-  wide: {model.filters: [32, 48, 96]}
-  narrow: {model.filters: [16, 32, 64]}
+  long: {epochs: 12}
+  short: {lr: 0.05}
 """
+EPOCHS = {"baseline": 2, "long": 12, "short": 2}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_runs(tmp_path: Path, jobs) -> None:
+    """SIGTERM to `study run` while its first run has finished and the long one is mid-way (in the same
+    process, or in a worker of --jobs 2): exit 130, the long run 'interrupted' with a checkpoint; the same
+    command again skips the finished run, resumes the interrupted one and runs the rest."""
     path = write_study(tmp_path, SLOW_STUDY, "killable.yaml")
     out = tmp_path / "study"
     command = [sys.executable, "-m", "cnnlab", "study", "run", str(path), "--dir", str(out), "--quiet",
                "--jobs", str(jobs)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    # wait until the first run finished and the next one has written at least one epoch, then kill the study
+    # wait until baseline finished and `long` has a checkpoint with most of its epochs still to go
     deadline = time.time() + 240
     def finished() -> list[str]:
         return [d.name for d in out.glob("*") if (d / "run.json").is_file() and run_info(d)["status"] == "completed"]
-    def mid_run() -> bool:
-        return any((d / "checkpoints" / "last.safetensors").is_file() and run_info(d)["status"] == "running"
-                   for d in out.glob("*") if (d / "run.json").is_file())
-    while time.time() < deadline and not (finished() and mid_run()):
+    def long_mid_run() -> bool:
+        return (out / "long" / "checkpoints" / "last.safetensors").is_file()
+    while time.time() < deadline and not (finished() and long_mid_run()):
         time.sleep(0.02)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stdout + stderr
     done_first = finished()
-    assert done_first, stdout + stderr
-    killed = [d.name for d in out.glob("*") if (d / "run.json").is_file() and run_info(d)["status"] == "interrupted"]
-    assert killed, [(d.name, run_info(d)["status"]) for d in out.glob("*") if (d / "run.json").is_file()]
+    assert done_first == ["baseline"], stdout + stderr
+    assert run_info(out / "long")["status"] == "interrupted", run_info(out / "long")
     stamps = {name: (out / name / "run.json").stat().st_mtime_ns for name in done_first}
 
     again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert f"{len(done_first)} of 3 runs already finished: skipped" in again.stdout
-    infos = {name: run_info(out / name) for name in ("baseline", "wide", "narrow")}
-    assert all(info["status"] == "completed" and info["epochs_completed"] == 6 for info in infos.values())
+    assert "1 of 3 runs already finished: skipped" in again.stdout
+    infos = {name: run_info(out / name) for name in EPOCHS}
+    assert {name: (info["status"], info["epochs_completed"]) for name, info in infos.items()} == {
+        name: ("completed", epochs) for name, epochs in EPOCHS.items()}
     assert {name: (out / name / "run.json").stat().st_mtime_ns for name in done_first} == stamps  # not repeated
-    assert all(infos[name]["sessions"] == 2 for name in killed)  # resumed from its checkpoint, not restarted
+    assert infos["long"]["sessions"] == 2  # resumed from its checkpoint, not restarted
     assert "| baseline |" in (out / "table.md").read_text()
 
 

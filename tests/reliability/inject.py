@@ -3,7 +3,8 @@ thing, then runs `cnnlab` exactly as the command line does (cnnlab.cli.main).
 
 Faults: nan-data (from EPOCH on, the first training batch of each epoch holds NaN pixels),
 nan-weights (at the start of EPOCH a weight of the model becomes NaN), slow-steps (EPOCH is then a number of
-milliseconds each step sleeps). EPOCH counts from 1. torchrun can run this file as its script."""
+milliseconds each step sleeps), slow-test (EPOCH is the milliseconds the final scoring of the test split
+sleeps, after it wrote `scoring-test` into the working directory). EPOCH counts from 1. torchrun can run this file as its script."""
 
 import sys
 
@@ -11,6 +12,7 @@ import torch
 
 from cnnlab.cli import main
 from cnnlab.data import loader
+from cnnlab.runs import lifecycle
 from cnnlab.train import trainer
 
 
@@ -52,7 +54,23 @@ def slow_steps(milliseconds: int) -> None:
     trainer.Trainer._step = step
 
 
+def slow_test(milliseconds: int) -> None:
+    """The test split is scored after a pause, announced by a file: time for a signal to land after the
+    last epoch, while run.json still says 'running'."""
+    import time
+    from pathlib import Path
+
+    real = lifecycle._score_test
+
+    def score_test(*args, **kwargs):
+        Path("scoring-test").write_text(str(time.time()))
+        time.sleep(milliseconds / 1000)
+        return real(*args, **kwargs)
+
+    lifecycle._score_test = score_test
+
+
 if __name__ == "__main__":
     fault, epoch, *args = sys.argv[1:]
-    {"nan-data": nan_data, "nan-weights": nan_weights, "slow-steps": slow_steps}[fault](int(epoch))
+    {"nan-data": nan_data, "nan-weights": nan_weights, "slow-steps": slow_steps, "slow-test": slow_test}[fault](int(epoch))
     sys.exit(main(args))

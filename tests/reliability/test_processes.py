@@ -5,6 +5,8 @@ Checks 2, 11, 12 and 13 of the fault-injection list (issue 12)."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +24,8 @@ from tests.reliability.helpers import (
     wait_for,
     weights,
 )
+
+INJECT = Path(__file__).with_name("inject.py")
 
 
 def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run_bitwise(tmp_path: Path) -> None:
@@ -82,6 +86,45 @@ def test_sigterm_is_prompt_checkpoints_and_resumes_and_a_second_sigint_exits_at_
         assert result.returncode == 0, result.output
         record = RunDir(tmp_path / "runs" / name).record()
         assert record.status == Status.COMPLETED and record.epochs_completed == end and record.sessions == 2
+
+
+TWO_RUNS = """\
+name: late
+base: {model: lenet5, data: {name: digits, train_limit: 192}, epochs: 2, batch_size: 32}
+variations:
+  second: {lr: 0.05}
+"""
+
+
+def test_a_signal_after_the_last_epoch_completes_that_run_and_starts_no_other(tmp_path: Path) -> None:
+    """SIGTERM while a run scores its test split (after its last epoch, run.json still 'running'), to
+    `cnnlab train` and to a study: the run ends 'completed' with its test score (train: exit 0), not killed
+    mid-way and left 'running'; the study starts no further run and exits 130; run again, it runs the rest."""
+    (tmp_path / "study").mkdir()
+    (tmp_path / "train").mkdir()
+    (tmp_path / "study" / "late.yaml").write_text(TWO_RUNS)
+    study = ("study", "run", "late.yaml", "--dir", "runs/late", "--quiet")
+    commands = {"study": study, "train": ("train", *TINY, "--name", "late", "--quiet")}
+    processes = {place: subprocess.Popen([sys.executable, str(INJECT), "slow-test", "1500", *args],
+                                         cwd=tmp_path / place, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True) for place, args in commands.items()}
+    for place, process in processes.items():
+        wait_for(lambda p=place: (tmp_path / p / "scoring-test").is_file(), what=f"{place}: test scoring",
+                 process=process)
+    for process in processes.values():
+        process.send_signal(signal.SIGTERM)
+    (study_out, study_err), (train_out, train_err) = (p.communicate(timeout=120) for p in processes.values())
+    assert processes["train"].returncode == 0, train_out + train_err
+    trained = RunDir(tmp_path / "train" / "runs" / "late").record()
+    assert trained.status == Status.COMPLETED and trained.test is not None and trained.epochs_completed == 3
+
+    assert processes["study"].returncode == 130 and "study interrupted" in study_out, study_out + study_err
+    first = RunDir(tmp_path / "study" / "runs" / "late" / "baseline").record()
+    assert first.status == Status.COMPLETED and first.test is not None and first.epochs_completed == 2
+    assert not (tmp_path / "study" / "runs" / "late" / "second").exists()  # no run started after the request
+    again = cli(*study, cwd=tmp_path / "study")
+    assert again.returncode == 0 and "1 of 2 runs already finished: skipped" in again.stdout, again.output
+    assert RunDir(tmp_path / "study" / "runs" / "late" / "second").record().status == Status.COMPLETED
 
 
 def test_the_same_seed_twice_gives_identical_metrics_and_weights(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as TF
 
 from .base import FileList
 from .images import ImageProblem, decode
@@ -59,6 +58,8 @@ def cache_key(paths: list[Path], size: int, channels: int) -> str:
 
 def decode_square(path: Path, size: int, channels: int, max_pixels: int) -> torch.Tensor:
     """Decode, resize the shorter side to `size` (antialiased), centre-crop to size x size."""
+    from torchvision.transforms.v2 import functional as TF  # here, not at load: see data/transforms.py
+
     image = decode(path, channels, max_pixels, draft=size)
     image = TF.resize(image, size, antialias=True)
     return TF.center_crop(image, [size, size])

@@ -10,9 +10,12 @@ ImageNet protocol).
 
 from __future__ import annotations
 
-from torchvision.transforms import v2
+from typing import TYPE_CHECKING
 
 from .augment import AugmentPlan
+
+if TYPE_CHECKING:
+    from torchvision.transforms import v2
 
 EVAL_CROP_RATIO = 0.875
 
@@ -22,7 +25,11 @@ def eval_resize(size: int) -> int:
     return int(round(size / EVAL_CROP_RATIO))
 
 
+# torchvision is imported where a folder pipeline is built, not at module load: importing it loads
+# torch._dynamo (about 1 s of every `cnnlab` start), and in-memory datasets never need it
 def train_transform(plan: AugmentPlan | None, size: int) -> v2.Transform:
+    from torchvision.transforms import v2
+
     plan = plan or AugmentPlan()
     if tuple(plan.scale) != (1.0, 1.0):
         steps: list[v2.Transform] = [v2.RandomResizedCrop(size, scale=tuple(plan.scale), antialias=True)]
@@ -38,4 +45,6 @@ def train_transform(plan: AugmentPlan | None, size: int) -> v2.Transform:
 
 def eval_transform(size: int, resize: int | None = None) -> v2.Transform:
     """Shorter side to `resize` (default size / 0.875), then the centre size x size crop."""
+    from torchvision.transforms import v2
+
     return v2.Compose([v2.Resize(resize or eval_resize(size), antialias=True), v2.CenterCrop(size)])

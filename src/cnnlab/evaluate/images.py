@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torchvision.transforms.v2 import functional as TF
 
 from ..data import DataSpec
 from ..data.pixels import fit_size
@@ -20,6 +19,8 @@ from ..errors import DataError
 
 def read_image(path: str | Path, spec: DataSpec) -> torch.Tensor:
     """uint8 [C, S, S] ready for the run's normalisation."""
+    from torchvision.transforms.v2 import functional as TF  # here, not at load: see data/transforms.py
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image '{path}' does not exist")

@@ -27,8 +27,9 @@ from typing import Any
 
 from ..config import config_hash, save_config
 from ..errors import CnnlabError, ConfigError, RunBusy
-from ..io import FileLock, make_dirs
+from ..io import TEMP_SUFFIX, FileLock, make_dirs
 from ..runs import Action, RunDir, Status, decide, resume_run, start_run
+from ..train import STOP
 from .study import RunSpec, Study, write_plan
 
 BUSY = "busy"  # the outcome of a run another process holds
@@ -137,16 +138,38 @@ def check_data(runs: Sequence[RunSpec], where: Callable[[tuple[str, ...]], str] 
 
 
 def prepare_study_dir(study: Study, directory: Path) -> None:
-    """Refuse a folder that is not this study's, then write plan.json, under the study's lock."""
+    """Refuse a folder that is not this study's, then write plan.json, under the study's lock.
+
+    The check runs twice: before anything is created (a foreign folder gets no lock file), and again under
+    the lock, because a second `cnnlab study run` that starts at the same moment may find the first one's
+    lock and half-written plan (`.plan.json.*.tmp`) in a folder that is not yet a study folder."""
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"study directory '{directory}' is a file; choose another --dir")
-    if directory.is_dir() and any(directory.iterdir()) and not (directory / "plan.json").is_file():
-        raise ConfigError(f"'{directory}' is not empty and is not a cnnlab study directory (no plan.json); "
-                          "cnnlab writes studies only into new or study folders: choose another --dir")
+    refuse_foreign_dir(directory, being_made=True)
     make_dirs(directory)
-    with FileLock(directory / ".lock", what=f"study '{directory}'").require(timeout=60):
+    with FileLock(directory / STUDY_LOCK, what=f"study '{directory}'").require(timeout=60):
+        for stale in directory.glob(f".plan.json.*{TEMP_SUFFIX}"):  # plan.json is written under this lock:
+            stale.unlink(missing_ok=True)  # a temporary one seen now is a killed writer's
+        refuse_foreign_dir(directory, being_made=False)
         refuse_changed_runs(study.runs, directory)
         write_plan(study, directory)
+
+
+STUDY_LOCK = ".lock"
+
+
+def refuse_foreign_dir(directory: Path, being_made: bool) -> None:
+    """A folder with other things in it and no plan.json is the user's, not a study's: refuse it. The
+    study's own lock (and, outside the lock, another process's plan being written) are not 'other things'."""
+    if not directory.is_dir() or (directory / "plan.json").is_file():
+        return
+
+    def ours(name: str) -> bool:
+        return name == STUDY_LOCK or (being_made and name.startswith(".plan.json.") and name.endswith(TEMP_SUFFIX))
+
+    if any(not ours(entry.name) for entry in directory.iterdir()):
+        raise ConfigError(f"'{directory}' is not empty and is not a cnnlab study directory (no plan.json); "
+                          "cnnlab writes studies only into new or study folders: choose another --dir")
 
 
 def refuse_changed_runs(runs: Sequence[RunSpec], directory: Path) -> None:
@@ -163,6 +186,12 @@ def refuse_changed_runs(runs: Sequence[RunSpec], directory: Path) -> None:
 
 def _sequential(runs: Sequence[RunSpec], directory: Path, rerun_failed: bool, quiet: bool,
                 log: Callable[[str], None]) -> StudyOutcome:
+    with STOP.watching():  # a signal between runs, or after a run's last epoch, starts no further run
+        return _run_in_turn(runs, directory, rerun_failed, quiet, log)
+
+
+def _run_in_turn(runs: Sequence[RunSpec], directory: Path, rerun_failed: bool, quiet: bool,
+                 log: Callable[[str], None]) -> StudyOutcome:
     outcome = StudyOutcome(directory, {}, [])
     done = _already_finished(runs, directory, rerun_failed, log)
     pending = [spec for spec in runs if spec.name not in done]
@@ -171,6 +200,8 @@ def _sequential(runs: Sequence[RunSpec], directory: Path, rerun_failed: bool, qu
     while pending:
         progressed = False
         for spec in list(pending):
+            if STOP.signal is not None:  # asked between runs (or while waiting for other processes' runs)
+                return _stopped(outcome, log)
             if RunDir(directory / spec.name).lock.held_elsewhere():
                 continue
             number = total - len(pending) + 1
@@ -194,14 +225,18 @@ def _sequential(runs: Sequence[RunSpec], directory: Path, rerun_failed: bool, qu
                 continue
             outcome.statuses[spec.name] = status
             if status == Status.INTERRUPTED:
-                log("study interrupted; run the same command again to continue it")
-                outcome.interrupted = True
-                return outcome
+                return _stopped(outcome, log)
         if pending and not progressed:
             if not waiting_said:
                 log(f"waiting for {len(pending)} run(s) that other processes are training")
                 waiting_said = True
             time.sleep(WAIT_SECONDS)
+    return outcome
+
+
+def _stopped(outcome: StudyOutcome, log: Callable[[str], None]) -> StudyOutcome:
+    log("study interrupted; run the same command again to continue it")
+    outcome.interrupted = True
     return outcome
 
 

@@ -33,7 +33,7 @@ import yaml
 from ..config import flatten, load_yaml_layer, parse_overrides, resolve
 from ..config.layers import canonical_key
 from ..errors import ConfigError
-from ..train import Callback
+from ..train import STOP, Callback
 
 SEARCH_KEYS = ("name", "description", "base", "trials", "space", "pruner", "storage", "seed", "metric")
 LR_AUTO_RANGE = (1 / 30, 10.0)  # `optim.lr: auto` = [default / 30, default * 10], log-uniform
@@ -230,6 +230,8 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
             raise optuna.TrialPruned("diverged: training loss became NaN/Inf")
         if result.status == Status.INTERRUPTED:
             raise KeyboardInterrupt
+        if STOP.signal is not None:  # asked after this trial's last epoch: keep its result, start no other
+            study.stop()
         if pruning.pruned:
             raise optuna.TrialPruned(result.reason)
         log(f"{name}: best val top-1 {100 * (best or 0):.2f}%  {trial.params}")
@@ -244,8 +246,12 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
         enough = optuna.study.MaxTrialsCallback(spec.trials, states=(optuna.trial.TrialState.COMPLETE,
                                                                      optuna.trial.TrialState.PRUNED))
         try:
-            study.optimize(objective, n_trials=remaining, catch=(RuntimeError,), callbacks=[enough])
+            with STOP.watching():
+                study.optimize(objective, n_trials=remaining, catch=(RuntimeError,), callbacks=[enough])
+                stopped = STOP.signal is not None
         except KeyboardInterrupt:
+            stopped = True
+        if stopped:
             log("search interrupted; run the same command again to continue it")
     return study
 

@@ -54,6 +54,7 @@ from ..train.checkpoint import load_checkpoint, split_prefix
 from ..train.distributed import World, world_from_env
 from ..train.early_stop import EarlyStopping
 from ..train.early_stop import check as check_early_stop
+from ..train.interrupts import STOP
 from .directory import RunDir, create_run_dir
 from .record import RunRecord
 from .versions import versions
@@ -256,18 +257,20 @@ def _train(session: Session, run: RunDir | None, checkpoint: tuple[dict, dict] |
         owner=owner_identity(), started=base.started or time.strftime("%Y-%m-%dT%H:%M:%S"),
         sessions=base.sessions + 1, ended=None, traceback=None, **session.facts,
     ))
-    try:
-        status = trainer.fit()
-        test = _score_test(trainer, run, splits, config, runtime) if status.scored else None
-    except CnnlabError as exc:
-        _record_failure(run, record.updated(status=Status.FAILED, reason=str(exc).splitlines()[0], **trainer.facts))
-        raise
-    except Exception as exc:
-        _record_failure(run, record.updated(status=Status.FAILED, reason=f"{type(exc).__name__}: {exc}",
-                                            traceback=traceback.format_exc(limit=12), **trainer.facts))
-        raise
-    wall = base.wall_seconds + time.perf_counter() - started
-    return _finish(trainer, run, record, test, wall)
+    with STOP.watching():  # until run.json is final: a signal after the last epoch lets the run finish
+        try:
+            status = trainer.fit()
+            test = _score_test(trainer, run, splits, config, runtime) if status.scored else None
+        except CnnlabError as exc:
+            _record_failure(run, record.updated(status=Status.FAILED, reason=str(exc).splitlines()[0],
+                                                **trainer.facts))
+            raise
+        except Exception as exc:
+            _record_failure(run, record.updated(status=Status.FAILED, reason=f"{type(exc).__name__}: {exc}",
+                                                traceback=traceback.format_exc(limit=12), **trainer.facts))
+            raise
+        wall = base.wall_seconds + time.perf_counter() - started
+        return _finish(trainer, run, record, test, wall)
 
 
 def _record_failure(run: RunDir, record: RunRecord) -> None:

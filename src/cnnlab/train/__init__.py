@@ -12,13 +12,14 @@ from .callbacks import (
     read_metrics,
     read_step_losses,
 )
+from .interrupts import STOP, StopRequest
 from .runtime import Runtime, resolve_device, resolve_runtime, seed_everything
 from .status import FINISHED, Status
 from .trainer import Trainer, TrainState
 
 __all__ = [
-    "FINISHED", "Callback", "Checkpointer", "Console", "LoaderSpec", "MetricsCSV", "Runtime", "Status",
-    "StepLosses", "TensorBoard", "TrainState", "Trainer", "load_splits", "make_batches", "make_model",
+    "FINISHED", "STOP", "Callback", "Checkpointer", "Console", "LoaderSpec", "MetricsCSV", "Runtime", "Status",
+    "StepLosses", "StopRequest", "TensorBoard", "TrainState", "Trainer", "load_splits", "make_batches", "make_model",
     "read_metrics", "read_step_losses", "resolve_device", "resolve_runtime", "seed_everything", "split_batches",
     "splits_of",
 ]

@@ -4,23 +4,21 @@ Speed rules (docs/architecture.md; the data path): no `.item()` and no Python br
 Loss sums, correct counts and the non-finite flag stay on the device and are read once per epoch, or
 every `progress_seconds` for the progress bar, which is also when divergence is noticed mid-epoch.
 
-Stopping: a callback sets `should_stop` (status 'stopped_early'); SIGINT/SIGTERM set a flag that the loop
-reads after the current step, so the step finishes and a consistent checkpoint can be written
-(status 'interrupted'); a second signal ends the process at once (exit 130/143), which corrupts nothing
-because every file is written atomically. A NaN/Inf training loss, or a mean training loss above
-`train.divergence_threshold` x ln(C) (C classes; ln(C) is the loss of a uniform guess, where training
-starts), ends the run as 'diverged' without touching the last good checkpoint.
+Stopping: a callback sets `should_stop` (status 'stopped_early'); SIGINT/SIGTERM set the process's stop
+request (train/interrupts.py) that the loop reads after the current step, so the step finishes and a
+consistent checkpoint can be written (status 'interrupted'); a second signal ends the process at once
+(exit 130/143), which corrupts nothing because every file is written atomically. A NaN/Inf training
+loss, or a mean training loss above `train.divergence_threshold` x ln(C) (C classes; ln(C) is the loss
+of a uniform guess, where training starts), ends the run as 'diverged' without touching the last good
+checkpoint.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +40,7 @@ from .checkpoint import (
     split_prefix,
 )
 from .graphs import GraphStep, graph_support
+from .interrupts import STOP
 from .runtime import Runtime
 from .status import Status
 
@@ -163,7 +162,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ loop
     def fit(self) -> Status:
         """Train until `epochs`, a stop request, an interrupt or divergence; return the status."""
-        with self._signal_handlers():
+        with STOP.watching():
             self._call("on_fit_start")
             while self.state.epoch < self.epochs and self.status == Status.COMPLETED:
                 if self.should_stop:
@@ -253,6 +252,8 @@ class Trainer:
 
     def _interrupt_agreed(self) -> bool:
         """A signal seen by this process, or (distributed) by any rank: all ranks stop after the same step."""
+        if self.interrupt_signal is None:
+            self.interrupt_signal = STOP.signal
         if not self.world.active:
             return self.interrupt_signal is not None
         if distributed.any_rank(self.interrupt_signal is not None, self.runtime.device):
@@ -328,31 +329,6 @@ class Trainer:
     def _call(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:
             getattr(callback, hook)(self, *args)
-
-    @contextlib.contextmanager
-    def _signal_handlers(self) -> Iterator[None]:
-        """SIGINT/SIGTERM only set a flag (the step finishes, a checkpoint is written); a second signal
-        exits at once with 128 + its number, leaving every file as its last atomic write left it."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        watched = (signal.SIGINT, signal.SIGTERM)
-        previous = {s: signal.getsignal(s) for s in watched}
-
-        def handler(signum: int, frame: Any) -> None:
-            if self.interrupt_signal is not None:
-                name = signal.Signals(signum).name
-                os.write(2, f"{name} again: exiting now; the last checkpoint is intact\n".encode())
-                os._exit(128 + signum)
-            self.interrupt_signal = signum
-
-        for sig in watched:
-            signal.signal(sig, handler)
-        try:
-            yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
 
     # ------------------------------------------------------------------------------------ checkpoints
     def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -1,0 +1,60 @@
+"""SIGINT and SIGTERM as a request to stop, one per process.
+
+The first signal only records itself: the training step in progress finishes, a checkpoint is written and
+the run ends as 'interrupted'; a study or search loop around the run sees the same request and starts no
+further run. A second signal ends the process at once (exit 128 + its number), which corrupts nothing
+because every file cnnlab writes is written atomically.
+
+One flag for the whole process, not one per trainer: a signal that arrives after the last epoch (while the
+test split is scored and run.json written) must neither kill the process mid-way, leaving a finished run
+that reads 'running', nor be swallowed by a trainer that has already returned, so that the study goes on
+to its next run as if nothing had been asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+WATCHED = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopRequest:
+    """`with STOP.watching():` installs the handlers (nested scopes share them; the outermost one restores
+    the previous handlers and forgets the request); `STOP.signal` is the first signal seen, or None."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._depth = 0
+        self._previous: dict[int, Any] = {}
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+            yield
+            return
+        if self._depth == 0:
+            self.signal = None
+            self._previous = {s: signal.signal(s, self._handler) for s in WATCHED}
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                for sig, old in self._previous.items():
+                    signal.signal(sig, old)
+                self.signal = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:
+            os.write(2, f"{signal.Signals(signum).name} again: exiting now; the last checkpoint is intact\n".encode())
+            os._exit(128 + signum)
+        self.signal = signum
+
+
+STOP = StopRequest()
