@@ -16,6 +16,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two
 from tests.helpers import write_mnist_like
 
 
+@pytest.hookimpl(trylast=True)  # after tests/reliability/conftest.py has marked its tests slow
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests (real processes, real training) first, the quick ones after: two workers then share
+    the long ones from the start and the quick ones fill the end, instead of one worker finishing a long test
+    alone while the other has nothing left."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def isolated_data_roots(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No test reads the developer's own dataset cache: $CNNLAB_DATA and the user cache point at empty dirs."""

@@ -33,11 +33,6 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
-def _torchrun(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", *args], cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=timeout)
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -57,7 +52,10 @@ def reference(tmp_path_factory) -> Path:
     return root
 
 
-def test_two_machines_through_c10d_equal_one_process_and_rank0_writes_once(tmp_path: Path, reference: Path) -> None:
+def test_two_machines_through_c10d_equal_one_process_then_resume_onto_one_and_onto_two(tmp_path: Path,
+                                                                                      reference: Path) -> None:
+    """Two "machines" (two torchrun agents meeting at a c10d rendezvous on 127.0.0.1) train what one process
+    trains, rank 0 alone writing; the run then resumes onto one process (the API) and onto two (--nproc)."""
     port = _free_port()
     nodes = [subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d",
@@ -78,24 +76,19 @@ def test_two_machines_through_c10d_equal_one_process_and_rank0_writes_once(tmp_p
     one = json.loads((reference / "e2" / "run.json").read_text())["test"]
     assert record.test["acc"] == pytest.approx(one["acc"], abs=1 / 359)  # at most one test image apart
 
-
-def test_resume_onto_one_and_onto_two_processes(tmp_path: Path, reference: Path) -> None:
-    started = _torchrun("--standalone", "--nproc-per-node=2", "-m", "cnnlab", "train", *BASE, "epochs=2",
-                        "--name", "two", cwd=tmp_path)
-    assert started.returncode == 0, started.stderr[-3000:]
-    shutil.copytree(tmp_path / "runs" / "two", tmp_path / "runs" / "two_then_one")
+    shutil.copytree(run, tmp_path / "runs" / "two_then_one")
     # onto one process, in this process (the API)
     cnnlab.train(None, ["epochs=3"], resume=tmp_path / "runs" / "two_then_one", allow_config_change=True, quiet=True)
     # onto two processes, with the CLI's --nproc (torchrun underneath)
-    again = subprocess.run([sys.executable, "-m", "cnnlab", "train", "epochs=3", "--resume", "runs/two",
+    again = subprocess.run([sys.executable, "-m", "cnnlab", "train", "epochs=3", "--resume", "runs/c10d",
                             "--allow-config-change", "--nproc", "2"], cwd=tmp_path, env=_env(), capture_output=True,
                            text=True, timeout=240)
     assert again.returncode == 0, again.stderr[-3000:]
-    for name in ("two_then_one", "two"):
-        run = tmp_path / "runs" / name
-        assert [row["epoch"] for row in untimed_metrics(run)] == [1, 2, 3], name
-        assert RunDir(run).record().sessions == 2
-        assert _close(weights(run), weights(reference / "e3")) < TOLERANCE, name
+    for name in ("two_then_one", "c10d"):
+        resumed = tmp_path / "runs" / name
+        assert [row["epoch"] for row in untimed_metrics(resumed)] == [1, 2, 3], name
+        assert RunDir(resumed).record().sessions == 2
+        assert _close(weights(resumed), weights(reference / "e3")) < TOLERANCE, name
 
 
 def test_sigterm_ends_every_rank_with_a_checkpoint_that_resumes_on_one_process(tmp_path: Path,

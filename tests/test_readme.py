@@ -49,6 +49,7 @@ def test_the_readme_has_tested_examples() -> None:
     assert len(sessions()) >= 1 and all(steps for steps in sessions())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(sessions())))
 def test_a_readme_session_runs_as_written(index: int, tmp_path: Path) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",

@@ -26,7 +26,7 @@ from cnnlab.train.checkpoint import load_checkpoint, save_checkpoint
 from tests.reliability.helpers import (
     TINY,
     cli,
-    cli_all,
+    cli_here,
     metrics_rows,
     on_small_disk,
     small_disk_available,
@@ -114,16 +114,16 @@ def test_a_damaged_last_checkpoint_is_named_and_the_previous_one_resumes(tmp_pat
     for kind in kinds:
         shutil.copytree(finished_run, tmp_path / kind)
         damage(tmp_path / kind / "checkpoints" / "last.safetensors", kind)
-    refused = cli_all(*(("train", "--resume", kind, "--quiet") for kind in kinds),
-                      ("eval", "flipped", "--checkpoint", "last"), cwd=tmp_path)
+    refused = [cli_here(*args, cwd=tmp_path) for args in (*(("train", "--resume", kind, "--quiet") for kind in kinds),
+                                                          ("eval", "flipped", "--checkpoint", "last"))]
     for kind, result in zip(kinds, refused):
         assert result.returncode == 2 and "Traceback" not in result.stderr, (kind, result.output)
         assert "last.safetensors" in result.stderr and "--checkpoint previous" in result.stderr
         assert {"truncated": "corrupt", "flipped": "checksum", "empty": "empty"}[kind] in result.stderr
     assert refused[-1].returncode == 2 and "last.safetensors" in refused[-1].stderr  # eval names it too
 
-    resumed = cli_all(*(("train", "--resume", kind, "--checkpoint", "previous", "--quiet") for kind in kinds),
-                      cwd=tmp_path)
+    resumed = [cli_here("train", "--resume", kind, "--checkpoint", "previous", "--quiet", cwd=tmp_path)
+               for kind in kinds]
     for kind, result in zip(kinds, resumed):
         assert result.returncode == 0, result.output
         record = RunDir(tmp_path / kind).record()
@@ -133,7 +133,7 @@ def test_a_damaged_last_checkpoint_is_named_and_the_previous_one_resumes(tmp_pat
 
 def test_a_changed_config_on_resume_is_refused_with_the_differing_keys(tmp_path: Path, finished_run: Path) -> None:
     """10. Resuming with other settings: exit 2, each differing key with its old and new value."""
-    refused = cli("train", "--resume", str(finished_run), "lr=0.5", "model.activation=relu", cwd=tmp_path)
+    refused = cli_here("train", "--resume", str(finished_run), "lr=0.5", "model.activation=relu", cwd=tmp_path)
     assert refused.returncode == 2 and "refusing to resume" in refused.stderr
     assert "optim.lr: 0.02 -> 0.5" in refused.stderr and "model.activation: 'tanh' -> 'relu'" in refused.stderr
 
@@ -223,8 +223,9 @@ def test_a_pickle_payload_as_weights_is_refused_and_never_runs(tmp_path: Path) -
         raw = tmp_path / f"raw{suffix}"
         raw.write_bytes(pickle.dumps(Payload(marker)))  # a bare pickle, not even a torch file
         paths += [evil, raw]
-    results = cli_all(*(("train", *TINY, "epochs=1", "--weights", str(p), "--name", p.stem) for p in paths),
-                      cwd=tmp_path)
+    commands = [("train", *TINY, "epochs=1", "--weights", str(p), "--name", p.stem) for p in paths]
+    results = [cli(*commands[0], cwd=tmp_path)]  # the program itself, then its entry point in this process
+    results += [cli_here(*args, cwd=tmp_path) for args in commands[1:]]
     for path, result in zip(paths, results):
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.output
         assert str(path) in result.stderr
@@ -297,7 +298,8 @@ def test_damaged_or_foreign_checkpoints_through_the_program_exit_2(tmp_path: Pat
     commands["eval nan"] = ("eval", str(finished_run), "--checkpoint", str(nan))
     commands["predict nan"] = ("predict", str(finished_run), str(image), "--checkpoint", str(nan))
     commands["train nan"] = ("train", *TINY, "--weights", str(nan), "--name", "from_nan")
-    results = dict(zip(commands, cli_all(*commands.values(), cwd=tmp_path)))
+    results = {what: cli_here(*args, cwd=tmp_path) for what, args in commands.items() if what != "train nan"}
+    results["train nan"] = cli(*commands["train nan"], cwd=tmp_path)  # one through the program itself
     for what, result in results.items():
         assert result.returncode == 2 and "Traceback" not in result.stderr, (what, result.output)
         assert result.stderr.count("error:") == 1, (what, result.stderr)

@@ -16,6 +16,7 @@ from tests.reliability.helpers import (
     TINY,
     cli,
     cli_all,
+    cli_here,
     finish,
     metrics_rows,
     same_weights,
@@ -34,12 +35,15 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run_bitwise(tmp_pa
     small_convnet = ("model=convnet", "model.filters=[8,16,32]", "model.fc=[64]", "model.dropout=0.3")
     args = (*TINY, *small_convnet, "epochs=3", "--quiet")  # dropout: the RNG state must be checkpointed
     reference = start("train", *args, "--name", "reference", cwd=tmp_path)
-    killed = start("train", *args, "--name", "killed", cwd=tmp_path)
+    # steps of at least 50 ms (a sleep, the arithmetic untouched): epoch 2 lasts 0.5 s, so the kill lands in it
+    killed = subprocess.Popen([sys.executable, str(INJECT), "slow-steps", "50", "train", *args, "--name", "killed"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run = tmp_path / "runs" / "killed"
     wait_for(lambda: metrics_rows(run) >= 1, what="epoch 1", process=killed)
     time.sleep(0.15)  # into epoch 2
     killed.send_signal(signal.SIGKILL)
     killed.wait()
+    assert metrics_rows(run) == 1  # killed in epoch 2, not after it
     assert finish(reference).returncode == 0
     assert RunDir(run).status() == Status.CRASHED  # run.json still says running; nobody holds the lock
     resumed = cli("train", "--resume", str(run), "--quiet", cwd=tmp_path)
@@ -67,6 +71,7 @@ def test_sigterm_is_prompt_checkpoints_and_resumes_and_a_second_sigint_exits_at_
     record = RunDir(tmp_path / "runs" / "term").record()
     step = record.train_seconds / max(record.steps, 1)
     assert ended.returncode == 143 and "interrupted: SIGTERM" in ended.stderr
+    assert "cnnlab train --resume runs/term" in ended.stderr  # the message says how to continue
     assert record.status == Status.INTERRUPTED
     assert seconds < 2.0 + 4 * step + 0.5, f"{seconds:.2f} s from SIGTERM to exit"
 
@@ -80,8 +85,8 @@ def test_sigterm_is_prompt_checkpoints_and_resumes_and_a_second_sigint_exits_at_
     # resumable: both continue, to one epoch past their checkpoint rather than 200 (cut short on purpose)
     ends = {name: load_checkpoint(tmp_path / "runs" / name / "checkpoints" / "last.safetensors")[1]["state"]["epoch"]
             + 1 for name in ("term", "twice")}
-    resumed = cli_all(*(("train", "--resume", f"runs/{name}", "--quiet", f"epochs={end}", "--allow-config-change")
-                        for name, end in ends.items()), cwd=tmp_path)
+    resumed = [cli_here("train", "--resume", f"runs/{name}", "--quiet", f"epochs={end}", "--allow-config-change",
+                        cwd=tmp_path) for name, end in ends.items()]
     for (name, end), result in zip(ends.items(), resumed):
         assert result.returncode == 0, result.output
         record = RunDir(tmp_path / "runs" / name).record()
@@ -122,7 +127,7 @@ def test_a_signal_after_the_last_epoch_completes_that_run_and_starts_no_other(tm
     first = RunDir(tmp_path / "study" / "runs" / "late" / "baseline").record()
     assert first.status == Status.COMPLETED and first.test is not None and first.epochs_completed == 2
     assert not (tmp_path / "study" / "runs" / "late" / "second").exists()  # no run started after the request
-    again = cli(*study, cwd=tmp_path / "study")
+    again = cli_here(*study, cwd=tmp_path / "study")
     assert again.returncode == 0 and "1 of 2 runs already finished: skipped" in again.stdout, again.output
     assert RunDir(tmp_path / "study" / "runs" / "late" / "second").record().status == Status.COMPLETED
 

@@ -10,6 +10,7 @@ re-initialised. What loaded, what is missing, unexpected or mismatched is report
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             if any(k.startswith("model.") for k in state):  # a cnnlab checkpoint: weights only
                 state = {k: v for k, v in state.items() if k.startswith("model.")}
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # a bare pickle draws torch's protocol warning; the error says it
+                warnings.simplefilter("ignore", UserWarning)
+                state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (torch and safetensors raise many types for a bad file)
         raise DataError(f"cannot read weights '{path}': {type(exc).__name__}: {str(exc)[:300]}") from None
     for key in _WRAPPERS:
