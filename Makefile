@@ -8,10 +8,11 @@ BIN    := $(VENV)/bin
 demo: $(VENV)/.stamp-base
 	$(BIN)/cnnlab train --name demo --overwrite data=digits epochs=20
 
-# two pytest workers on two cores, one torch thread each (tests/conftest.py): most of a test is starting
+# two pytest workers on two cores, one torch thread each, handed one test at a time, slow tests first
+# (tests/conftest.py): most of a slow test is starting
 # Python and torch in subprocesses, which overlap; a single test file runs alone with `pytest FILE`
 test: $(VENV)/.stamp-dev
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --maxschedchunk 1
 
 bench: $(VENV)/.stamp-base
 	$(BIN)/python benchmarks/loop_overhead.py

@@ -15,13 +15,28 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two
 
 from tests.helpers import write_mnist_like
 
+RELIABILITY = Path(__file__).parent / "reliability"
 
-@pytest.hookimpl(trylast=True)  # after tests/reliability/conftest.py has marked its tests slow
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Every test of tests/reliability runs the real program in subprocesses: slow (`pytest -m "not slow"`
+    leaves them out of a quick loop)."""
+    if RELIABILITY in Path(str(item.fspath)).parents:
+        item.add_marker(pytest.mark.slow)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests (real processes, real training) first, the quick ones after: two workers then share
-    the long ones from the start and the quick ones fill the end, instead of one worker finishing a long test
-    alone while the other has nothing left."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The slow tests (real processes, real training) first, the quick ones after. `make test` hands the
+    two workers one test at a time (--maxschedchunk 1), so they share the long ones from the start and the
+    quick ones fill the end, instead of one worker finishing a long test alone while the other has nothing."""
+    items.sort(key=_order)
+
+
+def _order(item: pytest.Item) -> tuple[bool, bool]:
+    """Slow tests first, and first of them those marked `slow(first=True)` (the longest, so that neither
+    worker is left with one at the end)."""
+    slow = item.get_closest_marker("slow")
+    return slow is None, not (slow is not None and slow.kwargs.get("first", False))
 
 
 @pytest.fixture(autouse=True)

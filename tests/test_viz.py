@@ -15,37 +15,30 @@ from cnnlab.viz.filters import find_layer, plot_filters
 from tests.helpers import FAST
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("viz")
+def test_the_pictures_of_a_trained_alexnet(tmp_path: Path, capsys) -> None:
+    """One trained run (the paper's AlexNet, 61M parameters: trained once for all four pictures) drawn four
+    ways: first-layer kernels as RGB tiles, a deeper layer's grid and the layer lookup's message, the
+    feature maps of an image, and the predictions with their probability bars."""
     args = [*FAST, "model=alexnet", "data.channels=3", "epochs=1", "batch_size=32", "lr=0.005", "data.train_limit=96"]
-    return cnnlab.train(None, args, runs_dir=root, name="alex", quiet=True).run_dir
+    run_dir = cnnlab.train(None, args, runs_dir=tmp_path / "runs", name="alex", quiet=True).run_dir
 
-
-def test_first_layer_kernels_as_rgb_tiles(run_dir: Path) -> None:
-    figure, out = explain.filters(run_dir)
+    figure, out = explain.filters(run_dir)  # the first layer's kernels as RGB tiles
     assert out.name == "filters_features_conv1.png" and out.stat().st_size > 5000
     images = [ax.images[0].get_array() for ax in figure.axes if ax.images]
     assert len(images) == 96 and images[0].shape == (3, 3, 3)  # 8x8 digits -> 32x32: the small stem's 3x3x3
     assert all(0.0 <= float(np.min(a)) and float(np.max(a)) <= 1.0 for a in images)
 
-
-def test_deeper_layer_grid_and_layer_lookup(run_dir: Path, capsys) -> None:
-    assert main(["viz", "filters", str(run_dir), "--layer", "conv2"]) == 0
+    assert main(["viz", "filters", str(run_dir), "--layer", "conv2"]) == 0  # a deeper layer, and the lookup
     assert "filters_features_conv2.png" in capsys.readouterr().out
     assert main(["viz", "filters", str(run_dir), "--layer", "conv9"]) == 2
     err = capsys.readouterr().err
     assert "no layer 'conv9' in this model; did you mean 'conv" in err and "Convolutions: features.conv1, features.conv2" in err
 
-
-def test_feature_maps_of_an_image(run_dir: Path, tmp_path: Path) -> None:
-    Image.fromarray((np.eye(8) * 255).astype(np.uint8)).save(tmp_path / "diag.png")
+    Image.fromarray((np.eye(8) * 255).astype(np.uint8)).save(tmp_path / "diag.png")  # feature maps of an image
     figure, out = explain.features(run_dir, tmp_path / "diag.png", layer="conv1")
     assert out.exists() and len([ax for ax in figure.axes if ax.images]) == 64  # input + 63 of 96 maps
 
-
-def test_predictions_with_probability_bars(run_dir: Path) -> None:
-    figure, out = explain.predictions(run_dir, count=6)
+    figure, out = explain.predictions(run_dir, count=6)  # predictions with probability bars
     bars = [ax for ax in figure.axes if ax.patches]
     assert out.name == "predictions_test.png" and len(bars) == 6
     widths = [sorted(p.get_width() for p in ax.patches) for ax in bars]

@@ -23,6 +23,7 @@ from cnnlab.experiments.table import aggregate, crossings, first_crossing, forma
 from cnnlab.runs import RunDir
 from cnnlab.runs import decide as action_for
 from cnnlab.viz.report import parse_report, write_report
+from tests.reliability.helpers import cli_here
 
 TINY = """\
 name: tiny
@@ -277,8 +278,8 @@ def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_ru
     assert run_info(out / "long")["status"] == "interrupted", run_info(out / "long")
     stamps = {name: (out / name / "run.json").stat().st_mtime_ns for name in done_first}
 
-    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    assert again.returncode == 0, again.stdout + again.stderr
+    again = cli_here(*command[3:], cwd=tmp_path)  # the same command, through cnnlab.cli.main in this process
+    assert again.returncode == 0, again.output
     assert "1 of 3 runs already finished: skipped" in again.stdout
     infos = {name: run_info(out / name) for name in EPOCHS}
     assert {name: (info["status"], info["epochs_completed"]) for name, info in infos.items()} == {

@@ -82,7 +82,7 @@ def test_the_eq2425_report_file_is_the_appendix() -> None:
         assert study.reference["top1"][spec.variation] == top1 and study.reference["seconds"][spec.variation] == seconds
 
 
-@pytest.mark.slow
+@pytest.mark.slow(first=True)
 def test_the_caltech_alexnet_study_runs_end_to_end(tmp_path: Path, monkeypatch, capsys) -> None:
     """The real file on a generated Caltech-101-shaped folder, with torchvision's AlexNet layout saved
     locally as the 'ImageNet' weights (random here: nothing can be downloaded); one pair per variant

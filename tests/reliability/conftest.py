@@ -10,11 +10,3 @@ import pytest
 def quiet_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two processes at once share the two cores of a CI machine without oversubscribing them."""
     monkeypatch.setenv("CNNLAB_NUM_THREADS", os.environ.get("CNNLAB_NUM_THREADS", "1"))
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test here starts real processes: `pytest -m "not slow"` leaves them out of a quick loop."""
-    here = str(__file__).rsplit("/", 1)[0]
-    for item in items:
-        if str(item.fspath).startswith(here):
-            item.add_marker(pytest.mark.slow)
