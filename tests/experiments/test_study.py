@@ -253,15 +253,16 @@ EPOCHS = {"baseline": 2, "long": 12, "short": 2}
 @pytest.mark.slow
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_runs(tmp_path: Path, jobs) -> None:
-    """SIGTERM to `study run` while its first run has finished and the long one is mid-way (in the same
-    process, or in a worker of --jobs 2): exit 130, the long run 'interrupted' with a checkpoint; the same
+    """Ctrl-C (SIGINT to the process group) while `study run`'s first run has finished and the long one is
+    mid-way (in the same process, or in a worker of --jobs 2): exit 130, the long run 'interrupted' with a checkpoint; the same
     command again skips the finished run, resumes the interrupted one and runs the rest."""
     path = write_study(tmp_path, SLOW_STUDY, "killable.yaml")
     out = tmp_path / "study"
     command = [sys.executable, "-m", "cnnlab", "study", "run", str(path), "--dir", str(out), "--quiet",
                "--jobs", str(jobs)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)  # its own process group, as a terminal's foreground job
     # wait until baseline finished and `long` has a checkpoint with most of its epochs still to go
     deadline = time.time() + 240
     def finished() -> list[str]:
@@ -270,7 +271,7 @@ def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_ru
         return (out / "long" / "checkpoints" / "last.safetensors").is_file()
     while time.time() < deadline and not (finished() and long_mid_run()):
         time.sleep(0.02)
-    process.send_signal(signal.SIGTERM)
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground process group
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stdout + stderr
     done_first = finished()
