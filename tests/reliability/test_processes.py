@@ -99,17 +99,27 @@ base: {model: lenet5, data: {name: digits, train_limit: 192}, epochs: 2, batch_s
 variations:
   second: {lr: 0.05}
 """
+SEARCH = """\
+name: late_search
+base: {model: lenet5, data: {name: digits, train_limit: 192}, epochs: 2, batch_size: 32}
+trials: 3
+space:
+  optim.lr: {log: [0.01, 0.1]}
+"""
 
 
 def test_a_signal_after_the_last_epoch_completes_that_run_and_starts_no_other(tmp_path: Path) -> None:
     """SIGTERM while a run scores its test split (after its last epoch, run.json still 'running'), to
-    `cnnlab train` and to a study: the run ends 'completed' with its test score (train: exit 0), not killed
-    mid-way and left 'running'; the study starts no further run and exits 130; run again, it runs the rest."""
-    (tmp_path / "study").mkdir()
-    (tmp_path / "train").mkdir()
+    `cnnlab train`, a study and a search: the run ends 'completed' with its test score (train: exit 0), not
+    killed mid-way and left 'running'; the study and the search start no further run and exit 130; the
+    study run again runs the rest."""
+    for place in ("study", "train", "search"):
+        (tmp_path / place).mkdir()
     (tmp_path / "study" / "late.yaml").write_text(TWO_RUNS)
+    (tmp_path / "search" / "search.yaml").write_text(SEARCH)
     study = ("study", "run", "late.yaml", "--dir", "runs/late", "--quiet")
-    commands = {"study": study, "train": ("train", *TINY, "--name", "late", "--quiet")}
+    commands = {"study": study, "train": ("train", *TINY, "--name", "late", "--quiet"),
+                "search": ("tune", "search", "search.yaml", "--dir", "runs/search")}
     processes = {place: subprocess.Popen([sys.executable, str(INJECT), "slow-test", "1500", *args],
                                          cwd=tmp_path / place, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          text=True) for place, args in commands.items()}
@@ -118,10 +128,15 @@ def test_a_signal_after_the_last_epoch_completes_that_run_and_starts_no_other(tm
                  process=process)
     for process in processes.values():
         process.send_signal(signal.SIGTERM)
-    (study_out, study_err), (train_out, train_err) = (p.communicate(timeout=120) for p in processes.values())
+    (study_out, study_err), (train_out, train_err), (search_out, search_err) = (
+        p.communicate(timeout=120) for p in processes.values())
     assert processes["train"].returncode == 0, train_out + train_err
     trained = RunDir(tmp_path / "train" / "runs" / "late").record()
     assert trained.status == Status.COMPLETED and trained.test is not None and trained.epochs_completed == 3
+
+    assert processes["search"].returncode == 130 and "search interrupted" in search_out, search_out + search_err
+    assert "trials: 1 complete" in search_out  # the trial in progress finished; no second one started
+    assert [p.name for p in (tmp_path / "search" / "runs" / "search").glob("trial_*")] == ["trial_0000"]
 
     assert processes["study"].returncode == 130 and "study interrupted" in study_out, study_out + study_err
     first = RunDir(tmp_path / "study" / "runs" / "late" / "baseline").record()

@@ -191,7 +191,9 @@ def tune_search(path: str | Path, overrides: Sequence[str] = (), directory: str 
     if storage:
         spec = dataclasses.replace(spec, storage=storage)
     directory = Path(directory or f"runs/{spec.name}")
-    summary = summarize(run_search(spec, directory))
+    study, interrupted = run_search(spec, directory)
+    summary = summarize(study)
+    summary["interrupted"] = interrupted
     summary["plots"] = [str(p) for p in plot_search(summary, directory)]
     summary["storage"] = shown_storage(spec)
     return summary

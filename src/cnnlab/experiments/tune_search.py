@@ -202,8 +202,10 @@ def storage_url(spec: SearchSpec, directory: Path) -> str:
 
 
 def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
-               log: Callable[[str], None] = print) -> Any:
-    """Run trials until the study holds `spec.trials` finished ones (resumes a stored study)."""
+               log: Callable[[str], None] = print) -> tuple[Any, bool]:
+    """Run trials until the study holds `spec.trials` finished ones (resumes a stored study). Returns the
+    Optuna study and whether SIGINT/SIGTERM stopped the search (the trial in progress checkpointed, or
+    finished if it was past its last epoch; no further trial started)."""
     optuna = _optuna()
     from ..runs import RunDir, Status, start_run
 
@@ -239,6 +241,7 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
 
     done = sum(t.state.is_finished() for t in study.trials)
     remaining = max(spec.trials - done, 0)
+    stopped = False
     if remaining:
         log(f"search {spec.name}: {done} trials finished, running up to {remaining} more ({shown_storage(spec)})")
         # workers sharing one database stop when the study, not each worker, holds `trials` finished trials
@@ -253,7 +256,7 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
             stopped = True
         if stopped:
             log("search interrupted; run the same command again to continue it")
-    return study
+    return study, stopped
 
 
 def _open_study(optuna: Any, spec: SearchSpec, url: str, pruner: Any, attempts: int = 6) -> Any:
