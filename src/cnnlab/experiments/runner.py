@@ -33,6 +33,7 @@ from ..train import STOP
 from .study import RunSpec, Study, write_plan
 
 BUSY = "busy"  # the outcome of a run another process holds
+STUDY_LOCK = ".lock"  # held while a process writes the study's plan.json
 WAIT_SECONDS = 1.0  # between looks at runs other processes hold
 
 
@@ -153,9 +154,6 @@ def prepare_study_dir(study: Study, directory: Path) -> None:
         refuse_foreign_dir(directory, being_made=False)
         refuse_changed_runs(study.runs, directory)
         write_plan(study, directory)
-
-
-STUDY_LOCK = ".lock"
 
 
 def refuse_foreign_dir(directory: Path, being_made: bool) -> None:
