@@ -98,6 +98,23 @@ def test_optuna_search_with_sqlite_resumes_and_plots(tmp_path: Path, capsys) -> 
     assert len(optuna.load_study(study_name="tiny_search", storage=f"sqlite:///{out / 'optuna.db'}").trials) == 6
 
 
+def test_a_failed_trial_is_made_up_for_when_the_search_runs_again(tmp_path: Path, capsys) -> None:
+    """An interrupted (or crashed) trial is stored as FAIL: it does not count towards `trials`, so the same
+    command run again brings the search to its number of finished trials."""
+    optuna = pytest.importorskip("optuna")
+    path = tmp_path / "search.yaml"
+    path.write_text(SEARCH)
+    out = tmp_path / "search"
+    out.mkdir()
+    storage = f"sqlite:///{out / 'optuna.db'}"
+    stored = optuna.create_study(study_name="tiny_search", storage=storage, direction="maximize")
+    stored.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))  # as a SIGINT leaves it
+    assert main(["tune", "search", str(path), "--dir", str(out), "--trials", "2"]) == 0
+    assert "0 trials finished, running up to 2 more" in capsys.readouterr().out
+    states = [t.state for t in optuna.load_study(study_name="tiny_search", storage=storage).trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) + states.count(optuna.trial.TrialState.PRUNED) == 2
+
+
 @pytest.mark.parametrize("space,message", [
     ("  optim.lrr: {log: [0.1, 1]}\n", "search.yaml space) is not an option of optim 'momentum'"),
     ("  model.dropout: auto\n", "'auto' is only defined for optim.lr"),

@@ -4,7 +4,8 @@ thing, then runs `cnnlab` exactly as the command line does (cnnlab.cli.main).
 Faults: nan-data (from EPOCH on, the first training batch of each epoch holds NaN pixels),
 nan-weights (at the start of EPOCH a weight of the model becomes NaN), slow-steps (EPOCH is then a number of
 milliseconds each step sleeps), slow-test (EPOCH is the milliseconds the final scoring of the test split
-sleeps, after it wrote `scoring-test` into the working directory). EPOCH counts from 1. torchrun can run this file as its script."""
+sleeps, after it wrote `scoring-test` into the working directory), slow-curves (likewise for drawing the
+curves after run.json is final, announced by `drawing-curves`). EPOCH counts from 1. torchrun can run this file as its script."""
 
 import sys
 
@@ -70,7 +71,26 @@ def slow_test(milliseconds: int) -> None:
     lifecycle._score_test = score_test
 
 
+def slow_curves(milliseconds: int) -> None:
+    """The curves are drawn after a pause, announced by a file: time for a signal to land after run.json
+    says 'completed' and before plots/curves.png exists."""
+    import time
+    from pathlib import Path
+
+    from cnnlab.api import training
+
+    real = training.draw_curves
+
+    def draw_curves(*args, **kwargs):
+        Path("drawing-curves").write_text(str(time.time()))
+        time.sleep(milliseconds / 1000)
+        return real(*args, **kwargs)
+
+    training.draw_curves = draw_curves
+
+
 if __name__ == "__main__":
     fault, epoch, *args = sys.argv[1:]
-    {"nan-data": nan_data, "nan-weights": nan_weights, "slow-steps": slow_steps, "slow-test": slow_test}[fault](int(epoch))
+    {"nan-data": nan_data, "nan-weights": nan_weights, "slow-steps": slow_steps, "slow-test": slow_test,
+     "slow-curves": slow_curves}[fault](int(epoch))
     sys.exit(main(args))

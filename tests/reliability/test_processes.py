@@ -109,10 +109,10 @@ space:
 
 
 def test_a_signal_after_the_last_epoch_completes_that_run_and_starts_no_other(tmp_path: Path) -> None:
-    """SIGTERM while a run scores its test split (after its last epoch, run.json still 'running'), to
-    `cnnlab train`, a study and a search: the run ends 'completed' with its test score (train: exit 0), not
-    killed mid-way and left 'running'; the study and the search start no further run and exit 130; the
-    study run again runs the rest."""
+    """SIGTERM after a run's last epoch, to `cnnlab train` (while it draws its curves, run.json final) and to a
+    study and a search (while their first run scores its test split, run.json still 'running'): the run ends
+    'completed' with its test score and its curves (train: exit 0), never killed mid-way and left 'running';
+    the study and the search start no further run and exit 130; the study run again runs the rest."""
     for place in ("study", "train", "search"):
         (tmp_path / place).mkdir()
     (tmp_path / "study" / "late.yaml").write_text(TWO_RUNS)
@@ -120,19 +120,25 @@ def test_a_signal_after_the_last_epoch_completes_that_run_and_starts_no_other(tm
     study = ("study", "run", "late.yaml", "--dir", "runs/late", "--quiet")
     commands = {"study": study, "train": ("train", *TINY, "--name", "late", "--quiet"),
                 "search": ("tune", "search", "search.yaml", "--dir", "runs/search")}
-    processes = {place: subprocess.Popen([sys.executable, str(INJECT), "slow-test", "1500", *args],
+    # train: the signal lands while its curves are drawn (run.json already final); study and search: while
+    # their first run scores its test split
+    fault = {"study": "slow-test", "train": "slow-curves", "search": "slow-test"}
+    marker = {"study": "scoring-test", "train": "drawing-curves", "search": "scoring-test"}
+    processes = {place: subprocess.Popen([sys.executable, str(INJECT), fault[place], "1500", *args],
                                          cwd=tmp_path / place, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          text=True) for place, args in commands.items()}
     for place, process in processes.items():
-        wait_for(lambda p=place: (tmp_path / p / "scoring-test").is_file(), what=f"{place}: test scoring",
+        wait_for(lambda p=place: (tmp_path / p / marker[p]).is_file(), what=f"{place}: {marker[place]}",
                  process=process)
     for process in processes.values():
         process.send_signal(signal.SIGTERM)
     (study_out, study_err), (train_out, train_err), (search_out, search_err) = (
         p.communicate(timeout=120) for p in processes.values())
-    assert processes["train"].returncode == 0, train_out + train_err
+    assert processes["train"].returncode == 0 and "test accuracy" in train_out, train_out + train_err
     trained = RunDir(tmp_path / "train" / "runs" / "late").record()
     assert trained.status == Status.COMPLETED and trained.test is not None and trained.epochs_completed == 3
+    plots = tmp_path / "train" / "runs" / "late" / "plots"
+    assert (plots / "curves.png").is_file() and not list(plots.glob(".*.tmp"))  # drawn whole, not cut off
 
     assert processes["search"].returncode == 130 and "search interrupted" in search_out, search_out + search_err
     assert "trials: 1 complete" in search_out  # the trial in progress finished; no second one started

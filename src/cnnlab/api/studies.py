@@ -14,6 +14,7 @@ from ..experiments.study import Study, load_study
 from ..experiments.tune_grid import GridResult
 from ..io import check_output_file
 from ..runs import RunDir, Status
+from ..train import STOP
 from .training import draw_curves, evaluate, make_config
 
 
@@ -104,11 +105,12 @@ def study_worker(directory: str | Path, name: str, config: str | Path, rerun_fai
     from ..experiments.study import RunSpec
 
     run_config = load_config(config)
-    action, status = run_one(RunSpec(name, name, run_config.seed, {}, run_config), Path(directory), rerun_failed,
-                             quiet=True)
-    if action == BUSY:
-        return RunBusy.exit_code
-    draw_curves(Path(directory) / name)
+    with STOP.watching():  # the parent's forwarded signal, during set-up or the curves too (as api.train)
+        action, status = run_one(RunSpec(name, name, run_config.seed, {}, run_config), Path(directory),
+                                 rerun_failed, quiet=True)
+        if action == BUSY:
+            return RunBusy.exit_code
+        draw_curves(Path(directory) / name)
     return {Status.INTERRUPTED: 130, Status.DIVERGED: 3}.get(Status(status), 0)
 
 

@@ -26,7 +26,7 @@ from ..evaluate import per_class_accuracy
 from ..io import atomic_write_json, atomic_write_text
 from ..runs import Run, RunDir, TrainResult, load_run, plan_run_dir, resume_run, start_run
 from ..runs.run import checkpoint_name
-from ..train import Callback
+from ..train import STOP, Callback
 from ..train.distributed import World, rank_batch, world_from_env
 
 
@@ -58,20 +58,24 @@ def train(
     'previous' when the last is damaged); a changed config is refused unless `allow_config_change`."""
     if data_root is not None:
         keywords = {**keywords, "data.root": data_root}
-    if resume is not None:
-        resume = Path(resume)
-        if not resume.exists() and (Path(runs_dir) / resume).is_dir():
-            raise ConfigError(f"run directory '{resume}' does not exist; did you mean --resume "
-                              f"{Path(runs_dir) / resume}? (a run is named by its path)")
-        result = _resume(resume, config, overrides, keywords, allow_config_change, quiet, callbacks,
-                         checkpoint)
-    else:
-        cfg = make_config(config, overrides, **keywords)
-        run = plan_run_dir(runs_dir, name, cfg, overwrite) if world_from_env().main else None
-        result = start_run(cfg, run, runs_dir=runs_dir, overwrite=overwrite, named=name is not None, quiet=quiet,
-                           callbacks=callbacks)
-    if result.status.finished and world_from_env().main:
-        draw_curves(result.run_dir)
+    # SIGINT/SIGTERM from here on only ask to stop (train/interrupts.py): one that lands while the run is
+    # set up ends it after its first step with a checkpoint; one after the last epoch lets it finish,
+    # curves included, instead of killing the process between run.json's writes or mid-picture
+    with STOP.watching():
+        if resume is not None:
+            resume = Path(resume)
+            if not resume.exists() and (Path(runs_dir) / resume).is_dir():
+                raise ConfigError(f"run directory '{resume}' does not exist; did you mean --resume "
+                                  f"{Path(runs_dir) / resume}? (a run is named by its path)")
+            result = _resume(resume, config, overrides, keywords, allow_config_change, quiet, callbacks,
+                             checkpoint)
+        else:
+            cfg = make_config(config, overrides, **keywords)
+            run = plan_run_dir(runs_dir, name, cfg, overwrite) if world_from_env().main else None
+            result = start_run(cfg, run, runs_dir=runs_dir, overwrite=overwrite, named=name is not None,
+                               quiet=quiet, callbacks=callbacks)
+        if result.status.finished and world_from_env().main:
+            draw_curves(result.run_dir)
     return result
 
 

@@ -239,15 +239,17 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
         log(f"{name}: best val top-1 {100 * (best or 0):.2f}%  {trial.params}")
         return float(best if best is not None else 0.0)
 
-    done = sum(t.state.is_finished() for t in study.trials)
+    # a trial counts when it completed or was pruned; a failed one (a crash, or an interrupted trial: its
+    # run stays 'interrupted' beside the others) does not, so running the search again makes up for it
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = sum(t.state in finished for t in study.trials)
     remaining = max(spec.trials - done, 0)
     stopped = False
     if remaining:
         log(f"search {spec.name}: {done} trials finished, running up to {remaining} more ({shown_storage(spec)})")
         # workers sharing one database stop when the study, not each worker, holds `trials` finished trials
         # (each checks after its own trial, so N workers may overshoot by at most N - 1)
-        enough = optuna.study.MaxTrialsCallback(spec.trials, states=(optuna.trial.TrialState.COMPLETE,
-                                                                     optuna.trial.TrialState.PRUNED))
+        enough = optuna.study.MaxTrialsCallback(spec.trials, states=finished)
         try:
             with STOP.watching():
                 study.optimize(objective, n_trials=remaining, catch=(RuntimeError,), callbacks=[enough])
