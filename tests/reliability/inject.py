@@ -55,38 +55,34 @@ def slow_steps(milliseconds: int) -> None:
     trainer.Trainer._step = step
 
 
-def slow_test(milliseconds: int) -> None:
-    """The test split is scored after a pause, announced by a file: time for a signal to land after the
-    last epoch, while run.json still says 'running'."""
+def announced_pause(module, name: str, marker: str, milliseconds: int) -> None:
+    """`module.name` runs after writing the file `marker` into the working directory and sleeping: time for
+    a test to send a signal at exactly that moment."""
     import time
     from pathlib import Path
 
-    real = lifecycle._score_test
+    real = getattr(module, name)
 
-    def score_test(*args, **kwargs):
-        Path("scoring-test").write_text(str(time.time()))
+    def paused(*args, **kwargs):
+        Path(marker).write_text(str(time.time()))
         time.sleep(milliseconds / 1000)
         return real(*args, **kwargs)
 
-    lifecycle._score_test = score_test
+    setattr(module, name, paused)
+
+
+def slow_test(milliseconds: int) -> None:
+    """The test split is scored after a pause: a signal lands after the last epoch, while run.json still
+    says 'running'."""
+    announced_pause(lifecycle, "_score_test", "scoring-test", milliseconds)
 
 
 def slow_curves(milliseconds: int) -> None:
-    """The curves are drawn after a pause, announced by a file: time for a signal to land after run.json
-    says 'completed' and before plots/curves.png exists."""
-    import time
-    from pathlib import Path
-
+    """The curves are drawn after a pause: a signal lands after run.json says 'completed' and before
+    plots/curves.png exists."""
     from cnnlab.api import training
 
-    real = training.draw_curves
-
-    def draw_curves(*args, **kwargs):
-        Path("drawing-curves").write_text(str(time.time()))
-        time.sleep(milliseconds / 1000)
-        return real(*args, **kwargs)
-
-    training.draw_curves = draw_curves
+    announced_pause(training, "draw_curves", "drawing-curves", milliseconds)
 
 
 if __name__ == "__main__":
