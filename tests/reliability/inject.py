@@ -3,9 +3,10 @@ thing, then runs `cnnlab` exactly as the command line does (cnnlab.cli.main).
 
 Faults: nan-data (from EPOCH on, the first training batch of each epoch holds NaN pixels),
 nan-weights (at the start of EPOCH a weight of the model becomes NaN), slow-steps (EPOCH is then a number of
-milliseconds each step sleeps), slow-test (EPOCH is the milliseconds the final scoring of the test split
-sleeps, after it wrote `scoring-test` into the working directory), slow-curves (likewise for drawing the
-curves after run.json is final, announced by `drawing-curves`). EPOCH counts from 1. torchrun can run this file as its script."""
+milliseconds each step sleeps), slow-test (the final scoring of the test split waits, after it
+wrote `scoring-test` into the working directory, until the process is signalled or EPOCH milliseconds have
+passed), slow-curves (likewise for drawing the curves after run.json is final, announced by `drawing-curves`), slow-plots (a
+search's plots, `drawing-plots`), slow-setup (a study's data check, `checking-data`). EPOCH counts from 1. torchrun can run this file as its script."""
 
 import sys
 
@@ -56,16 +57,22 @@ def slow_steps(milliseconds: int) -> None:
 
 
 def announced_pause(module, name: str, marker: str, milliseconds: int) -> None:
-    """`module.name` runs after writing the file `marker` into the working directory and sleeping: time for
-    a test to send a signal at exactly that moment."""
+    """`module.name` runs after writing the file `marker` into the working directory and then waiting until
+    the process has taken a signal (cnnlab's stop request is set), or `milliseconds` at most: a test's signal
+    lands at exactly that moment however slow the machine is (a fixed pause raced against a loaded CI machine:
+    the pause could end before the test got round to signalling)."""
     import time
     from pathlib import Path
+
+    from cnnlab.train.interrupts import STOP
 
     real = getattr(module, name)
 
     def paused(*args, **kwargs):
         Path(marker).write_text(str(time.time()))
-        time.sleep(milliseconds / 1000)
+        deadline = time.monotonic() + milliseconds / 1000
+        while STOP.signal is None and time.monotonic() < deadline:
+            time.sleep(0.02)
         return real(*args, **kwargs)
 
     setattr(module, name, paused)
@@ -85,8 +92,24 @@ def slow_curves(milliseconds: int) -> None:
     announced_pause(training, "draw_curves", "drawing-curves", milliseconds)
 
 
+def slow_setup(milliseconds: int) -> None:
+    """A study's data check (before its first run) waits, announced by `checking-data`."""
+    from cnnlab.experiments import runner
+
+    announced_pause(runner, "check_data", "checking-data", milliseconds)
+
+
+def slow_plots(milliseconds: int) -> None:
+    """A search's plots are drawn after a pause (announced by `drawing-plots`): a signal lands after its last
+    trial."""
+    from cnnlab.viz import search
+
+    announced_pause(search, "plot_search", "drawing-plots", milliseconds)
+
+
 if __name__ == "__main__":
     fault, epoch, *args = sys.argv[1:]
     {"nan-data": nan_data, "nan-weights": nan_weights, "slow-steps": slow_steps, "slow-test": slow_test,
-     "slow-curves": slow_curves}[fault](int(epoch))
+     "slow-curves": slow_curves, "slow-plots": slow_plots,
+     "slow-setup": slow_setup}[fault](int(epoch))
     sys.exit(main(args))

@@ -109,42 +109,66 @@ space:
 
 
 def test_a_signal_after_the_last_epoch_completes_that_run_and_starts_no_other(tmp_path: Path) -> None:
-    """SIGTERM after a run's last epoch, to `cnnlab train` (while it draws its curves, run.json final) and to a
-    study and a search (while their first run scores its test split, run.json still 'running'): the run ends
-    'completed' with its test score and its curves (train: exit 0), never killed mid-way and left 'running';
-    the study and the search start no further run and exit 130; the study run again runs the rest."""
-    for place in ("study", "train", "search"):
+    """SIGTERM after a run's last epoch, to `cnnlab train` (while it draws its curves, run.json final), to a
+    study, a search and a tune grid (while their first run scores its test split, run.json still 'running'),
+    to a search whose trials are all done (while it draws its plots), and to a `study run --jobs 2` before its
+    first run (while it checks the data): the run ends 'completed' with its
+    test score and its pictures drawn whole (train, and the finished search: exit 0), never killed mid-way
+    and left 'running'; the study, the search and the grid start no further run (no second trial, no
+    retraining) and exit 130; the --jobs study starts no worker and exits 130; the study run again runs the rest. The injector holds each process at its
+    marker until the signal has landed, so the moment is exact on any machine."""
+    for place in ("study", "train", "search", "plotted", "grid", "jobs"):
         (tmp_path / place).mkdir()
-    (tmp_path / "study" / "late.yaml").write_text(TWO_RUNS)
-    (tmp_path / "search" / "search.yaml").write_text(SEARCH)
+    for place in ("study", "jobs"):
+        (tmp_path / place / "late.yaml").write_text(TWO_RUNS)
+    for place in ("search", "plotted"):
+        (tmp_path / place / "search.yaml").write_text(SEARCH)
     study = ("study", "run", "late.yaml", "--dir", "runs/late", "--quiet")
-    commands = {"study": study, "train": ("train", *TINY, "--name", "late", "--quiet"),
-                "search": ("tune", "search", "search.yaml", "--dir", "runs/search")}
-    # train: the signal lands while its curves are drawn (run.json already final); study and search: while
-    # their first run scores its test split
-    fault = {"study": "slow-test", "train": "slow-curves", "search": "slow-test"}
-    marker = {"study": "scoring-test", "train": "drawing-curves", "search": "scoring-test"}
-    processes = {place: subprocess.Popen([sys.executable, str(INJECT), fault[place], "1500", *args],
+    search = ("tune", "search", "search.yaml", "--dir", "runs/search")
+    commands = {"study": study, "train": ("train", *TINY, "--name", "late", "--quiet"), "search": search,
+                "plotted": (*search, "--trials", "1"),
+                "grid": ("tune", "grid", *TINY, "epochs=2", "--grid", "lr=0.05", "--dir", "runs/grid"),
+                "jobs": (*study, "--jobs", "2")}
+    # where each process is held until the signal lands
+    fault = {"study": "slow-test", "train": "slow-curves", "search": "slow-test", "plotted": "slow-plots",
+             "grid": "slow-test", "jobs": "slow-setup"}
+    marker = {"slow-test": "scoring-test", "slow-curves": "drawing-curves", "slow-plots": "drawing-plots",
+              "slow-setup": "checking-data"}
+    processes = {place: subprocess.Popen([sys.executable, str(INJECT), fault[place], "60000", *args],
                                          cwd=tmp_path / place, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          text=True) for place, args in commands.items()}
     for place, process in processes.items():
-        wait_for(lambda p=place: (tmp_path / p / marker[p]).is_file(), what=f"{place}: {marker[place]}",
+        wait_for(lambda p=place: (tmp_path / p / marker[fault[p]]).is_file(), what=f"{place}: {fault[place]}",
                  process=process)
     for process in processes.values():
         process.send_signal(signal.SIGTERM)
-    (study_out, study_err), (train_out, train_err), (search_out, search_err) = (
-        p.communicate(timeout=120) for p in processes.values())
-    assert processes["train"].returncode == 0 and "test accuracy" in train_out, train_out + train_err
+    said = {place: p.communicate(timeout=120) for place, p in processes.items()}
+    out = {place: stdout for place, (stdout, _) in said.items()}
+    both = {place: stdout + stderr for place, (stdout, stderr) in said.items()}
+    code = {place: p.returncode for place, p in processes.items()}
+
+    assert code["train"] == 0 and "test accuracy" in out["train"], both["train"]
     trained = RunDir(tmp_path / "train" / "runs" / "late").record()
     assert trained.status == Status.COMPLETED and trained.test is not None and trained.epochs_completed == 3
     plots = tmp_path / "train" / "runs" / "late" / "plots"
     assert (plots / "curves.png").is_file() and not list(plots.glob(".*.tmp"))  # drawn whole, not cut off
 
-    assert processes["search"].returncode == 130 and "search interrupted" in search_out, search_out + search_err
-    assert "trials: 1 complete" in search_out  # the trial in progress finished; no second one started
+    assert code["search"] == 130 and "search interrupted" in out["search"], both["search"]
+    assert "trials: 1 complete" in out["search"]  # the trial in progress finished; no second one started
     assert [p.name for p in (tmp_path / "search" / "runs" / "search").glob("trial_*")] == ["trial_0000"]
+    searched = tmp_path / "plotted" / "runs" / "search"
+    assert code["plotted"] == 0 and "trials: 1 complete" in out["plotted"], both["plotted"]
+    assert (searched / "search_history.png").is_file() and not list(searched.glob(".*.tmp"))
 
-    assert processes["study"].returncode == 130 and "study interrupted" in study_out, study_out + study_err
+    assert code["grid"] == 130 and "interrupted" in out["grid"], both["grid"]
+    point = next((tmp_path / "grid" / "runs" / "grid").glob("lr*"))
+    assert RunDir(point).record().status == Status.COMPLETED  # the point finished ...
+    assert not (tmp_path / "grid" / "runs" / "grid" / "final").exists()  # ... and no retraining started
+
+    assert code["jobs"] == 130 and "started" not in out["jobs"], both["jobs"]  # no worker was started
+    assert not [p for p in (tmp_path / "jobs" / "runs" / "late").iterdir() if p.is_dir() and p.name[0] != "."]
+
+    assert code["study"] == 130 and "study interrupted" in out["study"], both["study"]
     first = RunDir(tmp_path / "study" / "runs" / "late" / "baseline").record()
     assert first.status == Status.COMPLETED and first.test is not None and first.epochs_completed == 2
     assert not (tmp_path / "study" / "runs" / "late" / "second").exists()  # no run started after the request

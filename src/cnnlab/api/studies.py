@@ -85,16 +85,19 @@ def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: 
     from ..experiments.runner import run_study as execute
     from ..experiments.tune_grid import run_tuned
 
-    if study.mode == "greedy":
-        outcome = run_greedy(study, directory, jobs, rerun_failed, quiet, log)
-    elif study.protocol == "tune":
-        results = run_tuned(study, directory, jobs, quiet, log)
-        outcome = StudyOutcome(Path(directory), {}, [], any(r.interrupted for r in results.values()))
-    else:
-        outcome = execute(study, directory, jobs, rerun_failed, quiet, log)
-    for run_dir in Path(directory).iterdir():
-        if run_dir.is_dir() and not run_dir.name.startswith("."):
-            draw_curves(run_dir)
+    # one stop request from the first run to the last picture: a signal while the curves are drawn lets them
+    # be drawn whole (the study's runs are all finished by then), as for `cnnlab train`
+    with STOP.watching():
+        if study.mode == "greedy":
+            outcome = run_greedy(study, directory, jobs, rerun_failed, quiet, log)
+        elif study.protocol == "tune":
+            results = run_tuned(study, directory, jobs, quiet, log)
+            outcome = StudyOutcome(Path(directory), {}, [], any(r.interrupted for r in results.values()))
+        else:
+            outcome = execute(study, directory, jobs, rerun_failed, quiet, log)
+        for run_dir in Path(directory).iterdir():
+            if run_dir.is_dir() and not run_dir.name.startswith("."):
+                draw_curves(run_dir)
     return outcome
 
 
@@ -175,9 +178,10 @@ def tune_grid(config: str | None, overrides: Sequence[str], grid: Sequence[str],
 
     study = plan_grid(config, overrides, parse_grid_options(grid), "tune_grid", parse_pairs(pairs))
     log(f"tune grid: {len(study.runs)} points into {directory}")
-    result = run_grid(study, directory, jobs=jobs, log=log)
-    for meta in study.runs:
-        draw_curves(Path(directory) / meta.name)
+    with STOP.watching():  # as run_study: the curves drawn whole even when a signal lands while they are
+        result = run_grid(study, directory, jobs=jobs, log=log)
+        for meta in study.runs:
+            draw_curves(Path(directory) / meta.name)
     return result
 
 
@@ -193,10 +197,13 @@ def tune_search(path: str | Path, overrides: Sequence[str] = (), directory: str 
     if storage:
         spec = dataclasses.replace(spec, storage=storage)
     directory = Path(directory or f"runs/{spec.name}")
-    study, interrupted = run_search(spec, directory)
-    summary = summarize(study)
-    summary["interrupted"] = interrupted
-    summary["plots"] = [str(p) for p in plot_search(summary, directory)]
+    # one stop request over the trials, the summary and the plots: a signal after the last trial lets the
+    # plots be drawn whole (a signal during a trial stops the search after that trial, see run_search)
+    with STOP.watching():
+        study, interrupted = run_search(spec, directory)
+        summary = summarize(study)
+        summary["interrupted"] = interrupted
+        summary["plots"] = [str(p) for p in plot_search(summary, directory)]
     summary["storage"] = shown_storage(spec)
     return summary
 

@@ -257,7 +257,8 @@ def _parallel(runs: Sequence[RunSpec], directory: Path, jobs: int, rerun_failed:
     outcome = StudyOutcome(directory, {}, [])
     outcome.skipped += _already_finished(runs, directory, rerun_failed, log)
     pending, running = [spec for spec in runs if spec.name not in outcome.skipped], {}
-    stop: dict[str, int | None] = {"signal": None, "count": 0}
+    # a request taken before this loop (an enclosing STOP scope: the study's set-up, an earlier stage) starts nothing
+    stop: dict[str, int | None] = {"signal": STOP.signal, "count": 0}
 
     def on_signal(signum: int, frame: object) -> None:
         stop["signal"], stop["count"] = signum, stop["count"] + 1

@@ -27,6 +27,7 @@ from ..config import RunConfig, StopConfig
 from ..errors import ConfigError
 from ..io import FileLock, atomic_write_json
 from ..runs import RunDir, Status
+from ..train import STOP
 from .runner import run_one, run_study
 from .study import REFERENCE_COLUMNS, RunSpec, Study, plan_study, read_plan
 from .table import study_rows
@@ -141,7 +142,7 @@ def run_tuned(study: Study, directory: str | Path, jobs: int = 1, quiet: bool = 
     results = {}
     for variation in variations:
         mine = [row for row in rows if row["variation"] == variation]
-        if outcome.interrupted:
+        if outcome.interrupted or STOP.signal is not None:  # (a signal after the last point's last epoch too)
             results[variation] = GridResult(directory, mine, None, None, interrupted=True)
             continue
         final_name = FINAL if len(study.variations) == 1 else f"{variation}__{FINAL}"
