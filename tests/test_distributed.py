@@ -94,21 +94,20 @@ def test_two_machines_through_c10d_equal_one_process_then_resume_onto_one_and_on
 def test_sigterm_ends_every_rank_with_a_checkpoint_that_resumes_on_one_process(tmp_path: Path,
                                                                                reference: Path) -> None:
     agent = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                              str(INJECT), "slow-steps", "60", "train", *BASE, "epochs=2", "--name", "cut"],
+                              str(INJECT), "hold-step", "5", "train", *BASE, "epochs=2", "--name", "cut"],
                              cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run = tmp_path / "runs" / "cut"
     deadline = time.monotonic() + 120
-    while not ((run / "run.json").is_file() and RunDir(run).record().status == Status.RUNNING):
+    while not (tmp_path / "holding-step").is_file():  # each rank holds its 5th step (of 16 per epoch) for the signal
         assert time.monotonic() < deadline and agent.poll() is None, agent.communicate()
         time.sleep(0.05)
-    time.sleep(0.8)  # a few 60 ms steps into the run (16 steps of 32 images per epoch)
     sent = time.monotonic()
     agent.send_signal(signal.SIGTERM)
     out, err = agent.communicate(timeout=120)
     assert time.monotonic() - sent < 30, "the ranks took too long to stop"
     record = RunDir(run).record()
     assert record.status == Status.INTERRUPTED, (record.reason, err[-3000:])
-    assert record.reason.startswith("SIGTERM during epoch") and record.steps % 16, record.reason  # mid-epoch
+    assert record.reason.startswith("SIGTERM during epoch 1") and record.steps == 5, record.reason  # the held step
     assert (run / "checkpoints" / "last.safetensors").is_file()
     assert not list(run.rglob("*.tmp"))
     result = cnnlab.train(None, [], resume=run, quiet=True)  # onto one process

@@ -1,12 +1,16 @@
-"""A fault injector around the real program: `python inject.py FAULT EPOCH cnnlab-args...` patches one
-thing, then runs `cnnlab` exactly as the command line does (cnnlab.cli.main).
+"""A fault injector around the real program: `python inject.py FAULT N cnnlab-args...` patches one
+thing, then runs `cnnlab` exactly as the command line does (cnnlab.cli.main). torchrun can run this file as
+its script.
 
-Faults: nan-data (from EPOCH on, the first training batch of each epoch holds NaN pixels),
-nan-weights (at the start of EPOCH a weight of the model becomes NaN), slow-steps (EPOCH is then a number of
-milliseconds each step sleeps), slow-test (the final scoring of the test split waits, after it
-wrote `scoring-test` into the working directory, until the process is signalled or EPOCH milliseconds have
-passed), slow-curves (likewise for drawing the curves after run.json is final, announced by `drawing-curves`), slow-plots (a
-search's plots, `drawing-plots`), slow-setup (a study's data check, `checking-data`). EPOCH counts from 1. torchrun can run this file as its script."""
+Faults, with what N means:
+- nan-data: from epoch N on (counting from 1), the first training batch of each epoch holds NaN pixels;
+- nan-weights: at the start of epoch N a weight of the model becomes NaN;
+- hold-step: the N-th optimizer step waits, after writing `holding-step`, until the process is signalled;
+- slow-test, slow-curves, slow-plots, slow-setup: the final scoring of the test split (`scoring-test`), the
+  drawing of a run's curves after run.json is final (`drawing-curves`), a search's plots (`drawing-plots`),
+  a study's data check (`checking-data`) wait, after writing that marker file into the working directory,
+  until the process is signalled or N milliseconds have passed.
+"""
 
 import sys
 
@@ -43,36 +47,45 @@ def nan_weights(epoch: int) -> None:
     trainer.Trainer._run_epoch = run_epoch
 
 
-def slow_steps(milliseconds: int) -> None:
-    """Every optimizer step takes at least this long: time for a signal to land mid-epoch."""
+def hold(marker: str, milliseconds: int) -> None:
+    """Write the file `marker` into the working directory, then wait until the process has taken a signal
+    (cnnlab's stop request is set), or `milliseconds` at most: a test's signal lands at exactly this moment
+    however slow the machine is (fixed sleeps raced against a loaded CI machine: a pause could end, or an
+    epoch could end, before the test got round to signalling)."""
     import time
+    from pathlib import Path
+
+    from cnnlab.train.interrupts import STOP
+
+    Path(marker).write_text(str(time.time()))
+    deadline = time.monotonic() + milliseconds / 1000
+    while STOP.signal is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def hold_step(number: int) -> None:
+    """The NUMBER-th optimizer step of this process (of each rank under torchrun) is held, announced by
+    `holding-step`, until a signal lands (or 60 s pass; a SIGKILL simply ends it there): a signal mid-epoch
+    at a known step on any machine."""
+    import itertools
 
     real = trainer.Trainer._step
+    count = itertools.count(1)
 
     def step(self, images, labels):
-        time.sleep(milliseconds / 1000)
+        if next(count) == number:
+            hold("holding-step", 60_000)
         return real(self, images, labels)
 
     trainer.Trainer._step = step
 
 
 def announced_pause(module, name: str, marker: str, milliseconds: int) -> None:
-    """`module.name` runs after writing the file `marker` into the working directory and then waiting until
-    the process has taken a signal (cnnlab's stop request is set), or `milliseconds` at most: a test's signal
-    lands at exactly that moment however slow the machine is (a fixed pause raced against a loaded CI machine:
-    the pause could end before the test got round to signalling)."""
-    import time
-    from pathlib import Path
-
-    from cnnlab.train.interrupts import STOP
-
+    """`module.name` runs after `hold(marker, milliseconds)`."""
     real = getattr(module, name)
 
     def paused(*args, **kwargs):
-        Path(marker).write_text(str(time.time()))
-        deadline = time.monotonic() + milliseconds / 1000
-        while STOP.signal is None and time.monotonic() < deadline:
-            time.sleep(0.02)
+        hold(marker, milliseconds)
         return real(*args, **kwargs)
 
     setattr(module, name, paused)
@@ -109,7 +122,7 @@ def slow_plots(milliseconds: int) -> None:
 
 if __name__ == "__main__":
     fault, epoch, *args = sys.argv[1:]
-    {"nan-data": nan_data, "nan-weights": nan_weights, "slow-steps": slow_steps, "slow-test": slow_test,
+    {"nan-data": nan_data, "nan-weights": nan_weights, "hold-step": hold_step, "slow-test": slow_test,
      "slow-curves": slow_curves, "slow-plots": slow_plots,
      "slow-setup": slow_setup}[fault](int(epoch))
     sys.exit(main(args))

@@ -35,12 +35,11 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run_bitwise(tmp_pa
     small_convnet = ("model=convnet", "model.filters=[8,16,32]", "model.fc=[64]", "model.dropout=0.3")
     args = (*TINY, *small_convnet, "epochs=3", "--quiet")  # dropout: the RNG state must be checkpointed
     reference = start("train", *args, "--name", "reference", cwd=tmp_path)
-    # steps of at least 50 ms (a sleep, the arithmetic untouched): epoch 2 lasts 0.5 s, so the kill lands in it
-    killed = subprocess.Popen([sys.executable, str(INJECT), "slow-steps", "50", "train", *args, "--name", "killed"],
+    # 10 steps per epoch: the 13th step (the third of epoch 2) is held until the kill, the arithmetic untouched
+    killed = subprocess.Popen([sys.executable, str(INJECT), "hold-step", "13", "train", *args, "--name", "killed"],
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run = tmp_path / "runs" / "killed"
-    wait_for(lambda: metrics_rows(run) >= 1, what="epoch 1", process=killed)
-    time.sleep(0.15)  # into epoch 2
+    wait_for(lambda: (tmp_path / "holding-step").is_file(), what="step 13", process=killed)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     assert metrics_rows(run) == 1  # killed in epoch 2, not after it
