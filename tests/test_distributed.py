@@ -93,6 +93,14 @@ def test_two_machines_through_c10d_equal_one_process_then_resume_onto_one_and_on
 
 def test_sigterm_ends_every_rank_with_a_checkpoint_that_resumes_on_one_process(tmp_path: Path,
                                                                                reference: Path) -> None:
+    """torchrun SIGTERMed at a held step: every rank stops after that step, one checkpoint, resumed on one
+    process to the uninterrupted weights. Beside it, the `--nproc` shortcut SIGTERMed mid-run and one whose
+    loss diverges end as `cnnlab train` does on one process (143 and 3, the ranks' one-line messages), not
+    with torchrun's traceback and exit 1."""
+    shortcut = {name: subprocess.Popen([sys.executable, "-m", "cnnlab", "train", *BASE, *extra, "--name", name,
+                                        "--nproc", "2"], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
+                for name, extra in (("long", ["epochs=100"]), ("nan", ["epochs=2", "lr=1e12"]))}
     agent = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
                               str(INJECT), "hold-step", "5", "train", *BASE, "epochs=2", "--name", "cut"],
                              cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -101,6 +109,10 @@ def test_sigterm_ends_every_rank_with_a_checkpoint_that_resumes_on_one_process(t
     while not (tmp_path / "holding-step").is_file():  # each rank holds its 5th step (of 16 per epoch) for the signal
         assert time.monotonic() < deadline and agent.poll() is None, agent.communicate()
         time.sleep(0.05)
+    while not (tmp_path / "runs" / "long" / "metrics.csv").is_file():  # an epoch in
+        assert time.monotonic() < deadline and shortcut["long"].poll() is None, shortcut["long"].communicate()
+        time.sleep(0.05)
+    shortcut["long"].send_signal(signal.SIGTERM)
     sent = time.monotonic()
     agent.send_signal(signal.SIGTERM)
     out, err = agent.communicate(timeout=120)
@@ -117,6 +129,13 @@ def test_sigterm_ends_every_rank_with_a_checkpoint_that_resumes_on_one_process(t
     resumed = untimed_metrics(run)[0]["train_loss"]
     uninterrupted = untimed_metrics(reference / "e2")[0]["train_loss"]
     assert resumed == pytest.approx(uninterrupted, rel=1e-5)  # the epoch's mean over both ranks and both sessions
+
+    (_, long_err), (_, nan_err) = (process.communicate(timeout=120) for process in shortcut.values())
+    assert shortcut["long"].returncode == 143 and "Traceback" not in long_err, long_err[-3000:]
+    assert "interrupted: SIGTERM during epoch" in long_err and "cnnlab train --resume runs/long" in long_err
+    assert RunDir(tmp_path / "runs" / "long").record().status == Status.INTERRUPTED
+    assert shortcut["nan"].returncode == 3 and "Traceback" not in nan_err, nan_err[-3000:]
+    assert "diverged: training loss became NaN/Inf" in nan_err and "rank 0 ended with exit code 3" in nan_err
 
 
 def test_a_batch_that_does_not_divide_over_the_processes_is_refused(tmp_path: Path) -> None:

@@ -125,9 +125,10 @@ def check_distributed(nproc: int, config: Any = None, overrides: Sequence[str] =
 def launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
     """`cnnlab ARGV` on `nproc` processes of this machine through torchrun (torch.distributed.run), which
     sets RANK/WORLD_SIZE/LOCAL_RANK, forwards signals to every process and ends all when one fails.
-    Replaces this process (exec), so a signal sent to it reaches torchrun itself."""
+    Replaces this process (exec), so a signal sent to it reaches torchrun itself; torchrun runs under
+    api/torchrun.py, which gives it cnnlab's exit codes instead of its traceback."""
     _check_nproc(nproc)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+    command = [sys.executable, "-m", "cnnlab.api.torchrun", "--standalone", f"--nproc-per-node={nproc}",
                "-m", "cnnlab", *argv]
     sys.stdout.flush()
     sys.stderr.flush()
