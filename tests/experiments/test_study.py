@@ -254,8 +254,10 @@ EPOCHS = {"baseline": 2, "long": 12, "short": 2}
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_runs(tmp_path: Path, jobs) -> None:
     """Ctrl-C (SIGINT to the process group) while `study run`'s first run has finished and the long one is
-    mid-way (in the same process, or in a worker of --jobs 2): exit 130, the long run 'interrupted' with a checkpoint; the same
-    command again skips the finished run, resumes the interrupted one and runs the rest."""
+    mid-way (in the same process, or in a worker of --jobs 2, which SLURM's scancel also signals directly:
+    SIGTERM to the worker at the same moment, besides the one its parent forwards): exit 130, the long run
+    'interrupted' with a checkpoint; the same command again skips the finished run, resumes the interrupted
+    one and runs the rest."""
     path = write_study(tmp_path, SLOW_STUDY, "killable.yaml")
     out = tmp_path / "study"
     command = [sys.executable, "-m", "cnnlab", "study", "run", str(path), "--dir", str(out), "--quiet",
@@ -271,7 +273,11 @@ def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_ru
         return (out / "long" / "checkpoints" / "last.safetensors").is_file()
     while time.time() < deadline and not (finished() and long_mid_run()):
         time.sleep(0.02)
+    workers = _children(process.pid)
+    assert bool(workers) == (jobs > 1), workers  # the long run's worker at least (baseline's has ended)
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground process group
+    for worker in workers:  # (--jobs 2) and scancel signals every process of the job step
+        os.kill(worker, signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stdout + stderr
     done_first = finished()
@@ -288,6 +294,19 @@ def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_ru
     assert {name: (out / name / "run.json").stat().st_mtime_ns for name in done_first} == stamps  # not repeated
     assert infos["long"]["sessions"] == 2  # resumed from its checkpoint, not restarted
     assert "| baseline |" in (out / "table.md").read_text()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def test_shards_of_a_job_array_fill_one_table(tmp_path: Path, capsys, monkeypatch) -> None:

@@ -111,10 +111,10 @@ def test_a_signal_after_the_last_epoch_completes_that_run_and_starts_no_other(tm
     """SIGTERM after a run's last epoch, to `cnnlab train` (while it draws its curves, run.json final), to a
     study, a search and a tune grid (while their first run scores its test split, run.json still 'running'),
     to a search whose trials are all done (while it draws its plots), and to a `study run --jobs 2` before its
-    first run (while it checks the data): the run ends 'completed' with its
-    test score and its pictures drawn whole (train, and the finished search: exit 0), never killed mid-way
-    and left 'running'; the study, the search and the grid start no further run (no second trial, no
-    retraining) and exit 130; the --jobs study starts no worker and exits 130; the study run again runs the rest. The injector holds each process at its
+    first run (while it checks the data): the run ends 'completed' with its test score and its pictures drawn
+    whole (train, and the finished search: exit 0), never killed mid-way and left 'running'; the study, the
+    search and the grid start no further run (no second trial, no retraining) and exit 130; the --jobs study
+    starts no worker and exits 130; the study run again runs the rest. The injector holds each process at its
     marker until the signal has landed, so the moment is exact on any machine."""
     for place in ("study", "train", "search", "plotted", "grid", "jobs"):
         (tmp_path / place).mkdir()

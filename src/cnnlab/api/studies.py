@@ -108,7 +108,9 @@ def study_worker(directory: str | Path, name: str, config: str | Path, rerun_fai
     from ..experiments.study import RunSpec
 
     run_config = load_config(config)
-    with STOP.watching():  # the parent's forwarded signal, during set-up or the curves too (as api.train)
+    # the parent's forwarded signal, during set-up or the curves too (as api.train); a signal sent to this
+    # process directly as well (scancel signals the whole job) is the same request, not a second one
+    with STOP.watching(escalate=False):
         action, status = run_one(RunSpec(name, name, run_config.seed, {}, run_config), Path(directory),
                                  rerun_failed, quiet=True)
         if action == BUSY:

@@ -262,8 +262,11 @@ def _parallel(runs: Sequence[RunSpec], directory: Path, jobs: int, rerun_failed:
 
     def on_signal(signum: int, frame: object) -> None:
         stop["signal"], stop["count"] = signum, stop["count"] + 1
-        for process, _ in running.values():  # each signal once to each worker: the first checkpoints,
-            process.send_signal(signal.SIGTERM)  # a second makes them exit at once
+        for process, _ in running.values():  # the first signal: each worker checkpoints and stops (workers
+            if stop["count"] == 1:  # never escalate themselves, train/interrupts.py); a second: exit at once
+                process.send_signal(signal.SIGTERM)
+            else:
+                process.kill()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -289,8 +292,7 @@ def _parallel(runs: Sequence[RunSpec], directory: Path, jobs: int, rerun_failed:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    outcome.interrupted = stop["signal"] is not None
-    return outcome
+    return _stopped(outcome, log) if stop["signal"] is not None else outcome
 
 
 def _next_free(pending: list[RunSpec], directory: Path) -> RunSpec | None:

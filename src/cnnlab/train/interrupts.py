@@ -5,6 +5,11 @@ the run ends as 'interrupted'; a study or search loop around the run sees the sa
 further run. A second signal ends the process at once (exit 128 + its number), which corrupts nothing
 because every file cnnlab writes is written atomically.
 
+A `study run --jobs N` worker does not escalate (`watching(escalate=False)`): every signal it gets is the
+one request. SLURM's `scancel` (and `kill` of a whole process tree) signals the worker directly and its
+parent forwards the same request a moment later; counted as two, the worker would exit without its
+checkpoint. The parent escalates for it instead, with SIGKILL on its own second signal.
+
 One flag for the whole process, not one per trainer: a signal that arrives after the last epoch (while the
 test split is scored and run.json written) must neither kill the process mid-way, leaving a finished run
 that reads 'running', nor be swallowed by a trainer that has already returned, so that the study goes on
@@ -31,14 +36,17 @@ class StopRequest:
         self.signal: int | None = None
         self._depth = 0
         self._previous: dict[int, Any] = {}
+        self._escalate = True
 
     @contextlib.contextmanager
-    def watching(self) -> Iterator[None]:
+    def watching(self, escalate: bool = True) -> Iterator[None]:
+        """`escalate`: whether a second signal exits at once (the outermost scope decides)."""
         if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
             yield
             return
         if self._depth == 0:
             self.signal = None
+            self._escalate = escalate
             self._previous = {s: signal.signal(s, self._handler) for s in WATCHED}
         self._depth += 1
         try:
@@ -51,10 +59,11 @@ class StopRequest:
                 self.signal = None
 
     def _handler(self, signum: int, frame: Any) -> None:
-        if self.signal is not None:
+        if self.signal is not None and self._escalate:
             os.write(2, f"{signal.Signals(signum).name} again: exiting now; the last checkpoint is intact\n".encode())
             os._exit(128 + signum)
-        self.signal = signum
+        if self.signal is None:
+            self.signal = signum
 
 
 STOP = StopRequest()
