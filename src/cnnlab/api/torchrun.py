@@ -24,8 +24,11 @@ def main(argv: Sequence[str]) -> int:
     except SignalException as exc:  # the agent forwarded the signal; every rank checkpointed and said so
         return 128 + int(exc.sigval)
     except ChildFailedError as exc:
-        rank, failure = exc.get_first_failure()
-        code = failure.exitcode
+        # the lowest rank that exited with a code of its own (rank 0 speaks for all: its message is the one
+        # printed); ranks the agent then stopped show as signalled
+        exited = sorted(r for r, f in exc.failures.items() if f.exitcode > 0)
+        rank = exited[0] if exited else exc.get_first_failure()[0]
+        code = exc.failures[rank].exitcode
         if code < 0:  # a rank killed by a signal (the out-of-memory killer, kill -9)
             print(f"torchrun: rank {rank} was killed by signal {-code}; the run resumes from its last checkpoint "
                   "with --resume", file=sys.stderr)
