@@ -41,11 +41,28 @@ def test_bench_modes_and_data(tmp_path: Path) -> None:
     (["bench", "convnet", "--compare", "torchvision"], "torchvision has no 'convnet'"),
     (["bench", "nosuchnet"], "nosuchnet"),
     (["bench", "--steps", "0"], "--steps, --repeats and --batch-size must be at least 1"),
+    # a batch of 64 images of 10^6 x 10^6 pixels: ~700 TiB, beyond any address space (refused, never touched)
+    (["bench", "convnet", "--image-size", "1000000", "--steps", "1", "--warmup", "1", "--repeats", "1"],
+     "GiB): lower batch_size (--batch-size), the image size (data.image_size, --image-size)"),
 ])
 def test_bench_mistakes(argv: list[str], message: str, capsys, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_out_of_memory_is_told_as_the_sizes_to_lower() -> None:
+    import torch
+
+    from cnnlab.errors import out_of_memory
+
+    gpu = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79 GiB")
+    assert out_of_memory(gpu).startswith("out of memory (one allocation of 2.00 GiB): lower batch_size")
+    cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                       "you tried to allocate 3221225472 bytes. Error code 12 (Cannot allocate memory)")
+    assert out_of_memory(cpu).startswith("out of memory (one allocation of 3.0 GiB)")
+    assert out_of_memory(MemoryError()).startswith("out of memory: lower batch_size")
+    assert out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None  # a bug stays a bug
 
 
 @pytest.mark.slow(first=True)

@@ -51,3 +51,24 @@ def unknown_name_message(kind: str, name: str, choices: Iterable[str], origin: s
     where = f" ({origin})" if origin else ""
     hint = f"; did you mean '{guess}'?" if guess else ""
     return f"unknown {kind} '{name}'{where}{hint} Valid {kind}s: {', '.join(choices)}"
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """The one-line message for an allocation that failed (Python's MemoryError, torch's CPU allocator's
+    RuntimeError, torch.OutOfMemoryError on a GPU), or None for any other error. A size the user chose (batch,
+    image side, model width) is the usual cause: the message says which knobs lower it."""
+    import re
+
+    text = str(exc)
+    if not (isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+            or (isinstance(exc, RuntimeError) and "can't allocate memory" in text)):
+        return None
+    tried = re.search(r"(?:tried to allocate|Tried to allocate) ([0-9.]+) ?(bytes|[KMGT]i?B)", text)
+    if tried is None:
+        amount = ""
+    elif tried.group(2) == "bytes":
+        amount = f" (one allocation of {int(float(tried.group(1))) / 2**30:.1f} GiB)"
+    else:
+        amount = f" (one allocation of {tried.group(1)} {tried.group(2)})"
+    return (f"out of memory{amount}: lower batch_size (--batch-size), the image size (data.image_size, "
+            "--image-size) or eval_batch_size, or use a smaller model; --debug shows where")

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from ..errors import CnnlabError
+from ..errors import CnnlabError, out_of_memory
 from ..io import DISK_ERRORS, storage_error
 from . import catalog, data, optim, studies, training, transfer, tune, viz
 
@@ -65,6 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as exc:  # a size the user chose did not fit: one line, exit 2
+        message = out_of_memory(exc)
+        if args.debug or message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
 
 
 def _key_value_hint(extra: Sequence[str], argv: list[str]) -> str | None:
