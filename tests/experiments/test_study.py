@@ -17,7 +17,7 @@ import pytest
 
 import cnnlab
 from cnnlab.cli import main
-from cnnlab.experiments.runner import prepare_study_dir, run_study
+from cnnlab.experiments.runner import BUSY, NOT_STARTED, _settle, prepare_study_dir, run_study
 from cnnlab.experiments.study import load_study
 from cnnlab.experiments.table import aggregate, crossings, first_crossing, formatted, study_rows, write_tables
 from cnnlab.runs import RunDir
@@ -294,6 +294,17 @@ def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_ru
     assert {name: (out / name / "run.json").stat().st_mtime_ns for name in done_first} == stamps  # not repeated
     assert infos["long"]["sessions"] == 2  # resumed from its checkpoint, not restarted
     assert "| baseline |" in (out / "table.md").read_text()
+
+
+def test_a_worker_is_settled_by_its_run_and_its_exit(tmp_path: Path) -> None:
+    """A --jobs worker's end, decided from its exit code and what its run wrote: a worker signalled while
+    Python was starting (no run yet) did not fail, it never started; one that exited with no run did fail."""
+    missing, written = RunDir(tmp_path / "missing"), RunDir(tmp_path / "written")
+    written.path.mkdir()
+    (written.path / "run.json").write_text(json.dumps({"status": "interrupted"}))
+    assert _settle(missing, 75) == BUSY
+    assert _settle(missing, -15) == NOT_STARTED and _settle(missing, 2) == "failed" and _settle(missing, 1) == "failed"
+    assert _settle(written, -9) == "interrupted" and _settle(written, 130) == "interrupted"
 
 
 def _children(pid: int) -> list[int]:

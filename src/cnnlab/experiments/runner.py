@@ -33,6 +33,7 @@ from ..train import STOP
 from .study import RunSpec, Study, write_plan
 
 BUSY = "busy"  # the outcome of a run another process holds
+NOT_STARTED = "not started"  # a worker signalled while Python started, before its run existed
 STUDY_LOCK = ".lock"  # held while a process writes the study's plan.json
 WAIT_SECONDS = 1.0  # between looks at runs other processes hold
 
@@ -304,12 +305,15 @@ def _next_free(pending: list[RunSpec], directory: Path) -> RunSpec | None:
 
 def _settle(run: RunDir, returncode: int) -> str:
     """The status of a run whose worker ended: busy (exit 75: another process held it), or what the run
-    wrote. A worker that stopped before creating the run (its message is in the log beside it) failed; one
-    killed mid-run leaves it crashed, resumable."""
+    wrote. A worker that ended before creating the run was either stopped by a signal while Python was
+    still starting (before any handler: exit -N; nothing happened, the study's next run starts it) or
+    failed (its message is in the log beside it). One killed mid-run leaves it crashed, resumable."""
     if returncode == RunBusy.exit_code:
         return BUSY
     status = run.status()
-    return str(status) if status is not None else str(Status.FAILED)
+    if status is not None:
+        return str(status)
+    return NOT_STARTED if returncode < 0 else str(Status.FAILED)
 
 
 def _launch(spec: RunSpec, directory: Path, configs: Path, env: dict, rerun_failed: bool) -> subprocess.Popen:
