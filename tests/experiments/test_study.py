@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -277,7 +278,8 @@ def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_ru
     assert bool(workers) == (jobs > 1), workers  # the long run's worker at least (baseline's has ended)
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground process group
     for worker in workers:  # (--jobs 2) and scancel signals every process of the job step
-        os.kill(worker, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # a short run's worker may just have ended
+            os.kill(worker, signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stdout + stderr
     done_first = finished()
