@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,7 +20,7 @@ import torch
 
 import cnnlab
 from cnnlab.runs import RunDir, Status
-from tests.reliability.helpers import untimed_metrics, weights
+from tests.reliability.helpers import children, untimed_metrics, weights
 
 pytestmark = pytest.mark.slow
 
@@ -94,13 +95,16 @@ def test_two_machines_through_c10d_equal_one_process_then_resume_onto_one_and_on
 def test_sigterm_ends_every_rank_with_a_checkpoint_that_resumes_on_one_process(tmp_path: Path,
                                                                                reference: Path) -> None:
     """torchrun SIGTERMed at a held step: every rank stops after that step, one checkpoint, resumed on one
-    process to the uninterrupted weights. Beside it, the `--nproc` shortcut SIGTERMed mid-run and one whose
-    loss diverges end as `cnnlab train` does on one process (143 and 3, the ranks' one-line messages), not
-    with torchrun's traceback and exit 1."""
+    process to the uninterrupted weights. Beside it, three `--nproc` runs end as `cnnlab train` does on one
+    process, with one-line messages and not torchrun's traceback and exit 1: SIGTERM to torchrun and to its
+    ranks at once (as SLURM's scancel does; a rank counts the two as one request): 143, 'interrupted' with a
+    checkpoint; a loss that diverges: 3; one rank killed by SIGKILL mid-run: 137, and the run reads 'crashed'
+    (resumable), not 'failed' by the rank that lost its peer."""
     shortcut = {name: subprocess.Popen([sys.executable, "-m", "cnnlab", "train", *BASE, *extra, "--name", name,
                                         "--nproc", "2"], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, text=True)
-                for name, extra in (("long", ["epochs=100"]), ("nan", ["epochs=2", "lr=1e12"]))}
+                for name, extra in (("long", ["epochs=100"]), ("nan", ["epochs=2", "lr=1e12"]),
+                                    ("killed", ["epochs=100"]))}
     agent = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
                               str(INJECT), "hold-step", "5", "train", *BASE, "epochs=2", "--name", "cut"],
                              cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -109,10 +113,15 @@ def test_sigterm_ends_every_rank_with_a_checkpoint_that_resumes_on_one_process(t
     while not (tmp_path / "holding-step").is_file():  # each rank holds its 5th step (of 16 per epoch) for the signal
         assert time.monotonic() < deadline and agent.poll() is None, agent.communicate()
         time.sleep(0.05)
-    while not (tmp_path / "runs" / "long" / "metrics.csv").is_file():  # an epoch in
-        assert time.monotonic() < deadline and shortcut["long"].poll() is None, shortcut["long"].communicate()
-        time.sleep(0.05)
-    shortcut["long"].send_signal(signal.SIGTERM)
+    for name in ("long", "killed"):
+        while not (tmp_path / "runs" / name / "metrics.csv").is_file():  # an epoch in
+            assert time.monotonic() < deadline and shortcut[name].poll() is None, shortcut[name].communicate()
+            time.sleep(0.05)
+    ranks = children(shortcut["long"].pid)  # (the shortcut execs torchrun: its children are the ranks)
+    assert len(ranks) == 2, ranks
+    for pid in (shortcut["long"].pid, *ranks):
+        os.kill(pid, signal.SIGTERM)
+    os.kill(max(children(shortcut["killed"].pid)), signal.SIGKILL)
     sent = time.monotonic()
     agent.send_signal(signal.SIGTERM)
     out, err = agent.communicate(timeout=120)
@@ -130,12 +139,40 @@ def test_sigterm_ends_every_rank_with_a_checkpoint_that_resumes_on_one_process(t
     uninterrupted = untimed_metrics(reference / "e2")[0]["train_loss"]
     assert resumed == pytest.approx(uninterrupted, rel=1e-5)  # the epoch's mean over both ranks and both sessions
 
-    (_, long_err), (_, nan_err) = (process.communicate(timeout=120) for process in shortcut.values())
+    (_, long_err), (_, nan_err), (_, killed_err) = (process.communicate(timeout=120) for process in shortcut.values())
     assert shortcut["long"].returncode == 143 and "Traceback" not in long_err, long_err[-3000:]
     assert "interrupted: SIGTERM during epoch" in long_err and "cnnlab train --resume runs/long" in long_err
-    assert RunDir(tmp_path / "runs" / "long").record().status == Status.INTERRUPTED
+    assert "again" not in long_err  # one request per rank, not "SIGTERM again: exiting now"
+    record = RunDir(tmp_path / "runs" / "long").record()
+    assert record.status == Status.INTERRUPTED and record.steps % 16, record.reason  # mid-epoch, checkpointed
+    assert (tmp_path / "runs" / "long" / "checkpoints" / "last.safetensors").is_file()
+    assert shortcut["killed"].returncode == 137 and "Traceback" not in killed_err, killed_err[-3000:]
+    assert re.search(r"rank \d was killed by signal 9", killed_err)
+    assert RunDir(tmp_path / "runs" / "killed").status() == Status.CRASHED
     assert shortcut["nan"].returncode == 3 and "Traceback" not in nan_err, nan_err[-3000:]
-    assert "diverged: training loss became NaN/Inf" in nan_err and "rank 0 ended with exit code 3" in nan_err
+    assert "diverged: training loss became NaN/Inf" in nan_err and re.search(r"rank \d ended first, with exit code 3", nan_err)
+
+
+def test_a_signal_while_the_ranks_meet_ends_them_at_once(tmp_path: Path) -> None:
+    """SIGTERM to torchrun while rank 1 is still starting (no handler yet: it dies at once) and rank 0 waits
+    for it where the ranks meet: rank 0 ends at once too, instead of waiting there with its stop request until
+    torchrun gives up on it (30 s, then SIGKILL) or being left behind; nothing was written."""
+    agent = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                              str(INJECT), "late-rank", "1", "train", *BASE, "epochs=2", "--name", "met"],
+                             cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not ((tmp_path / "late-rank").is_file() and (tmp_path / "meeting").is_file()):
+        assert time.monotonic() < deadline and agent.poll() is None, agent.communicate()
+        time.sleep(0.05)
+    time.sleep(0.5)  # rank 0 inside init_process_group (only sooner would still pass: it dies either way)
+    ranks = children(agent.pid)
+    sent = time.monotonic()
+    agent.send_signal(signal.SIGTERM)
+    _, err = agent.communicate(timeout=120)
+    assert time.monotonic() - sent < 15, err[-3000:]  # torchrun's own shutdown timeout is 30 s
+    assert agent.returncode != 0
+    assert not [pid for pid in ranks if Path(f"/proc/{pid}").exists()]  # no rank left behind
+    assert not (tmp_path / "runs" / "met").exists()
 
 
 def test_a_batch_that_does_not_divide_over_the_processes_is_refused(tmp_path: Path) -> None:

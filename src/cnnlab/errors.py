@@ -30,6 +30,14 @@ class StorageError(CnnlabError, OSError):
     """The disk said no: full, read-only, no permission, or a file where a folder belongs."""
 
 
+class PeerLost(CnnlabError):
+    """Another process of a distributed run ended (killed, out of memory) in the middle of a collective.
+    The run is left as it was (it reads 'crashed') and resumes from its last checkpoint. Exit code 1: not a
+    mistake in the input."""
+
+    exit_code = 1
+
+
 class RunBusy(CnnlabError):
     """Another live process owns the run (or study) directory; nothing was touched. Exit code 75
     (EX_TEMPFAIL, "try again later"), so a study can tell it from a mistake."""

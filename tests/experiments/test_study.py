@@ -24,7 +24,7 @@ from cnnlab.experiments.table import aggregate, crossings, first_crossing, forma
 from cnnlab.runs import RunDir
 from cnnlab.runs import decide as action_for
 from cnnlab.viz.report import parse_report, write_report
-from tests.reliability.helpers import cli_here
+from tests.reliability.helpers import children, cli_here
 
 TINY = """\
 name: tiny
@@ -274,7 +274,7 @@ def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_ru
         return (out / "long" / "checkpoints" / "last.safetensors").is_file()
     while time.time() < deadline and not (finished() and long_mid_run()):
         time.sleep(0.02)
-    workers = _children(process.pid)
+    workers = children(process.pid)
     assert bool(workers) == (jobs > 1), workers  # the long run's worker at least (baseline's has ended)
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground process group
     for worker in workers:  # (--jobs 2) and scancel signals every process of the job step
@@ -307,19 +307,6 @@ def test_a_worker_is_settled_by_its_run_and_its_exit(tmp_path: Path) -> None:
     assert _settle(missing, 75) == BUSY
     assert _settle(missing, -15) == NOT_STARTED and _settle(missing, 2) == "failed" and _settle(missing, 1) == "failed"
     assert _settle(written, -9) == "interrupted" and _settle(written, 130) == "interrupted"
-
-
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # ended meanwhile
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def test_shards_of_a_job_array_fill_one_table(tmp_path: Path, capsys, monkeypatch) -> None:

@@ -114,6 +114,19 @@ def wait_for(condition, timeout: float = 120, what: str = "", process: subproces
         time.sleep(0.02)
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def metrics_rows(run: Path) -> int:
     path = run / "metrics.csv"
     return max(len(path.read_text().splitlines()) - 1, 0) if path.is_file() else 0

@@ -6,6 +6,8 @@ Faults, with what N means:
 - nan-data: from epoch N on (counting from 1), the first training batch of each epoch holds NaN pixels;
 - nan-weights: at the start of epoch N a weight of the model becomes NaN;
 - hold-step: the N-th optimizer step waits, after writing `holding-step`, until the process is signalled;
+- late-rank: under torchrun, rank N sleeps (`late-rank`) before cnnlab starts while the others wait for it
+  where the ranks meet (`meeting`);
 - slow-test, slow-curves, slow-plots, slow-setup: the final scoring of the test split (`scoring-test`), the
   drawing of a run's curves after run.json is final (`drawing-curves`), a search's plots (`drawing-plots`),
   a study's data check (`checking-data`) wait, after writing that marker file into the working directory,
@@ -120,9 +122,32 @@ def slow_plots(milliseconds: int) -> None:
     announced_pause(search, "plot_search", "drawing-plots", milliseconds)
 
 
+def late_rank(rank: int) -> None:
+    """Under torchrun: rank RANK sleeps before cnnlab starts (no handler of its own yet, as while Python and
+    torch load), announced by `late-rank`; the other ranks announce `meeting` as they go into
+    torch.distributed's meeting of the ranks, where they wait for it."""
+    import os
+    import time
+    from pathlib import Path
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("RANK", "0")) == rank:
+        Path("late-rank").write_text(str(time.time()))
+        time.sleep(120)
+        return
+    real = dist.init_process_group
+
+    def meeting(*args, **kwargs):
+        Path("meeting").write_text(str(time.time()))
+        return real(*args, **kwargs)
+
+    dist.init_process_group = meeting
+
+
 if __name__ == "__main__":
     fault, epoch, *args = sys.argv[1:]
-    {"nan-data": nan_data, "nan-weights": nan_weights, "hold-step": hold_step, "slow-test": slow_test,
+    {"nan-data": nan_data, "nan-weights": nan_weights, "hold-step": hold_step, "late-rank": late_rank, "slow-test": slow_test,
      "slow-curves": slow_curves, "slow-plots": slow_plots,
      "slow-setup": slow_setup}[fault](int(epoch))
     sys.exit(main(args))

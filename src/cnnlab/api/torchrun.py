@@ -24,16 +24,13 @@ def main(argv: Sequence[str]) -> int:
     except SignalException as exc:  # the agent forwarded the signal; every rank checkpointed and said so
         return 128 + int(exc.sigval)
     except ChildFailedError as exc:
-        # the lowest rank that exited with a code of its own (rank 0 speaks for all: its message is the one
-        # printed); ranks the agent then stopped show as signalled
-        exited = sorted(r for r, f in exc.failures.items() if f.exitcode > 0)
-        rank = exited[0] if exited else exc.get_first_failure()[0]
-        code = exc.failures[rank].exitcode
+        rank, failure = exc.get_first_failure()  # the first to end; the others were then stopped by torchrun
+        code = failure.exitcode
         if code < 0:  # a rank killed by a signal (the out-of-memory killer, kill -9)
             print(f"torchrun: rank {rank} was killed by signal {-code}; the run resumes from its last checkpoint "
                   "with --resume", file=sys.stderr)
             return 128 - code
-        print(f"torchrun: rank {rank} ended with exit code {code} (its message is above)", file=sys.stderr)
+        print(f"torchrun: rank {rank} ended first, with exit code {code} (the message is above)", file=sys.stderr)
         return code
     return 0
 

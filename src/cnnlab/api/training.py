@@ -60,8 +60,10 @@ def train(
         keywords = {**keywords, "data.root": data_root}
     # SIGINT/SIGTERM from here on only ask to stop (train/interrupts.py): one that lands while the run is
     # set up ends it after its first step with a checkpoint; one after the last epoch lets it finish,
-    # curves included, instead of killing the process between run.json's writes or mid-picture
-    with STOP.watching():
+    # curves included, instead of killing the process between run.json's writes or mid-picture. A rank of a
+    # distributed run does not escalate: `scancel` or `kill` of the process tree signals it directly and
+    # torchrun forwards the same request (torchrun escalates itself, with SIGKILL after its timeout)
+    with STOP.watching(escalate=not world_from_env().active):
         if resume is not None:
             resume = Path(resume)
             if not resume.exists() and (Path(runs_dir) / resume).is_dir():

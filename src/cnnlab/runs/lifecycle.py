@@ -22,7 +22,7 @@ from torch import nn
 
 from ..config import RunConfig, config_hash
 from ..data import DataSplits
-from ..errors import CnnlabError, ConfigError, DataError
+from ..errors import CnnlabError, ConfigError, DataError, PeerLost
 from ..io import atomic_write_json, check_writable, owner_identity
 from ..models import count_parameters
 from ..models.transfer import freeze, reset_head
@@ -230,7 +230,12 @@ def _train(session: Session, run: RunDir | None, checkpoint: tuple[dict, dict] |
         trainer.num_classes = splits.spec.num_classes
         if checkpoint is not None:
             trainer.restore(*checkpoint)
-        status = trainer.fit()
+        try:
+            status = trainer.fit()
+        except Exception as exc:
+            if distributed.lost_peer(exc, world):
+                raise _peer_lost(exc, run) from None
+            raise
         return TrainResult(run.path if run else Path("."), RunRecord(status=status, reason=trainer.reason),
                            list(trainer.state.history), trainer.interrupt_signal)
     if splits.split_record is not None:  # folder datasets: the exact file lists, for evaluation later
@@ -266,11 +271,20 @@ def _train(session: Session, run: RunDir | None, checkpoint: tuple[dict, dict] |
                                                 **trainer.facts))
             raise
         except Exception as exc:
+            if distributed.lost_peer(exc, world):  # run.json stays 'running': crashed, resumable, not failed
+                raise _peer_lost(exc, run) from None
             _record_failure(run, record.updated(status=Status.FAILED, reason=f"{type(exc).__name__}: {exc}",
                                                 traceback=traceback.format_exc(limit=12), **trainer.facts))
             raise
         wall = base.wall_seconds + time.perf_counter() - started
         return _finish(trainer, run, record, test, wall)
+
+
+def _peer_lost(exc: Exception, run: RunDir | None) -> PeerLost:
+    where = f"cnnlab train --resume {run.path}" if run is not None else "--resume"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return PeerLost(f"another process of this distributed run ended ({first[:200]}); the run continues from its "
+                    f"last checkpoint with {where}")
 
 
 def _record_failure(run: RunDir, record: RunRecord) -> None:

@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import ConfigError
+from .interrupts import default_signals
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,24 @@ def world_from_env() -> World:
 
 
 def init(world: World, device: torch.device) -> None:
-    """Join the process group (once per process)."""
+    """Join the process group (once per process). A signal while the ranks meet ends this rank at once
+    (nothing is written before they have met): a rank that only recorded it would wait there for the others
+    until the timeout, and torchrun's shutdown with it."""
     if world.active and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        with default_signals():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def lost_peer(exc: BaseException, world: World) -> bool:
+    """Whether `exc` is a collective that failed because another rank is gone (killed, out of memory), as
+    gloo and NCCL report it, rather than an error of this rank's own."""
+    if not world.active:
+        return False
+    if isinstance(exc, getattr(dist, "DistError", ())):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and any(
+        mark in text for mark in ("Connection closed by peer", "Connection reset by peer", "[gloo/", "NCCL error"))
 
 
 def rank_batch(global_batch: int, world: World) -> int:

@@ -67,3 +67,23 @@ class StopRequest:
 
 
 STOP = StopRequest()
+
+
+@contextlib.contextmanager
+def default_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM take their default action inside (the process ends at once), and a request taken
+    before it ends the process the same way. For a wait no stop request can reach and in which nothing is
+    written: torch.distributed's meeting of the ranks blocks until every rank arrives, so a rank that only
+    recorded its signal there would hold the run (and torchrun's shutdown) until a timeout, or be left
+    behind as an orphan when torchrun gives up on it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_DFL) for s in WATCHED}
+    try:
+        if STOP.signal is not None:
+            signal.raise_signal(STOP.signal)
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
