@@ -4,6 +4,8 @@ search (SQLite storage, pruning, resume, plots)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import torch
 from cnnlab.cli import main
 from cnnlab.errors import ConfigError
 from cnnlab.experiments.tune_grid import final_config, parse_grid_options, plan_grid, select_best
+from cnnlab.experiments.tune_search import session_seed
 from cnnlab.train import read_metrics
 
 TINY = ["model=convnet", "data=digits", "epochs=3", "batch_size=32", "optimizer=momentum"]
@@ -113,6 +116,40 @@ def test_a_failed_trial_is_made_up_for_when_the_search_runs_again(tmp_path: Path
     assert "0 trials finished, running up to 2 more" in capsys.readouterr().out
     states = [t.state for t in optuna.load_study(study_name="tiny_search", storage=storage).trials]
     assert states.count(optuna.trial.TrialState.COMPLETE) + states.count(optuna.trial.TrialState.PRUNED) == 2
+    # run again for two more: the sampler's draws go on instead of repeating the first session's points
+    assert main(["tune", "search", str(path), "--dir", str(out), "--trials", "4"]) == 0
+    points = [t.params for t in optuna.load_study(study_name="tiny_search", storage=storage).trials if t.params]
+    assert len(points) == 4 and points[2] not in points[:2] and points[3] not in points[:2], points
+
+
+def test_a_search_interrupted_mid_trial_says_so_once_without_a_traceback(tmp_path: Path, capfd, monkeypatch) -> None:
+    """A real SIGINT at the third step of the first trial: the trial checkpoints and is stored as FAIL, the
+    search exits 130 with its one line; Optuna's warnings about the trial (one with the KeyboardInterrupt's
+    traceback) are not printed."""
+    import itertools
+
+    from cnnlab.train import Trainer
+
+    real, count = Trainer._step, itertools.count(1)
+
+    def step(self, images, labels):
+        if next(count) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self, images, labels)
+
+    monkeypatch.setattr(Trainer, "_step", step)
+    path = tmp_path / "search.yaml"
+    path.write_text(SEARCH)
+    assert main(["tune", "search", str(path), "--dir", str(tmp_path / "s")]) == 130
+    out, err = capfd.readouterr()
+    assert "search interrupted; run the same command again" in out and "trials: 1 fail" in out
+    assert "Traceback" not in out + err and "Trial 0 failed" not in out + err, out + err
+
+
+def test_a_search_session_seeds_its_sampler_after_the_stored_trials() -> None:
+    assert session_seed(0, 0) == 0 and session_seed(0, 3) != session_seed(0, 0)  # a session run again moves on
+    assert session_seed(5, 3) == session_seed(5, 3)  # reproducibly
+    assert session_seed(0, 0, worker=101) != session_seed(0, 0, worker=102)  # workers sharing a database draw apart
 
 
 @pytest.mark.parametrize("space,message", [

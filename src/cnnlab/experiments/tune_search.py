@@ -21,9 +21,12 @@ hands out trials; `trials` is the total across all of them.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,6 +220,10 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
     pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup),
               "hyperband": lambda: optuna.pruners.HyperbandPruner(), "none": lambda: optuna.pruners.NopPruner()}
     study = _open_study(optuna, spec, storage_url(spec, directory), pruner[spec.pruner]())
+    # TPE's first trials are random draws from its seeded generator: seeded alike in every session, a search
+    # run again drew the first session's points again (and two workers on one database drew the same ones)
+    study.sampler = optuna.samplers.TPESampler(
+        seed=session_seed(spec.seed, len(study.trials), os.getpid() if spec.storage else 0))
 
     def objective(trial: Any) -> float:
         config = sample_config(spec, trial)
@@ -251,7 +258,7 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
         # (each checks after its own trial, so N workers may overshoot by at most N - 1)
         enough = optuna.study.MaxTrialsCallback(spec.trials, states=finished)
         try:
-            with STOP.watching():
+            with STOP.watching(), _untold_interrupts():
                 study.optimize(objective, n_trials=remaining, catch=(RuntimeError,), callbacks=[enough])
                 stopped = STOP.signal is not None
         except KeyboardInterrupt:
@@ -259,6 +266,31 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
         if stopped:
             log("search interrupted; run the same command again to continue it")
     return study, stopped
+
+
+@contextlib.contextmanager
+def _untold_interrupts() -> Iterator[None]:
+    """Optuna logs a trial ended by KeyboardInterrupt (how an interrupted trial is stored as FAIL) as two
+    warnings, one with the whole traceback; the search says "interrupted" itself, once, without one."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return STOP.signal is None and not (record.exc_info and record.exc_info[0] is KeyboardInterrupt)
+
+    handlers = logging.getLogger("optuna").handlers
+    for handler in handlers:
+        handler.addFilter(keep)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(keep)
+
+
+def session_seed(seed: int, stored: int, worker: int = 0) -> int:
+    """The sampler's seed for one session of a search: the search's seed moved on by the trials already
+    stored (a session run again continues the draws, reproducibly) and, where several workers may share
+    the database (an explicit --storage), by the worker (its process id), so that they draw apart."""
+    return (seed + 7919 * stored + worker) % 2**32
 
 
 def _open_study(optuna: Any, spec: SearchSpec, url: str, pruner: Any, attempts: int = 6) -> Any:
