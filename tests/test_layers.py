@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("explain",),
     ("api",),
     ("cli",),
+    ("_entry",),
     ("__init__", "__main__"),
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

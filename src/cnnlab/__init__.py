@@ -1,17 +1,69 @@
-"""cnnlab: build, train, tune, evaluate, compare and explain CNNs for image classification."""
+"""cnnlab: build, train, tune, evaluate, compare and explain CNNs for image classification.
+
+The names below load on first use (PEP 562), so `import cnnlab` and the `cnnlab` program's start are light
+until torch is needed: the program can then decide how a Ctrl-C during that start ends (cnnlab/_entry.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .api import evaluate, load_run, make_config, predict, train
-from .config import RunConfig
-from .data import DATASETS
-from .errors import CnnlabError, ConfigError, DataError, RunBusy, StorageError
-from .models import MODELS
-from .optim import OPTIMIZERS, SCHEDULES
-from .runs import Run, RunRecord, Status, TrainResult
-from .train import Callback
+
+_EXPORTS = {
+    ".api": ("evaluate", "load_run", "make_config", "predict", "train"),
+    ".config": ("RunConfig",),
+    ".data": ("DATASETS",),
+    ".errors": ("CnnlabError", "ConfigError", "DataError", "RunBusy", "StorageError"),
+    ".models": ("MODELS",),
+    ".optim": ("OPTIMIZERS", "SCHEDULES"),
+    ".runs": ("Run", "RunRecord", "Status", "TrainResult"),
+    ".train": ("Callback",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "DATASETS", "MODELS", "OPTIMIZERS", "SCHEDULES", "Callback", "CnnlabError", "ConfigError", "DataError",
     "Run", "RunBusy", "RunConfig", "RunRecord", "Status", "StorageError", "TrainResult", "__version__", "evaluate",
     "load_run", "make_config", "predict", "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'cnnlab' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    globals()[name] = value  # found once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
+
+
+class _Package(types.ModuleType):
+    """`cnnlab.train` and `cnnlab.evaluate` are functions and also the names of subpackages: importing a
+    subpackage binds it onto its parent, which would hide the function. The function keeps the name (as
+    when this file imported the API eagerly and bound it last)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _WHERE and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+if TYPE_CHECKING:  # what type checkers and editors see
+    from .api import evaluate, load_run, make_config, predict, train
+    from .config import RunConfig
+    from .data import DATASETS
+    from .errors import CnnlabError, ConfigError, DataError, RunBusy, StorageError
+    from .models import MODELS
+    from .optim import OPTIMIZERS, SCHEDULES
+    from .runs import Run, RunRecord, Status, TrainResult
+    from .train import Callback

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -274,12 +273,20 @@ def test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_ru
         return (out / "long" / "checkpoints" / "last.safetensors").is_file()
     while time.time() < deadline and not (finished() and long_mid_run()):
         time.sleep(0.02)
+    # frozen (SIGSTOP) while the signals are sent, so that they land mid-run however late this process saw
+    # the moment (long's 12 epochs take ~4 s: on a loaded machine it could otherwise end first)
+    os.killpg(process.pid, signal.SIGSTOP)
     workers = children(process.pid)
     assert bool(workers) == (jobs > 1), workers  # the long run's worker at least (baseline's has ended)
+    for worker in workers:
+        os.kill(worker, signal.SIGSTOP)
+    assert run_info(out / "long")["status"] == "running"
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground process group
     for worker in workers:  # (--jobs 2) and scancel signals every process of the job step
-        with contextlib.suppress(ProcessLookupError):  # a short run's worker may just have ended
-            os.kill(worker, signal.SIGTERM)
+        os.kill(worker, signal.SIGTERM)
+    for worker in workers:
+        os.kill(worker, signal.SIGCONT)
+    os.killpg(process.pid, signal.SIGCONT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stdout + stderr
     done_first = finished()

@@ -81,6 +81,17 @@ def test_fuzzed_cifar_batches_are_data_errors(tmp_path: Path, data) -> None:
         pass
 
 
+def test_a_cifar_batch_whose_key_is_not_text_is_a_data_error(tmp_path: Path) -> None:
+    """Found by the fuzzer above: one flipped byte made the key b"data" invalid UTF-8, and decoding it raised
+    UnicodeDecodeError (a traceback) instead of the reader's message."""
+    from cnnlab.data.cifar import read_batch
+
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"\x80ata": np.zeros((2, 3072), np.uint8), b"labels": [1, 2]}, protocol=2))
+    with pytest.raises(DataError, match="'data' must be a uint8 array"):
+        read_batch(path, "labels", 10)
+
+
 class Lie:
     """Pickles as numpy's own array reconstruction (the globals a CIFAR batch may use) with a shape of
     2^40 bytes and 4 bytes of data."""

@@ -176,6 +176,25 @@ def test_a_signal_after_the_last_epoch_completes_that_run_and_starts_no_other(tm
     assert RunDir(tmp_path / "study" / "runs" / "late" / "second").record().status == Status.COMPLETED
 
 
+def test_ctrl_c_while_the_program_loads_ends_it_without_a_traceback(tmp_path: Path) -> None:
+    """SIGINT while `cnnlab` (the installed script, and `python -m cnnlab`) is still loading torch: the program
+    ends by the signal, as a terminal expects, with no KeyboardInterrupt traceback from inside torch's import;
+    nothing is written."""
+    script = Path(sys.executable).with_name("cnnlab")
+    launches = {"script": [str(script)], "module": [sys.executable, "-m", "cnnlab"]}
+    processes = {how: subprocess.Popen([*launch, "train", *TINY, "--name", how], cwd=tmp_path, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True) for how, launch in launches.items()}
+    for how, process in processes.items():  # torch's library mapped: inside the imports
+        maps = Path(f"/proc/{process.pid}/maps")
+        wait_for(lambda m=maps: m.is_file() and "libtorch" in m.read_text(), what=f"{how}: loading torch",
+                 process=process, timeout=60)
+        process.send_signal(signal.SIGINT)
+    for how, process in processes.items():
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == -signal.SIGINT and "Traceback" not in err, (how, process.returncode, err)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_the_same_seed_twice_gives_identical_metrics_and_weights(tmp_path: Path) -> None:
     """12. Two processes, same config and seed: identical metrics.csv (timings aside) and weights."""
     convnet = ("model=convnet", "model.filters=[8,16,32]", "model.fc=[64]", "model.dropout=0.3")

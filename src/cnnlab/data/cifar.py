@@ -76,7 +76,8 @@ def load_pickle(path: Path) -> dict:
                         "Download the dataset again.") from None
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a dict, found {type(data).__name__}")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in data.items()}
+    # a key that is not UTF-8 is no CIFAR key: kept (as replacement characters) for read_batch to refuse
+    return {k.decode("utf-8", "replace") if isinstance(k, bytes) else k: v for k, v in data.items()}
 
 
 def read_batch(path: Path, label_key: str, num_classes: int) -> ImageSet:
