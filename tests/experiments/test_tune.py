@@ -142,7 +142,7 @@ def test_a_search_interrupted_mid_trial_says_so_once_without_a_traceback(tmp_pat
     path.write_text(SEARCH)
     assert main(["tune", "search", str(path), "--dir", str(tmp_path / "s")]) == 130
     out, err = capfd.readouterr()
-    assert "search interrupted; run the same command again" in out and "trials: 1 fail" in out
+    assert "search interrupted; run the same command again" in out and "trials: 1 failed or interrupted" in out
     assert "Traceback" not in out + err and "Trial 0 failed" not in out + err, out + err
 
 

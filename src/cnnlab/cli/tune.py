@@ -76,7 +76,6 @@ def _search(args: argparse.Namespace) -> int:
     for plot in summary["plots"]:
         print(f"wrote {plot}")
     print(f"storage: {summary['storage']}")
-    if summary["interrupted"]:
-        print("interrupted; run the same command again to continue")
+    if summary["interrupted"]:  # (the search has said so, with how to continue)
         return 130
     return 0

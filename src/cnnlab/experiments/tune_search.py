@@ -332,7 +332,9 @@ def summarize(study: Any) -> dict[str, Any]:
     optuna = _optuna()
     states: dict[str, int] = {}
     for trial in study.trials:
-        states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
+        # FAIL is how an interrupted trial is stored too (its run says 'interrupted'): say both
+        state = "failed or interrupted" if trial.state == optuna.trial.TrialState.FAIL else trial.state.name.lower()
+        states[state] = states.get(state, 0) + 1
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     summary: dict[str, Any] = {"name": study.study_name, "states": states, "best": None, "plots": [],
                                "complete": [(t.number, t.value) for t in complete],

@@ -281,10 +281,11 @@ def _train(session: Session, run: RunDir | None, checkpoint: tuple[dict, dict] |
 
 
 def _peer_lost(exc: Exception, run: RunDir | None) -> PeerLost:
-    where = f"cnnlab train --resume {run.path}" if run is not None else "--resume"
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return PeerLost(f"another process of this distributed run ended ({first[:200]}); the run continues from its "
-                    f"last checkpoint with {where}")
+    """The one line a rank says when another rank is gone: what the backend saw, without its source paths."""
+    where = f"cnnlab train --resume {run.path}" if run is not None else "cnnlab train --resume RUN_DIR"
+    seen = distributed.peer_reason(exc)
+    return PeerLost(f"another process of this distributed run ended ({seen}); the run continues from its last "
+                    f"checkpoint with {where}")
 
 
 def _record_failure(run: RunDir, record: RunRecord) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 
 import torch
@@ -64,6 +65,9 @@ def init(world: World, device: torch.device) -> None:
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
 
+PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "NCCL error")  # as gloo and NCCL say it
+
+
 def lost_peer(exc: BaseException, world: World) -> bool:
     """Whether `exc` is a collective that failed because another rank is gone (killed, out of memory), as
     gloo and NCCL report it, rather than an error of this rank's own."""
@@ -72,8 +76,14 @@ def lost_peer(exc: BaseException, world: World) -> bool:
     if isinstance(exc, getattr(dist, "DistError", ())):
         return True
     text = str(exc)
-    return isinstance(exc, RuntimeError) and any(
-        mark in text for mark in ("Connection closed by peer", "Connection reset by peer", "[gloo/", "NCCL error"))
+    return isinstance(exc, RuntimeError) and any(mark in text for mark in (*PEER_GONE, "[gloo/"))
+
+
+def peer_reason(exc: BaseException) -> str:
+    """What the backend saw, in a few words: its known phrase, or its message without source paths."""
+    text = " ".join(str(exc).split())
+    known = next((mark for mark in PEER_GONE if mark in text), None)
+    return known or re.sub(r"\[[^\]]*\]\s*", "", text)[:120] or type(exc).__name__
 
 
 def rank_batch(global_batch: int, world: World) -> int:
