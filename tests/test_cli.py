@@ -71,6 +71,13 @@ def test_train_eval_predict_from_the_command_line(tmp_path: Path, capsys, monkey
     assert lines[0] == "blank.png" and len(lines) == 4 and lines[1].strip().endswith(tuple("0123456789"))
 
 
+def test_kept_epochs_beyond_the_last_are_noted(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *FAST, "train.keep_epochs=[1,7,5]", "--name", "kept"]) == 0
+    assert "note: train.keep_epochs [5, 7] lie beyond epochs=2" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "runs/kept/checkpoints").glob("epoch_*")) == ["epoch_0001.safetensors"]
+
+
 def test_listing_commands(capsys) -> None:
     assert main(["models"]) == 0
     out = capsys.readouterr().out

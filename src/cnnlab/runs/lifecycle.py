@@ -253,6 +253,10 @@ def _train(session: Session, run: RunDir | None, checkpoint: tuple[dict, dict] |
     graphs = trainer.facts.get("graphs")
     if graphs and not graphs["used"] and not quiet:
         print(f"note: {graphs['why']}; training eagerly")
+    beyond = sorted(e for e in config.train.keep_epochs if e > config.train.epochs)
+    if beyond and not quiet:  # not an error: a resume may raise epochs, and a retraining shortens them
+        print(f"note: train.keep_epochs {beyond} lie beyond epochs={config.train.epochs}: those weights are not kept "
+              "unless the run is resumed with more epochs")
     session.facts["world_size"] = world.size
     base = run.record() or RunRecord()
     record = run.save(base.updated(
