@@ -100,3 +100,16 @@ def test_augmentation_recipe_comes_from_the_dataset_and_is_written_out() -> None
         "erasing": 0.0, "pca_lighting": 0.0}
     caltech = load_config(None, ["data=caltech101"]).augment
     assert caltech.scale == (0.25, 1.0) and caltech.hflip is True
+
+
+def test_a_resolved_config_pickles_and_copies_and_its_options_stay_read_only() -> None:
+    """A config crosses to a spawned process (pickle) and through copy.deepcopy; its component options
+    (once a MappingProxyType, which does neither) stay read-only."""
+    import copy
+    import pickle
+
+    config = load_config(None, ["model=lenet5", "data=digits", "optim.name=adam"])
+    assert pickle.loads(pickle.dumps(config)) == config and copy.deepcopy(config) == config
+    assert dict(config.model.options) == {"activation": "tanh", "pooling": "avg"}
+    with pytest.raises(TypeError):
+        config.model.options["activation"] = "relu"  # type: ignore[index]

@@ -12,8 +12,13 @@ import signal
 
 
 def run() -> None:
-    previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # only where Python's own Ctrl-C handling is in place: a background job of a script starts with SIGINT
+    # ignored (so that a Ctrl-C meant for the foreground spares it), and stays so
+    loading = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if loading:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     from .cli import run as program
 
-    signal.signal(signal.SIGINT, previous)
+    if loading:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     program()

@@ -31,6 +31,8 @@ def run() -> None:
         sys.stderr.flush()
     except BrokenPipeError:  # `cnnlab ... | head`: the reader left; say nothing more, as other tools do
         code = 141  # 128 + SIGPIPE
+    except KeyboardInterrupt:  # outside a command's own handling: while parsing or printing help, or flushing
+        code = 130
     os._exit(code)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -31,6 +30,7 @@ from .sections import (
     DataConfig,
     ModelConfig,
     OptimConfig,
+    Options,
     RunConfig,
     ScheduleConfig,
     StopConfig,
@@ -150,7 +150,7 @@ def _component(section: str, values: Layer) -> Any:
             value, origin = values.pop(key)
             common[key] = coerce(value, _field_type(cls, key), f"{section}.{key}", origin)
     options = _component_options(section, name, spec.options(entry), values)
-    return cls(name=name, options=types.MappingProxyType(options), **common)
+    return cls(name=name, options=Options(options), **common)
 
 
 # ----------------------------------------------------------------------------------------- public

@@ -10,6 +10,31 @@ from typing import Any, Literal
 from ..errors import ConfigError
 
 
+class Options(Mapping[str, Any]):
+    """A component's resolved options: read-only, as the rest of a config, and unlike MappingProxyType
+    (used before) it pickles and deep-copies, so a config crosses to a spawned process or copy.deepcopy."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any] = ()) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return repr(self._values)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Options, (self._values,))
+
+
 @dataclass(frozen=True)
 class DataConfig:
     name: str = "digits"

@@ -269,7 +269,8 @@ def _parallel(runs: Sequence[RunSpec], directory: Path, jobs: int, rerun_failed:
             else:
                 process.kill()
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(s) is not signal.SIG_IGN}  # an ignored signal stays ignored
     try:
         while running or (pending and stop["signal"] is None):
             while pending and len(running) < jobs and stop["signal"] is None:

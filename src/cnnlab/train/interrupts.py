@@ -47,7 +47,9 @@ class StopRequest:
         if self._depth == 0:
             self.signal = None
             self._escalate = escalate
-            self._previous = {s: signal.signal(s, self._handler) for s in WATCHED}
+            # an ignored signal stays ignored (a background job of a script, `nohup`): it was not meant for us
+            self._previous = {s: signal.signal(s, self._handler) for s in WATCHED
+                              if signal.getsignal(s) is not signal.SIG_IGN}
         self._depth += 1
         try:
             yield
@@ -79,7 +81,7 @@ def default_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, signal.SIG_DFL) for s in WATCHED}
+    previous = {s: signal.signal(s, signal.SIG_DFL) for s in WATCHED if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         if STOP.signal is not None:
             signal.raise_signal(STOP.signal)
