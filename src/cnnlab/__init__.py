@@ -40,8 +40,8 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+def __dir__() -> list[str]:  # the public names, not this file's helpers
+    return sorted(__all__)
 
 
 class _Package(types.ModuleType):
