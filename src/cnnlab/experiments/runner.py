@@ -30,6 +30,7 @@ from ..errors import CnnlabError, ConfigError, RunBusy
 from ..io import TEMP_SUFFIX, FileLock, make_dirs
 from ..runs import Action, RunDir, Status, decide, resume_run, start_run
 from ..train import STOP
+from ..train.interrupts import unignored
 from .study import RunSpec, Study, write_plan
 
 BUSY = "busy"  # the outcome of a run another process holds
@@ -269,8 +270,7 @@ def _parallel(runs: Sequence[RunSpec], directory: Path, jobs: int, rerun_failed:
             else:
                 process.kill()
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)
-                if signal.getsignal(s) is not signal.SIG_IGN}  # an ignored signal stays ignored
+    previous = {s: signal.signal(s, on_signal) for s in unignored()}
     try:
         while running or (pending and stop["signal"] is None):
             while pending and len(running) < jobs and stop["signal"] is None:

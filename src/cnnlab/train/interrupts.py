@@ -5,10 +5,11 @@ the run ends as 'interrupted'; a study or search loop around the run sees the sa
 further run. A second signal ends the process at once (exit 128 + its number), which corrupts nothing
 because every file cnnlab writes is written atomically.
 
-A `study run --jobs N` worker does not escalate (`watching(escalate=False)`): every signal it gets is the
-one request. SLURM's `scancel` (and `kill` of a whole process tree) signals the worker directly and its
-parent forwards the same request a moment later; counted as two, the worker would exit without its
-checkpoint. The parent escalates for it instead, with SIGKILL on its own second signal.
+A `study run --jobs N` worker and a rank of a distributed run do not escalate (`watching(escalate=False)`):
+every signal they get is the one request. SLURM's `scancel` (and `kill` of a whole process tree) signals
+them directly and their parent (the study, torchrun) forwards the same request a moment later; counted as
+two, they would exit without their checkpoint. The parent escalates for them instead: the study with
+SIGKILL on its own second signal, torchrun with SIGKILL after its shutdown timeout.
 
 One flag for the whole process, not one per trainer: a signal that arrives after the last epoch (while the
 test split is scored and run.json written) must neither kill the process mid-way, leaving a finished run
@@ -26,6 +27,12 @@ from collections.abc import Iterator
 from typing import Any
 
 WATCHED = (signal.SIGINT, signal.SIGTERM)
+
+
+def unignored() -> list[int]:
+    """The WATCHED signals this process was not started ignoring. An ignored one stays ignored (a
+    background job of a script, `nohup`): it was not meant for this process."""
+    return [s for s in WATCHED if signal.getsignal(s) is not signal.SIG_IGN]
 
 
 class StopRequest:
@@ -47,9 +54,7 @@ class StopRequest:
         if self._depth == 0:
             self.signal = None
             self._escalate = escalate
-            # an ignored signal stays ignored (a background job of a script, `nohup`): it was not meant for us
-            self._previous = {s: signal.signal(s, self._handler) for s in WATCHED
-                              if signal.getsignal(s) is not signal.SIG_IGN}
+            self._previous = {s: signal.signal(s, self._handler) for s in unignored()}
         self._depth += 1
         try:
             yield
@@ -81,7 +86,7 @@ def default_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, signal.SIG_DFL) for s in WATCHED if signal.getsignal(s) is not signal.SIG_IGN}
+    previous = {s: signal.signal(s, signal.SIG_DFL) for s in unignored()}
     try:
         if STOP.signal is not None:
             signal.raise_signal(STOP.signal)
