@@ -92,6 +92,31 @@ def test_a_cifar_batch_whose_key_is_not_text_is_a_data_error(tmp_path: Path) -> 
         read_batch(path, "labels", 10)
 
 
+def test_a_corrupt_string_opcode_is_refused_without_a_warning(tmp_path: Path) -> None:
+    """Found by the fuzzer: a STRING opcode with an invalid escape made pickletools print Python's
+    DeprecationWarning beside the reader's message."""
+    import warnings
+
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(b"S'\\q'\np0\n.")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(DataError, match="expected a dict"):
+            load_pickle(path)
+    assert not [w for w in seen if issubclass(w.category, DeprecationWarning)], [str(w.message) for w in seen]
+
+
+def test_a_corrupt_codec_name_is_a_data_error(tmp_path: Path) -> None:
+    """Found by the fuzzer: protocol 2 pickles numpy's bytes through _codecs.encode(..., 'latin1'); one
+    flipped letter of the codec's name raised LookupError (a traceback) instead of the reader's message."""
+    blob = pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2]}, protocol=2)
+    assert b"latin1" in blob
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(blob.replace(b"latin1", b"latinX"))
+    with pytest.raises(DataError, match="truncated or corrupt pickle"):
+        load_pickle(path)
+
+
 class Lie:
     """Pickles as numpy's own array reconstruction (the globals a CIFAR batch may use) with a shape of
     2^40 bytes and 4 bytes of data."""

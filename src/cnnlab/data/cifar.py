@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import pickle
 import pickletools
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -59,25 +60,31 @@ def load_pickle(path: Path) -> dict:
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror}). Download the dataset again.") from None
+    with warnings.catch_warnings():  # a corrupt STRING opcode's bad escape: an error below, not a warning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        data = _unpickle(path, raw)
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a dict, found {type(data).__name__}")
+    # a key that is not UTF-8 is no CIFAR key: kept (as replacement characters) for read_batch to refuse
+    return {k.decode("utf-8", "replace") if isinstance(k, bytes) else k: v for k, v in data.items()}
+
+
+def _unpickle(path: Path, raw: bytes) -> object:
     try:
         for _ in pickletools.genops(io.BytesIO(raw)):
             pass
     except (ValueError, EOFError, TypeError, IndexError, KeyError, OverflowError) as exc:
         raise DataError(f"{path}: truncated or corrupt pickle ({exc}). Download the dataset again.") from None
     try:
-        data = RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
+        return RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except pickle.UnpicklingError as exc:
         if str(exc).startswith("refused"):
             raise DataError(f"{path}: unsafe pickle ({exc}); cnnlab will not load it") from None
         raise DataError(f"{path}: truncated or corrupt pickle ({exc}). Download the dataset again.") from None
     except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError, MemoryError,
-            RecursionError, OSError) as exc:
+            RecursionError, OSError, LookupError) as exc:  # LookupError: a corrupt codec name in numpy's bytes
         raise DataError(f"{path}: truncated or corrupt pickle ({type(exc).__name__}: {exc}). "
                         "Download the dataset again.") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a dict, found {type(data).__name__}")
-    # a key that is not UTF-8 is no CIFAR key: kept (as replacement characters) for read_batch to refuse
-    return {k.decode("utf-8", "replace") if isinstance(k, bytes) else k: v for k, v in data.items()}
 
 
 def read_batch(path: Path, label_key: str, num_classes: int) -> ImageSet:
