@@ -8,10 +8,13 @@ only rebuilds numpy arrays, lists, dicts, bytes and numbers, and refuses every o
 
 from __future__ import annotations
 
+import contextlib
 import io
 import pickle
 import pickletools
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +63,23 @@ def load_pickle(path: Path) -> dict:
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror}). Download the dataset again.") from None
-    with warnings.catch_warnings():  # a corrupt STRING opcode's bad escape: an error below, not a warning
-        warnings.simplefilter("ignore", DeprecationWarning)
-        data = _unpickle(path, raw)
+    with warnings.catch_warnings(), _unraisable_ignored():  # corrupt input is an error below, nothing else:
+        warnings.simplefilter("ignore", DeprecationWarning)  # not a STRING opcode's bad-escape warning, nor
+        data = _unpickle(path, raw)  # numpy's traceback while it frees a half-built array it refused
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a dict, found {type(data).__name__}")
     # a key that is not UTF-8 is no CIFAR key: kept (as replacement characters) for read_batch to refuse
     return {k.decode("utf-8", "replace") if isinstance(k, bytes) else k: v for k, v in data.items()}
+
+
+@contextlib.contextmanager
+def _unraisable_ignored() -> Iterator[None]:
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    try:
+        yield
+    finally:
+        sys.unraisablehook = hook
 
 
 def _unpickle(path: Path, raw: bytes) -> object:
@@ -82,7 +95,8 @@ def _unpickle(path: Path, raw: bytes) -> object:
             raise DataError(f"{path}: unsafe pickle ({exc}); cnnlab will not load it") from None
         raise DataError(f"{path}: truncated or corrupt pickle ({exc}). Download the dataset again.") from None
     except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError, MemoryError,
-            RecursionError, OSError, LookupError) as exc:  # LookupError: a corrupt codec name in numpy's bytes
+            RecursionError, OSError, LookupError, SystemError) as exc:
+        # LookupError: a corrupt codec name in numpy's bytes; SystemError: numpy refusing a corrupt dtype state
         raise DataError(f"{path}: truncated or corrupt pickle ({type(exc).__name__}: {exc}). "
                         "Download the dataset again.") from None
 
