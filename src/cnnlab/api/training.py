@@ -63,7 +63,8 @@ def train(
     # curves included, instead of killing the process between run.json's writes or mid-picture. A rank of a
     # distributed run does not escalate: `scancel` or `kill` of the process tree signals it directly and
     # torchrun forwards the same request (torchrun escalates itself, with SIGKILL after its timeout)
-    with STOP.watching(escalate=not world_from_env().active):
+    world = world_from_env()
+    with STOP.watching(escalate=not world.active):
         if resume is not None:
             resume = Path(resume)
             if not resume.exists() and (Path(runs_dir) / resume).is_dir():
@@ -73,10 +74,10 @@ def train(
                              checkpoint)
         else:
             cfg = make_config(config, overrides, **keywords)
-            run = plan_run_dir(runs_dir, name, cfg, overwrite) if world_from_env().main else None
+            run = plan_run_dir(runs_dir, name, cfg, overwrite) if world.main else None
             result = start_run(cfg, run, runs_dir=runs_dir, overwrite=overwrite, named=name is not None,
                                quiet=quiet, callbacks=callbacks)
-        if result.status.finished and world_from_env().main:
+        if result.status.finished and world.main:
             draw_curves(result.run_dir)
     return result
 

@@ -324,7 +324,6 @@ def _launch(spec: RunSpec, directory: Path, configs: Path, env: dict, rerun_fail
     if rerun_failed:
         command.append("--rerun-failed")
     log_file = open(directory / f".{spec.name}.log", "ab")  # noqa: SIM115  closed when the process ends
-    # a session of its own: Ctrl-C in the terminal signals the foreground process group, and a worker in it
-    # would get that SIGINT and then the SIGTERM this process forwards, a second signal, which means "exit
-    # at once" (no checkpoint); outside the group it gets only the forwarded one
+    # a session of its own: Ctrl-C in the terminal signals the foreground process group; outside it, a worker
+    # hears only what this process forwards, which decides when to stop and when to kill (_parallel)
     return subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)

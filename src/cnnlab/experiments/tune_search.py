@@ -304,8 +304,9 @@ def _open_study(optuna: Any, spec: SearchSpec, url: str, pruner: Any, attempts: 
 
     for attempt in range(attempts):
         try:
+            # (its sampler is seeded by run_search, once the stored trials are known: session_seed)
             return optuna.create_study(study_name=spec.name, storage=url, direction="maximize", pruner=pruner,
-                                       sampler=optuna.samplers.TPESampler(seed=spec.seed), load_if_exists=True)
+                                       load_if_exists=True)
         except (IntegrityError, ProgrammingError) as exc:  # the schema race: someone else is creating it
             if attempt == attempts - 1:
                 raise ConfigError(f"cannot open the Optuna storage {shown_storage(spec)}: {exc.orig}") from None
