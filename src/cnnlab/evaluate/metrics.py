@@ -30,8 +30,11 @@ def evaluate_model(
     confusion: bool = False,
     tta: str = "none",
     size: int = 0,
+    per_image: bool = False,
 ) -> dict[str, Any]:
-    """loss (mean cross-entropy), acc (top-1), top5, count, and optionally the confusion matrix."""
+    """loss (mean cross-entropy), acc (top-1), top5, count, and optionally the confusion matrix and the
+    per-image results (`predicted` and `label`, int64 on the CPU, in the order of the batches: the verdicts
+    compare two runs image by image). The per-image tensors stay on the device until the one final sync."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -41,6 +44,8 @@ def evaluate_model(
     matrix = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device) if confusion else None
     count = 0
     k = min(5, num_classes)
+    predictions: list[torch.Tensor] = []
+    labels_seen: list[torch.Tensor] = []
     for images, labels in batches:
         with autocast() if autocast is not None else contextlib.nullcontext():
             if tta == "none":
@@ -53,6 +58,9 @@ def evaluate_model(
         hit1, hit5 = topk_hits(logits, labels, predicted, k)
         top1 += hit1.sum()
         top5 += hit5.sum()
+        if per_image:
+            predictions.append(predicted)
+            labels_seen.append(labels)
         if matrix is not None:
             matrix += torch.bincount(labels * num_classes + predicted, minlength=num_classes * num_classes)
         count += int(labels.shape[0])
@@ -65,6 +73,10 @@ def evaluate_model(
     }
     if matrix is not None:
         result["confusion"] = matrix.view(num_classes, num_classes).cpu()
+    if per_image:
+        empty = torch.zeros(0, dtype=torch.int64)
+        result["predicted"] = torch.cat(predictions).cpu() if predictions else empty
+        result["label"] = torch.cat(labels_seen).cpu() if labels_seen else empty
     return result
 
 
