@@ -112,11 +112,13 @@ def test_study_runs_once_then_skips_and_tabulates(tmp_path: Path, capsys) -> Non
     assert adam["delta_test_acc"] == pytest.approx(adam["test_acc"] - table[0]["test_acc"])
     assert table[3]["status"] == "2 diverged" and table[3]["test_acc"] is None
     headers, cells = formatted(table)
-    assert headers[0] == "variation" and headers[-1] == "Δ top-1" and cells[3][3] == "-"
+    assert headers[0] == "variation" and headers[-3:] == ["Δ top-1 [95% CI]", "verdict", "checks"]
+    assert cells[3][3] == "-" and cells[3][-2] == "diverged" and cells[0][-2] == "reference"
+    assert table[1]["reference"] == table[2]["reference"] == "baseline" and table[2]["method"] == "paired t (2 seeds)"
     csv_path, md_path = write_tables(table, out)
     md = md_path.read_text().splitlines()
     assert md[0].startswith("| variation | runs | status | top-1") and len(md) == 2 + 4
-    assert "± " in md[2] and md[2].split(" | ")[-1].strip(" |") == "+0.00"
+    assert "± " in md[2] and md[2].split(" | ")[-3].strip(" |") == "+0.00"
     assert csv_path.read_text().startswith("variation,runs,status,test_acc,test_acc_std")
 
     assert main(["study", "plot", str(out), "--crossing", "0.9"]) == 0

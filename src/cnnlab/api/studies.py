@@ -125,15 +125,17 @@ class StudyTable:
     rows: list[list[str]]
     csv: Path
     markdown: Path
+    notes: list[str] = dataclasses.field(default_factory=list)  # how the verdicts were reached, and warnings
 
 
-def study_table(directory: str | Path) -> StudyTable:
+def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 0.5) -> StudyTable:
     """The study's table, as its kind has it: one row per variation (mean ± std over seeds, Δ baseline,
     the reference's numbers beside ours); per stage and alternative (greedy); or per variation's tuned
-    point and final test accuracy (protocol tune). Written to table.csv and table.md."""
+    point and final test accuracy (protocol tune). Written to table.csv and table.md. Each row's verdict
+    (experiments/verdicts.py) uses `alpha` and `min_effect` (in points of accuracy: 0.5 = half a point)."""
     from ..experiments.greedy import greedy_table
     from ..experiments.study import read_plan
-    from ..experiments.table import add_reference, aggregate, formatted, markdown, study_rows, write_tables
+    from ..experiments.table import build_table, formatted, markdown, write_tables
     from ..experiments.tune_grid import tuned_table
     from ..io import atomic_write_text
 
@@ -147,10 +149,21 @@ def study_table(directory: str | Path) -> StudyTable:
         atomic_write_text(csv_path, "\n".join(",".join(cells) for cells in [headers, *rows]) + "\n")
         atomic_write_text(md_path, markdown(headers, rows))
         return StudyTable(headers, rows, csv_path, md_path)
-    table = add_reference(aggregate(study_rows(directory), metric), plan.get("reference"))
+    table, notes = build_table(directory, verdict_options(alpha, min_effect))
     headers, rows = formatted(table, metric)
-    csv_path, md_path = write_tables(table, directory, metric)
-    return StudyTable(headers, rows, csv_path, md_path)
+    csv_path, md_path = write_tables(table, directory, metric, notes)
+    return StudyTable(headers, rows, csv_path, md_path, notes)
+
+
+def verdict_options(alpha: float, min_effect: float) -> Any:
+    """The verdicts' settings, checked: `min_effect` in points of accuracy (0.5 = half a point)."""
+    from ..experiments.verdicts import VerdictOptions
+
+    if not 0 < alpha < 1:
+        raise ConfigError(f"--alpha must lie between 0 and 1 (e.g. 0.05), got {alpha}")
+    if not 0 <= min_effect < 100:
+        raise ConfigError(f"--min-effect is in points of accuracy, between 0 and 100 (e.g. 0.5), got {min_effect}")
+    return VerdictOptions(alpha=alpha, min_effect=min_effect / 100)
 
 
 def study_plot(directory: str | Path) -> tuple[Path, Path]:

@@ -20,6 +20,7 @@ def register(sub: Any) -> None:
     run.add_argument("--shard", metavar="I/N", help="only runs I, I+N, I+2N, ... of the study (job arrays)")
     run.add_argument("--rerun-failed", action="store_true", help="run again the runs that failed")
     run.add_argument("--quiet", action="store_true", help="no per-epoch output from the runs")
+    verdict_arguments(run)
     worker = study.add_parser("worker")  # one run of a study in its own process (`study run --jobs N`)
     worker.add_argument("directory")
     worker.add_argument("name")
@@ -30,6 +31,7 @@ def register(sub: Any) -> None:
                                                               args.rerun_failed))
     tabulate = command(study, "table", _table, "one row per variation: metrics, mean ± std, Δ baseline")
     tabulate.add_argument("directory", metavar="STUDY_DIR", help="a study directory (runs/<study name>)")
+    verdict_arguments(tabulate)
     plot = command(study, "plot", _plot, "curves of all variations and a bar chart of the final metric")
     plot.add_argument("directory", metavar="STUDY_DIR", help="a study directory")
     plot.add_argument("--crossing", type=float, metavar="ERROR",
@@ -51,18 +53,28 @@ def _run(args: argparse.Namespace) -> int:
     outcome = api.run_study(study, directory, args.jobs, args.rerun_failed, args.quiet)
     if outcome.interrupted:
         return 130
-    print_table(directory)
+    print_table(directory, args.alpha, args.min_effect)
     return 0
 
 
-def print_table(directory: str) -> None:
-    result = api.study_table(directory)
+def verdict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level of the verdicts, after Holm's correction (default 0.05)")
+    parser.add_argument("--min-effect", type=float, default=0.5, metavar="POINTS",
+                        help="a difference smaller than this many points of accuracy counts as equivalent "
+                             "(default 0.5)")
+
+
+def print_table(directory: str, alpha: float = 0.05, min_effect: float = 0.5) -> None:
+    result = api.study_table(directory, alpha, min_effect)
     table(result.headers, result.rows)
+    for note in result.notes:
+        print(f"note: {note}")
     print(f"wrote {result.csv} and {result.markdown}")
 
 
 def _table(args: argparse.Namespace) -> int:
-    print_table(args.directory)
+    print_table(args.directory, args.alpha, args.min_effect)
     return 0
 
 

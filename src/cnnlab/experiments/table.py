@@ -1,5 +1,7 @@
 """`cnnlab study table`: one row per variation (and grid point), every metric as mean +- std over its
-seeds, and the difference to the baseline row. Read from the run directories only."""
+seeds, the difference to its reference row (the baseline, or the row its `compare_to:` names) with a 95%
+interval and a verdict (experiments/verdicts.py), and the checks that say whether a number can be believed
+(at chance, still learning). Read from the run directories only."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from ..io import atomic_write_text
 from ..runs import RunDir, RunRecord, Status
 from ..train import read_metrics
 from .study import REFERENCE_COLUMNS, read_plan
+from .verdicts import RowVerdict, VerdictOptions, judge, ranking_note
 
 SCORED = (Status.COMPLETED, Status.STOPPED_EARLY)  # runs whose numbers count in a table
 # (key, header, kind): kind 'pct' prints x100 with %, 'float' 3 significant digits, 'int' whole numbers
@@ -32,7 +35,9 @@ def run_row(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     val = [r["val_acc"] for r in rows if r.get("val_acc") is not None]
     test = record.test or {}
     return {
-        "run": meta["name"], "variation": meta["variation"], "seed": meta["seed"], "grid": meta.get("grid", {}),
+        "run": meta["name"], "path": str(run_dir), "variation": meta["variation"], "seed": meta["seed"],
+        "grid": meta.get("grid", {}), "test_count": test.get("count"), "val_curve": [r.get("val_acc") for r in rows],
+        "num_classes": len((record.data or {}).get("classes") or ()) or None,
         "status": str(status) if status is not None else "not run", "test_acc": test.get("acc"),
         "test_top5": test.get("top5"), "test_loss": test.get("loss"), "best_val_acc": max(val) if val else None,
         "best_epoch": record.best_epoch, "epochs": record.epochs_completed if status is not None else None,
@@ -47,18 +52,54 @@ def study_rows(directory: str | Path) -> list[dict[str, Any]]:
     return [run_row(directory / meta["name"], meta) for meta in read_plan(directory)["runs"]]
 
 
+def build_table(directory: str | Path,
+                options: VerdictOptions = VerdictOptions()) -> tuple[list[dict[str, Any]], list[str]]:
+    """A study's rows (aggregated, judged against their references, with the published numbers beside them)
+    and the notes printed under the table."""
+    plan = read_plan(Path(directory))
+    rows = study_rows(directory)
+    table = aggregate(rows, plan.get("metric", "test_acc"), plan.get("compare_to"), options)
+    return add_reference(table, plan.get("reference")), table_notes(rows, table, options)
+
+
 def label(row: dict[str, Any]) -> str:
     grid = " ".join(f"{k.split('.')[-1]}={v}" for k, v in row["grid"].items())
     return f"{row['variation']} {grid}".strip()
 
 
-def aggregate(rows: list[dict[str, Any]], metric: str = "test_acc") -> list[dict[str, Any]]:
-    """Rows grouped by variation and grid point, in plan order, with mean/std of each metric over the
-    seeds that finished (a diverged run contributes its status, not its numbers) and the change of
-    the metric against the baseline."""
+def grouped(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Runs grouped by row label (variation and grid point), in plan order."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(label(row), []).append(row)
+    return groups
+
+
+def references(groups: dict[str, list[dict[str, Any]]],
+               compare_to: dict[str, str] | None = None) -> dict[str, str | None]:
+    """Each row's reference row: the variation `compare_to` names for it, else the baseline (the variation
+    'baseline', else the first), at the same grid point when the reference has it. A reference of itself is None."""
+    compare_to = compare_to or {}
+    firsts = {members[0]["variation"]: name for name, members in reversed(groups.items())}
+    baseline = "baseline" if "baseline" in firsts else next(iter(firsts), None)
+    out: dict[str, str | None] = {}
+    for name, members in groups.items():
+        variation, grid = members[0]["variation"], members[0].get("grid", {})
+        target = compare_to.get(variation, baseline)
+        same_point = label({"variation": target, "grid": grid})
+        chosen = same_point if same_point in groups else firsts.get(target)
+        out[name] = None if chosen in (None, name) else chosen
+    return out
+
+
+def aggregate(rows: list[dict[str, Any]], metric: str = "test_acc", compare_to: dict[str, str] | None = None,
+              options: VerdictOptions = VerdictOptions()) -> list[dict[str, Any]]:
+    """Rows grouped by variation and grid point, in plan order, with mean/std of each metric over the
+    seeds that finished (a diverged run contributes its status, not its numbers), the change of the metric
+    against the row's reference, and its verdict."""
+    groups = grouped(rows)
+    reference_of = references(groups, compare_to)
+    verdicts = judge(groups, reference_of, metric, options)
     table = []
     for name, members in groups.items():
         entry: dict[str, Any] = {"variation": name, "runs": len(members), "status": _statuses(members)}
@@ -67,12 +108,41 @@ def aggregate(rows: list[dict[str, Any]], metric: str = "test_acc") -> list[dict
             values = [m[key] for m in usable if m[key] is not None]
             entry[key] = statistics.fmean(values) if values else None
             entry[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
+        entry.update(verdict_fields(verdicts[name]))
         table.append(entry)
-    baseline = next((e for e in table if e["variation"].split(" ")[0] == "baseline"), table[0] if table else None)
+    by_name = {entry["variation"]: entry for entry in table}
     for entry in table:
-        have = baseline is not None and entry[metric] is not None and baseline[metric] is not None
-        entry[f"delta_{metric}"] = entry[metric] - baseline[metric] if have else None
+        reference = by_name.get(entry["reference"] or "", entry)  # a reference row's Δ is 0 against itself
+        have = reference is not None and entry[metric] is not None and reference[metric] is not None
+        entry[f"delta_{metric}"] = entry[metric] - reference[metric] if have else None
     return table
+
+
+def verdict_fields(verdict: RowVerdict) -> dict[str, Any]:
+    """A row's verdict as flat table fields (table.csv keeps them all)."""
+    comparison = verdict.comparison
+    checks = [name for name, on in (("at chance", verdict.at_chance), ("still learning", verdict.still_learning)) if on]
+    return {
+        "reference": verdict.reference, "verdict": verdict.word, "checks": ", ".join(checks),
+        "delta_low": comparison.low if comparison else None, "delta_high": comparison.high if comparison else None,
+        "p_holm": verdict.adjusted_p, "method": comparison.method if comparison else None,
+        "discordant": list(comparison.discordant) if comparison and comparison.discordant else None,
+        "verdict_note": verdict.note,
+    }
+
+
+def table_notes(rows: list[dict[str, Any]], table: list[dict[str, Any]], options: VerdictOptions) -> list[str]:
+    """The lines printed under a table: how its verdicts were reached, and what they do not cover."""
+    notes = [f"verdict: Δ against the reference row with its 95% interval; better/worse at alpha {options.alpha} "
+             f"after Holm's correction over the rows, equivalent when the interval lies inside "
+             f"±{100 * options.min_effect:g} points"]
+    rows_of: dict[str, list[str]] = {}
+    for entry in table:
+        if entry.get("verdict_note"):
+            rows_of.setdefault(entry["verdict_note"], []).append(entry["variation"])
+    notes += [f"{', '.join(names)}: {note}" for note, names in rows_of.items()]
+    ranking = ranking_note(grouped(rows))
+    return notes + ([ranking] if ranking else [])
 
 
 def _statuses(members: list[dict[str, Any]]) -> str:
@@ -109,20 +179,29 @@ def add_reference(table: list[dict[str, Any]], reference: dict[str, Any] | None)
 def formatted(table: list[dict[str, Any]], metric: str = "test_acc") -> tuple[list[str], list[list[str]]]:
     names = {key: header for key, header, _ in COLUMNS}
     referenced = [column for column in REFERENCE_COLUMNS if any(f"report_{column}" in entry for entry in table)]
-    headers = ["variation", "runs", "status", *names.values(), f"Δ {names.get(metric, metric)}",
-               *(REFERENCE_COLUMNS[column] for column in referenced)]
+    headers = ["variation", "runs", "status", *names.values(), f"Δ {names.get(metric, metric)} [95% CI]", "verdict",
+               "checks", *(REFERENCE_COLUMNS[column] for column in referenced)]
     rows = []
     for entry in table:
         cells = [entry["variation"], str(entry["runs"]), entry["status"]]
         cells += [_cell(entry[k], entry.get(f"{k}_std"), kind) for k, _, kind in COLUMNS]
-        delta = entry[f"delta_{metric}"]
-        cells.append("-" if delta is None else f"{100 * delta:+.2f}" if metric.endswith("acc") or "top" in metric
-                     else f"{delta:+.3g}")
+        cells += [_delta_cell(entry, metric), entry.get("verdict") or "-", entry.get("checks") or ""]
         for column in referenced:
             value = entry.get(f"report_{column}")
             cells.append("-" if value is None else f"{value:.2f}%" if column == "top1" else f"{value:,.0f}")
         rows.append(cells)
     return headers, rows
+
+
+def _delta_cell(entry: dict[str, Any], metric: str) -> str:
+    delta = entry[f"delta_{metric}"]
+    if delta is None:
+        return "-"
+    scale, form = (100, "+.2f") if metric.endswith("acc") or "top" in metric else (1, "+.3g")
+    text = f"{scale * delta:{form}}"
+    if entry.get("delta_low") is not None:
+        text += f" [{scale * entry['delta_low']:{form}}, {scale * entry['delta_high']:{form}}]"
+    return text
 
 
 def markdown(headers: list[str], rows: list[list[str]]) -> str:
@@ -131,7 +210,8 @@ def markdown(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "test_acc") -> tuple[Path, Path]:
+def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "test_acc",
+                 notes: list[str] = ()) -> tuple[Path, Path]:
     csv_path, md_path = directory / "table.csv", directory / "table.md"
     fields = list(dict.fromkeys(key for entry in table for key in entry)) if table else ["variation"]
     text = io.StringIO(newline="")
@@ -139,7 +219,8 @@ def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "te
     writer.writeheader()
     writer.writerows(table)
     atomic_write_text(csv_path, text.getvalue())
-    atomic_write_text(md_path, markdown(*formatted(table, metric)))
+    atomic_write_text(md_path, markdown(*formatted(table, metric)) + "".join(f"\n- {note}" for note in notes)
+                      + ("\n" if notes else ""))
     return csv_path, md_path
 
 

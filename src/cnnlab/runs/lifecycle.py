@@ -56,6 +56,7 @@ from ..train.early_stop import EarlyStopping
 from ..train.early_stop import check as check_early_stop
 from ..train.interrupts import STOP
 from .directory import RunDir, create_run_dir
+from .predictions import write_predictions
 from .record import RunRecord
 from .versions import versions
 
@@ -307,7 +308,8 @@ def _score_test(trainer: Trainer, run: RunDir, splits: DataSplits, config: RunCo
         tensors, _ = load_checkpoint(run.best)
         trainer.model.load_state_dict(split_prefix(tensors, "model."))
     loader = make_batches(splits.test, splits.spec, LoaderSpec.for_evaluation(config), runtime, splits.cache)
-    metrics = trainer.evaluate(loader)
+    metrics = trainer.evaluate(loader, per_image=True)
+    write_predictions(run.path, {"test": metrics})  # for the verdicts: two runs compared image by image
     return {k: metrics[k] for k in ("loss", "acc", "top5", "count")}
 
 

@@ -302,8 +302,9 @@ class Trainer:
                                     "limit": limit}
         return True
 
-    def evaluate(self, batches: Batches, confusion: bool = False) -> dict[str, Any]:
-        return evaluate_model(self.eval_model, batches, self.num_classes, self.runtime.autocast, confusion)
+    def evaluate(self, batches: Batches, confusion: bool = False, per_image: bool = False) -> dict[str, Any]:
+        return evaluate_model(self.eval_model, batches, self.num_classes, self.runtime.autocast, confusion,
+                              per_image=per_image)
 
     @property
     def monitor(self) -> str:

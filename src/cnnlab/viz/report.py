@@ -97,16 +97,18 @@ def _fmt(value: Any) -> str:
 
 def study_report(directory: Path) -> str:
     from ..experiments.study import read_plan
-    from ..experiments.table import aggregate, formatted, study_rows
+    from ..experiments.table import build_table, formatted, study_rows
     from .study import plot_study
 
     plan = read_plan(directory)
     rows = study_rows(directory)
     curves, bars = plot_study(directory)
-    headers, cells = formatted(aggregate(rows, plan.get("metric", "test_acc")), plan.get("metric", "test_acc"))
+    table, notes = build_table(directory)
+    headers, cells = formatted(table, plan.get("metric", "test_acc"))
     runs = [[r["run"], r["status"], _fmt(r["test_acc"]), _fmt(r["train_seconds"])] for r in rows]
     study_file = directory / "study.yaml"
     sections = [f"<p>{html.escape(plan.get('description') or '')}</p>", "<h2>Results</h2>", _table(headers, cells),
+                "<ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>",
                 _image(bars, "final metric per variation"), _image(curves, "curves of every variation"),
                 *_per_class_sections(directory, rows),
                 "<h2>Runs</h2>", _table(["run", "status", "test top-1", "train seconds"], runs)]

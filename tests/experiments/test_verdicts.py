@@ -1,0 +1,138 @@
+"""Verdicts in tables: each row against the right reference, the right test for its seeds, Holm across rows."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from cnnlab.evaluate import stats
+from cnnlab.experiments.table import aggregate, references
+from cnnlab.experiments.verdicts import VerdictOptions, judge, ranking_note, row_at_chance, row_still_learning
+from cnnlab.runs.predictions import write_predictions
+
+
+def _run(variation, seed, acc, status="completed", grid=None, path="", curve=None, count=1000, classes=10):
+    return {"run": f"{variation}_{seed}", "variation": variation, "seed": seed, "grid": grid or {}, "status": status,
+            "test_acc": acc if status in ("completed", "stopped_early") else None, "path": path,
+            "test_count": count, "num_classes": classes, "val_curve": curve or [],
+            **{k: None for k in ("test_top5", "best_val_acc", "best_epoch", "train_seconds", "images_per_second",
+                                 "parameters", "test_loss", "epochs")}}
+
+
+def test_each_row_is_compared_with_its_own_reference():
+    rows = [_run("baseline", s, a) for s, a in enumerate([0.50, 0.52, 0.51])]
+    rows += [_run("wide", s, a) for s, a in enumerate([0.70, 0.71, 0.72])]
+    rows += [_run("wide_fc", s, a) for s, a in enumerate([0.70, 0.712, 0.719])]
+    table = {e["variation"]: e for e in aggregate(rows, compare_to={"wide_fc": "wide"})}
+    assert table["baseline"]["verdict"] == "reference" and table["baseline"]["reference"] is None
+    assert table["wide"]["reference"] == "baseline" and table["wide"]["verdict"] == "better"
+    assert table["wide"]["delta_test_acc"] == pytest.approx(0.20)
+    # against 'wide' (its compare_to), not against the baseline it beats by 20 points
+    assert table["wide_fc"]["reference"] == "wide"
+    assert table["wide_fc"]["delta_test_acc"] == pytest.approx(0.001 / 3, abs=1e-9)
+    assert table["wide_fc"]["verdict"] == "equivalent"
+    expected = stats.paired_seeds([0.70, 0.712, 0.719], [0.70, 0.71, 0.72])
+    assert (table["wide_fc"]["delta_low"], table["wide_fc"]["delta_high"]) == pytest.approx((expected.low, expected.high))
+
+
+def test_grid_rows_compare_with_the_baseline_at_the_same_point():
+    rows = [_run("baseline", s, 0.5 + 0.1 * s, grid={"optim.lr": 0.1}) for s in range(2)]
+    rows += [_run("baseline", s, 0.3 + 0.1 * s, grid={"optim.lr": 0.01}) for s in range(2)]
+    rows += [_run("adam", s, 0.31 + 0.1 * s, grid={"optim.lr": 0.01}) for s in range(2)]
+    groups = {}
+    for row in rows:
+        groups.setdefault(f"{row['variation']} lr={row['grid']['optim.lr']}", []).append(row)
+    assert references(groups) == {"baseline lr=0.1": None, "baseline lr=0.01": None,
+                                  "adam lr=0.01": "baseline lr=0.01"}
+
+
+def test_holm_is_applied_across_the_rows_of_one_table():
+    rows = [_run("baseline", s, 0.50 + d) for s, d in enumerate([0.0, 0.01, -0.01])]
+    rows += [_run("a", s, 0.52 + d) for s, d in enumerate([0.0, 0.012, -0.009])]  # clearly higher, tiny spread
+    rows += [_run("b", s, 0.55 + d) for s, d in enumerate([0.0, 0.03, -0.04])]
+    groups = {}
+    for row in rows:
+        groups.setdefault(row["variation"], []).append(row)
+    verdicts = judge(groups, {"a": "baseline", "b": "baseline"}, "test_acc", VerdictOptions())
+    raw = [stats.paired_seeds([r["test_acc"] for r in groups[n]], [r["test_acc"] for r in groups["baseline"]]).p_value
+           for n in ("a", "b")]
+    assert [verdicts["a"].adjusted_p, verdicts["b"].adjusted_p] == pytest.approx(stats.holm(raw))
+    assert verdicts["a"].adjusted_p > verdicts["a"].comparison.p_value
+
+
+def test_one_seed_uses_mcnemar_on_the_runs_per_image_results(tmp_path):
+    labels = torch.arange(40) % 4
+    reference_predicted = labels.clone()
+    reference_predicted[:10] = (labels[:10] + 1) % 4  # the reference gets 30 of 40 right
+    row_predicted = labels.clone()
+    row_predicted[30:32] = (labels[30:32] + 1) % 4  # the row gets 38 right: 10 better, 2 worse
+    for name, predicted in (("base", reference_predicted), ("row", row_predicted)):
+        (tmp_path / name).mkdir()
+        write_predictions(tmp_path / name, {"test": {"predicted": predicted, "label": labels}})
+    groups = {"baseline": [_run("baseline", 0, 0.75, path=str(tmp_path / "base"), count=40, classes=4)],
+              "row": [_run("row", 0, 0.95, path=str(tmp_path / "row"), count=40, classes=4)]}
+    verdict = judge(groups, {"row": "baseline"}, "test_acc")["row"]
+    assert verdict.comparison.method == "McNemar exact" and verdict.comparison.discordant == (10, 2)
+    assert verdict.comparison.p_value == pytest.approx(2 * 79 / 4096)
+    assert verdict.word == "better" and "seed-to-seed variance is not covered" in verdict.note
+    # scored on other images (labels differ): no comparison is made
+    write_predictions(tmp_path / "row", {"test": {"predicted": row_predicted, "label": labels.flip(0)}})
+    verdict = judge(groups, {"row": "baseline"}, "test_acc")["row"]
+    assert verdict.word == "-" and "different test images" in verdict.note
+
+
+def test_failed_and_diverged_rows_say_so():
+    groups = {"baseline": [_run("baseline", 0, 0.5)], "hot": [_run("hot", 0, None, status="diverged")],
+              "broken": [_run("broken", 0, None, status="failed")]}
+    verdicts = judge(groups, {"hot": "baseline", "broken": "baseline"}, "test_acc")
+    assert verdicts["hot"].word == "diverged" and verdicts["broken"].word == "failed"
+
+
+def test_checks_at_chance_and_still_learning():
+    assert row_at_chance([_run("x", 0, 0.104, count=1000, classes=10)]) is True
+    assert row_at_chance([_run("x", 0, 0.30, count=1000, classes=10)]) is False
+    assert row_at_chance([_run("x", 0, 0.10, status="diverged")]) is None
+    rising = [0.1 * i for i in range(1, 13)]
+    flat = [0.5, 0.6, 0.7] + [0.8, 0.81, 0.79, 0.8, 0.8, 0.81, 0.79, 0.8, 0.8]
+    assert row_still_learning([_run("x", 0, 0.5, curve=flat), _run("x", 1, 0.5, curve=rising)]) is True
+    assert row_still_learning([_run("x", 0, 0.5, curve=flat)]) is False
+    assert row_still_learning([_run("x", 0, 0.5, curve=[0.1, 0.2])]) is None
+
+
+def test_ranking_note_only_when_the_order_changed():
+    same = {"a": [_run("a", 0, 0.5, curve=[0.1, 0.5, 0.6, 0.7])], "b": [_run("b", 0, 0.5, curve=[0.2, 0.6, 0.7, 0.8])]}
+    assert ranking_note(same) is None
+    swapped = {"a": [_run("a", 0, 0.5, curve=[0.1, 0.5, 0.6, 0.9])], "b": [_run("b", 0, 0.5, curve=[0.2, 0.6, 0.7, 0.8])]}
+    note = ranking_note(swapped)
+    assert note is not None and "tau -1.00" in note and "longer budget" in note
+
+
+STUDY = """name: verdicts
+base: {model: mlp, data: digits, epochs: 3, model.hidden: [32], optimizer: adam, lr: 0.01}
+variations:
+  baseline: {}
+  same_again: {train.batch_size: 64}
+  tiny_lr: {lr: 0.000001}
+seeds: [0]
+"""
+
+
+@pytest.mark.slow
+def test_a_one_seed_study_prints_verdicts_from_its_runs_own_predictions(tmp_path):
+    (tmp_path / "s.yaml").write_text(STUDY)
+    done = subprocess.run([sys.executable, "-m", "cnnlab", "study", "run", "s.yaml", "--quiet"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "runs/verdicts/baseline/predictions.safetensors").is_file()
+    lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.split()}
+    assert "reference" in lines["baseline"]
+    assert "equivalent" in lines["same_again"] and "+0.00 [+0.00, +0.00]" in lines["same_again"]
+    assert "worse" in lines["tiny_lr"]
+    assert "seed-to-seed variance is not covered" in done.stdout
+    table = (tmp_path / "runs/verdicts/table.md").read_text()
+    assert "| verdict |" in table.replace("verdict | checks", "verdict |") and "McNemar" in table
+    csv_text = (tmp_path / "runs/verdicts/table.csv").read_text()
+    assert "p_holm" in csv_text.splitlines()[0]
