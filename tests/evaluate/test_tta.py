@@ -7,27 +7,49 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torchvision.transforms import v2
 
 import cnnlab
 from cnnlab.cli import main
-from cnnlab.evaluate.tta import averaged, crop_boxes, enlarged_size, views
+from cnnlab.evaluate.tta import averaged, enlarged_size, views
 from tests.helpers import FAST
 
 
 def test_the_ten_crops_of_a_256_image_are_alexnets() -> None:
     assert enlarged_size(224) == 256 and enlarged_size(28) == 32
-    assert crop_boxes(256, 224) == [(0, 0), (0, 32), (32, 0), (32, 32), (16, 16)]  # 4 corners, then the centre
     image = torch.arange(256.0).view(1, 1, 1, 256).expand(1, 1, 256, 256) + torch.arange(256.0).view(1, 1, 256, 1) * 1000
     crops = views(image, "10crop", 224)
     assert len(crops) == 10 and all(c.shape == (1, 1, 224, 224) for c in crops)
     corners = [(float(c[0, 0, 0, 0]) // 1000, float(c[0, 0, 0, 0]) % 1000) for c in crops[:5]]
-    assert corners == [(0, 0), (0, 32), (32, 0), (32, 32), (16, 16)]
-    for plain, mirrored in zip(crops[:5], crops[5:]):
+    assert corners == [(0, 0), (0, 32), (32, 0), (32, 32), (16, 16)]  # 4 corners, then the centre
+    # then the same five of the mirrored image: its top-left is the mirrored top-right, and so on
+    for mirrored, plain in zip(crops[5:], (crops[1], crops[0], crops[3], crops[2], crops[4])):
         assert torch.equal(mirrored, plain.flip(-1))
     assert [float(c[0, 0, 0, 0]) for c in views(image, "center", 224)] == [16016.0]
     assert len(views(image[..., :224, :224], "flip", 224)) == 2
     small = views(torch.rand(2, 1, 28, 28), "10crop", 28)  # held at the model's size: enlarged to 32 first
     assert len(small) == 10 and small[0].shape == (2, 1, 28, 28)
+
+
+def test_the_views_are_torchvisions_ten_crop_and_center_crop_for_every_margin() -> None:
+    """Odd margins (37 - 32 = 5) round the centre's offset and cut the mirrored centre from the mirrored
+    image, as torchvision does; every crop size 8..64 and a few large ones, each from its enlarged image."""
+    generator = torch.Generator().manual_seed(29)
+    margins = set()
+    for size in [*range(8, 65), 224, 227, 299]:
+        source = enlarged_size(size)
+        margins.add(source - size)
+        images = torch.randint(0, 256, (2, 3, source, source), generator=generator).float()
+        expected = list(v2.TenCrop(size)(images))
+        got = views(images, "10crop", size)
+        assert len(got) == 10 and all(torch.equal(a, b) for a, b in zip(got, expected)), f"10crop {source} -> {size}"
+        (centre,) = views(images, "center", size)
+        assert torch.equal(centre, v2.CenterCrop(size)(images)), f"center {source} -> {size}"
+        held = images[..., :size, :size]  # held at the model's size: enlarged (bilinear) to `source` first
+        enlarged = F.interpolate(held, size=(source, source), mode="bilinear", align_corners=False)
+        assert all(torch.equal(a, b) for a, b in zip(views(held, "10crop", size), v2.TenCrop(size)(enlarged)))
+    assert {margin % 4 for margin in margins} == {0, 1, 2, 3}  # odd margins whose half rounds down (1 mod 4) and up (3)
 
 
 def test_averaging_is_over_the_softmax_of_the_views() -> None:

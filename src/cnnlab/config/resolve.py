@@ -86,11 +86,12 @@ def _plain_section(cls: type, section: str, values: Layer) -> Any:
 
 def _augment(config: AugmentConfig, dataset: str) -> AugmentConfig:
     """Fill unset augmentation fields from the dataset's recipe (or switch all off when disabled)."""
+    kept = {"pca_lighting_scale": config.pca_lighting_scale}  # how, not whether: no dataset recipe sets it
     if not config.enabled:
-        return AugmentConfig(enabled=False, **AUGMENT_OFF)
+        return AugmentConfig(enabled=False, **AUGMENT_OFF, **kept)
     recipe = {**AUGMENT_OFF, **dataset_defaults(dataset).augment}
     values = {k: getattr(config, k) for k in AUGMENT_OFF}
-    return AugmentConfig(enabled=True, **{k: recipe[k] if v is None else v for k, v in values.items()})
+    return AugmentConfig(enabled=True, **{k: recipe[k] if v is None else v for k, v in values.items()}, **kept)
 
 
 def _data(config: DataConfig) -> DataConfig:
@@ -216,7 +217,8 @@ def config_hash(config: RunConfig) -> str:
         if data["model"][key] == default:
             data["model"].pop(key)
     # keys added later, at their off value: runs made before them keep their hash
-    for section, key, off in (("augment", "pca_lighting", 0.0), ("data", "val_into_train", False),
+    for section, key, off in (("augment", "pca_lighting", 0.0), ("augment", "pca_lighting_scale", "sqrt"),
+                              ("data", "val_into_train", False),
                               ("model", "fc_activation", None), ("model", "sync_bn", False),
                               ("optim", "lr_scaling", "none"), ("train", "graphs", False)):
         if data[section].get(key, off) == off:

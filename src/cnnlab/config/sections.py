@@ -96,6 +96,10 @@ class AugmentConfig:
     color_jitter: float | None = None  # brightness, contrast, saturation factors uniform in [1-j, 1+j]
     erasing: float | None = None  # probability of random erasing (Zhong et al. 2020), 0 is off
     pca_lighting: float | None = None  # AlexNet's colour PCA lighting: alpha ~ N(0, this) per image (paper: 0.1)
+    # each image + sum_i alpha_i s_i p_i, clamped to [0, 255] (the paper has no clamp); s_i, with lambda_i the
+    # eigenvalues of the RGB covariance in [0, 1] units: sqrt = sqrt(lambda_i), the spread along p_i, so sigma
+    # does not depend on the pixel units; eigenvalue = lambda_i, the paper's formula read literally (data/augment.py)
+    pca_lighting_scale: Literal["sqrt", "eigenvalue"] = "sqrt"
 
     def __post_init__(self) -> None:
         _check(self.crop_padding is None or self.crop_padding >= 0, "augment.crop_padding", self.crop_padding, ">= 0")

@@ -17,12 +17,19 @@ Geometry (uint8 in):
   antialias: a strong downscale aliases (the worker path, torchvision v2, antialiases).
 Photometry (float, after geometry, before normalisation): brightness, contrast and saturation factors
 uniform in [1 - j, 1 + j] (torchvision's ColorJitter order); AlexNet's "fancy PCA" lighting (Krizhevsky et
-al. 2012, section 4.1): to every pixel of an image add sum_i alpha_i lambda_i p_i, where p_i are the
-eigenvectors of the 3x3 covariance of the training set's RGB values, alpha_i ~ N(0, sigma) per image and
-lambda_i is the standard deviation along p_i (the square root of the covariance's eigenvalue: the paper's
-eigenvalue taken literally, in 0-255 units, would shift pixels by hundreds; cuda-convnet's successors and
-fb.resnet.torch read it so too). sigma = augment.pca_lighting (the paper's 0.1). Random erasing (Zhong et al. 2020: p,
-area 2-33%, aspect log-uniform in [0.3, 3.3]) runs on the normalised batch and writes 0, the mean.
+al. 2012, section 4.1): to every pixel of an image add sum_i alpha_i s_i p_i, where p_i are the eigenvectors
+of the 3x3 covariance of the training set's RGB values (in [0, 1] units), lambda_i its eigenvalues and
+alpha_i ~ N(0, sigma) per image, sigma = augment.pca_lighting (the paper's 0.1). The paper writes s_i =
+lambda_i without saying in which units; augment.pca_lighting_scale chooses:
+- `sqrt` (the default): s_i = sqrt(lambda_i), the standard deviation along p_i, so alpha_i is in units of the
+  data's own spread along each axis and sigma = 0.1 means a tenth of it whatever the pixel units;
+- `eigenvalue`: s_i = lambda_i literally, in [0, 1] units (the form alpha * eigval * eigvec on [0, 1] pixels
+  of some reimplementations). Its size depends on the units: in 0-255 units lambda is 255^2 times larger and
+  would shift pixels by hundreds of grey levels; in [0, 1] units it is the sqrt reading's shift times
+  sqrt(lambda_i), always smaller (lambda_i <= 3/4 for values in [0, 1]).
+Unlike the paper, the shifted image is clamped to [0, 255] (as the colour jitter is): it stays a valid image,
+and only pixels within a shift of either end of the range change differently. Random erasing (Zhong et
+al. 2020: p, area 2-33%, aspect log-uniform in [0.3, 3.3]) runs on the normalised batch and writes 0, the mean.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ class AugmentPlan:
     color_jitter: float = 0.0
     erasing: float = 0.0
     pca_lighting: float = 0.0
+    pca_lighting_scale: str = "sqrt"  # s_i: "sqrt" (sqrt(lambda_i)) or "eigenvalue" (lambda_i), see above
 
     @property
     def affine(self) -> bool:
@@ -61,7 +69,8 @@ class AugmentPlan:
 
     def device_part(self) -> AugmentPlan:
         """What stays on the device when loader workers do the geometry: photometry and erasing."""
-        return AugmentPlan(color_jitter=self.color_jitter, erasing=self.erasing, pca_lighting=self.pca_lighting)
+        return AugmentPlan(color_jitter=self.color_jitter, erasing=self.erasing, pca_lighting=self.pca_lighting,
+                           pca_lighting_scale=self.pca_lighting_scale)
 
 
 @dataclass(frozen=True)
@@ -180,11 +189,16 @@ def color_jitter(images: torch.Tensor, jitter: torch.Tensor) -> torch.Tensor:
     return images.clamp(0, 255)
 
 
-def pca_lighting(images: torch.Tensor, alphas: torch.Tensor, stds: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
-    """float [B, C, H, W] in [0, 255] plus, per image, 255 * sum_i alpha_i std_i p_i (vectors [C, C], one
-    eigenvector p_i per column; stds and PCA in [0, 1] units)."""
+def pca_lighting(images: torch.Tensor, alphas: torch.Tensor, stds: torch.Tensor, vectors: torch.Tensor,
+                 scale: str = "sqrt") -> torch.Tensor:
+    """float [B, C, H, W] in [0, 255] plus, per image, 255 * sum_i alpha_i s_i p_i, clamped to [0, 255]
+    (vectors [C, C], one eigenvector p_i per column; stds = sqrt(lambda_i), PCA in [0, 1] units); s_i is
+    std_i for scale "sqrt", std_i^2 = lambda_i for scale "eigenvalue" (the module docstring says why)."""
+    if scale not in ("sqrt", "eigenvalue"):
+        raise ValueError(f"scale must be 'sqrt' or 'eigenvalue', got {scale!r}")
     channels = images.shape[1]
-    shift = (alphas[:, :channels] * stds) @ vectors.T * 255.0  # [B, C]: row b = sum_i a_bi s_i p_i
+    magnitudes = stds if scale == "sqrt" else stds * stds
+    shift = (alphas[:, :channels] * magnitudes) @ vectors.T * 255.0  # [B, C]: row b = sum_i a_bi s_i p_i
     return (images + shift.view(-1, channels, 1, 1)).clamp(0, 255)
 
 

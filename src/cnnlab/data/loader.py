@@ -48,7 +48,7 @@ class Normalizer:
             if self.pca is None:
                 raise ConfigError("augment.pca_lighting needs the training set's colour PCA, which this data "
                                   "description lacks: train the run again (it is computed when the run starts)")
-            x = pca_lighting(x, draws.lighting, *self.pca)
+            x = pca_lighting(x, draws.lighting, *self.pca, scale=plan.pca_lighting_scale)
         if x.data_ptr() == images.data_ptr():
             x = x.clone()  # never scale the caller's tensor in place
         x = x.mul_(self.scale).add_(self.shift)  # in place: 2x faster than a broadcast addcmul on the CPU

@@ -12,6 +12,12 @@ datasets trained with random crops (augment.crop_padding = p) are cropped from t
 the very translations training showed (runs/run.py); held at the model's size without such padding, they
 are upsampled (bilinear) to size / 0.875, a view the network never saw in training (measured on
 Fashion-MNIST: centre 83.3%, 10-crop 84.3% against 91.9% plain; flip is the view to use there).
+
+The views are torchvision's own (`ten_crop`, `center_crop` of transforms.v2.functional, which work on a
+batch): the four corners and the centre, then the same five cut from the mirrored image, in that order.
+The centre's offset is round(margin / 2) (Python's rounding, halves to even), and the mirrored centre is
+the centre of the mirrored image, so with an odd margin it is not the mirror of the plain centre (a hand-
+written floor and a mirrored centre crop differed from TenCrop by one pixel there, e.g. 37 -> 32).
 """
 
 from __future__ import annotations
@@ -27,27 +33,20 @@ def enlarged_size(size: int) -> int:
     return int(round(size / ENLARGE))
 
 
-def crop_boxes(source: int, size: int) -> list[tuple[int, int]]:
-    """(top, left) of the four corner crops and the centre crop of a `source` x `source` image."""
-    far, middle = source - size, (source - size) // 2
-    return [(0, 0), (0, far), (far, 0), (far, far), (middle, middle)]
-
-
 def views(images: torch.Tensor, tta: str, size: int) -> list[torch.Tensor]:
     """The `size` x `size` views of a batch that `tta` averages over."""
     if tta == "none":
         return [images]
     if tta == "flip":
         return [images, images.flip(-1)]
-    source = images.shape[-1]
-    if source == size:  # held at the model's size: enlarge first
+    from torchvision.transforms.v2 import functional as TF  # here, not at load: see data/transforms.py
+
+    if images.shape[-2:] == (size, size):  # held at the model's size: enlarge first
         source = enlarged_size(size)
         images = F.interpolate(images, size=(source, source), mode="bilinear", align_corners=False)
-    boxes = crop_boxes(source, size)
     if tta == "center":
-        boxes = boxes[-1:]
-    crops = [images[..., top : top + size, left : left + size] for top, left in boxes]
-    return crops + [crop.flip(-1) for crop in crops] if tta == "10crop" else crops
+        return [TF.center_crop(images, [size, size])]
+    return list(TF.ten_crop(images, [size, size]))
 
 
 def averaged(model: torch.nn.Module, images: torch.Tensor, tta: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
