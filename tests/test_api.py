@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import cnnlab
@@ -25,6 +26,12 @@ def test_train_evaluate_load_predict(tmp_path: Path) -> None:
     assert report["acc"] == result.test["acc"]  # 'auto' uses the weights the run's test score used
     assert sum(map(sum, report["confusion"])) == report["count"] == 359
     assert set(report["per_class"]) == set(run.spec.classes)
+    from scipy.stats import binomtest  # the eval's intervals are the Wilson intervals of its own counts
+
+    wilson = binomtest(round(report["acc"] * 359), 359).proportion_ci(method="wilson")
+    assert report["acc_interval"] == pytest.approx((wilson.low, wilson.high))
+    assert report["acc_interval"][0] < report["acc"] < report["acc_interval"][1]
+    assert report["top5_interval"][0] <= report["top5"] <= report["top5_interval"][1]
 
     digit = (np.eye(8, dtype=np.uint8) * 255)
     Image.fromarray(digit).save(tmp_path / "d.png")

@@ -62,6 +62,12 @@ def test_train_eval_predict_from_the_command_line(tmp_path: Path, capsys, monkey
     assert main(["eval", "runs/cli", "--split", "val"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("val: loss") and (tmp_path / "runs/cli/confusion_val.csv").exists()
+    import json
+    import re
+
+    saved = json.loads((tmp_path / "runs/cli/eval_val.json").read_text())
+    low, high = (float(x) for x in re.search(r"\(95% CI ([\d.]+)-([\d.]+)\)", out.splitlines()[0]).groups())
+    assert (low, high) == pytest.approx([100 * x for x in saved["acc_interval"]], abs=0.006)
     assert (tmp_path / "runs/cli/plots/confusion_val.png").stat().st_size > 1000
     from PIL import Image
 

@@ -182,6 +182,7 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
     Writes eval_<split>.json, confusion_<split>.csv and plots/confusion_<split>.png into the run."""
     run = load_run(run_dir)
     from ..evaluate import evaluate_model
+    from ..evaluate.stats import wilson_interval
     from ..evaluate.tta import TTA
 
     if tta not in TTA:
@@ -192,6 +193,9 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
     metrics = evaluate_model(model, batches, spec.num_classes, runtime.autocast, confusion=True, tta=tta,
                              size=spec.image_size)
     confusion = metrics.pop("confusion")
+    count = metrics["count"]  # Wilson 95% intervals: how far each accuracy could move on another sample of images
+    metrics["acc_interval"] = wilson_interval(round(metrics["acc"] * count), count)
+    metrics["top5_interval"] = wilson_interval(round(metrics["top5"] * count), count)
     report = {"split": split, "checkpoint": checkpoint_name(checkpoint, run.config), "tta": tta, **metrics,
               "per_class": dict(zip(spec.classes, per_class_accuracy(confusion))),
               "confusion": confusion.tolist(), "classes": list(spec.classes), "notes": tta_notes(run, tta)}

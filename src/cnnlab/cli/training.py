@@ -104,9 +104,10 @@ def _eval(args: argparse.Namespace) -> int:
     report = api.evaluate(args.run_dir, split=args.split, checkpoint=args.checkpoint, device=args.device,
                           tta=args.tta)
     views = "" if args.tta == "none" else f", test-time {args.tta}"
-    print(f"{args.split}: loss {loss_text(report['loss'])}  top-1 {100 * report['acc']:.2f}%"
-          f"{top5_text(report['top5'], len(report['classes']))}  ({report['count']} images, "
-          f"{report['checkpoint']} checkpoint{views})")
+    low, high = report["acc_interval"]
+    print(f"{args.split}: loss {loss_text(report['loss'])}  top-1 {100 * report['acc']:.2f}% "  # Wilson interval
+          f"(95% CI {100 * low:.2f}-{100 * high:.2f}){top5_text(report['top5'], len(report['classes']))}  "
+          f"({report['count']} images, {report['checkpoint']} checkpoint{views})")
     for note in report.get("notes", []):
         print(f"note: {note}")
     width = max(len(name) for name in report["per_class"])
