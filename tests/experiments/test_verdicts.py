@@ -136,3 +136,63 @@ def test_a_one_seed_study_prints_verdicts_from_its_runs_own_predictions(tmp_path
     assert "| verdict |" in table.replace("verdict | checks", "verdict |") and "McNemar" in table
     csv_text = (tmp_path / "runs/verdicts/table.csv").read_text()
     assert "p_holm" in csv_text.splitlines()[0]
+
+
+def _spec(variation, seed, grid=None):
+    from cnnlab.config import resolve
+    from cnnlab.experiments.study import RunSpec
+
+    return RunSpec(f"{variation}", variation, seed, grid or {}, resolve({"seed": (seed, "test")}))
+
+
+def test_next_round_adds_one_seed_to_undecided_rows_and_their_reference_only():
+    from cnnlab.experiments.decided import next_round
+    from cnnlab.experiments.study import Study
+
+    runs = [_spec("baseline", 0), _spec("a", 0), _spec("b", 0), _spec("c", 0)]
+    study = Study("s", None, "", runs, seeds=[0])
+    verdicts = {"baseline": "reference", "a": "within noise", "b": "better", "c": "within noise"}
+    added = next_round(study, verdicts, {"a": "baseline", "b": "baseline", "c": "b"}, max_seeds=3)
+    assert sorted((s.name, s.seed, s.config.seed, s.added) for s in added) == [
+        ("a__seed1", 1, 1, True), ("b__seed1", 1, 1, True), ("baseline__seed1", 1, 1, True), ("c__seed1", 1, 1, True)]
+    study.runs.extend(added)
+    # a row at max_seeds gets none; its reference gets none for it either
+    assert next_round(study, {"a": "within noise"}, {"a": "baseline"}, max_seeds=2) == []
+    assert [s.name for s in next_round(study, {"a": "within noise"}, {"a": "baseline"}, max_seeds=3)] == [
+        "baseline__seed2", "a__seed2"]
+
+
+UNTIL = """name: ud
+base: {model: mlp, data: digits, epochs: 1, model.hidden: [16], optimizer: adam, lr: 0.003, data.train_limit: 300}
+variations:
+  baseline: {}
+  same: {train.batch_size: 64}
+  noisy: {lr: 0.0045}
+seeds: [0]
+"""
+
+
+@pytest.mark.slow
+def test_until_decided_adds_seeds_only_where_undecided_and_is_resumable(tmp_path):
+    import json
+
+    (tmp_path / "u.yaml").write_text(UNTIL)
+    command = [sys.executable, "-m", "cnnlab", "study", "run", "u.yaml", "--quiet", "--until-decided", "--max-seeds", "3"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    plan = json.loads((tmp_path / "runs/ud/plan.json").read_text())
+    seeds = {}
+    for meta in plan["runs"]:
+        seeds.setdefault(meta["variation"], []).append(meta["seed"])
+    assert seeds["same"] == [0]  # equivalent after one seed (identical predictions): no more runs
+    table = {line.split()[0]: line for line in done.stdout.splitlines() if line.split()}
+    assert "equivalent" in table["same"]
+    assert "within noise" in table["noisy"] and "paired t (3 seeds)" in (tmp_path / "runs/ud/table.csv").read_text()
+    assert seeds["noisy"] == [0, 1, 2] and "noisy still within noise at --max-seeds 3" in done.stdout
+    assert sorted(seeds["baseline"]) == sorted(seeds["noisy"])  # the reference got every seed its row needed
+    assert all(m.get("added") for m in plan["runs"] if m["seed"] > 0)
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "(start)" not in again.stdout and "(resume)" not in again.stdout
+    assert json.loads((tmp_path / "runs/ud/plan.json").read_text())["runs"] == plan["runs"]
+    plain = subprocess.run(command[:-3], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert plain.returncode == 0 and json.loads((tmp_path / "runs/ud/plan.json").read_text())["runs"] == plan["runs"]

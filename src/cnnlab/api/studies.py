@@ -77,13 +77,24 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: bool = False,
-              quiet: bool = False, log: Callable[[str], None] = print) -> Any:
+              quiet: bool = False, log: Callable[[str], None] = print, until_decided: bool = False,
+              max_seeds: int = 5, alpha: float = 0.05, min_effect: float = 0.5) -> Any:
     """Run every run of `study` not yet finished (with other processes on the same folder, each run once),
     then draw the curves of the runs that have none. A greedy study runs stage by stage; a study with
-    `protocol: tune` then retrains each variation's best point on train + validation."""
+    `protocol: tune` then retrains each variation's best point on train + validation. `until_decided`:
+    then add seeds to the rows whose verdict is 'within noise' (and their references), a round at a time,
+    until each is decided or has `max_seeds` seeds (experiments/decided.py)."""
+    from ..experiments.decided import run_until_decided
     from ..experiments.greedy import run_greedy
     from ..experiments.runner import run_study as execute
     from ..experiments.tune_grid import run_tuned
+
+    options = verdict_options(alpha, min_effect)
+    if until_decided and (study.mode == "greedy" or study.protocol == "tune"):
+        raise ConfigError("--until-decided adds seeds to the rows of a one-change study; a greedy study or one with "
+                          "protocol: tune decides on validation: give it seeds: [...] instead")
+    if until_decided and not 2 <= max_seeds <= 100:
+        raise ConfigError(f"--max-seeds must be between 2 and 100 (a verdict over seeds needs two), got {max_seeds}")
 
     # one stop request from the first run to the last picture: a signal while the curves are drawn lets them
     # be drawn whole (the study's runs are all finished by then), as for `cnnlab train`
@@ -93,6 +104,8 @@ def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: 
         elif study.protocol == "tune":
             results = run_tuned(study, directory, jobs, quiet, log)
             outcome = StudyOutcome(Path(directory), {}, [], any(r.interrupted for r in results.values()))
+        elif until_decided:
+            outcome = run_until_decided(study, directory, jobs, rerun_failed, quiet, log, max_seeds, options)
         else:
             outcome = execute(study, directory, jobs, rerun_failed, quiet, log)
         for run_dir in Path(directory).iterdir():

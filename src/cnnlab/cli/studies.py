@@ -21,6 +21,11 @@ def register(sub: Any) -> None:
     run.add_argument("--rerun-failed", action="store_true", help="run again the runs that failed")
     run.add_argument("--quiet", action="store_true", help="no per-epoch output from the runs")
     verdict_arguments(run)
+    run.add_argument("--until-decided", action="store_true",
+                     help="after the planned seeds, add seeds to the rows whose verdict is 'within noise' (and to "
+                          "their reference rows), one round at a time, until each is decided")
+    run.add_argument("--max-seeds", type=int, default=5, metavar="N",
+                     help="with --until-decided: stop adding seeds to a row at N seeds (default 5)")
     worker = study.add_parser("worker")  # one run of a study in its own process (`study run --jobs N`)
     worker.add_argument("directory")
     worker.add_argument("name")
@@ -50,7 +55,9 @@ def _run(args: argparse.Namespace) -> int:
         part = f"{len(study.selected)} of {len(study.runs)} runs (shard {args.shard})" if args.shard else \
             f"{len(study.runs)} runs"
         print(f"study {study.name}: {part} ({len(study.variations)} variations) into {directory}")
-    outcome = api.run_study(study, directory, args.jobs, args.rerun_failed, args.quiet)
+    outcome = api.run_study(study, directory, args.jobs, args.rerun_failed, args.quiet,
+                            until_decided=args.until_decided, max_seeds=args.max_seeds, alpha=args.alpha,
+                            min_effect=args.min_effect)
     if outcome.interrupted:
         return 130
     print_table(directory, args.alpha, args.min_effect)

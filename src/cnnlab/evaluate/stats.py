@@ -96,8 +96,8 @@ def paired_seeds(row: Sequence[float], reference: Sequence[float], alpha: float 
     mean = float(differences.mean())
     spread = float(stats.sem(differences))
     method = f"paired t ({n} seeds)"
-    if spread == 0.0:  # every seed moved by exactly the same amount: no variance to test against
-        return Comparison(mean, mean, mean, 1.0 if mean == 0 else 0.0, method, n)
+    if spread == 0.0:  # every seed moved by exactly the same amount: t is undefined, and a spread of zero over
+        return Comparison(mean, mean, mean, 1.0, method, n)  # a few seeds is luck, not certainty: no test passes
     low, high = stats.t.interval(1 - alpha, n - 1, loc=mean, scale=spread)
     p_value = float(stats.ttest_1samp(differences, 0.0).pvalue)
     return Comparison(mean, float(low), float(high), p_value, method, n)

@@ -31,7 +31,7 @@ from ..io import TEMP_SUFFIX, FileLock, make_dirs
 from ..runs import Action, RunDir, Status, decide, resume_run, start_run
 from ..train import STOP
 from ..train.interrupts import unignored
-from .study import RunSpec, Study, write_plan
+from .study import RunSpec, Study, adopt_added_runs, write_plan
 
 BUSY = "busy"  # the outcome of a run another process holds
 NOT_STARTED = "not started"  # a worker signalled while Python started, before its run existed
@@ -154,6 +154,7 @@ def prepare_study_dir(study: Study, directory: Path) -> None:
         for stale in directory.glob(f".plan.json.*{TEMP_SUFFIX}"):  # plan.json is written under this lock:
             stale.unlink(missing_ok=True)  # a temporary one seen now is a killed writer's
         refuse_foreign_dir(directory, being_made=False)
+        adopt_added_runs(study, directory)
         refuse_changed_runs(study.runs, directory)
         write_plan(study, directory)
 

@@ -26,6 +26,7 @@ is a result), resumes interrupted ones, and re-runs failed ones only when asked.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -54,6 +55,14 @@ class RunSpec:
     seed: int
     grid: dict[str, Any]
     config: RunConfig
+    added: bool = False  # a seed `--until-decided` added (experiments/decided.py), kept in plan.json
+
+    def with_seed(self, seed: int) -> RunSpec:
+        """The same run with another seed, named `<name>__seed<seed>` (an added seed)."""
+        suffix = f"__seed{self.seed}"
+        stem = self.name[: -len(suffix)] if self.name.endswith(suffix) else self.name
+        return RunSpec(f"{stem}__seed{seed}", self.variation, seed, dict(self.grid),
+                       dataclasses.replace(self.config, seed=seed), added=True)
 
 
 @dataclass
@@ -312,10 +321,28 @@ def run_name(variation: str, point: Mapping[str, Any], seed: int, with_seed: boo
 def write_plan(study: Study, directory: Path) -> None:
     if study.path is not None:
         atomic_write_text(directory / "study.yaml", study.path.read_text())
-    plan = [{"name": s.name, "variation": s.variation, "seed": s.seed, "grid": s.grid} for s in study.runs]
+    plan = [{"name": s.name, "variation": s.variation, "seed": s.seed, "grid": s.grid, **({"added": True} if s.added
+             else {})} for s in study.runs]
     meta = {"name": study.name, "description": study.description, "metric": study.metric, "mode": study.mode,
             "protocol": study.protocol, "reference": study.reference, "runs": plan}
     atomic_write_json(directory / "plan.json", meta)
+
+
+def adopt_added_runs(study: Study, directory: Path) -> None:
+    """Keep in `study.runs` the seeds an earlier `--until-decided` added (plan.json marks them), for the rows the
+    study still has, so running or tabulating the study again neither forgets nor repeats them."""
+    path = Path(directory) / "plan.json"
+    if not path.is_file():
+        return
+    known = {spec.name for spec in study.runs}
+    firsts = {(spec.variation, json.dumps(spec.grid, sort_keys=True)): spec for spec in reversed(study.runs)}
+    for meta in read_plan(directory).get("runs", []):
+        first = firsts.get((meta.get("variation"), json.dumps(meta.get("grid", {}), sort_keys=True)))
+        if meta.get("added") and first is not None and meta["name"] not in known:
+            spec = first.with_seed(int(meta["seed"]))
+            if spec.name == meta["name"]:
+                study.runs.append(spec)
+                known.add(spec.name)
 
 
 def read_plan(directory: Path) -> dict[str, Any]:

@@ -112,6 +112,9 @@ def aggregate(rows: list[dict[str, Any]], metric: str = "test_acc", compare_to: 
         table.append(entry)
     by_name = {entry["variation"]: entry for entry in table}
     for entry in table:
+        if verdicts[entry["variation"]].comparison is not None:  # over the seeds both rows have, as its interval
+            entry[f"delta_{metric}"] = verdicts[entry["variation"]].comparison.delta
+            continue
         reference = by_name.get(entry["reference"] or "", entry)  # a reference row's Δ is 0 against itself
         have = reference is not None and entry[metric] is not None and reference[metric] is not None
         entry[f"delta_{metric}"] = entry[metric] - reference[metric] if have else None
