@@ -196,3 +196,22 @@ def test_until_decided_adds_seeds_only_where_undecided_and_is_resumable(tmp_path
     assert json.loads((tmp_path / "runs/ud/plan.json").read_text())["runs"] == plan["runs"]
     plain = subprocess.run(command[:-3], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert plain.returncode == 0 and json.loads((tmp_path / "runs/ud/plan.json").read_text())["runs"] == plan["runs"]
+
+
+def test_compare_to_in_a_study_file_is_checked_and_planned(tmp_path):
+    from cnnlab.errors import ConfigError
+    from cnnlab.experiments.study import load_study, read_plan, write_plan
+
+    text = "name: c\nbase: {model: mlp, data: digits}\nvariations:\n  wide: {model.hidden: [64]}\n  wider: {model.hidden: [128]}\n"
+    (tmp_path / "ok.yaml").write_text(text + "compare_to: {wider: wide}\n")
+    study = load_study(tmp_path / "ok.yaml")
+    assert study.compare_to == {"wider": "wide"}
+    write_plan(study, tmp_path)
+    assert read_plan(tmp_path)["compare_to"] == {"wider": "wide"}
+    (tmp_path / "bad.yaml").write_text(text + "compare_to: {wider: wdie}\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:\d+: compare_to names 'wdie'.*did you mean 'wide'"):
+        load_study(tmp_path / "bad.yaml")
+    (tmp_path / "self.yaml").write_text(text + "compare_to: {wide: wide}\n")
+    with pytest.raises(ConfigError, match="with itself"):
+        load_study(tmp_path / "self.yaml")
+    assert load_study(tmp_path / "ok.yaml", seeds=[3, 4]).seeds == [3, 4]

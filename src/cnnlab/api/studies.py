@@ -56,13 +56,14 @@ def compare_optimizers(specs: Sequence[str] | None = None, overrides: Sequence[s
 
 
 # -------------------------------------------------------------------------------------------- studies
-def plan_study(path: str | Path, overrides: Sequence[str] = (), shard: str | None = None) -> Study:
+def plan_study(path: str | Path, overrides: Sequence[str] = (), shard: str | None = None,
+               seeds: Sequence[int] | None = None) -> Study:
     """Read and plan a study file (every run's config resolved and its model built on the meta device);
     `shard` 'i/n': this process runs only runs i, i+n, ... (whole variations for `protocol: tune`) of one
     job array; the study directory's plan, table and plots still cover the whole study."""
     from ..experiments.runner import shard as take_shard
 
-    study = load_study(path, overrides)
+    study = load_study(path, overrides, seeds)
     if shard:
         index, count = _shard(shard)
         study = dataclasses.replace(study, only=take_shard(study, index, count))

@@ -17,6 +17,8 @@ def register(sub: Any) -> None:
     run.add_argument("items", nargs="*", metavar="key=value", help="overrides applied to every run's base config")
     run.add_argument("--dir", help="study directory (default: runs/<study name>)")
     run.add_argument("--jobs", type=int, default=1, help="runs at once, as separate processes (default 1)")
+    run.add_argument("--seeds", type=_seed_list, metavar="S,S,...",
+                     help="the seeds of every row, instead of the file's seeds: or repeats: (e.g. 0,1,2)")
     run.add_argument("--shard", metavar="I/N", help="only runs I, I+N, I+2N, ... of the study (job arrays)")
     run.add_argument("--rerun-failed", action="store_true", help="run again the runs that failed")
     run.add_argument("--quiet", action="store_true", help="no per-epoch output from the runs")
@@ -47,7 +49,7 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    study = api.plan_study(args.file, args.items, args.shard)
+    study = api.plan_study(args.file, args.items, args.shard, args.seeds)
     directory = args.dir or f"runs/{study.name}"
     if study.mode == "greedy":
         print(f"study {study.name}: a greedy search of {len(study.stages)} stages into {directory}")
@@ -62,6 +64,17 @@ def _run(args: argparse.Namespace) -> int:
         return 130
     print_table(directory, args.alpha, args.min_effect)
     return 0
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes integers separated by commas (e.g. 0,1,2), not '{text}'") \
+            from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"--seeds lists a seed twice: '{text}'")
+    return seeds
 
 
 def verdict_arguments(parser: argparse.ArgumentParser) -> None:

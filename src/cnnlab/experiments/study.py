@@ -39,11 +39,11 @@ import yaml
 
 from ..config import RunConfig, flatten, load_yaml_layer, parse_overrides, resolve
 from ..config.layers import Layer, _key_lines, canonical_key
-from ..errors import ConfigError
+from ..errors import ConfigError, closest
 from ..io import atomic_write_json, atomic_write_text, check_name
 
 STUDY_KEYS = ("name", "description", "base", "variations", "grid", "zip", "seeds", "repeats", "metric", "reference",
-              "mode", "stages", "protocol")
+              "mode", "stages", "protocol", "compare_to")
 METRICS = ("test_acc", "test_top5", "best_val_acc")  # what a study's table can rank by (experiments/table.py)
 REFERENCE_COLUMNS = {"top1": "report top-1", "seconds": "report s"}
 
@@ -74,6 +74,7 @@ class Study:
     metric: str = "test_acc"
     raw: dict[str, Any] = field(default_factory=dict)
     reference: dict[str, Any] = field(default_factory=dict)  # source, top1 {variation: %}, seconds {...}
+    compare_to: dict[str, str] = field(default_factory=dict)  # variation -> the row its verdict compares with
     protocol: str = "compare"  # or 'tune'
     mode: str = "one_change"  # or 'greedy' (then `runs` grows stage by stage: experiments/greedy.py)
     base: Layer = field(default_factory=dict)  # base + study overrides, for stages planned later
@@ -92,8 +93,9 @@ class Study:
         return self.runs if self.only is None else [spec for spec in self.runs if spec.name in self.only]
 
 
-def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
-    """Read and plan a study file; `overrides` (key=value) apply to the base of every run."""
+def load_study(path: str | Path, overrides: Sequence[str] = (), seeds: Sequence[int] | None = None) -> Study:
+    """Read and plan a study file; `overrides` (key=value) apply to the base of every run; `seeds` (from
+    `study run --seeds`) replace the file's seeds: or repeats:."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -108,6 +110,8 @@ def load_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
         raise ConfigError(f"{path}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a study file is a mapping with base:, variations:, grid:, seeds:")
+    if seeds is not None:
+        data = {**{k: v for k, v in data.items() if k not in ("seeds", "repeats")}, "seeds": list(seeds)}
     return plan_study(data, path, overrides, lambda keys: f"{path}:{lines.get(keys, '?')}")
 
 
@@ -139,6 +143,7 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
         prefix = "" if len(variations) == 1 and point else variation  # a pure grid: name runs by their point
         study.runs.append(RunSpec(run_name(prefix, point, seed, len(seeds) > 1), variation, seed, dict(point), config))
     study.reference = _reference(data.get("reference"), study.variations, where)
+    study.compare_to = _compare_to(data.get("compare_to"), study.variations, where)
     _check_protocol(study, where)
     check_models(study.runs)
     return study
@@ -206,6 +211,25 @@ def _reference(reference: Any, variations: list[str], where: Any) -> dict[str, A
         if not all(isinstance(v, (int, float)) for v in values.values()):
             raise ConfigError(f"{where(('reference',))}: reference {column} values must be numbers")
     return dict(reference)
+
+
+def _compare_to(compare_to: Any, variations: list[str], where: Any) -> dict[str, str]:
+    """`compare_to: {row: other_row}`: the row's Δ and verdict are against `other_row`, not the baseline."""
+    if compare_to is None:
+        return {}
+    if not isinstance(compare_to, Mapping):
+        raise ConfigError(f"{where(('compare_to',))}: compare_to maps a variation to the variation it is compared "
+                          "with, e.g. {{4.A.2_fc128: 4.A.1_filters}}")
+    for row, other in compare_to.items():
+        for name in (str(row), str(other)):
+            if name not in variations:
+                hint = closest(name, variations)
+                guess = f" (did you mean '{hint}'?)" if hint else ""
+                raise ConfigError(f"{where(('compare_to',))}: compare_to names '{name}', which is not a variation"
+                                  f"{guess}; variations: {', '.join(variations)}")
+        if str(row) == str(other):
+            raise ConfigError(f"{where(('compare_to',))}: compare_to compares '{row}' with itself")
+    return {str(row): str(other) for row, other in compare_to.items()}
 
 
 def _check_protocol(study: Study, where: Any) -> None:
@@ -324,7 +348,7 @@ def write_plan(study: Study, directory: Path) -> None:
     plan = [{"name": s.name, "variation": s.variation, "seed": s.seed, "grid": s.grid, **({"added": True} if s.added
              else {})} for s in study.runs]
     meta = {"name": study.name, "description": study.description, "metric": study.metric, "mode": study.mode,
-            "protocol": study.protocol, "reference": study.reference, "runs": plan}
+            "protocol": study.protocol, "reference": study.reference, "compare_to": study.compare_to, "runs": plan}
     atomic_write_json(directory / "plan.json", meta)
 
 
