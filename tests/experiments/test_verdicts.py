@@ -215,3 +215,32 @@ def test_compare_to_in_a_study_file_is_checked_and_planned(tmp_path):
     with pytest.raises(ConfigError, match="with itself"):
         load_study(tmp_path / "self.yaml")
     assert load_study(tmp_path / "ok.yaml", seeds=[3, 4]).seeds == [3, 4]
+
+
+TUNED = """name: tuned
+protocol: tune
+base: {model: mlp, data: digits, epochs: 1, model.hidden: [16], optimizer: adam}
+variations:
+  baseline: {}
+  wide: {model.hidden: [64]}
+grid: {lr: [0.01, 0.003]}
+"""
+
+
+@pytest.mark.slow
+def test_a_tuned_studys_table_judges_each_retrained_run_against_the_first(tmp_path):
+    from cnnlab.api import study_table
+    from cnnlab.evaluate.stats import mcnemar
+    from cnnlab.runs.predictions import read_predictions
+
+    (tmp_path / "t.yaml").write_text(TUNED)
+    done = subprocess.run([sys.executable, "-m", "cnnlab", "study", "run", "t.yaml", "--quiet"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = study_table(tmp_path / "runs/tuned")
+    assert result.headers[-2:] == ["Δ test top-1 [95% CI]", "verdict"]
+    rows = {row[0]: row for row in result.rows}
+    ours, theirs = (read_predictions(tmp_path / "runs/tuned" / f"{v}__final")["test"] for v in ("wide", "baseline"))
+    expected = mcnemar(ours.correct, theirs.correct)
+    assert rows["baseline"][-1] == "reference"
+    assert rows["wide"][-2] == f"{100 * expected.delta:+.2f} [{100 * expected.low:+.2f}, {100 * expected.high:+.2f}]"

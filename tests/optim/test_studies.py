@@ -19,6 +19,15 @@ def test_compare_optimizers_runs_plots_and_tables(tmp_path: Path) -> None:
     assert [r["optimizer"] for r in result.rows] == ["sgd", "adam-lr0.003"]
     assert result.rows[1]["lr"] == 0.003 and all(r["status"] == "completed" for r in result.rows)
     assert result.plot.stat().st_size > 10_000 and result.table.read_text().startswith("optimizer,lr,status")
+    assert result.rows[0]["verdict"] == "reference" and result.rows[0]["delta"] == "+0.00"
+    from cnnlab.evaluate.stats import mcnemar
+    from cnnlab.runs.predictions import read_predictions
+
+    ours, theirs = (read_predictions(tmp_path / "cmp" / name)["test"] for name in ("adam-lr0.003", "sgd"))
+    expected = mcnemar(ours.correct, theirs.correct)  # adam against sgd, the first optimizer, image by image
+    assert result.rows[1]["delta"] == f"{100 * expected.delta:+.2f} [{100 * expected.low:+.2f}, {100 * expected.high:+.2f}]"
+    assert result.rows[1]["verdict"] in ("better", "worse", "equivalent", "within noise")
+    assert result.rows[1]["p_holm"] == pytest.approx(expected.p_value)
     steps = (tmp_path / "cmp" / "sgd" / "steps.csv").read_text().splitlines()
     assert steps[0] == "epoch,step,loss" and len(steps) == 1 + 2 * 8  # 256 / 32 = 8 steps per epoch
     stamp = (tmp_path / "cmp" / "sgd" / "run.json").stat().st_mtime_ns

@@ -23,6 +23,7 @@ from ..optim import OPTIMIZERS
 from ..runs import load_run
 from .runner import run_one
 from .study import RunSpec
+from .table import delta_cell, judge_runs
 
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 DEFAULT_OVERRIDES = ("model=convnet", "data=fashion-mnist", "epochs=3", "schedule=constant", "weight_decay=0")
@@ -62,6 +63,10 @@ def compare_optimizers(specs: Sequence[str] = DEFAULT_OPTIMIZERS, overrides: Seq
         run_one(run_spec, directory, quiet=quiet, replace_changed=True)
     names = [run_spec.name for run_spec in planned]
     rows = [summary_row(directory / label, label) for label in names]
+    verdicts = judge_runs({label: directory / label for label in names}, names[0])  # against the first optimizer
+    for row in rows:
+        judged = verdicts[row["optimizer"]]
+        row.update(delta=delta_cell(judged, "test_acc"), verdict=judged["verdict"], p_holm=judged["p_holm"])
     table = write_table(rows, directory / "table.csv")
     return Comparison(directory, rows, directory / "loss_per_iteration.png", table, names)
 

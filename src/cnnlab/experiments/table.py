@@ -121,6 +121,18 @@ def aggregate(rows: list[dict[str, Any]], metric: str = "test_acc", compare_to: 
     return table
 
 
+def judge_runs(runs: dict[str, Path | None], reference: str, metric: str = "test_acc",
+               options: VerdictOptions = VerdictOptions()) -> dict[str, dict[str, Any]]:
+    """Verdict fields for one run per row (a comparison of optimizers, a tuned study's retrained runs) against
+    the row `reference`: McNemar's exact test on the runs' per-image test results, Holm across the rows."""
+    # one run a row: the two trained models are compared image by image, whatever their seeds (seed 0 pairs them)
+    groups = {name: [run_row(path, {"name": name, "variation": name, "seed": 0})] if path is not None else []
+              for name, path in runs.items()}
+    verdicts = judge(groups, {name: reference for name in groups if name != reference}, metric, options)
+    return {name: {**verdict_fields(verdict), f"delta_{metric}": verdict.comparison.delta if verdict.comparison
+                   else 0.0 if name == reference else None} for name, verdict in verdicts.items()}
+
+
 def verdict_fields(verdict: RowVerdict) -> dict[str, Any]:
     """A row's verdict as flat table fields (table.csv keeps them all)."""
     comparison = verdict.comparison
@@ -188,7 +200,7 @@ def formatted(table: list[dict[str, Any]], metric: str = "test_acc") -> tuple[li
     for entry in table:
         cells = [entry["variation"], str(entry["runs"]), entry["status"]]
         cells += [_cell(entry[k], entry.get(f"{k}_std"), kind) for k, _, kind in COLUMNS]
-        cells += [_delta_cell(entry, metric), entry.get("verdict") or "-", entry.get("checks") or ""]
+        cells += [delta_cell(entry, metric), entry.get("verdict") or "-", entry.get("checks") or ""]
         for column in referenced:
             value = entry.get(f"report_{column}")
             cells.append("-" if value is None else f"{value:.2f}%" if column == "top1" else f"{value:,.0f}")
@@ -196,8 +208,8 @@ def formatted(table: list[dict[str, Any]], metric: str = "test_acc") -> tuple[li
     return headers, rows
 
 
-def _delta_cell(entry: dict[str, Any], metric: str) -> str:
-    delta = entry[f"delta_{metric}"]
+def delta_cell(entry: dict[str, Any], metric: str) -> str:
+    delta = entry.get(f"delta_{metric}")
     if delta is None:
         return "-"
     scale, form = (100, "+.2f") if metric.endswith("acc") or "top" in metric else (1, "+.3g")

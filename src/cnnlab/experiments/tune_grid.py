@@ -30,7 +30,7 @@ from ..runs import RunDir, Status
 from ..train import STOP
 from .runner import run_one, run_study
 from .study import REFERENCE_COLUMNS, RunSpec, Study, plan_study, read_plan
-from .table import study_rows
+from .table import delta_cell, judge_runs, study_rows
 
 FINAL = "final"
 
@@ -188,13 +188,17 @@ def tuned_table(directory: Path, reference: dict[str, Any] | None = None) -> tup
     record = json.loads((Path(directory) / "tune.json").read_text())
     per_variation = record.get("variations") or {"": record}
     headers = ["variation", "best point", "best val top-1", "best epoch", "epochs trained", "final epochs",
-               "test top-1"]
+               "test top-1", "Δ test top-1 [95% CI]", "verdict"]
     columns = [c for c in REFERENCE_COLUMNS if reference and reference.get(c)]
     headers += [REFERENCE_COLUMNS[c] for c in columns]
     rows = []
     planned = list(dict.fromkeys(run["variation"] for run in read_plan(directory)["runs"]))
     if "variations" in record:  # every variation of the plan, those another shard tunes as "not run" yet
         per_variation = {v: per_variation.get(v, {"best": None, "final": None, "not_run": True}) for v in planned}
+    # the final runs by name inside this study directory (tune.json's paths are relative to where it ran)
+    finals = {v: Path(directory) / Path(e["final"]["run"]).name if e.get("final") else None
+              for v, e in per_variation.items()}
+    verdicts = judge_runs(finals, next(iter(finals), "")) if len(finals) > 1 else {}
     for variation, entry in per_variation.items():
         best, final = entry["best"], entry["final"]
         point = " ".join(f"{k.split('.')[-1]}={v}" for k, v in best["grid"].items()) if best else "-"
@@ -203,6 +207,8 @@ def tuned_table(directory: Path, reference: dict[str, Any] | None = None) -> tup
         cells = [variation or "-", point, _percent(best["best_val_acc"] if best else None),
                  str(best["best_epoch"]) if best else "-", str(best["epochs"]) if best else "-",
                  str(final["epochs"]) if final else "-", _percent(test.get("acc"))]
+        judged = verdicts.get(variation, {})
+        cells += [delta_cell(judged, "test_acc") if judged else "-", judged.get("verdict") or "-"]
         for column in columns:
             value = reference[column].get(variation)
             cells.append("-" if value is None else f"{value:.2f}%" if column == "top1" else f"{value:,.0f}")
