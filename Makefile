@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench mutants clean
 
 demo: $(VENV)/.stamp-base
 	$(BIN)/cnnlab train --name demo --overwrite data=digits epochs=20
@@ -13,6 +13,14 @@ demo: $(VENV)/.stamp-base
 # Python and torch in subprocesses, which overlap; a single test file runs alone with `pytest FILE`
 test: $(VENV)/.stamp-dev
 	$(BIN)/python -m pytest -n 2 --maxschedchunk 1
+
+# mutation testing of the modules that decide results ([tool.mutmut] in pyproject.toml; docs/mutation.md):
+# minutes to an hour on two cores, so not part of `make test`
+mutants: $(VENV)/.stamp-dev
+	$(BIN)/python -m pip install --quiet -e '.[mutation]'
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 > mutants.log 2>&1 || (tail -5 mutants.log; exit 1)
+	$(BIN)/mutmut results | tee mutants-survivors.txt | tail -40
 
 bench: $(VENV)/.stamp-base
 	$(BIN)/python benchmarks/loop_overhead.py
