@@ -12,6 +12,8 @@
   outside the folder it is meant for.
 - `LIMITS` bounds every size a file declares (IDX headers, pickle strings, archive members) before
   anything is allocated or inflated.
+- `check_no_link_out` refuses a write into a run directory through a link that leads out of it (RUN/plots
+  -> /elsewhere): every atomic write checks it, so no picture, record or checkpoint lands outside.
 - `storage_error` turns the disk's OSErrors (full, read-only, no permission, a file where a folder
   belongs) into a `StorageError` that names the path and the fix: the CLI prints it and exits 2.
 """
@@ -127,10 +129,28 @@ def _umask() -> int:
 UMASK = _umask()  # read once, at import: os.umask can only be read by setting it
 
 
+def check_no_link_out(path: str | Path) -> None:
+    """Raise StorageError when a folder on the way to `path` is a link inside a run directory (a folder
+    holding run.json) that leads out of that run directory: `RUN/plots -> /elsewhere` would put the run's
+    pictures, and whatever they replace, outside the runs folder. Links above the run (a runs folder on
+    another disk) and links within it are fine; so is `path` itself being a link, which a rename replaces."""
+    folder = Path(os.path.abspath(path)).parent
+    for link in (folder, *folder.parents):
+        if not link.is_symlink():
+            continue
+        run = next((a for a in link.parents if (a / "run.json").is_file()), None)
+        if run is not None and not link.resolve().is_relative_to(run.resolve()):
+            raise StorageError(f"'{link}' is a link to '{link.resolve()}', outside the run directory '{run}'; "
+                               "cnnlab never writes through a link out of a run directory: replace the link "
+                               f"with a folder (rm '{link}'), or write elsewhere")
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> None:
     """Call `write(tmp_path)`, fsync it, rename it over `path`, fsync the folder. On any failure the
-    temporary file is removed and `path` is as it was; a disk error becomes a StorageError."""
+    temporary file is removed and `path` is as it was; a disk error becomes a StorageError. Never through
+    a link out of a run directory (`check_no_link_out`)."""
     path = Path(path)
+    check_no_link_out(path)
     make_dirs(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
@@ -184,6 +204,7 @@ def keep_previous(path: Path, previous: Path) -> None:
     file before the newest survives the newest's corruption. Atomic: `previous` is old or new, never half."""
     if not path.is_file():
         return
+    check_no_link_out(previous)
     if previous.is_file() and os.path.samefile(path, previous):
         return  # already the same file (the last save was cut short after this step): rename would be a no-op
     tmp = previous.with_name(f".{previous.name}.{os.getpid()}{TEMP_SUFFIX}")

@@ -55,3 +55,24 @@ def test_predict_decodes_a_huge_photo_at_the_size_the_network_needs(tmp_path: Pa
         assert 0 < result.max_rss_mb < small.max_rss_mb + 100, (result.max_rss_mb, small.max_rss_mb)
     assert refused.returncode == 2 and f"13000x13000 = 169,000,000 pixels exceeds the limit of {FOLDER_LIMIT}" \
         in refused.stderr
+
+
+def test_eval_and_report_never_write_through_a_link_out_of_the_run(tmp_path: Path) -> None:
+    """RUN/plots -> a folder outside the runs folder: `eval` and `report` exit 2 naming the link and write
+    nothing, there or in the run; a link that stays inside the run directory is followed as before."""
+    run = tiny_run(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.rmtree(run / "plots")
+    (run / "plots").symlink_to(outside)
+    before = sorted(p.name for p in run.iterdir())
+    for command in ("eval", "report"):
+        result = cli(command, str(run), cwd=tmp_path)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.output
+        assert f"'{run / 'plots'}' is a link to '{outside.resolve()}', outside the run directory" in result.stderr
+    assert not any(outside.iterdir()) and sorted(p.name for p in run.iterdir()) == before
+    (run / "plots").unlink()
+    (run / "pictures").mkdir()
+    (run / "plots").symlink_to("pictures")
+    assert cli_here("eval", str(run), cwd=tmp_path).returncode == 0
+    assert (run / "pictures" / "confusion_test.png").is_file() and (run / "plots").is_symlink()

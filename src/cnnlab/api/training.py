@@ -218,12 +218,13 @@ def tta_notes(run: Run, tta: str) -> list[str]:
 def _write_eval(path: Path, split: str, report: dict[str, Any], confusion: torch.Tensor, spec: DataSpec) -> None:
     from ..viz.confusion import plot_confusion
 
+    # the picture first: a plots/ folder that links out of the run is refused before anything is written
+    plot_confusion(confusion, spec.classes, path / "plots" / f"confusion_{split}.png",
+                   title=f"{path.name}: {split} (top-1 {100 * report['acc']:.2f}%)")
     atomic_write_json(path / f"eval_{split}.json", report)
     lines = ["true\\predicted," + ",".join(spec.classes)]
     lines += [f"{name}," + ",".join(str(int(v)) for v in row) for name, row in zip(spec.classes, confusion)]
     atomic_write_text(path / f"confusion_{split}.csv", "\n".join(lines) + "\n")
-    plot_confusion(confusion, spec.classes, path / "plots" / f"confusion_{split}.png",
-                   title=f"{path.name}: {split} (top-1 {100 * report['acc']:.2f}%)")
 
 
 def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, checkpoint: str = "auto",
