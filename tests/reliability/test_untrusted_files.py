@@ -76,3 +76,24 @@ def test_eval_and_report_never_write_through_a_link_out_of_the_run(tmp_path: Pat
     (run / "plots").symlink_to("pictures")
     assert cli_here("eval", str(run), cwd=tmp_path).returncode == 0
     assert (run / "pictures" / "confusion_test.png").is_file() and (run / "plots").is_symlink()
+
+
+def test_a_class_folder_linked_back_into_its_tree_is_no_class(tmp_path: Path) -> None:
+    """`loop -> .` in an image folder: `cnnlab data info` and a real training run see two classes, not a
+    third holding copies of the others' images; one note names the link, and the run records it."""
+    root = write_jpeg_tree(tmp_path / "tree", {"cats": 8, "dogs": 8})
+    (root / "loop").symlink_to(".")
+    folder = ("data=imagefolder", f"data.root={root}", "data.workers=0")
+    info = start("data", "info", "imagefolder", *folder[1:], cwd=tmp_path)
+    trained = cli_here("train", *folder, "model=lenet5", "data.image_size=32", "epochs=1", "batch_size=4",
+                       "--quiet", "--name", "folder", cwd=tmp_path)
+    info = finish(info)
+    assert info.returncode == 0 and trained.returncode == 0, info.output + trained.output
+    rows = [line.split()[0] for line in info.stdout.splitlines() if line.startswith(("cats", "dogs", "loop"))]
+    notes = [line for line in info.stdout.splitlines() if f"loop -> {root.resolve()}" in line]
+    assert rows == ["cats", "dogs"] and len(notes) == 1 and notes[0].startswith("note: ")
+    record = json.loads((tmp_path / "runs" / "folder" / "run.json").read_text())
+    assert record["data"]["classes"] == ["cats", "dogs"]
+    assert any(f"loop -> {root.resolve()}" in note for note in record["data_notes"])
+    used = json.loads((tmp_path / "runs" / "folder" / "split.json").read_text())
+    assert not any("loop" in str(path) for split in ("train", "val", "test") for path in used.get(split) or [])
