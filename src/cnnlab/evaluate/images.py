@@ -27,8 +27,11 @@ def read_image(path: str | Path, spec: DataSpec, max_pixels: int = MAX_PIXELS) -
     if not path.is_file():
         raise DataError(f"image '{path}' does not exist")
     native = spec.native_size or spec.image_size
-    try:  # JPEG drafted to the side the loader of a folder run drafts to, so eval and predict see the same pixels
-        image = load_pil(path, spec.channels, max_pixels, reduce_to=spec.eval_resize or native)
+    # decoded small, never below the network's input (an image of exactly that size is used as it is); a JPEG
+    # of a folder run is drafted to the side its evaluation loader drafts to, so eval and predict agree
+    smallest = spec.eval_resize or max(native, spec.image_size)
+    try:
+        image = load_pil(path, spec.channels, max_pixels, reduce_to=smallest)
     except ImageProblem as problem:
         raise DataError(_problem_message(problem, max_pixels)) from None
     array = np.asarray(image, dtype=np.uint8)
