@@ -112,3 +112,26 @@ def write_cifar100(directory: Path, train: int = 40, test: int = 20, seed: int =
     with open(directory / "meta", "wb") as handle:
         pickle.dump(meta, handle, protocol=2)
     return directory
+
+
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose IHDR declares width x height RGB pixels over 100 zero bytes of data: a decompression
+    bomb's header, hand-built (no encoder writes one)."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits, RGB, deflate, no interlace
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def jpeg_header_only(path: Path, width: int, height: int) -> Path:
+    """A JPEG whose baseline SOF0 header declares width x height (at most 65,535 each) with 3 components,
+    and nothing after it: start of image, the frame header, end of image."""
+    components = b"\x01\x22\x00" + b"\x02\x11\x01" + b"\x03\x11\x01"  # Y 2x2-sampled, Cb and Cr 1x1
+    frame = b"\xff\xc0" + struct.pack(">HBHHB", 8 + len(components), 8, height, width, 3) + components
+    path.write_bytes(b"\xff\xd8" + frame + b"\xff\xd9")
+    return path

@@ -26,6 +26,24 @@ def test_bench_times_ours_against_torchvisions_twin_and_writes_json(tmp_path: Pa
     assert rows[0]["ratio"] == pytest.approx(rows[0]["images_per_second"] / rows[1]["images_per_second"])
 
 
+def test_bench_out_replaces_only_a_file_bench_wrote(tmp_path: Path, capsys, monkeypatch) -> None:
+    """--out FILE: a new file, or one an earlier `cnnlab bench` wrote (its rows say so), as export-samples
+    replaces only a folder holding its marker; someone else's .json (even one of bench's shape) is kept."""
+    monkeypatch.chdir(tmp_path)
+    quick = ["bench", "lenet5", "--steps", "1", "--repeats", "1", "--warmup", "0", "--out"]
+    theirs = {"results.json": "[1, 2, 3]\n", "rows.json": '[{"implementation": "mine", "images_per_second": 1}]',
+              "broken.json": "{not json"}
+    for name, text in theirs.items():
+        Path(name).write_text(text)
+        assert main([*quick, name]) == 2
+        err = capsys.readouterr().err
+        assert f"--out '{name}' exists and is not a file cnnlab bench wrote" in err and "move that file away" in err
+        assert Path(name).read_text() == text
+    assert main([*quick, "mine.json"]) == 0 and main([*quick, "mine.json"]) == 0  # new, then its own: replaced
+    rows = json.loads(Path("mine.json").read_text())
+    assert rows[0]["written_by"] == "cnnlab bench" and rows[0]["model"] == "lenet5"
+
+
 def test_bench_modes_and_data(tmp_path: Path) -> None:
     loader = run_bench(BenchCase("lenet5", 32, "cpu", data="digits", mode="loader"), steps=5, warmup=1, repeats=2)
     assert loader[0]["implementation"] == "cnnlab loader" and loader[0]["images_per_second"] > 0

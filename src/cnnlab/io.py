@@ -12,6 +12,8 @@
   outside the folder it is meant for.
 - `LIMITS` bounds every size a file declares (IDX headers, pickle strings, archive members) before
   anything is allocated or inflated.
+- `check_no_link_out` refuses a write into a run directory through a link that leads out of it (RUN/plots
+  -> /elsewhere): every atomic write checks it, so no picture, record or checkpoint lands outside.
 - `storage_error` turns the disk's OSErrors (full, read-only, no permission, a file where a folder
   belongs) into a `StorageError` that names the path and the fix: the CLI prints it and exits 2.
 """
@@ -127,10 +129,28 @@ def _umask() -> int:
 UMASK = _umask()  # read once, at import: os.umask can only be read by setting it
 
 
+def check_no_link_out(path: str | Path) -> None:
+    """Raise StorageError when a folder on the way to `path` is a link inside a run directory (a folder
+    holding run.json) that leads out of that run directory: `RUN/plots -> /elsewhere` would put the run's
+    pictures, and whatever they replace, outside the runs folder. Links above the run (a runs folder on
+    another disk) and links within it are fine; so is `path` itself being a link, which a rename replaces."""
+    folder = Path(os.path.abspath(path)).parent
+    for link in (folder, *folder.parents):
+        if not link.is_symlink():
+            continue
+        run = next((a for a in link.parents if (a / "run.json").is_file()), None)
+        if run is not None and not link.resolve().is_relative_to(run.resolve()):
+            raise StorageError(f"'{link}' is a link to '{link.resolve()}', outside the run directory '{run}'; "
+                               "cnnlab never writes through a link out of a run directory: replace the link "
+                               f"with a folder (rm '{link}'), or write elsewhere")
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> None:
     """Call `write(tmp_path)`, fsync it, rename it over `path`, fsync the folder. On any failure the
-    temporary file is removed and `path` is as it was; a disk error becomes a StorageError."""
+    temporary file is removed and `path` is as it was; a disk error becomes a StorageError. Never through
+    a link out of a run directory (`check_no_link_out`)."""
     path = Path(path)
+    check_no_link_out(path)
     make_dirs(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
@@ -184,6 +204,7 @@ def keep_previous(path: Path, previous: Path) -> None:
     file before the newest survives the newest's corruption. Atomic: `previous` is old or new, never half."""
     if not path.is_file():
         return
+    check_no_link_out(previous)
     if previous.is_file() and os.path.samefile(path, previous):
         return  # already the same file (the last save was cut short after this step): rename would be a no-op
     tmp = previous.with_name(f".{previous.name}.{os.getpid()}{TEMP_SUFFIX}")
@@ -311,28 +332,52 @@ def describe_owner(owner: dict[str, Any] | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------ outputs
+MARKER_KEY = "written_by"  # in the JSON files a command may later replace: {"written_by": "cnnlab bench", ...}
+
+
+def written_by(path: Path, marker: str) -> bool:
+    """Whether `path` is this command's own earlier output, by its marker: a folder holds a file named
+    `marker` (export-samples' .cnnlab-samples); a JSON file says "written_by": `marker` at its top level, or
+    in each of its rows. Anything else is someone else's, whatever its name."""
+    if path.is_dir():
+        return (path / marker).is_file()
+    try:
+        if path.stat().st_size > 16 << 20:  # ours are kilobytes; no need to parse a large stranger
+            return False
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    rows = data if isinstance(data, list) else [data]
+    return bool(rows) and all(isinstance(row, dict) and row.get(MARKER_KEY) == marker for row in rows)
+
+
 def check_output_dir(directory: Path, marker: str, option: str) -> Path:
     """An output folder is new, empty, or one this command wrote before (it holds `marker`): cnnlab never
     writes into (or over) a folder of someone else's files."""
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"{option} '{directory}' is a file, not a folder; choose another {option}")
-    if directory.is_dir() and any(directory.iterdir()) and not (directory / marker).is_file():
+    if directory.is_dir() and any(directory.iterdir()) and not written_by(directory, marker):
         raise ConfigError(f"{option} '{directory}' is a folder of other files (no {marker} in it); cnnlab writes "
                           f"only into new folders or its own: choose another {option}")
     check_writable(directory)
     return directory
 
 
-def check_output_file(path: Path, option: str, suffixes: tuple[str, ...] = ()) -> Path:
-    """An output file may replace a file, never a folder, and has one of `suffixes` (when given). It is never
-    one of a run directory's own files (run.json, config.yaml, metrics, evaluations, checkpoints): a run
-    directory is cnnlab's record of a run, and `--out` must not be able to destroy it."""
+def check_output_file(path: Path, option: str, suffixes: tuple[str, ...] = (), marker: str | None = None) -> Path:
+    """An output file may replace a file, never a folder, and has one of `suffixes` (when given); with a
+    `marker`, only a file this command wrote (`written_by`). It is never one of a run directory's own files
+    (run.json, config.yaml, metrics, evaluations, checkpoints): a run directory is cnnlab's record of a run,
+    and `--out` must not be able to destroy it."""
     if path.is_dir():
         raise ConfigError(f"{option} '{path}' is a folder; give a file name")
     for folder in (path.parent, path.parent.parent):
         if (folder / "run.json").is_file() and not path.resolve().is_relative_to((folder / "plots").resolve()):
             raise ConfigError(f"{option} '{path}' is inside the run directory '{folder}', whose files are the run's "
                               "record; write it elsewhere (e.g. runs/NAME.json) or into its plots/ folder")
+    if marker and path.exists() and not written_by(path, marker):
+        raise ConfigError(f"{option} '{path}' exists and is not a file {marker} wrote (no \"{MARKER_KEY}\": "
+                          f"\"{marker}\" in it); cnnlab replaces only its own files: choose another {option}, "
+                          "or move that file away")
     if suffixes and path.suffix.lower() not in suffixes:
         raise ConfigError(f"{option} '{path}' must end in {' or '.join(suffixes)}")
     check_writable(path.parent)

@@ -35,6 +35,22 @@ def test_scan_tree_ignores_hidden_non_image_and_empty(tmp_path: Path) -> None:
     assert "notes.txt" in text and "empty" in text and "README" in text
 
 
+def test_class_folder_links_back_into_the_tree_are_ignored_with_a_note(tmp_path: Path) -> None:
+    """`loop -> .` (and `../tree`) would be a class holding every other class's images, `twin -> dogs` the
+    same images under a second label: each is left out and named in one note; a link within a class stays."""
+    root = write_jpeg_tree(tmp_path / "tree", {"cats": 3, "dogs": 2})
+    (root / "loop").symlink_to(".")
+    (root / "again").symlink_to("../tree")
+    (root / "twin").symlink_to("dogs")
+    (root / "cats" / "up").symlink_to("..")
+    (root / "cats" / "same.jpg").symlink_to("image_0001.jpg")
+    tree, notes = scan_tree(root)
+    assert sorted(tree) == ["cats", "dogs"] and len(tree["cats"]) == 4 and len(tree["dogs"]) == 2
+    loops = [note for note in notes if "leading back to the tree" in note]
+    assert len(loops) == 1 and "ignored 3 class folder link(s)" in loops[0]
+    assert f"loop -> {root.resolve()}" in loops[0] and f"twin -> {(root / 'dogs').resolve()}" in loops[0]
+
+
 def test_caltech_excludes_background_by_default(tmp_path: Path) -> None:
     write_caltech(tmp_path, classes=3, per_class=10)
     config = caltech_config(tmp_path)

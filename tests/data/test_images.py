@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.data.images import ImageProblem, check, decode
+from tests.helpers import png_header_only
 
 
 def save(image: Image.Image, path: Path, **kwargs) -> Path:
@@ -97,3 +98,33 @@ def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
     assert problem is not None and problem.kind == "too large"
     small = save(Image.new("RGB", (40, 40)), tmp_path / "small.png")
     assert check(small, max_pixels=1000).kind == "too large" and check(small) is None
+
+
+def test_every_bomb_names_the_limit_and_a_larger_limit_is_honoured(tmp_path: Path) -> None:
+    """Above twice Pillow's threshold Pillow refuses at open: the message still names our limit, not its own.
+    Between its threshold (89 M) and twice that, data.max_pixels decides: a larger limit lets the image in."""
+    from cnnlab.data.images import load_pil
+
+    problem = check(png_header_only(tmp_path / "bomb.png", 100_000, 100_000))
+    assert problem is not None and problem.kind == "too large"
+    assert "10,000,000,000 pixels" in problem.detail and "the limit of 89,478,485" in problem.detail
+    big = save(Image.new("L", (10_000, 9_000), 90), tmp_path / "big.png", optimize=True)  # 90 M pixels
+    assert check(big).kind == "too large" and "the limit of 89,478,485" in check(big).detail
+    image = load_pil(big, 1, max_pixels=100_000_000, reduce_to=32)
+    assert image.size == (72, 65) and image.getpixel((3, 3)) == 90  # reduced by 9000 // 64 = 140
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_large_image_is_decoded_small_when_the_caller_wants_it_small(tmp_path: Path, suffix: str) -> None:
+    """JPEG through libjpeg's scaling (draft), other formats box-reduced after decoding: the shorter side ends
+    between 2x and 4x the wanted side (reducing_gap 2), colours kept, EXIF orientation still applied."""
+    from cnnlab.data.images import load_pil
+
+    image = Image.new("RGB", (4000, 3000), (200, 100, 50))
+    exif = image.getexif()
+    exif[0x0112] = 6  # stored sideways: shown rotated by 90 degrees
+    path = save(image, tmp_path / f"photo{suffix}", exif=exif)
+    small = load_pil(path, 3, reduce_to=40)
+    assert small.height > small.width and 2 * 40 <= small.width < 4 * 40 * (1 + (suffix == ".jpg")), small.size
+    assert max(abs(a - b) for a, b in zip(small.getpixel((10, 10)), (200, 100, 50))) <= 3
+    assert load_pil(path, 3).size == (3000, 4000)  # nothing asked: full size

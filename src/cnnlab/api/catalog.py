@@ -55,6 +55,9 @@ def resolved_config(config: str | Path | None = None, overrides: Sequence[str] =
     return to_dict(make_config(config, overrides))
 
 
+BENCH_MARKER = "cnnlab bench"  # in each row of its JSON file: what `bench --out` may replace
+
+
 def bench(model: str = "convnet", batch_size: int = 64, *, device: str = "auto", precision: str = "auto",
           channels_last: bool | None = None, data: str = "synthetic", mode: str = "train",
           image_size: int | None = None, compile: bool = False, steps: int = 20, warmup: int = 5,
@@ -62,13 +65,13 @@ def bench(model: str = "convnet", batch_size: int = 64, *, device: str = "auto",
     """Images per second of one step (experiments/bench.py); the rows also go to a JSON file (default
     runs/bench/MODEL_MODE_DATA_BATCH.json)."""
     from ..experiments.bench import BenchCase, run_bench
-    from ..io import atomic_write_json, check_output_file
+    from ..io import MARKER_KEY, atomic_write_json, check_output_file
 
     if model not in MODELS.names() and mode != "loader":
         MODELS.get(model)  # the registry's error: unknown name, closest match
     case = BenchCase(model, batch_size, device, precision, channels_last, data, mode, image_size, compile)
     path = Path(out or f"runs/bench/{model}_{mode}_{data}_b{batch_size}.json")
-    check_output_file(path, "--out", (".json",))
+    check_output_file(path, "--out", (".json",), marker=BENCH_MARKER)  # replaces only its own files
     rows = run_bench(case, steps, warmup, repeats, compare)
-    atomic_write_json(path, rows)
+    atomic_write_json(path, [{MARKER_KEY: BENCH_MARKER, **row} for row in rows])
     return rows, path

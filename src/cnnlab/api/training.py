@@ -222,22 +222,25 @@ def tta_notes(run: Run, tta: str) -> list[str]:
 def _write_eval(path: Path, split: str, report: dict[str, Any], confusion: torch.Tensor, spec: DataSpec) -> None:
     from ..viz.confusion import plot_confusion
 
+    # the picture first: a plots/ folder that links out of the run is refused before anything is written
+    plot_confusion(confusion, spec.classes, path / "plots" / f"confusion_{split}.png",
+                   title=f"{path.name}: {split} (top-1 {100 * report['acc']:.2f}%)")
     atomic_write_json(path / f"eval_{split}.json", report)
     lines = ["true\\predicted," + ",".join(spec.classes)]
     lines += [f"{name}," + ",".join(str(int(v)) for v in row) for name, row in zip(spec.classes, confusion)]
     atomic_write_text(path / f"confusion_{split}.csv", "\n".join(lines) + "\n")
-    plot_confusion(confusion, spec.classes, path / "plots" / f"confusion_{split}.png",
-                   title=f"{path.name}: {split} (top-1 {100 * report['acc']:.2f}%)")
 
 
 def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, checkpoint: str = "auto",
-            device: str = "cpu") -> list[dict[str, Any]]:
-    """Top-k labels with probabilities for each image file."""
+            device: str = "cpu", max_pixels: int | None = None) -> list[dict[str, Any]]:
+    """Top-k labels with probabilities for each image file. Larger images than `max_pixels` (default: the
+    run's data.max_pixels, the bound of its image folders) are refused before they are decoded."""
     from ..evaluate.images import read_image
 
     run = load_run(run_dir)
     spec = run.spec
-    batch = torch.stack([read_image(p, spec) for p in images]).to(device)
+    limit = max_pixels or run.config.data.max_pixels
+    batch = torch.stack([read_image(p, spec, limit) for p in images]).to(device)
     model = run.model(checkpoint, device)
     with torch.inference_mode():
         probs = torch.softmax(model(Normalizer(spec.mean, spec.std, torch.device(device))(batch)).float(), dim=1)

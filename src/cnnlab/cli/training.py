@@ -46,6 +46,8 @@ def register(sub: Any) -> None:
     add_run_dir(predict)
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     predict.add_argument("-k", type=int, default=5, help="how many labels per image (default 5)")
+    predict.add_argument("--max-pixels", type=int, metavar="N",
+                         help="refuse larger images before decoding them (default: the run's data.max_pixels)")
     add_checkpoint(predict)
 
 
@@ -119,7 +121,10 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    for item in api.predict(args.run_dir, args.images, k=args.k, checkpoint=args.checkpoint):
+    if args.max_pixels is not None and args.max_pixels < 1:
+        raise ConfigError(f"--max-pixels must be at least 1, not {args.max_pixels}")
+    for item in api.predict(args.run_dir, args.images, k=args.k, checkpoint=args.checkpoint,
+                            max_pixels=args.max_pixels):
         print(item["image"])
         for label, prob in item["top"]:
             print(f"  {100 * prob:6.2f}%  {label}")

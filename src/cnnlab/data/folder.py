@@ -26,11 +26,15 @@ def scan_tree(root: Path) -> tuple[dict[str, list[str]], list[str]]:
     """{class: sorted image paths relative to `root`} and notes on what was ignored. Links are followed only
     when they lead to a place inside `root` (a tree may link within itself); a link leading out of the tree,
     or nowhere, is ignored and named, so a dataset never reads files from elsewhere behind the user's back.
-    Linked sub-folders are not descended into (a link loop cannot trap the scan)."""
+    Linked sub-folders are not descended into (a link loop cannot trap the scan), and a class folder that is
+    a link back to the tree itself (`loop -> .`) or to another class folder is ignored and named: it would
+    be a class made of the other classes' images."""
     classes: dict[str, list[str]] = {}
-    hidden, others, empty, loose, outside = 0, [], [], [], []
+    hidden, others, empty, loose, outside, loops = 0, [], [], [], [], []
     resolved_root = root.resolve()
-    for entry in sorted(root.iterdir()):
+    entries = sorted(root.iterdir())
+    real_folders = {entry.resolve() for entry in entries if entry.is_dir() and not entry.is_symlink()}
+    for entry in entries:
         if entry.name.startswith("."):
             hidden += 1
             continue
@@ -39,6 +43,9 @@ def scan_tree(root: Path) -> tuple[dict[str, list[str]], list[str]]:
             continue
         if not entry.is_dir():
             loose.append(entry.name)
+            continue
+        if entry.is_symlink() and (resolved_root.is_relative_to(entry.resolve()) or entry.resolve() in real_folders):
+            loops.append(_link_note(entry, root))
             continue
         files = []
         for path in sorted(entry.rglob("*")):
@@ -53,7 +60,7 @@ def scan_tree(root: Path) -> tuple[dict[str, list[str]], list[str]]:
             classes[entry.name] = files
         else:
             empty.append(entry.name)
-    return classes, _notes(root, hidden, others, empty, loose, outside)
+    return classes, _notes(root, hidden, others, empty, loose, outside, loops)
 
 
 def _inside(path: Path, resolved_root: Path) -> bool:
@@ -76,7 +83,7 @@ def _link_note(path: Path, root: Path) -> str:
 
 
 def _notes(root: Path, hidden: int, others: list[str], empty: list[str], loose: list[str],
-           outside: list[str] = ()) -> list[str]:
+           outside: list[str] = (), loops: list[str] = ()) -> list[str]:
     notes = []
     if hidden:
         notes.append(f"{root}: ignored {hidden} hidden file(s)")
@@ -89,6 +96,9 @@ def _notes(root: Path, hidden: int, others: list[str], empty: list[str], loose: 
     if outside:
         notes.append(f"{root}: ignored {len(outside)} link(s) leading out of the tree or nowhere: "
                      f"{'; '.join(outside[:5])} (copy or mount those files inside the tree to use them)")
+    if loops:
+        notes.append(f"{root}: ignored {len(loops)} class folder link(s) leading back to the tree or to another "
+                     f"class folder (a class of images that already have a class): {'; '.join(loops[:5])}")
     return notes
 
 

@@ -9,11 +9,20 @@ Pillow does the decoding (libjpeg-turbo, libpng, ...). Conversions, so that real
 - 16-bit images ('I;16*', and 'I' with values above 255) are scaled to 8 bits (v // 257), not clipped;
 - float ('F') and exotic modes (LAB, HSV) are refused as unsupported rather than guessed at.
 Images above `max_pixels` are refused before decoding (a decompression bomb: a small file that expands
-to gigabytes); the default is Pillow's own warning threshold, 89,478,485 pixels.
+to gigabytes); the default is Pillow's own warning threshold, 89,478,485 pixels. Pillow itself refuses
+anything above twice that at open; both refusals get the same message, naming the file and the limit.
+
+Where the consumer wants a small image (`reduce_to`: the side it will be resized to), a large one is decoded
+small: JPEG through libjpeg's DCT scaling (`Image.draft`: 1/2, 1/4 or 1/8 while staying at least that
+size), other formats box-reduced by an integer factor right after decoding (`Image.reduce`), keeping at
+least twice the wanted side, as Pillow's `thumbnail` does with its default reducing_gap=2, so that the
+antialiased resize that follows still sees two or more source pixels per output pixel. A 13,000x13,000
+JPEG then costs ~4 MB of pixels instead of 0.5 GB per copy.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -25,6 +34,8 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".t
                             ".pbm", ".jfif"})
 MAX_PIXELS = 89_478_485
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_REDUCIBLE = {"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "I"}  # Image.reduce averages values: not indices
+REDUCING_GAP = 2  # keep at least this many source pixels per output pixel for the final resize (Pillow's default)
 _SUPPORTED = {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", *_SIXTEEN_BIT}
 
 
@@ -43,28 +54,42 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def load_pil(path: Path, channels: int = 3, max_pixels: int = MAX_PIXELS, draft: int | None = None) -> Image.Image:
-    """The decoded, upright, converted ('L' or 'RGB') Pillow image; raises ImageProblem."""
+def load_pil(path: Path, channels: int = 3, max_pixels: int = MAX_PIXELS, draft: int | None = None,
+             reduce_to: int | None = None) -> Image.Image:
+    """The decoded, upright, converted ('L' or 'RGB') Pillow image; raises ImageProblem. `draft`: a JPEG may
+    be decoded down to this side; `reduce_to`: the side the caller resizes to (any format decoded small)."""
     path = Path(path)
     try:
         if path.stat().st_size == 0:
             raise ImageProblem(path, "zero-byte", "the file is empty")
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # the bound is max_pixels, checked in _finish before a pixel is decoded; Pillow's warning at its
+            # own threshold would otherwise refuse images a larger data.max_pixels allows
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
-            return _finish(image, path, channels, max_pixels, draft)
+        return _finish(image, path, channels, max_pixels, draft or reduce_to, reduce_to)
     except ImageProblem:
         raise
     except UnidentifiedImageError:
         raise ImageProblem(path, "not an image", "Pillow does not recognise the format") from None
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise ImageProblem(path, "too large", str(exc)) from None
+    except Image.DecompressionBombError as exc:  # above twice Pillow's threshold: refused by Image.open itself
+        raise ImageProblem(path, "too large", _bomb_detail(exc, max_pixels)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         kind = "truncated" if "truncated" in str(exc).lower() or isinstance(exc, EOFError) else "unreadable"
         raise ImageProblem(path, kind, str(exc) or type(exc).__name__) from None
 
 
-def _finish(image: Image.Image, path: Path, channels: int, max_pixels: int, draft: int | None) -> Image.Image:
+def _bomb_detail(exc: Exception, max_pixels: int) -> str:
+    declared = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow: "Image size (N pixels) exceeds limit of M ..."
+    if declared is None:
+        return str(exc)
+    pixels = int(declared.group(1))
+    limit = min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or pixels))
+    return f"its header declares {pixels:,} pixels, which exceeds the limit of {limit:,}"
+
+
+def _finish(image: Image.Image, path: Path, channels: int, max_pixels: int, draft: int | None,
+            reduce_to: int | None = None) -> Image.Image:
     try:
         width, height = image.size
         if width * height > max_pixels:
@@ -75,12 +100,23 @@ def _finish(image: Image.Image, path: Path, channels: int, max_pixels: int, draf
         if draft and image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
             image.draft(image.mode, (draft, draft))  # libjpeg decodes at 1/2, 1/4 or 1/8 scale: much faster
         image.load()  # reads all pixels and closes the file (a truncated file fails here)
+        image = _reduce(image, reduce_to)  # before the conversions, each of which copies the image
         if image.getexif().get(0x0112, 1) != 1:  # an orientation other than "upright": apply it
             image = ImageOps.exif_transpose(image)
-        return _convert(image, channels)
+        return _reduce(_convert(image, channels), reduce_to)  # palette, 1-bit and 16-bit: once converted
     except BaseException:
         image.close()
         raise
+
+
+def _reduce(image: Image.Image, side: int | None) -> Image.Image:
+    """`image` box-reduced by the largest integer factor that keeps its shorter side >= REDUCING_GAP x `side`."""
+    factor = min(image.size) // (REDUCING_GAP * side) if side else 0
+    if factor < 2 or image.mode not in _REDUCIBLE:
+        return image
+    reduced = image.reduce(factor)
+    image.close()  # frees the full-size pixels now, not when the caller's references go
+    return reduced
 
 
 def _convert(image: Image.Image, channels: int) -> Image.Image:

@@ -43,7 +43,7 @@ def features(run_dir: str | Path, image: str | Path, layer: str | None = None,
     spec = run.spec
     model = run.model(checkpoint)
     name, module = find_layer(model, layer, kinds=(torch.nn.Module,))
-    pixels = read_image(image, spec).unsqueeze(0)
+    pixels = read_image(image, spec, run.config.data.max_pixels).unsqueeze(0)
     captured: list[torch.Tensor] = []
     hook = module.register_forward_hook(lambda _m, _i, output: captured.append(output.detach()))
     try:
