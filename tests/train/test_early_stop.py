@@ -15,6 +15,7 @@ from cnnlab.train.early_stop import (
     generalization_loss,
     gl_decision,
     patience_decision,
+    plateau_decision,
     pq_decision,
     training_progress,
     up_decision,
@@ -75,6 +76,42 @@ def test_patience_with_min_delta_and_mode() -> None:
     assert first_stop(lambda t: patience_decision(acc[:t], 3, 0.0, "max"), len(acc)) is None
     loss = [1.0, 0.8, 0.9, 0.85, 0.95]
     assert first_stop(lambda t: patience_decision(loss[:t], 2, 0.0, "min"), len(loss)) == 4
+
+
+def test_plateau_stops_a_flat_curve_that_up_never_stops() -> None:
+    flat = [0.40, 0.35, 0.30] + [0.30] * 57  # falls, then stays exactly where it is for 57 epochs
+    assert first_stop(lambda t: up_decision(flat[:t], 5, 5), len(flat)) is None  # no strict rise, ever
+    # strip ends 5, 10, ..., 30 are all 0.30: five strips without improvement end at epoch 30
+    assert first_stop(lambda t: plateau_decision(flat[:t], 5, 5), len(flat)) == 30
+    assert plateau_decision(flat[:30], 5, 5).values == {"stalled": 5.0}
+    # a rising error is "not improving" too: plateau fires wherever UP does (here both at 35, see the UP test)
+    curve = [1.0 - 0.05 * t for t in range(1, 11)] + [0.5 + 0.001 * t for t in range(1, 26)]
+    assert first_stop(lambda t: plateau_decision(curve[:t], 5, 5), len(curve)) == 35
+
+
+def test_plateau_on_the_caltech_study_curves() -> None:
+    # Bagnoli 2019, scratch AlexNet, (eta 0.001, step 60): best validation accuracy 9.19% at epoch 3, then
+    # it "remains constant for the next 25 epochs and the early stop criterion stops the training"
+    accuracy = [0.0712, 0.0850, 0.0919] + [0.0919] * 47
+    history = [{"val_acc": a} for a in accuracy]
+    stopped = first_stop(lambda t: decide(StopConfig(criterion="plateau", strip=5, strips=5), history[:t]),
+                         len(history))
+    assert stopped == 30  # the strip ends 5..30 are constant: 25 epochs after the first of them
+    assert first_stop(lambda t: decide(StopConfig(criterion="up", strip=5, strips=5), history[:t]),
+                      len(history)) is None
+    # the same on the accuracy itself (mode max), and a rise of one image in 2,000 at a strip end resets it
+    assert first_stop(lambda t: plateau_decision(accuracy[:t], 5, 5, 0.0, "max"), len(accuracy)) == 30
+    wiggle = accuracy[:19] + [0.0924] + accuracy[20:]  # strip end 20 better than 15: counting restarts there
+    assert first_stop(lambda t: plateau_decision(wiggle[:t], 5, 5, 0.0, "max"), len(wiggle)) == 45
+    # ... unless it is within min_delta: a rise of 0.05 points is no improvement at min_delta 0.001
+    assert first_stop(lambda t: plateau_decision(wiggle[:t], 5, 5, 0.001, "max"), len(wiggle)) == 30
+    # strip ends are compared with the strip end before them, not with the best so far: a run that peaks
+    # early and then creeps back up strip by strip goes on (the study's exits came long after its best epochs,
+    # e.g. best at 52, exit at 120), where patience (best so far) stops 25 epochs after the peak
+    creeping = [0.5] * 9 + [0.9] + [0.60 + 0.002 * t for t in range(1, 41)]  # peak at 10, up again to 50
+    creeping += creeping[-1:] * 30  # then flat: the strip ends 55..75 are five without improvement
+    assert first_stop(lambda t: plateau_decision(creeping[:t], 5, 5, 0.0, "max"), len(creeping)) == 75
+    assert first_stop(lambda t: patience_decision(creeping[:t], 25, 0.0, "max"), len(creeping)) == 35
 
 
 def test_decide_reads_errors_from_the_history() -> None:
