@@ -99,7 +99,7 @@ def test_the_caltech_alexnet_study_runs_end_to_end(tmp_path: Path, monkeypatch, 
             "epochs=1", "batch_size=8", "data.workers=0", "--shard", "3/5", "--dir", "runs/c", "--quiet"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "study caltech101_alexnet: 4 of 20 runs (shard 3/5) (5 variations)" in out
+    assert "study caltech101_alexnet: 4 of 24 runs (shard 3/5) (6 variations)" in out
     table = (tmp_path / "runs" / "c" / "table.md").read_text()
     row = next(line for line in table.splitlines() if line.startswith("| frozen_conv |"))
     assert row.rstrip(" |").endswith("88.52%") and "| 4 | completed |" not in row, row
@@ -115,6 +115,29 @@ def test_the_caltech_alexnet_study_runs_end_to_end(tmp_path: Path, monkeypatch, 
     assert record["data"]["sizes"]["train"] == tuned["data"]["sizes"]["train"] + tuned["data"]["sizes"]["val"]
     assert record["weights"]["loaded"] > 0 and record["freeze"]["mode"] == "conv"
     assert len(list((tmp_path / "runs" / "c").glob("frozen_conv__lr*"))) == 4
+
+
+@pytest.mark.parametrize("stem", ["caltech101_alexnet", "caltech101_vgg11"])
+def test_caltech_files_augment_one_variant_and_stop_on_a_plateau(stem: str, in_a_folder_with_weights: Path) -> None:
+    """Seed 004 ran its scratch and transfer runs on plain transforms and data augmentation as an experiment
+    of its own (on the pretrained network); its early stopping ended runs whose accuracy stayed constant."""
+    import dataclasses
+
+    study = load_study(STUDIES / f"{stem}.yaml")
+    by_point = {(spec.variation, tuple(spec.grid.items())): spec.config for spec in study.runs}
+    for (variation, point), config in by_point.items():
+        stop = config.stop
+        assert (stop.criterion, stop.strip, stop.strips, stop.min_delta, stop.metric) == (
+            "plateau", 5, 5, 0.0, "val_error"), variation
+        if variation != "finetune_augmented":
+            assert not config.augment.enabled and not config.augment.hflip and config.augment.rotation == 0, variation
+            assert config.augment.scale == (1.0, 1.0), variation
+            continue
+        augment = config.augment
+        assert augment.enabled and augment.hflip and augment.rotation == 15 and augment.scale == (0.5, 1.0)
+        finetune = by_point[("finetune", point)]  # the same run in every other respect
+        assert dataclasses.replace(config, augment=finetune.augment) == finetune
+    assert study.variations[-1] == "finetune_augmented" and len(study.variations) == 6
 
 
 def test_the_alexnet_recipe_plans_on_an_imagenet_style_folder(tmp_path: Path) -> None:
