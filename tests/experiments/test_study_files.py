@@ -158,3 +158,39 @@ def test_the_alexnet_recipe_plans_on_an_imagenet_style_folder(tmp_path: Path) ->
     assert (config.augment.hflip, config.augment.pca_lighting, config.augment.scale) == (True, 0.1, (1.0, 1.0))
     assert {spec.variation: spec.config.augment.pca_lighting for spec in study.runs} == {
         "baseline": 0.1, "no_pca_lighting": 0.0}
+
+
+def test_the_report_trains_on_the_whole_training_set_and_the_greedy_search_holds_validation_out(
+        tmp_path: Path) -> None:
+    """The report trained on all 50,000 CIFAR-10 training images; the greedy search chooses on a validation
+    split, so it keeps one. Checked on the splits the runs would read from a CIFAR-10-shaped folder."""
+    from cnnlab.config import resolve
+    from cnnlab.train.build import splits_of
+    from tests.helpers import write_cifar10
+
+    root = write_cifar10(tmp_path / "data" / "cifar-10-batches-py", per_batch=40).parent  # 200 training images
+    report = load_study(STUDIES / "eq2425_report.yaml", [f"data.root={root}"])
+    for spec in report.runs:
+        splits = splits_of(spec.config)
+        sizes = (len(splits.train), splits.val is None, len(splits.test))
+        assert sizes == (200, True, 40), spec.variation
+    greedy = load_study(STUDIES / "eq2425_greedy.yaml", [f"data.root={root}"])
+    splits = splits_of(resolve(greedy.base))  # every stage's runs are the base plus model/optim/batch changes
+    assert splits.val is not None and len(splits.train) + len(splits.val) == 200 and len(splits.test) == 40
+    assert len(splits.val) == pytest.approx(20, abs=2)  # 10%, stratified by class (rounded per class)
+
+
+def test_the_readme_states_each_eq2425_files_epochs_order_and_training_set() -> None:
+    """The README's table of the three EQ2425 files says what each trains: epochs, shuffling, training images."""
+    from cnnlab.config import resolve
+
+    readme = (STUDIES.parent / "README.md").read_text()
+    for stem in ("eq2425_report", "eq2425_greedy", "eq2425_one_change"):
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `studies/{stem}.yaml` |"))
+        budget = row.rstrip(" |").rsplit("|", 1)[1].strip()  # the last column
+        config = resolve(load_study(STUDIES / f"{stem}.yaml").base)
+        assert budget.startswith(f"{config.train.epochs}, "), (stem, budget)
+        assert ("unshuffled" in budget) == (not config.data.shuffle), (stem, budget)
+        assert ("shuffled every epoch" in budget) == config.data.shuffle, (stem, budget)
+        whole = config.data.val_fraction == 0 and not config.data.val_per_class
+        assert ("all 50,000" in budget) == whole and ("45,000" in budget) == (config.data.val_fraction == 0.1), stem
