@@ -194,3 +194,54 @@ def test_the_readme_states_each_eq2425_files_epochs_order_and_training_set() -> 
         assert ("shuffled every epoch" in budget) == config.data.shuffle, (stem, budget)
         whole = config.data.val_fraction == 0 and not config.data.val_per_class
         assert ("all 50,000" in budget) == whole and ("45,000" in budget) == (config.data.val_fraction == 0.1), stem
+
+
+def _parameters_on(config, root: Path) -> int:
+    """The parameter count of the model a run of `config` builds, at the input size its data gets."""
+    import dataclasses
+
+    from cnnlab.models import count_parameters
+    from cnnlab.train.build import make_model, splits_of
+    from cnnlab.train.runtime import Runtime
+
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=str(root)))
+    spec = splits_of(config).spec
+    return count_parameters(make_model(config.model, spec, Runtime(torch.device("cpu"), None, False)))
+
+
+def test_the_lecture_nets_are_trained_with_the_lecture_counts_and_recipe(tmp_path: Path) -> None:
+    """Seed 003's Keras MLP (101,770 parameters) and convnet (34,826) at MNIST's 28x28, Adam, batch 128,
+    15 epochs; the convnet would pad to 32x32 (41,866) without data.image_size=28."""
+    from tests.helpers import write_mnist_like
+
+    root = write_mnist_like(tmp_path / "data" / "mnist").parent
+    study = load_study(STUDIES / "lecture_mnist.yaml")
+    counts = {spec.variation: _parameters_on(spec.config, root) for spec in study.runs}
+    assert counts == {"mlp": 101_770, "convnet": 34_826}
+    for spec in study.runs:
+        config = spec.config
+        assert (config.data.name, config.data.image_size, config.data.normalize) == ("mnist", 28, "unit")
+        assert (config.optim.name, config.optim.lr, config.optim.weight_decay) == ("adam", 0.001, 0.0)
+        assert (config.train.batch_size, config.train.epochs, config.schedule.name) == (128, 15, "constant")
+        assert not config.augment.enabled
+    padded = load_study(STUDIES / "lecture_mnist.yaml", ["data.image_size=null"]).runs
+    assert _parameters_on(next(s.config for s in padded if s.variation == "convnet"), root) == 41_866
+
+
+def test_the_readme_counts_of_the_lecture_nets_are_what_its_commands_build(tmp_path: Path) -> None:
+    """The zoo paragraph's `mlp` and Keras-convnet counts, for the overrides it prints, on MNIST-shaped data."""
+    import re
+    import shlex
+
+    from cnnlab.api import make_config
+    from tests.helpers import write_mnist_like
+
+    root = write_mnist_like(tmp_path / "data" / "mnist").parent
+    zoo = " ".join((STUDIES.parent / "README.md").read_text().split("The zoo:", 1)[1].split("\n\n", 1)[0].split())
+    mlp_count = re.search(r"`mlp` \(the lecture's MNIST perceptron[^)]*?([\d,]{6,}) parameters", zoo)
+    convnet = re.search(r"Keras MNIST convnet is `([^`]+)`, ([\d,]+) parameters", zoo)
+    assert mlp_count and convnet, zoo[:600]
+    built = _parameters_on(make_config(None, ["model=mlp", "data=mnist"]), root)
+    assert built == int(mlp_count.group(1).replace(",", "")) == 101_770
+    built = _parameters_on(make_config(None, [*shlex.split(convnet.group(1)), "data=mnist"]), root)
+    assert built == int(convnet.group(2).replace(",", "")) == 34_826
