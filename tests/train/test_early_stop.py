@@ -149,3 +149,15 @@ def test_a_criterion_without_validation_is_refused(tmp_path: Path) -> None:
         cnnlab.train(None, [*FAST, "early_stop=up", "data.val_fraction=0"], runs_dir=tmp_path, name="x", quiet=True)
     with pytest.raises(ConfigError, match="works on an error"):
         cnnlab.train(None, [*FAST, "early_stop=gl", "stop.metric=val_acc"], runs_dir=tmp_path, name="y", quiet=True)
+
+
+def test_plateau_ends_a_real_run_whose_validation_accuracy_stays_constant(tmp_path: Path) -> None:
+    # lr 1e-9: the weights barely move, so the validation accuracy is the same every epoch; UP never fires
+    # on it, plateau (strips of 1 epoch, 2 in a row) ends the run after epoch 3
+    flat = [*FAST, "epochs=6", "lr=1e-9", "stop.strip=1", "stop.strips=2"]
+    result = cnnlab.train(None, [*flat, "early_stop=plateau"], runs_dir=tmp_path, name="plateau", quiet=True)
+    assert result.status == "stopped_early", result.reason
+    stop = cnnlab.load_run(result.run_dir).info["early_stop"]
+    assert (stop["criterion"], stop["epoch"], stop["values"]) == ("plateau", 3, {"stalled": 2.0})
+    result = cnnlab.train(None, [*flat, "early_stop=up"], runs_dir=tmp_path, name="up", quiet=True)
+    assert result.status == "completed" and cnnlab.load_run(result.run_dir).info["epochs_completed"] == 6
