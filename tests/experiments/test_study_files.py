@@ -99,7 +99,7 @@ def test_the_caltech_alexnet_study_runs_end_to_end(tmp_path: Path, monkeypatch, 
             "epochs=1", "batch_size=8", "data.workers=0", "--shard", "3/5", "--dir", "runs/c", "--quiet"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "study caltech101_alexnet: 4 of 20 runs (shard 3/5) (5 variations)" in out
+    assert "study caltech101_alexnet: 4 of 24 runs (shard 3/5) (6 variations)" in out
     table = (tmp_path / "runs" / "c" / "table.md").read_text()
     row = next(line for line in table.splitlines() if line.startswith("| frozen_conv |"))
     assert row.rstrip(" |").endswith("88.52%") and "| 4 | completed |" not in row, row
@@ -115,6 +115,29 @@ def test_the_caltech_alexnet_study_runs_end_to_end(tmp_path: Path, monkeypatch, 
     assert record["data"]["sizes"]["train"] == tuned["data"]["sizes"]["train"] + tuned["data"]["sizes"]["val"]
     assert record["weights"]["loaded"] > 0 and record["freeze"]["mode"] == "conv"
     assert len(list((tmp_path / "runs" / "c").glob("frozen_conv__lr*"))) == 4
+
+
+@pytest.mark.parametrize("stem", ["caltech101_alexnet", "caltech101_vgg11"])
+def test_caltech_files_augment_one_variant_and_stop_on_a_plateau(stem: str, in_a_folder_with_weights: Path) -> None:
+    """Seed 004 ran its scratch and transfer runs on plain transforms and data augmentation as an experiment
+    of its own (on the pretrained network); its early stopping ended runs whose accuracy stayed constant."""
+    import dataclasses
+
+    study = load_study(STUDIES / f"{stem}.yaml")
+    by_point = {(spec.variation, tuple(spec.grid.items())): spec.config for spec in study.runs}
+    for (variation, point), config in by_point.items():
+        stop = config.stop
+        assert (stop.criterion, stop.strip, stop.strips, stop.min_delta, stop.metric) == (
+            "plateau", 5, 5, 0.0, "val_error"), variation
+        if variation != "finetune_augmented":
+            assert not config.augment.enabled and not config.augment.hflip and config.augment.rotation == 0, variation
+            assert config.augment.scale == (1.0, 1.0), variation
+            continue
+        augment = config.augment
+        assert augment.enabled and augment.hflip and augment.rotation == 15 and augment.scale == (0.5, 1.0)
+        finetune = by_point[("finetune", point)]  # the same run in every other respect
+        assert dataclasses.replace(config, augment=finetune.augment) == finetune
+    assert study.variations[-1] == "finetune_augmented" and len(study.variations) == 6
 
 
 def test_the_alexnet_recipe_plans_on_an_imagenet_style_folder(tmp_path: Path) -> None:
@@ -135,3 +158,90 @@ def test_the_alexnet_recipe_plans_on_an_imagenet_style_folder(tmp_path: Path) ->
     assert (config.augment.hflip, config.augment.pca_lighting, config.augment.scale) == (True, 0.1, (1.0, 1.0))
     assert {spec.variation: spec.config.augment.pca_lighting for spec in study.runs} == {
         "baseline": 0.1, "no_pca_lighting": 0.0}
+
+
+def test_the_report_trains_on_the_whole_training_set_and_the_greedy_search_holds_validation_out(
+        tmp_path: Path) -> None:
+    """The report trained on all 50,000 CIFAR-10 training images; the greedy search chooses on a validation
+    split, so it keeps one. Checked on the splits the runs would read from a CIFAR-10-shaped folder."""
+    from cnnlab.config import resolve
+    from cnnlab.train.build import splits_of
+    from tests.helpers import write_cifar10
+
+    root = write_cifar10(tmp_path / "data" / "cifar-10-batches-py", per_batch=40).parent  # 200 training images
+    report = load_study(STUDIES / "eq2425_report.yaml", [f"data.root={root}"])
+    for spec in report.runs:
+        splits = splits_of(spec.config)
+        sizes = (len(splits.train), splits.val is None, len(splits.test))
+        assert sizes == (200, True, 40), spec.variation
+    greedy = load_study(STUDIES / "eq2425_greedy.yaml", [f"data.root={root}"])
+    splits = splits_of(resolve(greedy.base))  # every stage's runs are the base plus model/optim/batch changes
+    assert splits.val is not None and len(splits.train) + len(splits.val) == 200 and len(splits.test) == 40
+    assert len(splits.val) == pytest.approx(20, abs=2)  # 10%, stratified by class (rounded per class)
+
+
+def test_the_readme_states_each_eq2425_files_epochs_order_and_training_set() -> None:
+    """The README's table of the three EQ2425 files says what each trains: epochs, shuffling, training images."""
+    from cnnlab.config import resolve
+
+    readme = (STUDIES.parent / "README.md").read_text()
+    for stem in ("eq2425_report", "eq2425_greedy", "eq2425_one_change"):
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `studies/{stem}.yaml` |"))
+        budget = row.rstrip(" |").rsplit("|", 1)[1].strip()  # the last column
+        config = resolve(load_study(STUDIES / f"{stem}.yaml").base)
+        assert budget.startswith(f"{config.train.epochs}, "), (stem, budget)
+        assert ("unshuffled" in budget) == (not config.data.shuffle), (stem, budget)
+        assert ("shuffled every epoch" in budget) == config.data.shuffle, (stem, budget)
+        whole = config.data.val_fraction == 0 and not config.data.val_per_class
+        assert ("all 50,000" in budget) == whole and ("45,000" in budget) == (config.data.val_fraction == 0.1), stem
+
+
+def _parameters_on(config, root: Path) -> int:
+    """The parameter count of the model a run of `config` builds, at the input size its data gets."""
+    import dataclasses
+
+    from cnnlab.models import count_parameters
+    from cnnlab.train.build import make_model, splits_of
+    from cnnlab.train.runtime import Runtime
+
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=str(root)))
+    spec = splits_of(config).spec
+    return count_parameters(make_model(config.model, spec, Runtime(torch.device("cpu"), None, False)))
+
+
+def test_the_lecture_nets_are_trained_with_the_lecture_counts_and_recipe(tmp_path: Path) -> None:
+    """Seed 003's Keras MLP (101,770 parameters) and convnet (34,826) at MNIST's 28x28, Adam, batch 128,
+    15 epochs; the convnet would pad to 32x32 (41,866) without data.image_size=28."""
+    from tests.helpers import write_mnist_like
+
+    root = write_mnist_like(tmp_path / "data" / "mnist").parent
+    study = load_study(STUDIES / "lecture_mnist.yaml")
+    counts = {spec.variation: _parameters_on(spec.config, root) for spec in study.runs}
+    assert counts == {"mlp": 101_770, "convnet": 34_826}
+    for spec in study.runs:
+        config = spec.config
+        assert (config.data.name, config.data.image_size, config.data.normalize) == ("mnist", 28, "unit")
+        assert (config.optim.name, config.optim.lr, config.optim.weight_decay) == ("adam", 0.001, 0.0)
+        assert (config.train.batch_size, config.train.epochs, config.schedule.name) == (128, 15, "constant")
+        assert not config.augment.enabled
+    padded = load_study(STUDIES / "lecture_mnist.yaml", ["data.image_size=null"]).runs
+    assert _parameters_on(next(s.config for s in padded if s.variation == "convnet"), root) == 41_866
+
+
+def test_the_readme_counts_of_the_lecture_nets_are_what_its_commands_build(tmp_path: Path) -> None:
+    """The zoo paragraph's `mlp` and Keras-convnet counts, for the overrides it prints, on MNIST-shaped data."""
+    import re
+    import shlex
+
+    from cnnlab.api import make_config
+    from tests.helpers import write_mnist_like
+
+    root = write_mnist_like(tmp_path / "data" / "mnist").parent
+    zoo = " ".join((STUDIES.parent / "README.md").read_text().split("The zoo:", 1)[1].split("\n\n", 1)[0].split())
+    mlp_count = re.search(r"`mlp` \(the lecture's MNIST perceptron[^)]*?([\d,]{6,}) parameters", zoo)
+    convnet = re.search(r"Keras MNIST convnet is `([^`]+)`, ([\d,]+) parameters", zoo)
+    assert mlp_count and convnet, zoo[:600]
+    built = _parameters_on(make_config(None, ["model=mlp", "data=mnist"]), root)
+    assert built == int(mlp_count.group(1).replace(",", "")) == 101_770
+    built = _parameters_on(make_config(None, [*shlex.split(convnet.group(1)), "data=mnist"]), root)
+    assert built == int(convnet.group(2).replace(",", "")) == 34_826

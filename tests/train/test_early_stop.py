@@ -15,6 +15,7 @@ from cnnlab.train.early_stop import (
     generalization_loss,
     gl_decision,
     patience_decision,
+    plateau_decision,
     pq_decision,
     training_progress,
     up_decision,
@@ -77,6 +78,42 @@ def test_patience_with_min_delta_and_mode() -> None:
     assert first_stop(lambda t: patience_decision(loss[:t], 2, 0.0, "min"), len(loss)) == 4
 
 
+def test_plateau_stops_a_flat_curve_that_up_never_stops() -> None:
+    flat = [0.40, 0.35, 0.30] + [0.30] * 57  # falls, then stays exactly where it is for 57 epochs
+    assert first_stop(lambda t: up_decision(flat[:t], 5, 5), len(flat)) is None  # no strict rise, ever
+    # strip ends 5, 10, ..., 30 are all 0.30: five strips without improvement end at epoch 30
+    assert first_stop(lambda t: plateau_decision(flat[:t], 5, 5), len(flat)) == 30
+    assert plateau_decision(flat[:30], 5, 5).values == {"stalled": 5.0}
+    # a rising error is "not improving" too: plateau fires wherever UP does (here both at 35, see the UP test)
+    curve = [1.0 - 0.05 * t for t in range(1, 11)] + [0.5 + 0.001 * t for t in range(1, 26)]
+    assert first_stop(lambda t: plateau_decision(curve[:t], 5, 5), len(curve)) == 35
+
+
+def test_plateau_on_the_caltech_study_curves() -> None:
+    # Bagnoli 2019, scratch AlexNet, (eta 0.001, step 60): best validation accuracy 9.19% at epoch 3, then
+    # it "remains constant for the next 25 epochs and the early stop criterion stops the training"
+    accuracy = [0.0712, 0.0850, 0.0919] + [0.0919] * 47
+    history = [{"val_acc": a} for a in accuracy]
+    stopped = first_stop(lambda t: decide(StopConfig(criterion="plateau", strip=5, strips=5), history[:t]),
+                         len(history))
+    assert stopped == 30  # the strip ends 5..30 are constant: 25 epochs after the first of them
+    assert first_stop(lambda t: decide(StopConfig(criterion="up", strip=5, strips=5), history[:t]),
+                      len(history)) is None
+    # the same on the accuracy itself (mode max), and a rise of one image in 2,000 at a strip end resets it
+    assert first_stop(lambda t: plateau_decision(accuracy[:t], 5, 5, 0.0, "max"), len(accuracy)) == 30
+    wiggle = accuracy[:19] + [0.0924] + accuracy[20:]  # strip end 20 better than 15: counting restarts there
+    assert first_stop(lambda t: plateau_decision(wiggle[:t], 5, 5, 0.0, "max"), len(wiggle)) == 45
+    # ... unless it is within min_delta: a rise of 0.05 points is no improvement at min_delta 0.001
+    assert first_stop(lambda t: plateau_decision(wiggle[:t], 5, 5, 0.001, "max"), len(wiggle)) == 30
+    # strip ends are compared with the strip end before them, not with the best so far: a run that peaks
+    # early and then creeps back up strip by strip goes on (the study's exits came long after its best epochs,
+    # e.g. best at 52, exit at 120), where patience (best so far) stops 25 epochs after the peak
+    creeping = [0.5] * 9 + [0.9] + [0.60 + 0.002 * t for t in range(1, 41)]  # peak at 10, up again to 50
+    creeping += creeping[-1:] * 30  # then flat: the strip ends 55..75 are five without improvement
+    assert first_stop(lambda t: plateau_decision(creeping[:t], 5, 5, 0.0, "max"), len(creeping)) == 75
+    assert first_stop(lambda t: patience_decision(creeping[:t], 25, 0.0, "max"), len(creeping)) == 35
+
+
 def test_decide_reads_errors_from_the_history() -> None:
     history = [{"val_acc": a, "train_acc": a, "val_loss": 1 - a, "train_loss": 1 - a}
                for a in (0.5, 0.6, 0.7, 0.69, 0.65)]
@@ -112,3 +149,15 @@ def test_a_criterion_without_validation_is_refused(tmp_path: Path) -> None:
         cnnlab.train(None, [*FAST, "early_stop=up", "data.val_fraction=0"], runs_dir=tmp_path, name="x", quiet=True)
     with pytest.raises(ConfigError, match="works on an error"):
         cnnlab.train(None, [*FAST, "early_stop=gl", "stop.metric=val_acc"], runs_dir=tmp_path, name="y", quiet=True)
+
+
+def test_plateau_ends_a_real_run_whose_validation_accuracy_stays_constant(tmp_path: Path) -> None:
+    # lr 1e-9: the weights barely move, so the validation accuracy is the same every epoch; UP never fires
+    # on it, plateau (strips of 1 epoch, 2 in a row) ends the run after epoch 3
+    flat = [*FAST, "epochs=6", "lr=1e-9", "stop.strip=1", "stop.strips=2"]
+    result = cnnlab.train(None, [*flat, "early_stop=plateau"], runs_dir=tmp_path, name="plateau", quiet=True)
+    assert result.status == "stopped_early", result.reason
+    stop = cnnlab.load_run(result.run_dir).info["early_stop"]
+    assert (stop["criterion"], stop["epoch"], stop["values"]) == ("plateau", 3, {"stalled": 2.0})
+    result = cnnlab.train(None, [*flat, "early_stop=up"], runs_dir=tmp_path, name="up", quiet=True)
+    assert result.status == "completed" and cnnlab.load_run(result.run_dir).info["epochs_completed"] == 6

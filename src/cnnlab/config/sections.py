@@ -190,16 +190,18 @@ class TrainConfig:
 @dataclass(frozen=True)
 class StopConfig:
     """Early stopping (train/early_stop.py has the criteria and their equations): Prechelt's GL, PQ and UP,
-    or patience. Counted in epochs (one validation evaluation each)."""
+    patience, or plateau (UP counting strips without improvement, as Bagnoli's Caltech-101 study ran it).
+    Counted in epochs (one validation evaluation each)."""
 
-    criterion: Literal["none", "patience", "gl", "pq", "up"] = "none"
-    metric: str = "val_error"  # val_error (1 - val top-1), val_loss; patience also takes val_acc, val_top5
-    mode: Literal["auto", "min", "max"] = "auto"  # patience only; auto: max for accuracies, min otherwise
+    criterion: Literal["none", "patience", "plateau", "gl", "pq", "up"] = "none"
+    # val_error (1 - val top-1), val_loss; patience and plateau also take val_acc, val_top5
+    metric: str = "val_error"
+    mode: Literal["auto", "min", "max"] = "auto"  # patience, plateau; auto: max for accuracies, min otherwise
     alpha: float | None = None  # GL/PQ threshold; None: 5 for GL, 0.5 for PQ
-    strip: int = 5  # k, the strip length in epochs (PQ, UP)
-    strips: int = 5  # s, successive rising strips (UP)
+    strip: int = 5  # k, the strip length in epochs (PQ, UP, plateau)
+    strips: int = 5  # s, successive rising (UP) or not-improving (plateau) strips
     patience: int = 10
-    min_delta: float = 0.0
+    min_delta: float = 0.0  # patience, plateau: a smaller improvement counts as none
     restore_best: bool = True  # score the test set with the weights of the best epoch (lowest E_va)
 
     def __post_init__(self) -> None:

@@ -1,5 +1,6 @@
 """Early stopping: the three criteria of Prechelt, "Early Stopping — but when?" (1998, in Neural
-Networks: Tricks of the Trade), and plain patience, as pure functions of the metric history.
+Networks: Tricks of the Trade), plain patience, and the plateau rule of Bagnoli's Caltech-101 study (2019),
+as pure functions of the metric history.
 
 What is counted: one evaluation on the validation split per epoch, so "epoch t" below is both the t-th
 epoch and the t-th evaluation (1-based, as in metrics.csv). E_va(t) is the validation error at t, taken
@@ -16,6 +17,16 @@ matching training error (1 - train_acc, or train_loss). E_opt(t) = min over t' <
   (UP_1 is one rise; UP_s is UP_{s-1} at t-k plus a rise at t). The study used k = 5, s = 5.
 - patience: stop when `patience` epochs have passed without the metric improving on its best by more
   than `min_delta` (any metric, mode min or max).
+- plateau: UP with "rose" read as "did not improve by more than `min_delta`": stop after epoch t (end of a
+  strip of k) when the metric at each of s successive strip ends was no better than at the strip end
+  before it, E_va(t) >= E_va(t-k) - min_delta, ... (any metric, mode min or max). This is what Bagnoli's
+  study ran under the name UP (k = 5, s = 5): its stoppingCriteria ends training "in the cases in which
+  the accuracy of the network is constant or is decreasing"; the (eta 0.001, step 60) run peaked at 9.19%
+  at epoch 3, its "accuracy remains constant for the next 25 epochs and the early stop criterion stops
+  the training" (strict UP never stops a flat curve); the (0.01, 30) run went on to epoch 185 because "the
+  accuracy continues to improve slightly, until the last 25 epochs", and every exit epoch it reports (185,
+  120, 115, 180) is a strip end, long after the best epoch (92, 52, 90, 113). So each strip end is compared
+  with the one before it, not with the best so far; `patience` is the best-so-far rule.
 
 All criteria need a validation split. When one fires, the run ends with status 'stopped_early', the best
 weights (lowest E_va, checkpoints/best.safetensors) are restored for the test set when
@@ -106,6 +117,21 @@ def patience_decision(values: Sequence[float], patience: int, min_delta: float, 
     return Decision(fired, epoch, reason, {"best_epoch": float(best_epoch), "waited": float(waited)})
 
 
+def plateau_decision(values: Sequence[float], k: int, s: int, min_delta: float = 0.0, mode: str = "min") -> Decision:
+    """Stop at a strip end when none of the last s strip ends improved on the one before by more than min_delta."""
+    epoch = len(values)
+    if epoch % k or epoch < (s + 1) * k:  # s comparisons need s + 1 strip ends, as for UP
+        return Decision(False, epoch)
+    sign = 1.0 if mode == "min" else -1.0
+    ends = [values[t - 1] for t in range(epoch - s * k, epoch + 1, k)]
+    gains = [sign * (earlier - later) for earlier, later in zip(ends, ends[1:])]  # > 0: better than before
+    stalled = sum(gain <= min_delta for gain in gains)
+    fired = stalled == s
+    reason = (f"plateau: no improvement of more than {min_delta:g} at the end of {s} successive strips of {k} "
+              f"epochs ({' -> '.join(f'{e:.4g}' for e in ends)})") if fired else ""
+    return Decision(fired, epoch, reason, {"stalled": float(stalled)})
+
+
 def metric_series(history: Sequence[dict[str, Any]], metric: str) -> list[float]:
     """The per-epoch values of `metric` from the trainer's history; val_error/train_error = 1 - acc."""
     if metric.endswith("_error"):
@@ -128,6 +154,9 @@ def decide(config: StopConfig, history: Sequence[dict[str, Any]]) -> Decision:
         return Decision(False, len(history))
     if criterion == "patience":
         return patience_decision(values, config.patience, config.min_delta, mode_of(config.metric, config.mode))
+    if criterion == "plateau":
+        return plateau_decision(values, config.strip, config.strips, config.min_delta,
+                                mode_of(config.metric, config.mode))
     alpha = config.alpha if config.alpha is not None else DEFAULT_ALPHA.get(criterion, 0.0)
     if criterion == "gl":
         return gl_decision(values, alpha)
