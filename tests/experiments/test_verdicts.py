@@ -244,3 +244,17 @@ def test_a_tuned_studys_table_judges_each_retrained_run_against_the_first(tmp_pa
     expected = mcnemar(ours.correct, theirs.correct)
     assert rows["baseline"][-1] == "reference"
     assert rows["wide"][-2] == f"{100 * expected.delta:+.2f} [{100 * expected.low:+.2f}, {100 * expected.high:+.2f}]"
+
+
+def test_without_a_validation_split_the_checks_read_the_training_curve(tmp_path):
+    from cnnlab.experiments.table import run_row
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "metrics.csv").write_text("epoch,train_loss,train_acc,val_loss,val_acc\n" + "".join(
+        f"{e},1.0,{0.1 * e},," + "\n" for e in range(1, 9)))
+    row = run_row(run, {"name": "r", "variation": "r", "seed": 0})
+    assert row["val_curve"] == pytest.approx([0.1 * e for e in range(1, 9)]) and row["curve_kind"] == "training"
+    rows = {"a": [{**_run("a", 0, 0.5, curve=[0.1, 0.5, 0.6, 0.9]), "curve_kind": "training"}],
+            "b": [{**_run("b", 0, 0.5, curve=[0.2, 0.6, 0.7, 0.8]), "curve_kind": "training"}]}
+    assert "between the training ranking" in ranking_note(rows)

@@ -36,7 +36,8 @@ def run_row(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     test = record.test or {}
     return {
         "run": meta["name"], "path": str(run_dir), "variation": meta["variation"], "seed": meta["seed"],
-        "grid": meta.get("grid", {}), "test_count": test.get("count"), "val_curve": [r.get("val_acc") for r in rows],
+        "grid": meta.get("grid", {}), "test_count": test.get("count"), "val_curve": _curve(rows),
+        "curve_kind": "validation" if any(r.get("val_acc") is not None for r in rows) else "training",
         "num_classes": len((record.data or {}).get("classes") or ()) or None,
         "status": str(status) if status is not None else "not run", "test_acc": test.get("acc"),
         "test_top5": test.get("top5"), "test_loss": test.get("loss"), "best_val_acc": max(val) if val else None,
@@ -45,6 +46,14 @@ def run_row(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
         "images_per_second": record.images_per_second if status is not None else None,
         "parameters": record.parameters,
     }
+
+
+def _curve(rows: list[dict[str, Any]]) -> list[float | None]:
+    """The accuracy curve the checks read: validation, or training accuracy for a run without a validation split
+    (the report file trains on all its images); the row's `curve_kind` says which."""
+    if any(r.get("val_acc") is not None for r in rows):
+        return [r.get("val_acc") for r in rows]
+    return [r.get("train_acc") for r in rows]
 
 
 def study_rows(directory: str | Path) -> list[dict[str, Any]]:

@@ -10,7 +10,8 @@ this module decides which runs are compared with which.
 - Holm's correction over the rows of one table; a row that diverged or failed says so instead of a word.
 - Checks: `at chance` (the test accuracy's Wilson interval holds 1/C), `still learning` (validation accuracy
   still rising over the last quarter of the epochs, in any seed), and one line when the rows' ranking by
-  validation accuracy at half the budget differs from the final one.
+  validation accuracy at half the budget differs from the final one. A study without a validation split
+  (the report file trains on all its images) reads its training accuracy instead, and says so.
 """
 
 from __future__ import annotations
@@ -132,6 +133,8 @@ def row_still_learning(members: Sequence[Mapping[str, Any]], alpha: float = 0.05
 def ranking_note(groups: Mapping[str, Sequence[Mapping[str, Any]]]) -> str | None:
     """One line when the rows' order by validation accuracy at half the budget differs from the final one."""
     halfway, final = [], []
+    kinds = {m.get("curve_kind", "validation") for members in groups.values() for m in _usable(members)}
+    kind = "validation" if "validation" in kinds else "training"
     for members in groups.values():
         curves = [m["val_curve"] for m in _usable(members) if m.get("val_curve")]
         curves = [c for c in curves if all(v is not None for v in c)]
@@ -147,5 +150,5 @@ def ranking_note(groups: Mapping[str, Sequence[Mapping[str, Any]]]) -> str | Non
     changed, tau = stats.ranking_agreement(halfway, final)
     if not changed:
         return None
-    return (f"the ranking changed in the last half of training (Kendall's tau {tau:+.2f} between the validation "
+    return (f"the ranking changed in the last half of training (Kendall's tau {tau:+.2f} between the {kind} "
             "ranking at half the epochs and at the end); a longer budget may change it again")
