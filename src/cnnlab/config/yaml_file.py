@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 from yaml.composer import Composer
-from yaml.constructor import SafeConstructor
+from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode
 from yaml.parser import Parser
@@ -41,6 +41,7 @@ except ImportError:  # pragma: no cover  PyYAML built without libyaml
     CParser = None
 
 MERGE_TAG = "tag:yaml.org,2002:merge"  # `<<: *base`: YAML's way to reuse a mapping and override its keys
+INT_TAG = "tag:yaml.org,2002:int"
 
 
 class InvalidYaml(ConfigError):
@@ -91,8 +92,17 @@ def load_yaml(text: str | bytes, where: str, numbered: bool = True) -> YamlDocum
     return YamlDocument(data, node)
 
 
+def _construct_int(loader: SafeConstructor, node: ScalarNode) -> int:
+    try:
+        return SafeConstructor.construct_yaml_int(loader, node)
+    except ValueError:  # Python's own bound: an integer of over 4,300 digits is not converted (CVE-2020-10735)
+        raise ConstructorError(None, None, f"an integer of {len(node.value):,} digits", node.start_mark) from None
+
+
 class _Bounds(Composer):
     """PyYAML's composer, counting nodes, aliases and depth against io.LIMITS and refusing repeated keys."""
+
+    yaml_constructors = {**SafeConstructor.yaml_constructors, INT_TAG: _construct_int}
 
     def __init__(self, where: str, numbered: bool) -> None:
         Composer.__init__(self)
@@ -139,7 +149,7 @@ class _Bounds(Composer):
 
     def _key(self, node: ScalarNode) -> Any:
         """The key as the dict will hold it (`1`, `1.0` and `true` are one key to Python)."""
-        construct: Callable[..., Any] | None = SafeConstructor.yaml_constructors.get(node.tag)
+        construct: Callable[..., Any] | None = self.yaml_constructors.get(node.tag)
         try:
             return construct(self, node) if construct is not None else (node.tag, node.value)
         except (yaml.YAMLError, ValueError, TypeError):
@@ -147,10 +157,10 @@ class _Bounds(Composer):
 
     def _bound(self, count: int, limit: int, what: str, name: str, event: Any) -> None:
         if count > limit:
-            fix = "nest the values less deeply" if name == "yaml_depth" else \
-                "a guard against alias bombs (an *alias repeats its &anchor's whole value); write the values out"
+            fix = "nest the values less deeply" if name == "yaml_depth" else "a guard against alias bombs (an " \
+                "*alias repeats its &anchor's whole value); write the values out, or split the file"
             raise ConfigError(f"{self._place(event)}: more than {limit:,} {what}, the limit for one YAML file "
-                              f"(io.LIMITS.{name}): {fix}, or split the file")
+                              f"(io.LIMITS.{name}): {fix}")
 
     def _place(self, event: Any) -> str:
         return f"{self.where}:{event.start_mark.line + 1}" if self.numbered else self.where

@@ -139,6 +139,8 @@ def run_tuned(study: Study, directory: str | Path, jobs: int = 1, quiet: bool = 
     several variations). tune.json records each variation's rows, choice and final run."""
     directory = Path(directory)
     outcome = run_study(study, directory, jobs=jobs, quiet=quiet, log=log)
+    if not (directory / "plan.json").is_file():  # stopped while the runs were checked: nothing written, nothing to say
+        return {v: GridResult(directory, [], None, None, interrupted=True) for v in study.variations}
     rows = grid_rows(directory)
     variations = list(dict.fromkeys(spec.variation for spec in study.selected))  # this shard's, or all
     results = {}
