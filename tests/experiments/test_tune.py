@@ -157,6 +157,8 @@ def test_a_search_session_seeds_its_sampler_after_the_stored_trials() -> None:
     ("  model.dropout: auto\n", "'auto' is only defined for optim.lr"),
     ("  optim.lr: {log: [0, 1]}\n", "low > 0 for log"),
     ("  model.activation: {categorical: [relu, sigmoidd]}\n", "sigmoidd"),
+    ("  model.activation: {categorical: [relu]}\n  model.activation: {categorical: [tanh]}\n",
+     "search.yaml:7: key 'model.activation' appears twice in one mapping (first at line 6)"),  # not the last, silently
 ])
 def test_search_space_mistakes_are_caught_before_any_trial(tmp_path: Path, capsys, space, message) -> None:
     path = tmp_path / "search.yaml"

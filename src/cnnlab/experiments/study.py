@@ -8,7 +8,7 @@
       adam: {optimizer: adam}
     grid: {optim.lr: [0.1, 0.01]}   # optional cartesian product, applied to every variation
     zip: {optim.lr: [0.1, 0.01], schedule.step_size: [20, 30]}   # optional pairs (crossed with the grid)
-    seeds: [0, 1, 2]                # or repeats: 3
+    seeds: [0, 1, 2]                # or repeats: 3 (seeds 0, 1, 2); or a seed: in the base (or seed=N), one seed
     reference:                      # optional published numbers, printed beside ours by `study table`
       source: the paper's table 3
       top1: {baseline: 33.59, filters_64_128_256: 39.32}
@@ -17,6 +17,14 @@
                                     # retrain it on train + validation (experiments/tune_grid.py)
 
 `mode: greedy` with `stages:` instead of `variations:` is a greedy, cumulative search (experiments/greedy.py).
+
+Every key a run config takes (seed and device too) works in a variation, a grid or zip point and a greedy
+alternative. A `seed:` there replaces the study's seeds for those runs: `lucky: {seed: 5}` is one run, with
+seed 5, whatever `seeds:` says (more specific wins, as for every other key); a stage's winner carries its seed
+into later stages. The study's seeds are given once: a seed in the base (or `seed=N`) together with `seeds:`
+or `repeats:` is refused. Nothing is kept silently as the last of two: a key repeated in a YAML mapping, one
+key in two spellings (`lr` and `optim.lr`), a key in both grid and zip, two variations, stages or alternatives
+of one name, and two runs whose names come out alike are each an error with the file and line.
 
 Every run's config is resolved when the study is planned, so a typo in the tenth variation stops the study
 before the first run, with the file and line. Runs are ordinary run directories inside the study
