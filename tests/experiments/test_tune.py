@@ -168,6 +168,18 @@ def test_search_space_mistakes_are_caught_before_any_trial(tmp_path: Path, capsy
     assert not (tmp_path / "out").exists()
 
 
+def test_a_seed_in_the_search_base_or_an_override_is_the_trials_seed(tmp_path: Path) -> None:
+    """The search's own seed replaced it silently (issue 22); it stays the seed when nothing else sets one."""
+    from cnnlab.experiments.tune_search import _Midpoint, load_search, sample_config
+
+    path = tmp_path / "search.yaml"
+    path.write_text(SEARCH.replace("epochs: 3,", "epochs: 3, seed: 5,"))
+    assert sample_config(load_search(path), _Midpoint()).seed == 5
+    assert sample_config(load_search(path, ["seed=6"]), _Midpoint()).seed == 6
+    path.write_text(SEARCH)
+    assert sample_config(load_search(path), _Midpoint()).seed == 1  # the file's seed: 1
+
+
 @pytest.mark.parametrize("split", ["fraction", "per_class", "train_limit", "folder_val"])
 def test_the_final_retrain_uses_exactly_train_plus_validation(tmp_path: Path, split: str) -> None:
     """For every way a validation split is made, the final run trains on the very images the tuning runs

@@ -163,8 +163,8 @@ def sample_config(spec: SearchSpec, trial: Any) -> Any:
         else:
             values[dim.key] = trial.suggest_float(dim.key, dim.low, dim.high, log=dim.kind == "log")
     layer = {k: (v, spec.source) for k, v in values.items()}
-    seed = {"seed": (spec.seed, "search seed")}
-    config = resolve(spec.base, parse_overrides(spec.overrides, "tune override"), layer, seed)
+    seed = {"seed": (spec.seed, "search seed")}  # the runs' seed unless the base, an override or the space sets one
+    config = resolve(seed, spec.base, parse_overrides(spec.overrides, "tune override"), layer)
     if isinstance(trial, _Midpoint):
         from ..models import check_options
 
