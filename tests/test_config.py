@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+import cnnlab.api  # noqa: F401  (fills the registries of models, datasets and optimizers the configs name)
 from cnnlab.config import config_hash, diff, from_dict, load_config, to_dict
 from cnnlab.errors import ConfigError
 from cnnlab.options import coerce
@@ -113,3 +114,88 @@ def test_a_resolved_config_pickles_and_copies_and_its_options_stay_read_only() -
     assert dict(config.model.options) == {"activation": "tanh", "pooling": "avg"}
     with pytest.raises(TypeError):
         config.model.options["activation"] = "relu"  # type: ignore[index]
+
+
+# ------------------------------------------------------------------------------- YAML, bounded (issue 22)
+def billion_laughs(levels: int = 9, width: int = 9) -> str:
+    """Each anchor a list of `width` aliases of the one before: width^levels values in ~0.4 KB."""
+    text = "lol: &a0 [" + ", ".join(['"lol"'] * width) + "]\n"
+    for level in range(1, levels):
+        text += f"l{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * width) + "]\n"
+    return text
+
+
+def test_a_repeated_key_is_refused_with_file_line_and_key(tmp_path: Path) -> None:
+    """PyYAML keeps the last of two equal keys: `epochs: 1` then `epochs: 500` trained 500 epochs."""
+    path = tmp_path / "run.yaml"
+    path.write_text("model: lenet5\nepochs: 1\ndata: digits\nepochs: 500\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:4: key 'epochs' appears twice in one mapping \(first at line 2\)"):
+        load_config(path)
+    path.write_text("train:\n  epochs: 1\n  batch_size: 8\n  epochs: 500\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:4: key 'epochs' appears twice"):
+        load_config(path)
+    path.write_text("model:\n  filters: [8]\n  filters: [16]\n")  # inside a component's options too
+    with pytest.raises(ConfigError, match=rf"^{path}:3: key 'filters' appears twice"):
+        load_config(path)
+    path.write_text("epochs: 1\ntrain:\n  epochs: 500\n")  # one key in two spellings
+    with pytest.raises(ConfigError, match=rf"'train.epochs' is given twice: {path}:1 and {path}:3"):
+        load_config(path)
+    from cnnlab.config.yaml_file import load_yaml  # a merge key overridden is YAML's intent, not a repeat
+    assert load_yaml("a: &a {x: 1, y: 2}\nb: {<<: *a, y: 3}\n", "f").data["b"] == {"x": 1, "y": 3}
+
+
+@pytest.mark.parametrize("python_parser", [False, True], ids=["libyaml", "python"])
+def test_alias_bombs_and_deep_nesting_are_refused_before_they_are_expanded(python_parser: bool, monkeypatch,
+                                                                          tmp_path: Path) -> None:
+    """A 1 KB billion laughs as a config value grew to 23.5 GB: now refused while it is composed, in
+    milliseconds, naming the file, the line and the limit. Both parsers (libyaml's and PyYAML's own)."""
+    import time
+
+    from cnnlab.config import yaml_file
+
+    if python_parser:
+        monkeypatch.setattr(yaml_file, "CParser", None)
+    path = tmp_path / "bomb.yaml"
+    path.write_text(billion_laughs() + "model: {name: convnet, filters: *a8}\n")
+    assert path.stat().st_size < 1024
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=rf"^{path}:\d+: more than 250,000 values with its aliases written out, "
+                                          r"the limit for one YAML file \(io.LIMITS.yaml_nodes\)"):
+        load_config(path)
+    assert time.perf_counter() - started < 1.0
+    path.write_text("model:\n  filters: " + "[" * 100 + "8" + "]" * 100 + "\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:2: more than 64 levels of nesting, .*\(io.LIMITS.yaml_depth\)"):
+        load_config(path)
+    path.write_text("model:\n  filters: &loop [8, *loop]\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:2: alias \*loop repeats the part that contains it"):
+        load_config(path)
+    path.write_text("epochs: 1" + "0" * 5000 + "\n")  # Python's own bound on digits: a message, not a ValueError
+    with pytest.raises(ConfigError, match=rf"^{path}:1: invalid YAML: an integer of 5,001 digits"):
+        load_config(path)
+    # on the command line too: a bomb is one argument of 0.4 KB
+    flow = "{" + billion_laughs().strip().replace("\n", ", ") + "}"
+    with pytest.raises(ConfigError, match=r"^override 'model.filters=\{lol: .*': more than 250,000 values"):
+        load_config(None, ["model.filters=" + flow])
+
+
+def test_a_yaml_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """A 50 MB YAML file took minutes to parse; its size is checked first (a sparse file: no disk used)."""
+    path = tmp_path / "huge.yaml"
+    with open(path, "wb") as handle:
+        handle.truncate(50 << 20)
+    with pytest.raises(ConfigError, match=rf"^{path}: a config file of 50.0 MiB is over the limit of 4 MiB for one "
+                                          r"YAML file \(io.LIMITS.yaml_bytes\)"):
+        load_config(path)
+
+
+def test_a_number_far_beyond_any_budget_is_refused_in_every_spelling() -> None:
+    """`epochs=1e12` was refused (YAML 1.1 reads it as text) but `epochs=1000000000000` trained."""
+    for spelling in ("1000000000000", "1e12", "1.0e12"):
+        with pytest.raises(ConfigError, match=r"^train.epochs must be at most 1,000,000 \(far beyond any training "
+                                              r"budget: a typo\?\), got 1000000000000$"):
+            load_config(None, [f"epochs={spelling}"])
+    assert load_config(None, ["epochs=1e3"]).train.epochs == 1000 and load_config(None, ["epochs=1e6"]).train.epochs
+    with pytest.raises(ConfigError, match="must be int, got '1.5e0'"):
+        load_config(None, ["epochs=1.5e0"])
+    with pytest.raises(ConfigError, match="seed must be a 64-bit integer"):
+        load_config(None, [f"seed={2**64}"])

@@ -11,7 +11,7 @@
 - `check_name` keeps a user-given name one plain path component, so nothing is written or deleted
   outside the folder it is meant for.
 - `LIMITS` bounds every size a file declares (IDX headers, pickle strings, archive members) before
-  anything is allocated or inflated.
+  anything is allocated or inflated, and every YAML file cnnlab reads (bytes, nodes, aliases, depth).
 - `check_no_link_out` refuses a write into a run directory through a link that leads out of it (RUN/plots
   -> /elsewhere): every atomic write checks it, so no picture, record or checkpoint lands outside.
 - `storage_error` turns the disk's OSErrors (full, read-only, no permission, a file where a folder
@@ -52,6 +52,13 @@ class Limits:
     pickle_bytes: int = 1 << 30  # one CIFAR batch file (the largest, CIFAR-100 'train', is 155 MB)
     archive_bytes: int = 32 << 30  # all members of one downloaded archive, unpacked (Caltech-101: 0.13 GB)
     gzip_ratio: int = 1100  # deflate cannot expand more than ~1032:1, so a larger claim is a lie
+    # YAML files (configs, studies, search spaces, a run's config.yaml), checked while the file is composed,
+    # before anything is built from it (config/yaml_file.py): a study of 10,000 variations is ~0.4 MB and
+    # ~50,000 nodes; a "billion laughs" file of 1 KB names 10^9 nodes through its aliases
+    yaml_bytes: int = 4 << 20
+    yaml_nodes: int = 250_000  # counted as if every alias were written out
+    yaml_aliases: int = 10_000
+    yaml_depth: int = 64  # nesting levels (a study's deepest is ~5: variations, name, section, key, list)
 
 
 LIMITS = Limits()

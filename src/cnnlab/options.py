@@ -8,6 +8,7 @@ names the key, its origin and the expected type.
 
 from __future__ import annotations
 
+import decimal
 import inspect
 import types
 import typing
@@ -150,4 +151,23 @@ def _coerce_int(value: Any) -> int:
         if not value.is_integer():
             raise ValueError("")
         return int(value)
+    if isinstance(value, str):
+        return _int_text(value)
     return int(value)
+
+
+def _int_text(text: str) -> int:
+    """'12', and '1e12' (YAML 1.1 reads it as text) as the whole number it is, so that a number in either
+    spelling meets the same bounds. Exactly, through Decimal: float would round 1e23."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        raise ValueError("") from None
+    # (an exponent beyond 10^30 would make int() build a number of that many digits)
+    if not number.is_finite() or number.adjusted() > 30 or number != number.to_integral_value():
+        raise ValueError("")
+    return int(number)

@@ -342,3 +342,92 @@ def test_a_greedy_study_cannot_be_sharded() -> None:
 
     with pytest.raises(cnnlab.ConfigError, match="greedy study decides each stage on the one before"):
         api.plan_study(Path(__file__).resolve().parents[2] / "studies" / "eq2425_greedy.yaml", shard="1/2")
+
+
+# ------------------------------------------------------------- nothing a study file says is dropped (issue 22)
+EVERY_KIND = {"seed": 5, "device": "cpu", "data.train_limit": 77, "augment.enabled": False,
+              "model.activation": "relu", "optim.lr": 0.05, "schedule.name": "step", "train.epochs": 3,
+              "stop.criterion": "patience"}  # both top-level keys and a key of every section
+
+
+def _settings_of(config) -> dict:
+    return {"seed": config.seed, "device": config.device, "data.train_limit": config.data.train_limit,
+            "augment.enabled": config.augment.enabled, "model.activation": config.model.options["activation"],
+            "optim.lr": config.optim.lr, "schedule.name": config.schedule.name, "train.epochs": config.train.epochs,
+            "stop.criterion": config.stop.criterion}
+
+
+@pytest.mark.parametrize("place", ["variation", "grid", "zip", "stage"])
+def test_every_key_a_config_takes_works_in_a_variation_grid_zip_and_stage(tmp_path: Path, place: str) -> None:
+    """A variation's `seed: 5` was dropped (the run trained with seed 0, the baseline again)."""
+    from cnnlab.experiments.greedy import _stage_specs
+
+    flow = ", ".join(f"{key}: {value}" for key, value in EVERY_KIND.items())
+    lists = ", ".join(f"{key}: [{value}]" for key, value in EVERY_KIND.items())
+    body = {"variation": f"variations:\n  mine: {{{flow}}}\n", "grid": f"grid: {{{lists}}}\n",
+            "zip": f"zip: {{{lists}}}\n", "stage": f"mode: greedy\nstages:\n  - first: {{keep: {{}}, mine: {{{flow}}}}}\n"}
+    study = load_study(write_study(tmp_path, f"base: {{model: lenet5, data: digits}}\nseeds: [0, 1]\n{body[place]}"))
+    if place == "stage":
+        specs = _stage_specs(study, study.stages[0], [], {})["mine"]
+    else:
+        specs = [spec for spec in study.runs if spec.variation == "mine" or place != "variation"]
+    assert [spec.seed for spec in specs] == [5]  # the run's own seed replaces the study's seeds: one run
+    assert _settings_of(specs[0].config) == {**EVERY_KIND, "augment.enabled": False}
+
+
+def test_a_seed_is_the_study_seed_or_a_variation_own(tmp_path: Path) -> None:
+    base = "base: {model: lenet5, data: digits}\n"
+    study = load_study(write_study(tmp_path, base + "seeds: [0, 1]\nvariations:\n  lucky: {seed: 5}\n"))
+    assert [(spec.name, spec.seed, spec.config.seed) for spec in study.runs] == [
+        ("baseline__seed0", 0, 0), ("baseline__seed1", 1, 1), ("lucky__seed5", 5, 5)]
+    # a seed in the base (or on the command line) is the study's seed when it has no seeds: ...
+    study = load_study(write_study(tmp_path, base.replace("digits}", "digits, seed: 7}") + "variations: {a: {lr: 0.1}}\n"))
+    assert {spec.config.seed for spec in study.runs} == {7}
+    assert {spec.config.seed for spec in load_study(write_study(tmp_path, base), ["seed=3"]).runs} == {3}
+    # ... and a contradiction when it has
+    with pytest.raises(cnnlab.ConfigError, match="seed is set for the whole study twice: at study override 'seed=3' "
+                                                 "and by seeds:"):
+        load_study(write_study(tmp_path, base + "seeds: [0, 1]\n"), ["seed=3"])
+    # a grid over seeds names its runs by the point, once
+    study = load_study(write_study(tmp_path, base + "grid: {seed: [3, 4]}\n"))
+    assert [(spec.name, spec.seed) for spec in study.runs] == [("seed3", 3), ("seed4", 4)]
+
+
+def test_a_variation_seed_takes_effect_in_a_real_study_run(tmp_path: Path, capsys) -> None:
+    """The weights of `lucky: {seed: 5}` are those of `cnnlab train seed=5`, not the baseline's."""
+    from tests.reliability.helpers import same_weights, weights
+
+    settings = "model: lenet5\ndata: {name: digits, train_limit: 96}\nepochs: 1\nbatch_size: 32\n"
+    path = write_study(tmp_path, "base:\n" + "".join(f"  {line}\n" for line in settings.splitlines())
+                       + "variations:\n  lucky: {seed: 5}\n")
+    out = tmp_path / "out"
+    assert main(["study", "run", str(path), "--dir", str(out), "--quiet"]) == 0
+    (tmp_path / "run.yaml").write_text(settings + "seed: 5\n")
+    assert main(["train", str(tmp_path / "run.yaml"), "--runs-dir", str(tmp_path / "runs"), "--name", "plain",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert run_info(out / "lucky")["seed"] == 5 and run_info(out / "baseline")["seed"] == 0
+    assert "seed: 5" in (out / "lucky" / "config.yaml").read_text()
+    assert same_weights(weights(out / "lucky"), weights(tmp_path / "runs" / "plain"))
+    assert not same_weights(weights(out / "lucky"), weights(out / "baseline"))
+
+
+@pytest.mark.parametrize("text,message", [
+    ("variations:\n  a: {lr: 0.1}\n  b: {lr: 0.2}\n  a: {lr: 0.3}\n", "tiny.yaml:5: key 'a' appears twice in one mapping "
+                                                                     "(first at line 3)"),
+    ("variations:\n  1: {lr: 0.1}\n  '1': {lr: 0.2}\n", "the name '1' is given twice"),
+    ("variations:\n  a: {lr: 0.1, optim: {lr: 0.2}}\n", "'optim.lr' is given twice"),
+    ("grid: {lr: [0.1], optim.lr: [0.2]}\n", "'optim.lr' is given twice"),
+    ("grid: {lr: [0.1]}\nzip: {lr: [0.2]}\n", "'optim.lr' is in both grid: and zip:"),
+    ("grid: {model.filters: [[64, 128], [64128]]}\n", "would both be named 'filters64128'"),
+    ("mode: greedy\nstages:\n  - s: {a: {lr: 0.1}, b: {}}\n  - s: {a: {lr: 0.2}, b: {}}\n", "two stages are named 's'"),
+    ("mode: greedy\nstages:\n  - s: {1: {lr: 0.1}, '1': {}}\n", "stage 's': the name '1' is given twice"),
+    ("base: {model: convnet}\nbase: {model: lenet5}\n", "tiny.yaml:2: key 'base' appears twice"),
+])
+def test_a_name_or_key_given_twice_stops_the_study(tmp_path: Path, capsys, text: str, message: str) -> None:
+    """A repeated variation was merged into one (the last); two run names alike shared one directory."""
+    path = write_study(tmp_path, "base: {model: convnet, data: digits}\n" + text if "base:" not in text else text)
+    assert main(["study", "run", str(path), "--dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert not (tmp_path / "out").exists()

@@ -157,6 +157,8 @@ def test_a_search_session_seeds_its_sampler_after_the_stored_trials() -> None:
     ("  model.dropout: auto\n", "'auto' is only defined for optim.lr"),
     ("  optim.lr: {log: [0, 1]}\n", "low > 0 for log"),
     ("  model.activation: {categorical: [relu, sigmoidd]}\n", "sigmoidd"),
+    ("  model.activation: {categorical: [relu]}\n  model.activation: {categorical: [tanh]}\n",
+     "search.yaml:7: key 'model.activation' appears twice in one mapping (first at line 6)"),  # not the last, silently
 ])
 def test_search_space_mistakes_are_caught_before_any_trial(tmp_path: Path, capsys, space, message) -> None:
     path = tmp_path / "search.yaml"
@@ -164,6 +166,18 @@ def test_search_space_mistakes_are_caught_before_any_trial(tmp_path: Path, capsy
     assert main(["tune", "search", str(path), "--dir", str(tmp_path / "out")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_seed_in_the_search_base_or_an_override_is_the_trials_seed(tmp_path: Path) -> None:
+    """The search's own seed replaced it silently (issue 22); it stays the seed when nothing else sets one."""
+    from cnnlab.experiments.tune_search import _Midpoint, load_search, sample_config
+
+    path = tmp_path / "search.yaml"
+    path.write_text(SEARCH.replace("epochs: 3,", "epochs: 3, seed: 5,"))
+    assert sample_config(load_search(path), _Midpoint()).seed == 5
+    assert sample_config(load_search(path, ["seed=6"]), _Midpoint()).seed == 6
+    path.write_text(SEARCH)
+    assert sample_config(load_search(path), _Midpoint()).seed == 1  # the file's seed: 1
 
 
 @pytest.mark.parametrize("split", ["fraction", "per_class", "train_limit", "folder_val"])

@@ -6,9 +6,12 @@ Checks 7, 8, 10, 14 and 15 of the fault-injection list (issue 12)."""
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
+import signal
 import struct
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +23,17 @@ from cnnlab.data.cifar import load_pickle
 from cnnlab.data.idx import read_idx
 from cnnlab.errors import DataError
 from tests.helpers import write_cifar10, write_jpeg_tree, write_mnist_like
-from tests.reliability.helpers import TINY, cli, cli_all, cli_here, on_small_disk, small_disk_available, tree
+from tests.reliability.helpers import (
+    TINY,
+    cli,
+    cli_all,
+    cli_here,
+    finish,
+    on_small_disk,
+    small_disk_available,
+    start,
+    tree,
+)
 
 RSS_LIMIT_MB = 1500  # python + torch is ~500 MB; a 6 GiB inflation or a 64 GiB string would blow far past
 
@@ -372,3 +385,91 @@ def test_overwrite_deletes_only_cnnlab_runs(tmp_path: Path) -> None:
     assert first.returncode == 0
     again = cli_here("train", *TINY, "epochs=1", "--name", "mine", "--overwrite", "--quiet", cwd=tmp_path)
     assert again.returncode == 0
+
+
+# ------------------------------------------------------------------------------- YAML (issue 22, section 2)
+def laughs(levels: int, width: int = 10) -> str:
+    """A "billion laughs": anchors a0..a{levels-1}, each `width` aliases of the one before (width^levels values)."""
+    text = "l0: &a0 [" + ", ".join(["lol"] * width) + "]\n"
+    for level in range(1, levels):
+        text += f"l{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * width) + "]\n"
+    return text
+
+
+def test_yaml_bombs_and_huge_yaml_files_are_one_message_and_exit_2(tmp_path: Path) -> None:
+    """A 1 KB alias bomb as a config value grew to 23.5 GB; in a study file it ended as 'out of memory: lower
+    batch_size'. Here 10^7 values (enough to show the old expansion, not to hurt the machine), in a config,
+    a study's variation, a search space and a run's config.yaml; and 50 MB files (sparse: no disk used): exit 2
+    each, one message naming the file and the limit, memory bounded."""
+    bomb = laughs(7)
+    (tmp_path / "bomb.yaml").write_text(bomb + "model: {name: convnet, filters: *a6}\n")
+    (tmp_path / "study.yaml").write_text(bomb + "base: {model: lenet5}\nvariations:\n  wide: {model.filters: *a6}\n")
+    (tmp_path / "search.yaml").write_text(bomb + "base: {model: lenet5}\nspace:\n  model.fc: {categorical: *a6}\n")
+    run = tmp_path / "runs" / "old"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(bomb + "model: {name: convnet, filters: *a6}\n")
+    (run / "run.json").write_text('{"format": "cnnlab.run/2", "status": "interrupted"}')
+    for name in ("huge_config.yaml", "huge_study.yaml"):
+        with open(tmp_path / name, "wb") as handle:
+            handle.truncate(50 << 20)
+    commands = {"bomb.yaml": ("train", "bomb.yaml"), "study.yaml": ("study", "run", "study.yaml"),
+                "search.yaml": ("tune", "search", "search.yaml"), "config.yaml": ("train", "--resume", str(run)),
+                "huge_config.yaml": ("train", "huge_config.yaml"), "huge_study.yaml": ("study", "run", "huge_study.yaml")}
+    results = cli_all(*commands.values(), cwd=tmp_path, timeout=120)
+    for (name, args), result in zip(commands.items(), results):
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (args, result.output[-2000:])
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        line = errors[0] if len(errors) == 1 else result.stderr
+        assert len(line) < 400, (args, line[:2000])  # one line, not the values written out
+        assert name in line and result.max_rss_mb < RSS_LIMIT_MB, (args, line, result.max_rss_mb)
+        limit = "io.LIMITS.yaml_bytes" if name.startswith("huge") else "io.LIMITS.yaml_nodes"
+        assert limit in line, (args, line)
+    assert not (tmp_path / "runs" / "bomb").exists() and sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["old"]
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 130)], ids=["TERM", "INT"])
+def test_a_signal_while_a_config_is_read_ends_the_program_at_once(tmp_path: Path, sig: int, code: int) -> None:
+    """`cnnlab train` read its config after it began to watch for signals, which only ask a run to stop: a
+    signal during a long read (a 50 MB file took 20 s) was held until the run had trained a step. The config
+    here is a FIFO, so the read is caught in the middle: nothing is written yet, so the program simply ends."""
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    process = start("train", str(fifo), "--runs-dir", "runs", cwd=tmp_path)
+    writer = None
+    deadline = time.monotonic() + 120
+    while writer is None:  # the open succeeds once cnnlab has the FIFO open for reading
+        try:
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+    try:
+        os.write(writer, b"model: lenet5\ndata: digits\n")  # half a file: cnnlab reads on, waiting for the rest
+        time.sleep(0.5)
+        process.send_signal(sig)
+        signalled = time.monotonic()
+        result = finish(process, timeout=60)
+        waited = time.monotonic() - signalled
+    finally:
+        os.close(writer)
+    assert result.returncode == code and waited < 5, (result.returncode, waited, result.output)
+    assert "Traceback" not in result.stderr and not (tmp_path / "runs").exists()
+
+
+def test_a_signal_while_a_study_is_checked_stops_it_before_anything_is_written(tmp_path: Path) -> None:
+    """Checking every run of a study against its data (10,000 variations: 50 s) ignored SIGTERM until it was
+    done. 300 variations, each with its own data setting (each read and checked): stopped at the next run."""
+    lines = ["base: {model: lenet5, data: digits, epochs: 1}", "variations:"]
+    lines += [f"  v{i}: {{data.train_limit: {200 + i}}}" for i in range(300)]
+    (tmp_path / "many.yaml").write_text("\n".join(lines) + "\n")
+    process = start("study", "run", "many.yaml", "--dir", "out", cwd=tmp_path)
+    first = process.stdout.readline()  # printed once the study is planned, as the checking starts
+    assert "301 runs" in first, (first, process.communicate())
+    time.sleep(3)  # (the first run's check also loads scikit-learn and the digits: a few seconds on a busy machine)
+    process.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    result = finish(process, timeout=120)
+    waited = time.monotonic() - signalled
+    # the old code checked on (~0.1 s a run), wrote the plan, and trained a step of the first run before it stopped
+    assert result.returncode == 130 and waited < 10, (result.returncode, waited, result.output)
+    assert "study interrupted" in result.stdout and not (tmp_path / "out").exists()

@@ -109,7 +109,8 @@ def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: 
             outcome = run_until_decided(study, directory, jobs, rerun_failed, quiet, log, max_seeds, options)
         else:
             outcome = execute(study, directory, jobs, rerun_failed, quiet, log)
-        for run_dir in Path(directory).iterdir():
+        runs = Path(directory).iterdir() if Path(directory).is_dir() else ()  # (none: stopped before the first)
+        for run_dir in runs:
             if run_dir.is_dir() and not run_dir.name.startswith("."):
                 draw_curves(run_dir)
     return outcome

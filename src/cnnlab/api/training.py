@@ -58,6 +58,9 @@ def train(
     'previous' when the last is damaged); a changed config is refused unless `allow_config_change`."""
     if data_root is not None:
         keywords = {**keywords, "data.root": data_root}
+    # the config is read first: a signal while it is read (nothing is written yet) acts as on any program
+    # (SIGTERM ends it, Ctrl-C raises KeyboardInterrupt), instead of ending the run after its first step
+    cfg = make_config(config, overrides, **keywords) if resume is None else None
     # SIGINT/SIGTERM from here on only ask to stop (train/interrupts.py): one that lands while the run is
     # set up ends it after its first step with a checkpoint; one after the last epoch lets it finish,
     # curves included, instead of killing the process between run.json's writes or mid-picture. A rank of a
@@ -73,7 +76,6 @@ def train(
             result = _resume(resume, config, overrides, keywords, allow_config_change, quiet, callbacks,
                              checkpoint)
         else:
-            cfg = make_config(config, overrides, **keywords)
             run = plan_run_dir(runs_dir, name, cfg, overwrite) if world.main else None
             result = start_run(cfg, run, runs_dir=runs_dir, overwrite=overwrite, named=name is not None,
                                quiet=quiet, callbacks=callbacks)

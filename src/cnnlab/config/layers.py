@@ -8,10 +8,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ConfigError, closest
 from .sections import AugmentConfig, DataConfig, StopConfig, TrainConfig
+from .yaml_file import InvalidYaml, load_yaml, read_yaml
 
 PLAIN_SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "train": TrainConfig, "stop": StopConfig}
 COMPONENT_SECTIONS = ("model", "optim", "schedule")
@@ -46,7 +45,7 @@ def parse_overrides(items: Iterable[str], origin: str = "override") -> Layer:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"override '{item}' must look like key=value (for example epochs=15)")
-        value = _parse_scalar(text)
+        value = _parse_scalar(text, f"{origin} '{item}'")
         layer[canonical_key(key, f"{origin} '{item}'")] = (value, f"{origin} '{item}'")
     return layer
 
@@ -56,32 +55,20 @@ def keyword_layer(values: Mapping[str, Any], origin: str = "keyword argument") -
     return {canonical_key(k, f"{origin} '{k}'"): (v, f"{origin} '{k}'") for k, v in values.items()}
 
 
-def _parse_scalar(text: str) -> Any:
+def _parse_scalar(text: str, where: str) -> Any:
     if text.strip() == "":
         return None
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return load_yaml(text, where, numbered=False).data
+    except InvalidYaml:  # `name=a: b`, `text=[x`: the words as typed (over a limit or a repeated key: an error)
         return text
 
 
 def load_yaml_layer(path: str | Path) -> Layer:
     """Read a YAML config file into a layer; each key's origin is 'file:line'."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"config file '{path}' does not exist") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file '{path}': {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-        lines = _key_lines(yaml.compose(text))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    document = read_yaml(path, "config file")
+    data, lines = document.data, document.key_lines()
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -95,28 +82,26 @@ def load_yaml_layer(path: str | Path) -> Layer:
 
 
 def flatten(data: Mapping[str, Any], origin_of: Any = lambda keys: "config") -> Layer:
-    """A nested config mapping -> dotted keys. `model: convnet` means `model.name: convnet`."""
+    """A nested config mapping -> dotted keys. `model: convnet` means `model.name: convnet`. One key given
+    twice in two spellings (`epochs: 3` and `train: {epochs: 5}`) is refused, as YAML's repeated keys are."""
     layer: Layer = {}
     for key, value in data.items():
         key = str(key)
         if key in SECTIONS and isinstance(value, Mapping):
             for sub, sub_value in value.items():
-                layer[f"{key}.{sub}"] = (sub_value, origin_of((key, str(sub))))
+                add_key(layer, f"{key}.{sub}", sub_value, origin_of((key, str(sub))))
         else:
             origin = origin_of((key,))
-            layer[canonical_key(key, origin)] = (value, origin)
+            add_key(layer, canonical_key(key, origin), value, origin)
     return layer
 
 
-def _key_lines(node: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
-    lines: dict[tuple[str, ...], int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            keys = (*prefix, str(key_node.value))
-            lines[keys] = key_node.start_mark.line + 1
-            if len(keys) < 2:
-                lines.update(_key_lines(value_node, keys))
-    return lines
+def add_key(layer: Layer, key: str, value: Any, origin: str) -> None:
+    """layer[key] = (value, origin), unless the layer has that key already (from another spelling)."""
+    if key in layer:
+        raise ConfigError(f"'{key}' is given twice: {layer[key][1]} and {origin} (one as a short or dotted "
+                          "name, one inside its section?); keep one")
+    layer[key] = (value, origin)
 
 
 def canonical_key(key: str, origin: str) -> str:

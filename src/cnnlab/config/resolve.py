@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import typing
@@ -65,7 +66,14 @@ def resolve(*layers: Layer) -> RunConfig:
 
 
 def _field_type(cls: type, name: str) -> Any:
-    return typing.get_type_hints(cls)[name]
+    return _type_hints(cls)[name]
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """A config class's field types, read once: get_type_hints evaluates every annotation's text each call,
+    which was a third of the time of planning a study of 10,000 runs."""
+    return typing.get_type_hints(cls)
 
 
 def _plain_section(cls: type, section: str, values: Layer) -> Any:

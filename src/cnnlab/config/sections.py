@@ -158,6 +158,9 @@ class ScheduleConfig:
         _check(0 <= self.warmup_start <= 1, "schedule.warmup_start", self.warmup_start, "in [0, 1]")
 
 
+MAX_EPOCHS = 1_000_000  # 10^4 x ImageNet's 90 epochs; the digits demo's epoch takes ~0.1 s, so this is days
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 10
@@ -179,6 +182,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check(self.epochs > 0, "train.epochs", self.epochs, "> 0")
+        _check(self.epochs <= MAX_EPOCHS, "train.epochs", self.epochs,
+               f"at most {MAX_EPOCHS:,} (far beyond any training budget: a typo?)")
         _check(self.divergence_threshold is None or (math.isfinite(self.divergence_threshold)
                                                      and self.divergence_threshold > 1),
                "train.divergence_threshold", self.divergence_threshold, "> 1 (a multiple of ln(classes)) or null")
@@ -225,6 +230,9 @@ class RunConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     stop: StopConfig = field(default_factory=StopConfig)
+
+    def __post_init__(self) -> None:
+        _check(-(2**63) <= self.seed < 2**63, "seed", self.seed, "a 64-bit integer (what torch.manual_seed takes)")
 
 
 def _check(ok: bool, key: str, value: Any, expected: str) -> None:

@@ -29,7 +29,7 @@ from ..io import atomic_write_json
 from ..runs import RunDir
 from ..train import read_metrics
 from .runner import StudyOutcome, prepare_study_dir, refuse_changed_runs, run_specs
-from .study import RunSpec, Stage, Study, run_name, write_plan
+from .study import RunSpec, Stage, Study, run_name, run_seeds, write_plan
 
 
 @dataclass
@@ -76,8 +76,9 @@ def _stage_specs(study: Study, stage: Stage, chosen: list[Layer], known: dict[st
     candidates: dict[str, list[RunSpec]] = {}
     for alt, layer in stage.alternatives.items():
         specs = []
-        for seed in study.seeds:
-            config = resolve(study.base, *chosen, layer, {"seed": (seed, "seeds")})
+        seeds, origin = run_seeds(study.seeds, "seeds", *chosen, layer)  # an alternative's own seed: its only one
+        for seed in seeds:
+            config = resolve(study.base, *chosen, layer, {"seed": (seed, origin)})
             digest = config_hash(config)
             name = known.setdefault(digest, run_name(f"{stage.name}__{alt}", {}, seed, len(study.seeds) > 1))
             specs.append(RunSpec(name, f"{stage.name}:{alt}", seed, {}, config))

@@ -100,6 +100,8 @@ def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: 
               quiet: bool = False, log: Callable[[str], None] = print) -> StudyOutcome:
     directory = Path(directory)
     check_data(study.selected, study.where)
+    if STOP.signal is not None:  # asked while the runs were checked: stop before anything is written
+        return _stopped(StudyOutcome(directory, {}, []), log)
     prepare_study_dir(study, directory)
     return run_specs(study.selected, directory, jobs, rerun_failed, quiet, log)
 
@@ -122,7 +124,10 @@ def check_data(runs: Sequence[RunSpec], where: Callable[[tuple[str, ...]], str] 
     from ..train.early_stop import check as check_early_stop
 
     read: dict[str, Any] = {}
+    fits: dict[str, bool] = {}
     for spec in runs:
+        if STOP.signal is not None:  # asked while checking (10,000 runs take a while): the caller stops
+            return
         config = spec.config
         key = repr((config.data, config.model.name, sorted(config.model.options.items())))
         try:
@@ -132,7 +137,9 @@ def check_data(runs: Sequence[RunSpec], where: Callable[[tuple[str, ...]], str] 
             train_batch_size(config.train.batch_size, len(splits.train))
             check_early_stop(config.stop, splits.val is not None)
             size, channels = splits.spec.image_size, splits.spec.channels
-            if not model_fits(config.model.name, config.model.options, channels, size):
+            if key not in fits:  # (built once per data and model: 30 ms each, 5 minutes for 10,000 runs)
+                fits[key] = model_fits(config.model.name, config.model.options, channels, size)
+            if not fits[key]:
                 raise ConfigError(f"model {config.model.name} does not accept {size}x{size} images; set "
                                   "data.image_size or pick another model")
         except CnnlabError as exc:

@@ -8,7 +8,7 @@
       adam: {optimizer: adam}
     grid: {optim.lr: [0.1, 0.01]}   # optional cartesian product, applied to every variation
     zip: {optim.lr: [0.1, 0.01], schedule.step_size: [20, 30]}   # optional pairs (crossed with the grid)
-    seeds: [0, 1, 2]                # or repeats: 3
+    seeds: [0, 1, 2]                # or repeats: 3 (seeds 0, 1, 2); or a seed: in the base (or seed=N), one seed
     reference:                      # optional published numbers, printed beside ours by `study table`
       source: the paper's table 3
       top1: {baseline: 33.59, filters_64_128_256: 39.32}
@@ -17,6 +17,14 @@
                                     # retrain it on train + validation (experiments/tune_grid.py)
 
 `mode: greedy` with `stages:` instead of `variations:` is a greedy, cumulative search (experiments/greedy.py).
+
+Every key a run config takes (seed and device too) works in a variation, a grid or zip point and a greedy
+alternative. A `seed:` there replaces the study's seeds for those runs: `lucky: {seed: 5}` is one run, with
+seed 5, whatever `seeds:` says (more specific wins, as for every other key); a stage's winner carries its seed
+into later stages. The study's seeds are given once: a seed in the base (or `seed=N`) together with `seeds:`
+or `repeats:` is refused. Nothing is kept silently as the last of two: a key repeated in a YAML mapping, one
+key in two spellings (`lr` and `optim.lr`), a key in both grid and zip, two variations, stages or alternatives
+of one name, and two runs whose names come out alike are each an error with the file and line.
 
 Every run's config is resolved when the study is planned, so a typo in the tenth variation stops the study
 before the first run, with the file and line. Runs are ordinary run directories inside the study
@@ -35,12 +43,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..config import RunConfig, flatten, load_yaml_layer, parse_overrides, resolve
-from ..config.layers import Layer, _key_lines, canonical_key
+from ..config.layers import Layer, add_key, canonical_key
+from ..config.yaml_file import read_yaml
 from ..errors import ConfigError, closest
 from ..io import atomic_write_json, atomic_write_text, check_name
+from ..options import coerce
 
 STUDY_KEYS = ("name", "description", "base", "variations", "grid", "zip", "seeds", "repeats", "metric", "reference",
               "mode", "stages", "protocol", "compare_to")
@@ -97,17 +105,8 @@ def load_study(path: str | Path, overrides: Sequence[str] = (), seeds: Sequence[
     """Read and plan a study file; `overrides` (key=value) apply to the base of every run; `seeds` (from
     `study run --seeds`) replace the file's seeds: or repeats:."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"study file '{path}' does not exist") from None
-    try:
-        data = yaml.safe_load(text) or {}
-        lines = _key_lines(yaml.compose(text)) if data else {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else "?"
-        raise ConfigError(f"{path}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    document = read_yaml(path, "study file")
+    data, lines = document.data or {}, document.key_lines()
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a study file is a mapping with base:, variations:, grid:, seeds:")
     if seeds is not None:
@@ -121,7 +120,7 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
     if unknown:
         raise ConfigError(f"{where((unknown[0],))}: unknown study key '{unknown[0]}'; keys: {', '.join(STUDY_KEYS)}")
     base = {**_base_layer(data.get("base"), path, where), **parse_overrides(overrides, "study override")}
-    seeds = _seeds(data, where)
+    seeds = _seeds(data, base, where)
     name = str(data.get("name") or (path.stem if path else "study"))
     study = Study(name, path, str(data.get("description") or ""), [], str(data.get("metric") or "test_acc"),
                   dict(data), base=base, seeds=seeds, mode=str(data.get("mode") or "one_change"),
@@ -135,13 +134,20 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
     if study.mode != "one_change":
         raise ConfigError(f"{where(('mode',))}: mode must be one_change (the default) or greedy, not '{study.mode}'")
     variations = _variations(data.get("variations") or {}, where)
-    points = [{**g, **z} for g in _grid(data.get("grid") or {}, where) for z in _zip(data.get("zip") or {}, where)]
-    for (variation, layer), point, seed in itertools.product(variations.items(), points, seeds):
+    grid, pairs = _grid(data.get("grid") or {}, where), _zip(data.get("zip") or {}, where)
+    both = sorted(set(grid[0]) & set(pairs[0]))
+    if both:
+        raise ConfigError(f"{where(('zip',))}: '{both[0]}' is in both grid: and zip:; give its values in one of them")
+    points = [{**g, **z} for g in grid for z in pairs]
+    for (variation, layer), point in itertools.product(variations.items(), points):
         grid_layer = {key: (value, f"{where(('grid',))} grid/zip") for key, value in point.items()}
-        seed_layer = {"seed": (seed, f"{where(('seeds',))} seeds")}
-        config = resolve(base, layer, grid_layer, seed_layer)
-        prefix = "" if len(variations) == 1 and point else variation  # a pure grid: name runs by their point
-        study.runs.append(RunSpec(run_name(prefix, point, seed, len(seeds) > 1), variation, seed, dict(point), config))
+        own_seeds, seed_origin = run_seeds(seeds, f"{where(('seeds',))} seeds", layer, grid_layer)
+        for seed in own_seeds:
+            config = resolve(base, layer, grid_layer, {"seed": (seed, seed_origin)})
+            prefix = "" if len(variations) == 1 and point else variation  # a pure grid: name runs by their point
+            name = run_name(prefix, point, seed, len(seeds) > 1 and "seed" not in point)
+            study.runs.append(RunSpec(name, variation, seed, dict(point), config))
+    _check_unique_names(study.runs, where)
     study.reference = _reference(data.get("reference"), study.variations, where)
     study.compare_to = _compare_to(data.get("compare_to"), study.variations, where)
     _check_protocol(study, where)
@@ -165,7 +171,7 @@ def plan_stages(data: Mapping[str, Any], study: Study, where: Any) -> list[Stage
     if not isinstance(stages, list) or not stages:
         raise ConfigError(f"{where(('stages',))}: mode greedy needs stages: a list of "
                           "'- stage_name: {alternative: {key: value}, ...}'")
-    planned = []
+    planned: list[Stage] = []
     for entry in stages:
         if not isinstance(entry, Mapping) or len(entry) != 1:
             raise ConfigError(f"{where(('stages',))}: each stage is one 'name: {{alternative: overrides}}' mapping")
@@ -173,12 +179,20 @@ def plan_stages(data: Mapping[str, Any], study: Study, where: Any) -> list[Stage
         name = check_name(str(name), "stage name")
         if not isinstance(alternatives, Mapping) or len(alternatives) < 2:
             raise ConfigError(f"{where(('stages',))}: stage '{name}' needs at least two alternatives to choose from")
-        layers = {check_name(str(alt), "alternative name"): dotted_layer(overrides or {}, f"stage '{name}' {alt}")
-                  for alt, overrides in alternatives.items()}
+        if name in {stage.name for stage in planned}:
+            raise ConfigError(f"{where(('stages',))}: two stages are named '{name}' (their runs would share "
+                              "directories); give each stage its own name")
+        layers: dict[str, Layer] = {}
+        for alt, overrides in alternatives.items():
+            alt = _unique(check_name(str(alt), "alternative name"), layers, f"{where(('stages',))}: stage '{name}'")
+            layers[alt] = dotted_layer(overrides or {}, f"stage '{name}' {alt}")
         planned.append(Stage(name, layers))
-    probes = [RunSpec(f"{stage.name}__{alt}", f"{stage.name}:{alt}", study.seeds[0], {},
-                      resolve(study.base, layer, {"seed": (study.seeds[0], "seeds")}))
-              for stage in planned for alt, layer in stage.alternatives.items()]
+    probes = []
+    for stage in planned:
+        for alt, layer in stage.alternatives.items():
+            seeds, origin = run_seeds(study.seeds, "seeds", layer)
+            probes.append(RunSpec(f"{stage.name}__{alt}", f"{stage.name}:{alt}", seeds[0], {},
+                                  resolve(study.base, layer, {"seed": (seeds[0], origin)})))
     check_models(probes)
     return planned
 
@@ -192,7 +206,7 @@ def _zip(pairs: Any, where: Any) -> list[dict[str, Any]]:
         sizes = sorted(len(v) if isinstance(v, list) else 0 for v in pairs.values())
         raise ConfigError(f"{where(('zip',))}: zip needs non-empty lists of one length (the i-th values go "
                           f"together), got lengths {sizes}")
-    keys = [canonical_key(str(key), where(("zip",))) for key in pairs]
+    keys = _distinct([canonical_key(str(key), where(("zip",))) for key in pairs], where(("zip",)))
     return [dict(zip(keys, values)) for values in zip(*pairs.values())] or [{}]
 
 
@@ -287,6 +301,7 @@ def _variations(variations: Any, where: Any) -> dict[str, Layer]:
             check_name(name, "variation name")
         except ConfigError as exc:
             raise ConfigError(f"{where(('variations', name))}: {exc}") from None
+        _unique(name, layers, where(("variations", name)))
         if overrides is None:
             overrides = {}
         if not isinstance(overrides, Mapping):
@@ -302,8 +317,39 @@ def dotted_layer(values: Mapping[str, Any], origin: str) -> Layer:
     layer = flatten(nested, lambda keys: origin)
     for key, value in values.items():
         if not isinstance(value, Mapping):
-            layer[canonical_key(str(key), origin)] = (value, origin)
+            add_key(layer, canonical_key(str(key), origin), value, origin)
     return layer
+
+
+def _unique(name: str, taken: Mapping[str, Any], where: str) -> str:
+    """`name`, unless taken: `1:` and `'1':` are two YAML keys but one name (one run directory)."""
+    if name in taken:
+        raise ConfigError(f"{where}: the name '{name}' is given twice (as a number and as text?); "
+                          "give each its own name")
+    return name
+
+
+def run_seeds(seeds: list[int], origin: str, *layers: Layer) -> tuple[list[int], str]:
+    """The seeds of the runs made from these layers (variation, grid/zip point; or the winners so far and a
+    greedy alternative), and where they came from. A `seed:` in one of them (the last one that has it)
+    replaces the study's seeds: one run, with that seed. Otherwise one run per seed of the study."""
+    for layer in reversed(layers):
+        if "seed" in layer:
+            value, where = layer["seed"]
+            return [coerce(value, int, "seed", where)], where
+    return seeds, origin
+
+
+def _check_unique_names(runs: list[RunSpec], where: Any) -> None:
+    """Two runs of one name would share one directory: the second would find the first's result."""
+    first: dict[str, RunSpec] = {}
+    for spec in runs:
+        other = first.setdefault(spec.name, spec)
+        if other is not spec:
+            raise ConfigError(f"{where(('variations',))}: runs {other.variation} {other.grid or ''} and "
+                              f"{spec.variation} {spec.grid or ''} would both be named '{spec.name}' (a run's name "
+                              "keeps only letters, digits and _.+- of its grid values); make the values or "
+                              "variation names differ in those characters")
 
 
 def _grid(grid: Any, where: Any) -> list[dict[str, Any]]:
@@ -313,13 +359,30 @@ def _grid(grid: Any, where: Any) -> list[dict[str, Any]]:
     for key in keys:
         if not isinstance(grid[key], list) or not grid[key]:
             raise ConfigError(f"{where(('grid',))}: grid '{key}' must be a non-empty list of values")
-    canonical = [canonical_key(str(key), where(("grid",))) for key in keys]
+    canonical = _distinct([canonical_key(str(key), where(("grid",))) for key in keys], where(("grid",)))
     return [dict(zip(canonical, values)) for values in itertools.product(*(grid[k] for k in keys))] or [{}]
 
 
-def _seeds(data: Mapping[str, Any], where: Any) -> list[int]:
+def _distinct(keys: list[str], where: str) -> list[str]:
+    """Keys of a grid or zip, each once: `lr:` and `optim.lr:` are one key in two spellings."""
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        raise ConfigError(f"{where}: '{twice[0]}' is given twice (a short and a dotted name?); keep one")
+    return keys
+
+
+def _seeds(data: Mapping[str, Any], base: Layer, where: Any) -> list[int]:
+    """The study's seeds: seeds: [...], repeats: N (seeds 0..N-1), or the base's (or an override's) seed."""
     if "seeds" in data and "repeats" in data:
         raise ConfigError(f"{where(('seeds',))}: give seeds: [...] or repeats: N, not both")
+    if "seed" in base:
+        value, origin = base["seed"]
+        given = next((key for key in ("seeds", "repeats") if key in data), None)
+        if given is not None:
+            raise ConfigError(f"seed is set for the whole study twice: at {origin} and by {given}: "
+                              f"({where((given,))}); give the study's seeds once, as seeds: [...] (a variation's "
+                              "own seed: replaces them for that variation)")
+        return [coerce(value, int, "seed", origin)]
     if "seeds" in data:
         seeds = data["seeds"]
         if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds) or not seeds:

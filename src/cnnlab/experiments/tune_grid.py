@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..config import RunConfig, StopConfig
+from ..config.yaml_file import InvalidYaml, load_yaml
 from ..errors import ConfigError
 from ..io import FileLock, atomic_write_json
 from ..runs import RunDir, Status
@@ -56,7 +55,10 @@ def parse_grid_options(items: Sequence[str]) -> dict[str, list[Any]]:
 
 
 def _scalar(text: str) -> Any:
-    value = yaml.safe_load(text)
+    try:
+        value = load_yaml(text, f"'{text}'", numbered=False).data
+    except InvalidYaml:
+        return text
     if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
         try:
             return float(value)
@@ -137,6 +139,8 @@ def run_tuned(study: Study, directory: str | Path, jobs: int = 1, quiet: bool = 
     several variations). tune.json records each variation's rows, choice and final run."""
     directory = Path(directory)
     outcome = run_study(study, directory, jobs=jobs, quiet=quiet, log=log)
+    if not (directory / "plan.json").is_file():  # stopped while the runs were checked: nothing written, nothing to say
+        return {v: GridResult(directory, [], None, None, interrupted=True) for v in study.variations}
     rows = grid_rows(directory)
     variations = list(dict.fromkeys(spec.variation for spec in study.selected))  # this shard's, or all
     results = {}

@@ -31,10 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..config import flatten, load_yaml_layer, parse_overrides, resolve
 from ..config.layers import canonical_key
+from ..config.yaml_file import read_yaml
 from ..errors import ConfigError
 from ..train import STOP, Callback
 
@@ -74,12 +73,7 @@ def _optuna() -> Any:
 
 def load_search(path: str | Path, overrides: list[str] | None = None) -> SearchSpec:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"search file '{path}' does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    data = read_yaml(path, "search file").data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a search file is a mapping with base:, space:, trials:")
     unknown = sorted(set(data) - set(SEARCH_KEYS))
@@ -169,8 +163,8 @@ def sample_config(spec: SearchSpec, trial: Any) -> Any:
         else:
             values[dim.key] = trial.suggest_float(dim.key, dim.low, dim.high, log=dim.kind == "log")
     layer = {k: (v, spec.source) for k, v in values.items()}
-    seed = {"seed": (spec.seed, "search seed")}
-    config = resolve(spec.base, parse_overrides(spec.overrides, "tune override"), layer, seed)
+    seed = {"seed": (spec.seed, "search seed")}  # the runs' seed unless the base, an override or the space sets one
+    config = resolve(seed, spec.base, parse_overrides(spec.overrides, "tune override"), layer)
     if isinstance(trial, _Midpoint):
         from ..models import check_options
 

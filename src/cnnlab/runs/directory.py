@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..config import RunConfig, diff, from_dict, save_config
+from ..config.yaml_file import read_yaml
 from ..errors import ConfigError, RunBusy
 from ..io import FileLock, check_name, describe_owner, is_inside, make_dirs, remove_stale_temp, storage_error
 from ..train.status import Status
@@ -74,13 +73,10 @@ class RunDir:
 
     # ----------------------------------------------------------------------------------- config
     def read_config(self) -> RunConfig:
-        try:
-            data = yaml.safe_load(self.config_path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{self.config_path}: invalid YAML ({exc})") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read '{self.config_path}': {exc.strerror}") from None
-        return from_dict(data or {}, origin=str(self.config_path))
+        data = read_yaml(self.config_path, "run config").data or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{self.config_path}: a run's config is a mapping of keys (data:, model:, ...)")
+        return from_dict(data, origin=str(self.config_path))
 
     def write_config(self, config: RunConfig) -> None:
         make_dirs(self.path)
