@@ -196,3 +196,33 @@ def test_the_final_retrain_uses_exactly_train_plus_validation(tmp_path: Path, sp
     else:
         merged = torch.cat([before.train.images, before.val.images])
         assert torch.equal(after.train.images, merged) and torch.equal(after.test.images, before.test.images)
+
+
+def test_a_trial_killed_after_its_run_finished_is_read_back_not_trained_again(tmp_path: Path, capsys) -> None:
+    """A search killed after a trial's run.json was final but before Optuna stored the trial: the trial stays
+    RUNNING, its run 'completed'. The same command marks it FAIL and its point's new trial reads the finished
+    run back (no second session), with the value the objective would have given; the summary counts it once."""
+    optuna = pytest.importorskip("optuna")
+    from cnnlab.experiments.tune_search import load_search, sample_config
+    from cnnlab.runs import RunDir, start_run
+
+    path = tmp_path / "search.yaml"
+    path.write_text(SEARCH)
+    out = tmp_path / "search"
+    out.mkdir()
+    storage = f"sqlite:///{out / 'optuna.db'}"
+    stored = optuna.create_study(study_name="tiny_search", storage=storage, direction="maximize")
+    trial = stored.ask()  # what the killed session had done: a trial, its point, its run trained to the end
+    config = sample_config(load_search(path), trial)
+    for key, value in {"run": "trial_0000", "run_dir": str(out / "trial_0000")}.items():
+        trial.set_user_attr(key, value)
+    finished = start_run(config, RunDir(out / "trial_0000"), runs_dir=out, overwrite=True, quiet=True)
+    assert finished.status == "completed"
+    assert main(["tune", "search", str(path), "--dir", str(out), "--trials", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "trial 0 was interrupted (killed" in printed and "trials: 1 complete\n" in printed, printed
+    trials = optuna.load_study(study_name="tiny_search", storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"] and trials[1].params == trials[0].params
+    assert trials[1].user_attrs["resumes"] == 0 and trials[1].user_attrs["run"] == "trial_0000"
+    assert trials[1].value == max(row["val_acc"] for row in finished.history)
+    assert RunDir(out / "trial_0000").record().sessions == 1 and not (out / "trial_0001").exists()

@@ -14,7 +14,8 @@
 
 TPE (Bergstra et al. 2011) proposes each trial; the pruner stops trials whose validation accuracy after an
 epoch is below the median of earlier trials at that epoch (Optuna's MedianPruner). A trial that diverges
-is recorded as failed, not a crash. Every trial is an ordinary run directory `trial_NNNN`. Several
+is recorded as failed, not a crash. Every trial is an ordinary run directory `trial_NNNN`; one that a signal
+or a kill interrupted is run again by the next session, continuing that run (tune_trials.py). Several
 machines can work on one search by giving them the same `storage` URL (PostgreSQL, MySQL): Optuna
 hands out trials; `trials` is the total across all of them.
 """

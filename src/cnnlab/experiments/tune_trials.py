@@ -45,6 +45,8 @@ def recover_trials(optuna: Any, study: Any, directory: Path, log: Callable[[str]
     State = optuna.trial.TrialState
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(State.RUNNING, State.FAIL)):
+        if trial.state == State.RUNNING and "run_dir" not in trial.user_attrs:
+            continue  # its process has not yet taken its run's lock (it names the run once it has)
         run = RunDir(directory / run_name(trial))
         if not run.path.is_dir() or not run.claim():  # another machine's trial, a live one, or one never begun
             continue
