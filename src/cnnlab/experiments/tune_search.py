@@ -233,7 +233,12 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
     pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup),
               "hyperband": lambda: optuna.pruners.HyperbandPruner(), "none": lambda: optuna.pruners.NopPruner()}
     study = _open_study(optuna, spec, storage_url(spec, directory), pruner[spec.pruner]())
-    search_trials.recover_trials(optuna, study, directory, log)
+    # a trial counts when it completed or was pruned; a failed one (a crash, or an interrupted trial, whose
+    # point is run again first) does not, so running the search again makes up for it
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = sum(t.state in finished for t in study.trials)
+    remaining = max(spec.trials - done, 0)
+    search_trials.recover_trials(optuna, study, directory, log, limit=remaining)
     # TPE's first trials are random draws from its seeded generator: seeded alike in every session, a search
     # run again drew the first session's points again (and two workers on one database drew the same ones)
     study.sampler = optuna.samplers.TPESampler(
@@ -246,11 +251,6 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
         if STOP.signal is not None:  # asked after a trial's last epoch: keep its result, start no other
             study.stop()
 
-    # a trial counts when it completed or was pruned; a failed one (a crash, or an interrupted trial, whose
-    # point the next session runs again) does not, so running the search again makes up for it
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    done = sum(t.state in finished for t in study.trials)
-    remaining = max(spec.trials - done, 0)
     stopped_by = None
     if remaining:
         log(f"search {spec.name}: {done} trials finished, running up to {remaining} more ({shown_storage(spec)})")

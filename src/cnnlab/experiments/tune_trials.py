@@ -39,14 +39,21 @@ def taken_over(trials: Sequence[Any]) -> set[int]:
     return {int(t.user_attrs[RESUMES]) for t in trials if t.user_attrs.get(RESUMES) is not None}
 
 
-def recover_trials(optuna: Any, study: Any, directory: Path, log: Callable[[str], None]) -> list[int]:
-    """Queue the point of every trial of `directory` that a signal or a kill left unfinished (marking a stale
-    RUNNING one FAIL first); the numbers of those trials."""
+def recover_trials(optuna: Any, study: Any, directory: Path, log: Callable[[str], None], limit: int) -> list[int]:
+    """Mark every stale RUNNING trial of `directory` FAIL, and queue the points of up to `limit` trials that a
+    signal or a kill left unfinished (the search needs no more); the numbers of the trials queued."""
     State = optuna.trial.TrialState
-    recovered = []
-    for trial in study.get_trials(deepcopy=False, states=(State.RUNNING, State.FAIL)):
+    recovered: list[int] = []
+    trials = study.get_trials(deepcopy=False)
+    limit -= sum(t.state == State.WAITING for t in trials)  # queued by an earlier session, not yet taken
+    continued = taken_over(trials)
+    for trial in trials:
+        if trial.state not in (State.RUNNING, State.FAIL) or trial.number in continued:
+            continue
         if trial.state == State.RUNNING and "run_dir" not in trial.user_attrs:
             continue  # its process has not yet taken its run's lock (it names the run once it has)
+        if trial.state == State.FAIL and len(recovered) >= limit:
+            continue
         run = RunDir(directory / run_name(trial))
         if not run.path.is_dir() or not run.claim():  # another machine's trial, a live one, or one never begun
             continue
@@ -57,6 +64,8 @@ def recover_trials(optuna: Any, study: Any, directory: Path, log: Callable[[str]
                 continue
             if trial.state == State.RUNNING:  # its process died (SIGKILL, power, a lost node): Optuna cannot know
                 study.tell(trial.number, state=State.FAIL, skip_if_finished=True)
+            if len(recovered) >= limit:
+                continue
             study.enqueue_trial(trial.params, user_attrs={RUN: run.path.name, RESUMES: trial.number})
             recovered.append(trial.number)
             how = "stopped by a signal" if trial.user_attrs.get(INTERRUPTED) else "killed (its process is gone)"
