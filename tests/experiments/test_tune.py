@@ -226,3 +226,21 @@ def test_a_trial_killed_after_its_run_finished_is_read_back_not_trained_again(tm
     assert trials[1].user_attrs["resumes"] == 0 and trials[1].user_attrs["run"] == "trial_0000"
     assert trials[1].value == max(row["val_acc"] for row in finished.history)
     assert RunDir(out / "trial_0000").record().sessions == 1 and not (out / "trial_0001").exists()
+
+
+def test_a_run_name_from_the_database_never_leads_out_of_the_search_directory(tmp_path: Path, capsys) -> None:
+    """The run a trial continues is read from the (possibly shared) Optuna database: a name that is not one
+    plain folder name stops the search with a message (exit 2) before anything is written outside it."""
+    optuna = pytest.importorskip("optuna")
+    path = tmp_path / "search.yaml"
+    path.write_text(SEARCH)
+    out = tmp_path / "search"
+    out.mkdir()
+    stored = optuna.create_study(study_name="tiny_search", storage=f"sqlite:///{out / 'optuna.db'}",
+                                 direction="maximize")
+    stored.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL,
+                                               user_attrs={"run": "../outside", "interrupted": "SIGTERM"}))
+    assert main(["tune", "search", str(path), "--dir", str(out), "--trials", "1"]) == 2
+    assert "'../outside' is not allowed" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["search", "search.yaml"]
+    assert sorted(p.name for p in out.iterdir()) == ["optuna.db"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import RunConfig, config_hash
+from ..io import check_name
 from ..runs import Action, RunDir, Status, TrainResult, decide, resume_run, start_run
 from ..train import Callback, read_metrics
 
@@ -30,8 +31,9 @@ CLAIM_SECONDS = 30.0  # how long a trial waits for its run's lock (another sessi
 
 
 def run_name(trial: Any) -> str:
-    """The run directory a trial trains: its own `trial_NNNN`, or the one of the trial it continues."""
-    return str(trial.user_attrs.get(RUN) or f"trial_{trial.number:04d}")
+    """The run directory a trial trains: its own `trial_NNNN`, or the one of the trial it continues (one plain
+    folder name: a name read from a shared database never leads out of the search directory)."""
+    return check_name(str(trial.user_attrs.get(RUN) or f"trial_{trial.number:04d}"), f"trial {trial.number}'s run")
 
 
 def taken_over(trials: Sequence[Any]) -> set[int]:
