@@ -123,8 +123,9 @@ def test_a_failed_trial_is_made_up_for_when_the_search_runs_again(tmp_path: Path
 
 
 def test_a_search_interrupted_mid_trial_says_so_once_without_a_traceback(tmp_path: Path, capfd, monkeypatch) -> None:
-    """A real SIGINT at the third step of the first trial: the trial checkpoints and is stored as FAIL, the
-    search exits 130 with its one line; Optuna's warnings about the trial (one with the KeyboardInterrupt's
+    """A real SIGINT at the third step of the first trial: the trial checkpoints and is stored as FAIL (the next
+    session continues it: tests/reliability/test_search_kills.py), the search exits 130 with its one line and
+    counts the trial as interrupted; Optuna's warnings about the trial (one with the KeyboardInterrupt's
     traceback) are not printed."""
     import itertools
 
@@ -142,7 +143,7 @@ def test_a_search_interrupted_mid_trial_says_so_once_without_a_traceback(tmp_pat
     path.write_text(SEARCH)
     assert main(["tune", "search", str(path), "--dir", str(tmp_path / "s")]) == 130
     out, err = capfd.readouterr()
-    assert "search interrupted; run the same command again" in out and "trials: 1 failed or interrupted" in out
+    assert "search interrupted; run the same command again" in out and "trials: 1 interrupted\n" in out
     assert "Traceback" not in out + err and "Trial 0 failed" not in out + err, out + err
 
 
@@ -209,3 +210,51 @@ def test_the_final_retrain_uses_exactly_train_plus_validation(tmp_path: Path, sp
     else:
         merged = torch.cat([before.train.images, before.val.images])
         assert torch.equal(after.train.images, merged) and torch.equal(after.test.images, before.test.images)
+
+
+def test_a_trial_killed_after_its_run_finished_is_read_back_not_trained_again(tmp_path: Path, capsys) -> None:
+    """A search killed after a trial's run.json was final but before Optuna stored the trial: the trial stays
+    RUNNING, its run 'completed'. The same command marks it FAIL and its point's new trial reads the finished
+    run back (no second session), with the value the objective would have given; the summary counts it once."""
+    optuna = pytest.importorskip("optuna")
+    from cnnlab.experiments.tune_search import load_search, sample_config
+    from cnnlab.runs import RunDir, start_run
+
+    path = tmp_path / "search.yaml"
+    path.write_text(SEARCH)
+    out = tmp_path / "search"
+    out.mkdir()
+    storage = f"sqlite:///{out / 'optuna.db'}"
+    stored = optuna.create_study(study_name="tiny_search", storage=storage, direction="maximize")
+    trial = stored.ask()  # what the killed session had done: a trial, its point, its run trained to the end
+    config = sample_config(load_search(path), trial)
+    for key, value in {"run": "trial_0000", "run_dir": str(out / "trial_0000")}.items():
+        trial.set_user_attr(key, value)
+    finished = start_run(config, RunDir(out / "trial_0000"), runs_dir=out, overwrite=True, quiet=True)
+    assert finished.status == "completed"
+    assert main(["tune", "search", str(path), "--dir", str(out), "--trials", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "trial 0 was interrupted (killed" in printed and "trials: 1 complete\n" in printed, printed
+    trials = optuna.load_study(study_name="tiny_search", storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"] and trials[1].params == trials[0].params
+    assert trials[1].user_attrs["resumes"] == 0 and trials[1].user_attrs["run"] == "trial_0000"
+    assert trials[1].value == max(row["val_acc"] for row in finished.history)
+    assert RunDir(out / "trial_0000").record().sessions == 1 and not (out / "trial_0001").exists()
+
+
+def test_a_run_name_from_the_database_never_leads_out_of_the_search_directory(tmp_path: Path, capsys) -> None:
+    """The run a trial continues is read from the (possibly shared) Optuna database: a name that is not one
+    plain folder name stops the search with a message (exit 2) before anything is written outside it."""
+    optuna = pytest.importorskip("optuna")
+    path = tmp_path / "search.yaml"
+    path.write_text(SEARCH)
+    out = tmp_path / "search"
+    out.mkdir()
+    stored = optuna.create_study(study_name="tiny_search", storage=f"sqlite:///{out / 'optuna.db'}",
+                                 direction="maximize")
+    stored.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL,
+                                               user_attrs={"run": "../outside", "interrupted": "SIGTERM"}))
+    assert main(["tune", "search", str(path), "--dir", str(out), "--trials", "1"]) == 2
+    assert "'../outside' is not allowed" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["search", "search.yaml"]
+    assert sorted(p.name for p in out.iterdir()) == ["optuna.db"]

@@ -113,9 +113,10 @@ def test_a_signal_after_the_last_epoch_completes_that_run_and_starts_no_other(tm
     to a search whose trials are all done (while it draws its plots), and to a `study run --jobs 2` before its
     first run (while it checks the data): the run ends 'completed' with its test score and its pictures drawn
     whole (train, and the finished search: exit 0), never killed mid-way and left 'running'; the study, the
-    search and the grid start no further run (no second trial, no retraining) and exit 130; the --jobs study
-    starts no worker, writes nothing and exits 130; the study run again runs the rest. The injector holds each process at its
-    marker until the signal has landed, so the moment is exact on any machine."""
+    search and the grid start no further run (no second trial, no retraining) and exit 130 (the search 143,
+    SIGTERM's own code, as `cnnlab train`); the --jobs study starts no worker, writes nothing and exits 130; the study run
+    again runs the rest. The injector holds each process at its marker until the signal has landed, so the
+    moment is exact on any machine."""
     for place in ("study", "train", "search", "plotted", "grid", "jobs"):
         (tmp_path / place).mkdir()
     for place in ("study", "jobs"):
@@ -152,7 +153,7 @@ def test_a_signal_after_the_last_epoch_completes_that_run_and_starts_no_other(tm
     plots = tmp_path / "train" / "runs" / "late" / "plots"
     assert (plots / "curves.png").is_file() and not list(plots.glob(".*.tmp"))  # drawn whole, not cut off
 
-    assert code["search"] == 130 and "search interrupted" in out["search"], both["search"]
+    assert code["search"] == 143 and "search interrupted" in out["search"], both["search"]  # SIGTERM's own code
     assert "trials: 1 complete" in out["search"]  # the trial in progress finished; no second one started
     assert [p.name for p in (tmp_path / "search" / "runs" / "search").glob("trial_*")] == ["trial_0000"]
     searched = tmp_path / "plotted" / "runs" / "search"

@@ -230,9 +230,10 @@ def tune_search(path: str | Path, overrides: Sequence[str] = (), directory: str 
     # one stop request over the trials, the summary and the plots: a signal after the last trial lets the
     # plots be drawn whole (a signal during a trial stops the search after that trial, see run_search)
     with STOP.watching():
-        study, interrupted = run_search(spec, directory)
+        study, stopped_by = run_search(spec, directory)
         summary = summarize(study)
-        summary["interrupted"] = interrupted
+        # the signal's own exit code for the CLI, as `cnnlab train` gives it: 130 SIGINT, 143 SIGTERM
+        summary["interrupted"], summary["signal"] = stopped_by is not None, stopped_by
         summary["plots"] = [str(p) for p in plot_search(summary, directory)]
     summary["storage"] = shown_storage(spec)
     return summary

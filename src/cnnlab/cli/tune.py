@@ -77,5 +77,5 @@ def _search(args: argparse.Namespace) -> int:
         print(f"wrote {plot}")
     print(f"storage: {summary['storage']}")
     if summary["interrupted"]:  # (the search has said so, with how to continue)
-        return 130
+        return 128 + int(summary["signal"])  # 130 SIGINT, 143 SIGTERM
     return 0

@@ -14,7 +14,8 @@
 
 TPE (Bergstra et al. 2011) proposes each trial; the pruner stops trials whose validation accuracy after an
 epoch is below the median of earlier trials at that epoch (Optuna's MedianPruner). A trial that diverges
-is recorded as failed, not a crash. Every trial is an ordinary run directory `trial_NNNN`. Several
+is recorded as failed, not a crash. Every trial is an ordinary run directory `trial_NNNN`; one that a signal
+or a kill interrupted is run again by the next session, continuing that run (tune_trials.py). Several
 machines can work on one search by giving them the same `storage` URL (PostgreSQL, MySQL): Optuna
 hands out trials; `trials` is the total across all of them.
 """
@@ -25,6 +26,7 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,11 +36,13 @@ from typing import Any
 from ..config import flatten, load_yaml_layer, parse_overrides, resolve
 from ..config.layers import canonical_key
 from ..config.yaml_file import read_yaml
-from ..errors import ConfigError
+from ..errors import ConfigError, RunBusy
 from ..train import STOP, Callback
+from . import tune_trials as search_trials
 
 SEARCH_KEYS = ("name", "description", "base", "trials", "space", "pruner", "storage", "seed", "metric")
 LR_AUTO_RANGE = (1 / 30, 10.0)  # `optim.lr: auto` = [default / 30, default * 10], log-uniform
+PRUNED = "pruned by Optuna"  # how a pruned trial's run.json gives its reason
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,16 @@ class PruneOnValidation(Callback):
     """Reports the validation accuracy after every epoch to Optuna; stops the run when the pruner says so."""
 
     def __init__(self, trial: Any) -> None:
-        self.trial, self.pruned = trial, False
+        self.trial, self.pruned, self.started = trial, False, False
+
+    def on_fit_start(self, trainer: Any) -> None:
+        self.started = True
+        self.report(trainer.state.history)  # a resumed run's epochs before its checkpoint (earlier trial's)
+
+    def report(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            if row.get("val_acc") is not None:
+                self.trial.report(row["val_acc"], row["epoch"])
 
     def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
         if row.get("val_acc") is None:
@@ -184,7 +197,7 @@ class PruneOnValidation(Callback):
         self.trial.report(row["val_acc"], row["epoch"])
         if self.trial.should_prune():
             self.pruned = True
-            trainer.should_stop, trainer.stop_reason = True, f"pruned by Optuna after epoch {row['epoch']}"
+            trainer.should_stop, trainer.stop_reason = True, f"{PRUNED} after epoch {row['epoch']}"
 
 
 def storage_url(spec: SearchSpec, directory: Path) -> str:
@@ -199,12 +212,12 @@ def storage_url(spec: SearchSpec, directory: Path) -> str:
 
 
 def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
-               log: Callable[[str], None] = print) -> tuple[Any, bool]:
-    """Run trials until the study holds `spec.trials` finished ones (resumes a stored study). Returns the
-    Optuna study and whether SIGINT/SIGTERM stopped the search (the trial in progress checkpointed, or
-    finished if it was past its last epoch; no further trial started)."""
+               log: Callable[[str], None] = print) -> tuple[Any, int | None]:
+    """Run trials until the study holds `spec.trials` finished ones (resumes a stored study, and first the
+    points of trials a signal or a kill interrupted: tune_trials.py). Returns the Optuna study and the signal
+    that stopped the search, or None (the trial in progress checkpointed, or finished if it was past its last
+    epoch; no further trial started)."""
     optuna = _optuna()
-    from ..runs import RunDir, Status, start_run
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -214,52 +227,86 @@ def run_search(spec: SearchSpec, directory: str | Path, quiet: bool = True,
     pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup),
               "hyperband": lambda: optuna.pruners.HyperbandPruner(), "none": lambda: optuna.pruners.NopPruner()}
     study = _open_study(optuna, spec, storage_url(spec, directory), pruner[spec.pruner]())
+    # a trial counts when it completed or was pruned; a failed one (a crash, or an interrupted trial, whose
+    # point is run again first) does not, so running the search again makes up for it
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = sum(t.state in finished for t in study.trials)
+    remaining = max(spec.trials - done, 0)
+    search_trials.recover_trials(optuna, study, directory, log, limit=remaining)
     # TPE's first trials are random draws from its seeded generator: seeded alike in every session, a search
     # run again drew the first session's points again (and two workers on one database drew the same ones)
     study.sampler = optuna.samplers.TPESampler(
         seed=session_seed(spec.seed, len(study.trials), os.getpid() if spec.storage else 0))
+    held: list[Any] = []  # the run of the trial in progress, its lock kept until Optuna has stored the trial's end
+    objective = _objective(optuna, spec, directory, quiet, log, held)
 
-    def objective(trial: Any) -> float:
-        config = sample_config(spec, trial)
-        pruning = PruneOnValidation(trial)
-        name = f"trial_{trial.number:04d}"
-        trial.set_user_attr("run_dir", str(directory / name))
-        # a trial number is handed out once by the storage, so the run is this process's alone
-        result = start_run(config, RunDir(directory / name), runs_dir=directory, overwrite=True, quiet=quiet,
-                           callbacks=[pruning])
-        best = max((r["val_acc"] for r in result.history if r.get("val_acc") is not None), default=None)
-        if result.status == Status.DIVERGED:
-            trial.set_user_attr("status", str(Status.DIVERGED))
-            raise optuna.TrialPruned("diverged: training loss became NaN/Inf")
-        if result.status == Status.INTERRUPTED:
-            raise KeyboardInterrupt
-        if STOP.signal is not None:  # asked after this trial's last epoch: keep its result, start no other
+    def after_trial(study: Any, trial: Any) -> None:
+        _release(held)
+        if STOP.signal is not None:  # asked after a trial's last epoch: keep its result, start no other
             study.stop()
-        if pruning.pruned:
-            raise optuna.TrialPruned(result.reason)
-        log(f"{name}: best val top-1 {100 * (best or 0):.2f}%  {trial.params}")
-        return float(best if best is not None else 0.0)
 
-    # a trial counts when it completed or was pruned; a failed one (a crash, or an interrupted trial: its
-    # run stays 'interrupted' beside the others) does not, so running the search again makes up for it
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    done = sum(t.state in finished for t in study.trials)
-    remaining = max(spec.trials - done, 0)
-    stopped = False
+    stopped_by = None
     if remaining:
         log(f"search {spec.name}: {done} trials finished, running up to {remaining} more ({shown_storage(spec)})")
         # workers sharing one database stop when the study, not each worker, holds `trials` finished trials
         # (each checks after its own trial, so N workers may overshoot by at most N - 1)
         enough = optuna.study.MaxTrialsCallback(spec.trials, states=finished)
-        try:
-            with STOP.watching(), _untold_interrupts():
-                study.optimize(objective, n_trials=remaining, catch=(RuntimeError,), callbacks=[enough])
-                stopped = STOP.signal is not None
-        except KeyboardInterrupt:
-            stopped = True
-        if stopped:
+        with STOP.watching(), _untold_interrupts():
+            try:
+                study.optimize(objective, n_trials=remaining, catch=(RuntimeError,), callbacks=[enough, after_trial])
+            except KeyboardInterrupt:  # an interrupted trial (stored FAIL, marked interrupted)
+                stopped_by = STOP.signal or signal.SIGINT
+            finally:
+                _release(held)
+            stopped_by = stopped_by or STOP.signal
+        if stopped_by:
             log("search interrupted; run the same command again to continue it")
-    return study, stopped
+    return study, stopped_by
+
+
+def _objective(optuna: Any, spec: SearchSpec, directory: Path, quiet: bool, log: Callable[[str], None],
+               held: list[Any]) -> Callable[[Any], float]:
+    from ..runs import RunDir, Status, start_run
+
+    def objective(trial: Any) -> float:
+        name = search_trials.run_name(trial)
+        run = RunDir(directory / name)
+        # the run's lock before the trial names its run: a trial whose run is unlocked is a dead one
+        if not run.claim(search_trials.CLAIM_SECONDS):
+            raise RunBusy(f"trial {trial.number}: its run '{run.path}' is in use by another process")
+        held.append(run)
+        trial.set_user_attr(search_trials.RUN, name)
+        trial.set_user_attr("run_dir", str(run.path))
+        if STOP.signal is not None:  # asked between two trials, as Optuna began this one
+            trial.set_user_attr(search_trials.INTERRUPTED, signal.Signals(STOP.signal).name)
+            raise KeyboardInterrupt
+        config = sample_config(spec, trial)
+        pruning = PruneOnValidation(trial)
+        if trial.user_attrs.get(search_trials.RESUMES) is not None:
+            result = search_trials.continue_point(config, run, directory, quiet, [pruning])
+        else:  # a trial number is handed out once by the storage, so the run is this process's alone
+            result = start_run(config, run, runs_dir=directory, overwrite=True, quiet=quiet, callbacks=[pruning])
+        best = max((r["val_acc"] for r in result.history if r.get("val_acc") is not None), default=None)
+        if result.status == Status.DIVERGED:
+            trial.set_user_attr("status", str(Status.DIVERGED))
+            raise optuna.TrialPruned("diverged: training loss became NaN/Inf")
+        if result.status == Status.INTERRUPTED:
+            stopped_by = result.interrupt_signal or STOP.signal or signal.SIGINT
+            trial.set_user_attr(search_trials.INTERRUPTED, signal.Signals(stopped_by).name)
+            raise KeyboardInterrupt
+        if not pruning.started:  # a finished run read back: its epochs, as if trained now
+            pruning.report(result.history)
+        if pruning.pruned or (result.reason or "").startswith(PRUNED):
+            raise optuna.TrialPruned(result.reason)
+        log(f"{name}: best val top-1 {100 * (best or 0):.2f}%  {trial.params}")
+        return float(best if best is not None else 0.0)
+
+    return objective
+
+
+def _release(held: list[Any]) -> None:
+    while held:
+        held.pop().release()
 
 
 @contextlib.contextmanager
@@ -325,11 +372,7 @@ def summarize(study: Any) -> dict[str, Any]:
     """Counts per state, the best trial, every finished trial's value, and Optuna's parameter importance
     (what viz/search.py draws)."""
     optuna = _optuna()
-    states: dict[str, int] = {}
-    for trial in study.trials:
-        # FAIL is how an interrupted trial is stored too (its run says 'interrupted'): say both
-        state = "failed or interrupted" if trial.state == optuna.trial.TrialState.FAIL else trial.state.name.lower()
-        states[state] = states.get(state, 0) + 1
+    states = search_trials.count_states(optuna, study.trials)  # each point once, however often it was interrupted
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     summary: dict[str, Any] = {"name": study.study_name, "states": states, "best": None, "plots": [],
                                "complete": [(t.number, t.value) for t in complete],
