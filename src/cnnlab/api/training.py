@@ -228,13 +228,23 @@ def _write_eval(path: Path, split: str, report: dict[str, Any], confusion: torch
 
 def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, checkpoint: str = "auto",
             device: str = "cpu") -> list[dict[str, Any]]:
-    """Top-k labels with probabilities for each image file."""
+    """Top-k labels with probabilities for each image file, from a run (the weights of `checkpoint`) or from
+    a file written by `cnnlab export` (its runtime, on the CPU; the JSON beside it says the preprocessing)."""
     from ..evaluate.images import read_image
 
-    run = load_run(run_dir)
-    spec = run.spec
+    if Path(run_dir).is_file():
+        from ..experiments.export import read_exported
+
+        if checkpoint != "auto":
+            raise ConfigError(f"--checkpoint applies to a run directory; '{run_dir}' is an exported file, which "
+                              "holds the weights it was exported with")
+        model, spec = read_exported(run_dir)
+        device = "cpu"
+    else:
+        run = load_run(run_dir)
+        spec = run.spec
+        model = run.model(checkpoint, device)
     batch = torch.stack([read_image(p, spec) for p in images]).to(device)
-    model = run.model(checkpoint, device)
     with torch.inference_mode():
         probs = torch.softmax(model(Normalizer(spec.mean, spec.std, torch.device(device))(batch)).float(), dim=1)
     top = probs.topk(min(k, spec.num_classes), dim=1)
