@@ -52,7 +52,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     digits = load_digits()
     for index in (0, 1, 2):
         Image.fromarray((digits.images[index] * 16).clip(0, 255).astype(np.uint8)).save(folder / f"digit{index}.png")
+    from_run = cnnlab_process("predict", "runs/tiny", *pictures(folder), cwd=folder)  # what each export must print
+    assert from_run.returncode == 0, from_run.stderr
+    (folder / "predicted_by_run.txt").write_text(from_run.stdout)
     return folder / "runs" / "tiny"
+
+
+def pictures(folder: Path) -> list[str]:
+    return sorted(str(p) for p in folder.glob("digit*.png"))
 
 
 def first_test_images(run_dir: Path) -> tuple[torch.Tensor, torch.nn.Module]:
@@ -91,6 +98,7 @@ def test_export_is_checked_describes_its_input_and_predicts(trained: Path, file_
     data = json.loads((trained / "run.json").read_text())["data"]
     assert described["format"] == file_format and described["classes"] == data["classes"]
     assert described["input"]["mean"] == data["mean"] and described["input"]["std"] == data["std"]
+    assert described["input"]["max_pixels"] == cnnlab.load_run(trained).config.data.max_pixels
     assert described["input"]["shape"] == ["batch", 1, 32, 32] and described["output"]["shape"] == ["batch", 10]
     assert described["check"]["batch_sizes"] == [16, 3] and f"{described['check']['max_abs_logit_difference']:.3g}" == f"{difference:.3g}"
 
@@ -99,13 +107,11 @@ def test_export_is_checked_describes_its_input_and_predicts(trained: Path, file_
         with torch.no_grad():
             assert torch.allclose(run_exported(path, file_format, images[:size]), model(images[:size]), atol=1e-4)
 
-    pictures = sorted(str(p) for p in folder.glob("digit*.png"))
-    from_file = cnnlab_process("predict", str(path), *pictures, cwd=folder)
-    from_run = cnnlab_process("predict", str(trained), *pictures, cwd=folder)
+    from_file = cnnlab_process("predict", str(path), *pictures(folder), cwd=folder)
     assert from_file.returncode == 0, from_file.stderr
-    assert from_file.stdout == from_run.stdout and from_file.stdout.count("%") == 15
-    exported = cnnlab.predict(path, pictures, k=10)
-    reference = cnnlab.predict(trained, pictures, k=10)
+    assert from_file.stdout == (folder / "predicted_by_run.txt").read_text() and from_file.stdout.count("%") == 15
+    exported = cnnlab.predict(path, pictures(folder), k=10)
+    reference = cnnlab.predict(trained, pictures(folder), k=10)
     for mine, theirs in zip(exported, reference):
         assert [label for label, _ in mine["top"]] == [label for label, _ in theirs["top"]]
         assert np.allclose([p for _, p in mine["top"]], [p for _, p in theirs["top"]], atol=1e-5)
@@ -133,7 +139,7 @@ def test_predict_on_a_file_without_its_description_and_bad_requests(trained: Pat
     lonely = tmp_path / "model.pt2"
     lonely.write_bytes(b"")
     with pytest.raises(DataError, match="has no 'model.pt2.json' beside it"):
-        cnnlab.predict(lonely, [str(next(trained.parent.parent.glob("digit*.png")))])
+        cnnlab.predict(lonely, pictures(trained.parent.parent))
     record = (trained / "run.json").read_bytes()
     with pytest.raises(ConfigError, match="--out '.*run.json' is inside the run directory"):
         cnnlab.export(trained, "torchscript", out=trained / "run.json")

@@ -149,6 +149,7 @@ def test_names_resolve_to_torchvision_url_and_hash(tmp_path: Path, monkeypatch: 
     assert not is_weights_name("imagenet") and not is_weights_name("best.pth")
 
 
+@pytest.mark.slow
 def test_downloaded_once_with_its_hash_then_reused_offline(tmp_path: Path, server: Server, local_only: Path) -> None:
     body = resnet18_file()
     url = server.publish("resnet18", body)

@@ -238,7 +238,8 @@ def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, check
         if checkpoint != "auto":
             raise ConfigError(f"--checkpoint applies to a run directory; '{run_dir}' is an exported file, which "
                               "holds the weights it was exported with")
-        model, spec = read_exported(run_dir)
+        exported = read_exported(run_dir)
+        model, spec = exported.forward, exported.spec
         device = "cpu"
     else:
         run = load_run(run_dir)

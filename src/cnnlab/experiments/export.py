@@ -129,7 +129,8 @@ def describe(run: Run, file_format: str, target: Path, source: Path, check: dict
         "input": {"name": "images", "shape": ["batch", spec.channels, size, size], "dtype": "float32",
                   "layout": "NCHW", "channels": spec.channels, "color": "grayscale" if spec.channels == 1 else "RGB",
                   "size": size, "resize": resize, "normalize": "(pixel / 255 - mean) / std, per channel",
-                  "mean": list(spec.mean), "std": list(spec.std)},
+                  "mean": list(spec.mean), "std": list(spec.std),
+                  "max_pixels": run.config.data.max_pixels},  # the run's bound on an image before decoding
         "output": {"name": "logits", "shape": ["batch", spec.num_classes],
                    "meaning": "class scores; softmax gives probabilities, in the order of classes"},
         "classes": list(spec.classes),
@@ -145,7 +146,16 @@ def _versions(file_format: str) -> dict[str, str]:
     return {**versions(), **extra}
 
 
-def read_exported(path: str | Path) -> tuple[Forward, DataSpec]:
+@dataclass(frozen=True)
+class Exported:
+    """An exported network read back for prediction, with what its input must be."""
+
+    forward: Forward
+    spec: DataSpec
+    max_pixels: int | None  # the run's data.max_pixels: larger image files are refused before decoding
+
+
+def read_exported(path: str | Path) -> Exported:
     """An exported network and the data description beside it (`<file>.json`), for prediction."""
     path = Path(path)
     description = Path(f"{path}.json")
@@ -161,4 +171,4 @@ def read_exported(path: str | Path) -> tuple[Forward, DataSpec]:
                         "export the run again") from None
     if info.get("schema") != SCHEMA:
         raise DataError(f"'{description}' has schema {info.get('schema')!r}, not {SCHEMA}; export the run again")
-    return load(path, file_format), spec
+    return Exported(load(path, file_format), spec, info["input"].get("max_pixels"))
