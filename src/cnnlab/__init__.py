@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 _EXPORTS = {
-    ".api": ("evaluate", "load_run", "make_config", "predict", "train"),
+    ".api": ("evaluate", "export", "load_run", "make_config", "predict", "train"),
     ".config": ("RunConfig",),
     ".data": ("DATASETS",),
     ".errors": ("CnnlabError", "ConfigError", "DataError", "RunBusy", "StorageError"),
@@ -28,7 +28,7 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [
     "DATASETS", "MODELS", "OPTIMIZERS", "SCHEDULES", "Callback", "CnnlabError", "ConfigError", "DataError",
     "Run", "RunBusy", "RunConfig", "RunRecord", "Status", "StorageError", "TrainResult", "__version__", "evaluate",
-    "load_run", "make_config", "predict", "train",
+    "export", "load_run", "make_config", "predict", "train",
 ]
 
 
@@ -59,7 +59,7 @@ sys.modules[__name__].__class__ = _Package
 
 
 if TYPE_CHECKING:  # what type checkers and editors see
-    from .api import evaluate, load_run, make_config, predict, train
+    from .api import evaluate, export, load_run, make_config, predict, train
     from .config import RunConfig
     from .data import DATASETS
     from .errors import CnnlabError, ConfigError, DataError, RunBusy, StorageError

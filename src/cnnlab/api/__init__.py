@@ -20,6 +20,7 @@ from .data import (
     show_samples,
     verify_data,
 )
+from .exports import export
 from .pictures import (
     PathsPicture,
     Projections,
@@ -62,7 +63,7 @@ __all__ = [
     "DataInfo", "ModelEntry", "PathsPicture", "Projections", "Run", "Status", "StudyTable", "TrainResult",
     "Verification", "bench", "check_distributed", "compare_optimizers", "data_config", "data_info", "datasets",
     "deconv", "download_data", "draw_curves", "ensemble", "error_crossing", "evaluate", "evolution",
-    "export_samples", "feature_maps", "features", "filters", "launch_torchrun", "load_run", "loss_text",
+    "export", "export_samples", "feature_maps", "features", "filters", "launch_torchrun", "load_run", "loss_text",
     "lr_plot", "main_process", "make_config", "models", "optim_paths", "optimizers", "parse_rates", "plan_study",
     "predict", "predictions", "report", "resolved_config", "run_study", "show_samples", "study_plot",
     "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",

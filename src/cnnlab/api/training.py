@@ -235,15 +235,28 @@ def _write_eval(path: Path, split: str, report: dict[str, Any], confusion: torch
 
 def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, checkpoint: str = "auto",
             device: str = "cpu", max_pixels: int | None = None) -> list[dict[str, Any]]:
-    """Top-k labels with probabilities for each image file. Larger images than `max_pixels` (default: the
-    run's data.max_pixels, the bound of its image folders) are refused before they are decoded."""
+    """Top-k labels with probabilities for each image file, from a run (the weights of `checkpoint`) or from
+    a file written by `cnnlab export` (its runtime, on the CPU; the JSON beside it says the preprocessing).
+    Larger images than `max_pixels` (default: the run's data.max_pixels, the bound of its image folders) are
+    refused before they are decoded."""
     from ..evaluate.images import read_image
 
-    run = load_run(run_dir)
-    spec = run.spec
-    limit = max_pixels or run.config.data.max_pixels
+    if Path(run_dir).is_file():
+        from ..experiments.export import read_exported
+
+        if checkpoint != "auto":
+            raise ConfigError(f"--checkpoint applies to a run directory; '{run_dir}' is an exported file, which "
+                              "holds the weights it was exported with")
+        exported = read_exported(run_dir)
+        model, spec = exported.forward, exported.spec
+        device = "cpu"
+        limit = max_pixels or exported.max_pixels
+    else:
+        run = load_run(run_dir)
+        spec = run.spec
+        model = run.model(checkpoint, device)
+        limit = max_pixels or run.config.data.max_pixels
     batch = torch.stack([read_image(p, spec, limit) for p in images]).to(device)
-    model = run.model(checkpoint, device)
     with torch.inference_mode():
         probs = torch.softmax(model(Normalizer(spec.mean, spec.std, torch.device(device))(batch)).float(), dim=1)
     top = probs.topk(min(k, spec.num_classes), dim=1)

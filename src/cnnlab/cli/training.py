@@ -25,7 +25,8 @@ def register(sub: Any) -> None:
     train.add_argument("--allow-config-change", action="store_true", help="resume even if the config changed")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run of the same --name")
     train.add_argument("--weights", metavar="FILE",
-                       help="start from these weights (a cnnlab checkpoint, safetensors or a torch state dict)")
+                       help="start from these weights (a cnnlab checkpoint, safetensors or a torch state dict), "
+                            "or the model's published ones by name: imagenet, IMAGENET1K_V1, ...")
     train.add_argument("--skip-bad", action="store_true",
                        help="train without image files that fail to decode (listed in run.json) instead of stopping")
     train.add_argument("--quiet", action="store_true", help="no progress output")
@@ -43,7 +44,8 @@ def register(sub: Any) -> None:
                                "AlexNet's ten crops (four corners, centre, and their mirrors); default none")
 
     predict = command(sub, "predict", _predict, "top-5 labels with probabilities for image files")
-    add_run_dir(predict)
+    predict.add_argument("run_dir", metavar="RUN_DIR|EXPORTED_FILE",
+                         help="a run directory (runs/NAME), or a file written by `cnnlab export`")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     predict.add_argument("-k", type=int, default=5, help="how many labels per image (default 5)")
     predict.add_argument("--max-pixels", type=int, metavar="N",

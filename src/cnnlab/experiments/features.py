@@ -41,7 +41,7 @@ def export_features(config: RunConfig, weights: str | Path, out: str | Path) -> 
     runtime = resolve_runtime(config)
     splits = splits_of(config)
     model = make_model(config.model, splits.spec, runtime)
-    report = load_weights(model, weights)
+    report = load_weights(model, weights, config.model.name)
     make_dirs(out)
     paths = {}
     for name in ("train", "val", "test"):

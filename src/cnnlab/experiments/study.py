@@ -261,14 +261,16 @@ def _check_protocol(study: Study, where: Any) -> None:
 def check_models(runs: list[RunSpec]) -> None:
     """Every run's model built on the meta device, and its starting weights present, before the first run."""
     from ..models import check_options
+    from ..models.pretrained import check_source
 
     checked = set()
     for spec in runs:
         weights = spec.config.model.weights
-        if weights and not Path(weights).expanduser().exists():
-            raise ConfigError(f"run '{spec.name}': model.weights '{weights}' does not exist (relative paths are "
-                              f"relative to the directory you run cnnlab in, here {Path.cwd()}); put the file "
-                              "there or change the path")
+        try:
+            if weights:  # a file that exists, or a name of published weights the model has (no download here)
+                check_source(spec.config.model.name, weights)
+        except ConfigError as exc:
+            raise ConfigError(f"run '{spec.name}': {exc}") from None
         key = (spec.config.model.name, repr(sorted(spec.config.model.options.items())))
         if key not in checked:
             checked.add(key)

@@ -6,6 +6,8 @@ objects. Keys are matched by name after removing wrapper prefixes ('module.' fro
 '_orig_mod.' from torch.compile, 'model.' from our checkpoints); tensors whose shape differs (the 1000-way
 ImageNet head against a 10-class model) are left at their fresh initialisation, i.e. the head is
 re-initialised. What loaded, what is missing, unexpected or mismatched is reported and saved in run.json.
+A weights name instead of a file (`imagenet`, `IMAGENET1K_V1`) stands for the model's published weights,
+fetched once into torch's hub cache (models/pretrained.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import DataError
+from .pretrained import fetch, is_weights_name, resolve
 
 _PREFIXES = ("module.", "_orig_mod.", "model.")
 _WRAPPERS = ("state_dict", "model_state_dict", "model", "net", "weights")
@@ -32,6 +35,7 @@ class WeightsReport:
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)  # "key: file shape -> model shape"
+    published: dict[str, Any] | None = None  # by name: which weights, their URL, the file's SHA-256
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,6 +48,9 @@ class WeightsReport:
             parts.append(f"{len(self.missing)} missing (kept fresh): {', '.join(self.missing[:4])}")
         if self.unexpected:
             parts.append(f"{len(self.unexpected)} unexpected (ignored): {', '.join(self.unexpected[:4])}")
+        if self.published:  # trained on ImageNet-normalised input; the run normalises with its own data's
+            parts.append(f"{self.published['name']} (trained on images normalised with ImageNet's mean/std: "
+                         "data.normalize=imagenet feeds them the same statistics)")
         return "; ".join(parts)
 
 
@@ -98,7 +105,14 @@ def _strip(key: str) -> str:
     return key
 
 
-def load_weights(model: nn.Module, path: str | Path) -> WeightsReport:
+def load_weights(model: nn.Module, path: str | Path, model_name: str | None = None,
+                 progress: bool = True) -> WeightsReport:
+    """Weights from a file, or (given the model's registry name) the published weights `path` names."""
+    published = None
+    if model_name is not None and is_weights_name(str(path)):
+        weights = resolve(model_name, str(path))
+        path, digest = fetch(weights, progress)
+        published = {**weights.describe(), "sha256": digest}
     state = read_state_dict(path)
     own = model.state_dict()
     matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
@@ -110,4 +124,4 @@ def load_weights(model: nn.Module, path: str | Path) -> WeightsReport:
                         f"{examples}); is it the same architecture?")
     model.load_state_dict(matched, strict=False)
     return WeightsReport(str(path), len(matched), len(own), missing=[k for k in own if k not in state],
-                         unexpected=[k for k in state if k not in own], mismatched=mismatched)
+                         unexpected=[k for k in state if k not in own], mismatched=mismatched, published=published)

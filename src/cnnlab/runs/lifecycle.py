@@ -133,7 +133,7 @@ def prepare_session(config: RunConfig, resuming: bool = False, quiet: bool = Tru
     if splits.bad_files or splits.notes:
         facts.update(skipped_files=splits.bad_files, data_notes=list(splits.notes))
     if not resuming and config.model.weights:
-        report = load_weights(model, config.model.weights)
+        report = load_weights(model, config.model.weights, config.model.name, progress=not quiet)
         facts["weights"] = report.to_dict()
         if not quiet:
             print(f"weights: {report.summary()}")
