@@ -190,7 +190,7 @@ class PruneOnValidation(Callback):
         self.trial.report(row["val_acc"], row["epoch"])
         if self.trial.should_prune():
             self.pruned = True
-            trainer.should_stop, trainer.stop_reason = True, f"pruned by Optuna after epoch {row['epoch']}"
+            trainer.request_stop(f"pruned by Optuna after epoch {row['epoch']}")
 
 
 def storage_url(spec: SearchSpec, directory: Path) -> str:
