@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -154,7 +155,8 @@ def _resume(path: Path, config: Any, overrides: Sequence[str], keywords: Mapping
         run.refuse_changed(requested, "resume", "Resume without these changes, or allow them with "
                            "allow_config_change=True.", cli_fix="Resume without these changes, or allow them with "
                            "--allow-config-change.")
-    return resume_run(requested, run, quiet=quiet, callbacks=callbacks, checkpoint=checkpoint)
+    return resume_run(requested, run, quiet=quiet, callbacks=callbacks, checkpoint=checkpoint,
+                      allow_config_change=allow_change)
 
 
 def draw_curves(run_dir: str | Path) -> Path | None:
@@ -186,17 +188,19 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
 
     if tta not in TTA:
         raise ConfigError(f"--tta must be one of {', '.join(TTA)}, not '{tta}'")
-    batches, runtime = run.batches(split, device, enlarged=tta in ("center", "10crop"))
-    spec = run.spec
-    model = run.model(checkpoint, runtime.device)
-    metrics = evaluate_model(model, batches, spec.num_classes, runtime.autocast, confusion=True, tta=tta,
-                             size=spec.image_size)
-    confusion = metrics.pop("confusion")
-    report = {"split": split, "checkpoint": checkpoint_name(checkpoint, run.config), "tta": tta, **metrics,
-              "per_class": dict(zip(spec.classes, per_class_accuracy(confusion))),
-              "confusion": confusion.tolist(), "classes": list(spec.classes), "notes": tta_notes(run, tta)}
-    if write:
-        _write_eval(run.path, split if tta == "none" else f"{split}_{tta}", report, confusion, spec)
+    # writing into the run needs its lock, taken before the work: a training or drawing process holds it
+    with RunDir(run.path).writing("write its evaluation") if write else contextlib.nullcontext():
+        batches, runtime = run.batches(split, device, enlarged=tta in ("center", "10crop"))
+        spec = run.spec
+        model = run.model(checkpoint, runtime.device)
+        metrics = evaluate_model(model, batches, spec.num_classes, runtime.autocast, confusion=True, tta=tta,
+                                 size=spec.image_size)
+        confusion = metrics.pop("confusion")
+        report = {"split": split, "checkpoint": checkpoint_name(checkpoint, run.config), "tta": tta, **metrics,
+                  "per_class": dict(zip(spec.classes, per_class_accuracy(confusion))),
+                  "confusion": confusion.tolist(), "classes": list(spec.classes), "notes": tta_notes(run, tta)}
+        if write:
+            _write_eval(run.path, split if tta == "none" else f"{split}_{tta}", report, confusion, spec)
     return report
 
 

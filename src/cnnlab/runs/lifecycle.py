@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-from ..config import RunConfig, config_hash
+from ..config import HASH_SCHEME, RunConfig, config_hash
 from ..data import DataSplits
 from ..errors import CnnlabError, ConfigError, DataError, PeerLost
 from ..io import atomic_write_json, check_writable, owner_identity
@@ -186,18 +186,20 @@ def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | N
 
 
 def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks: Sequence[Callback] = (),
-               checkpoint: str = "last") -> TrainResult:
-    """Continue `run` from its `checkpoint` ('last' or 'previous') with `config` (already checked)."""
+               checkpoint: str = "last", allow_config_change: bool = False) -> TrainResult:
+    """Continue `run` from its `checkpoint` ('last' or 'previous') with `config` (already checked against
+    the run's config.yaml). The checkpoint must have been written under the run's config or `config`,
+    unless `allow_config_change`."""
     started = time.perf_counter()
     world = world_from_env()
     with quieted(quiet or not world.main):
         if not world.main:  # rank 0 owns the directory; the others only read the checkpoint
-            state = _resume_checkpoint(run, checkpoint)
+            state = _resume_checkpoint(run, checkpoint, config, allow_config_change)
             return _train(prepare_session(config, resuming=True, world=world), run, state, (), started, world)
         owned = run.lock.held
         run.require_claim()
         try:
-            state = _resume_checkpoint(run, checkpoint)
+            state = _resume_checkpoint(run, checkpoint, config, allow_config_change)
             session = prepare_session(config, resuming=True, world=world)
             run.write_config(config)
             return _train(session, run, state, callbacks, started, world)
@@ -206,7 +208,7 @@ def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks
                 run.release()
 
 
-def _resume_checkpoint(run: RunDir, which: str) -> tuple[dict, dict]:
+def _resume_checkpoint(run: RunDir, which: str, config: RunConfig, allow_change: bool) -> tuple[dict, dict]:
     path = {"last": run.last, "previous": run.previous}.get(which)
     if path is None:
         raise ConfigError(f"--checkpoint for a resume is last or previous, not '{which}'")
@@ -216,7 +218,7 @@ def _resume_checkpoint(run: RunDir, which: str) -> tuple[dict, dict]:
             "first checkpoint). Start it again as a new run (same --name with --overwrite)."
         )
     try:
-        return load_checkpoint(path)
+        tensors, meta = load_checkpoint(path)
     except DataError as exc:
         offer = ""
         if which == "last" and run.previous.is_file():
@@ -228,6 +230,27 @@ def _resume_checkpoint(run: RunDir, which: str) -> tuple[dict, dict]:
             except DataError:
                 offer = f"\n{run.previous} is damaged too; start the run again."
         raise DataError(f"{exc}{offer}") from None
+    if not allow_change:
+        _check_checkpoint_config(run, path, meta, config)
+    return tensors, meta
+
+
+def _check_checkpoint_config(run: RunDir, path: Path, meta: dict[str, Any], config: RunConfig) -> None:
+    """The config hash a checkpoint was written under must be that of the run's config.yaml or of the
+    config it resumes with: a checkpoint of another run (copied in, or the run's folder replaced) would
+    otherwise continue silently under settings it never had. Checkpoints of an older hash scheme (no
+    `config_hash_scheme`) cannot be compared and pass."""
+    if meta.get("config_hash_scheme") != HASH_SCHEME:
+        return
+    saved = config_hash(run.read_config())
+    if meta.get("config_hash") in (saved, config_hash(config)):
+        return
+    what = (f"refusing to resume '{run.path}': {path.name} was written under another config (hash "
+            f"{meta.get('config_hash')}) than the run's config.yaml ({saved}), so it is not this run's checkpoint")
+    fix = "Restore the run's own checkpoint, or continue from this one anyway with"
+    error = ConfigError(f"{what}. {fix} allow_config_change=True.")
+    error.cli = f"{what}. {fix} --allow-config-change."
+    raise error
 
 
 # ---------------------------------------------------------------------------------------- training

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..config import HASH_SCHEME
 from ..errors import ConfigError
 from ..io import atomic_write_text, storage_error
 from ..log import get as get_logger
@@ -195,7 +196,7 @@ class Checkpointer(Callback):
         from .checkpoint import save_checkpoint
 
         tensors, meta = trainer.snapshot()
-        meta["config_hash"] = self.config_hash
+        meta.update(config_hash=self.config_hash, config_hash_scheme=HASH_SCHEME)  # checked on resume
         save_checkpoint(self.directory / "last.safetensors", tensors, meta,
                         previous=self.directory / "previous.safetensors")
 
@@ -211,7 +212,8 @@ class Checkpointer(Callback):
 
         weights = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
         metrics = {k: v for k, v in row.items() if k not in ("is_best", "step_losses")}
-        meta = {"epoch": row["epoch"], "monitor": trainer.monitor, "metrics": metrics, "config_hash": self.config_hash}
+        meta = {"epoch": row["epoch"], "monitor": trainer.monitor, "metrics": metrics, "config_hash": self.config_hash,
+                "config_hash_scheme": HASH_SCHEME}
         save_checkpoint(path, weights, meta)
 
     def on_fit_end(self, trainer: TrainerView, result: FitResult) -> None:
