@@ -56,14 +56,15 @@ def train(
 ) -> TrainResult:
     """Train one run. `keywords` are config overrides (`epochs=15`, `model="lenet5"`, or dotted keys via
     `**{"optim.lr": 0.1}`). With `resume=RUN_DIR` the run continues from its `checkpoint` ('last', or
-    'previous' when the last is damaged); a changed config is refused unless `allow_config_change`."""
+    'previous' when the last is damaged); a changed config is refused unless `allow_config_change`.
+
+    SIGINT/SIGTERM from the start only ask to stop (train/interrupts.py): one that lands while the run is
+    set up ends it after its first step with a checkpoint; one after the last epoch lets it finish, curves
+    included, instead of killing the process between run.json's writes or mid-picture. A rank of a
+    distributed run does not escalate: `scancel` or `kill` of the process tree signals it directly and
+    torchrun forwards the same request (torchrun escalates itself, with SIGKILL after its timeout)."""
     if data_root is not None:
         keywords = {**keywords, "data.root": data_root}
-    # SIGINT/SIGTERM from here on only ask to stop (train/interrupts.py): one that lands while the run is
-    # set up ends it after its first step with a checkpoint; one after the last epoch lets it finish,
-    # curves included, instead of killing the process between run.json's writes or mid-picture. A rank of a
-    # distributed run does not escalate: `scancel` or `kill` of the process tree signals it directly and
-    # torchrun forwards the same request (torchrun escalates itself, with SIGKILL after its timeout)
     world = world_from_env()
     with STOP.watching(escalate=not world.active):
         if resume is not None:
@@ -182,25 +183,30 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
              device: str | None = None, write: bool = True, tta: str = "none") -> dict[str, Any]:
     """Loss, top-1, top-5, per-class accuracy and confusion matrix of a run on `split` ('test'|'val').
     Writes eval_<split>.json, confusion_<split>.csv and plots/confusion_<split>.png into the run."""
+    # writing into the run needs its lock, taken before the work: RunBusy while another process holds it
+    with RunDir(run_dir).require().writing("write its evaluation") if write else contextlib.nullcontext():
+        return _evaluate(run_dir, split, checkpoint, device, write, tta)
+
+
+def _evaluate(run_dir: str | Path, split: str, checkpoint: str, device: str | None, write: bool,
+              tta: str) -> dict[str, Any]:
     run = load_run(run_dir)
     from ..evaluate import evaluate_model
     from ..evaluate.tta import TTA
 
     if tta not in TTA:
         raise ConfigError(f"--tta must be one of {', '.join(TTA)}, not '{tta}'")
-    # writing into the run needs its lock, taken before the work: a training or drawing process holds it
-    with RunDir(run.path).writing("write its evaluation") if write else contextlib.nullcontext():
-        batches, runtime = run.batches(split, device, enlarged=tta in ("center", "10crop"))
-        spec = run.spec
-        model = run.model(checkpoint, runtime.device)
-        metrics = evaluate_model(model, batches, spec.num_classes, runtime.autocast, confusion=True, tta=tta,
-                                 size=spec.image_size)
-        confusion = metrics.pop("confusion")
-        report = {"split": split, "checkpoint": checkpoint_name(checkpoint, run.config), "tta": tta, **metrics,
-                  "per_class": dict(zip(spec.classes, per_class_accuracy(confusion))),
-                  "confusion": confusion.tolist(), "classes": list(spec.classes), "notes": tta_notes(run, tta)}
-        if write:
-            _write_eval(run.path, split if tta == "none" else f"{split}_{tta}", report, confusion, spec)
+    batches, runtime = run.batches(split, device, enlarged=tta in ("center", "10crop"))
+    spec = run.spec
+    model = run.model(checkpoint, runtime.device)
+    metrics = evaluate_model(model, batches, spec.num_classes, runtime.autocast, confusion=True, tta=tta,
+                             size=spec.image_size)
+    confusion = metrics.pop("confusion")
+    report = {"split": split, "checkpoint": checkpoint_name(checkpoint, run.config), "tta": tta, **metrics,
+              "per_class": dict(zip(spec.classes, per_class_accuracy(confusion))),
+              "confusion": confusion.tolist(), "classes": list(spec.classes), "notes": tta_notes(run, tta)}
+    if write:
+        _write_eval(run.path, split if tta == "none" else f"{split}_{tta}", report, confusion, spec)
     return report
 
 
