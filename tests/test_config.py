@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-import cnnlab.api  # noqa: F401  (fills the registries of models, datasets and optimizers the configs name)
+import cnnlab.api  # noqa: F401  (data, models and optim fill the config's registries: this file also runs alone)
 from cnnlab.config import config_hash, diff, from_dict, load_config, to_dict
 from cnnlab.errors import ConfigError
 from cnnlab.options import coerce
@@ -199,3 +199,80 @@ def test_a_number_far_beyond_any_budget_is_refused_in_every_spelling() -> None:
         load_config(None, ["epochs=1.5e0"])
     with pytest.raises(ConfigError, match="seed must be a 64-bit integer"):
         load_config(None, [f"seed={2**64}"])
+
+
+# ------------------------------------------------------------------------------- the hash and the file
+@pytest.mark.parametrize("overrides,expected", [
+    ([], "802f6deb24870fbc"),
+    (["device=cpu", "train.tensorboard=true", "train.keep_epochs=[1]"], "802f6deb24870fbc"),  # not computation
+    (["stop.patience=3"], "802f6deb24870fbc"),  # stop.* without a criterion changes nothing
+    (["optimizer=adam"], "e6d4aaa49594a77d"),
+    (["optimizer=adam", "lr=1e-3"], "e6d4aaa49594a77d"),  # adam's own default lr: the same computation
+    (["model=lenet5", "data=digits", "epochs=2"], "c80767d5166c79f6"),
+    (["model=lenet5", "model.activation=relu", "schedule=step", "schedule.gamma=0.5"], "db91c1437e164a14"),
+    (["data=cifar10", "optimizer=adam", "stop.criterion=patience", "stop.patience=3", "augment.hflip=false"],
+     "534bcb5e09cb33c4"),
+    (["data=fashion-mnist", "augment.enabled=false", "seed=3", "train.divergence_threshold=null"], "fd652080e62f3c87"),
+])
+def test_config_hashes_of_fixed_configs_never_drift(overrides: list[str], expected: str) -> None:
+    """Studies find their finished runs by these hashes: a change here makes every existing study refuse its
+    runs. A new setting at its default must leave them as they are (the hash is of non-default values)."""
+    assert config_hash(load_config(None, overrides)) == expected
+
+
+def test_a_setting_at_its_default_is_not_part_of_the_hash() -> None:
+    from cnnlab.config.saved import defaults_for, settings_hash
+
+    config = load_config(None, ["model=lenet5", "epochs=3"])
+    values, defaults = _flat(to_dict(config)), defaults_for(config)
+    assert settings_hash(values, defaults) == config_hash(config)
+    added = settings_hash({**values, "train.new_setting": 0.5}, {**defaults, "train.new_setting": 0.5})
+    assert added == config_hash(config)  # a key cnnlab gains later, at its default
+    assert settings_hash({**values, "train.new_setting": 0.7}, {**defaults, "train.new_setting": 0.5}) != added
+
+
+def _flat(data: dict) -> dict:
+    return {f"{k}.{key}" if isinstance(v, dict) else k: value
+            for k, v in data.items() for key, value in (v.items() if isinstance(v, dict) else [(None, v)])}
+
+
+def test_save_config_writes_atomically_and_only_when_the_config_changed(tmp_path: Path, monkeypatch) -> None:
+    from cnnlab.config import read_config, save_config
+    from cnnlab.errors import StorageError
+
+    path = tmp_path / "config.yaml"
+    config = load_config(None, ["model=lenet5", "epochs=3"])
+    assert save_config(config, path) and read_config(path) == config
+    before = path.stat()
+    assert not save_config(config, path)  # the same config: the file is not touched
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("cnnlab.io.os.fsync", disk_full)  # the new text cannot be made durable
+    with pytest.raises(StorageError, match="no space left"):
+        save_config(load_config(None, ["model=lenet5", "epochs=4"]), path)
+    monkeypatch.undo()
+    assert read_config(path) == config  # the old file, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]  # no temporary file left
+
+
+def test_an_empty_or_cut_off_config_yaml_is_an_error_never_the_default_config(tmp_path: Path) -> None:
+    from cnnlab.config import read_config, save_config
+
+    path = tmp_path / "config.yaml"
+    save_config(load_config(None, ["model=lenet5", "epochs=3"]), path)
+    text = path.read_text()
+    body = text.split("\n", 1)[1].rsplit("# end", 1)[0]  # the YAML alone, as cnnlab wrote it before the header
+    cut = text[: text.index("  lr:")]  # the file cut in the optim section
+    no_train = r"it is cut off or incomplete \(no train\)"
+    for damaged, what in [("", "it is empty"), ("\n\n", "it is empty"), (cut, "it is cut off"),
+                          (text[: len(text) - 3], "it is cut off"), (text.replace("\ntrain:", "\ntrains:"), no_train),
+                          (body[: body.index("\ntrain:")], no_train), ("[1, 2]\n", "it is not a mapping")]:
+        path.write_text(damaged)
+        with pytest.raises(ConfigError, match=f"{path}: the run's saved config is damaged: {what}"):
+            read_config(path)
+    path.write_text(body)  # an older run's file (no header): whole, so it reads
+    assert read_config(path).train.epochs == 3

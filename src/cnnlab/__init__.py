@@ -18,6 +18,7 @@ _EXPORTS = {
     ".config": ("RunConfig",),
     ".data": ("DATASETS",),
     ".errors": ("CnnlabError", "ConfigError", "DataError", "RunBusy", "StorageError"),
+    ".log": ("show_messages",),
     ".models": ("MODELS",),
     ".optim": ("OPTIMIZERS", "SCHEDULES"),
     ".runs": ("Run", "RunRecord", "Status", "TrainResult"),
@@ -28,7 +29,7 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [
     "DATASETS", "MODELS", "OPTIMIZERS", "SCHEDULES", "Callback", "CnnlabError", "ConfigError", "DataError",
     "Run", "RunBusy", "RunConfig", "RunRecord", "Status", "StorageError", "TrainResult", "__version__", "evaluate",
-    "export", "load_run", "make_config", "predict", "train",
+    "export", "load_run", "make_config", "predict", "show_messages", "train",
 ]
 
 
@@ -63,6 +64,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from .config import RunConfig
     from .data import DATASETS
     from .errors import CnnlabError, ConfigError, DataError, RunBusy, StorageError
+    from .log import show_messages
     from .models import MODELS
     from .optim import OPTIMIZERS, SCHEDULES
     from .runs import Run, RunRecord, Status, TrainResult

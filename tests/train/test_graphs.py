@@ -4,6 +4,7 @@ capture itself is tested on a GPU: tests/test_gpu.py.)"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -52,10 +53,11 @@ def test_the_reasons_to_train_eagerly() -> None:
     assert "without dampening" in graph_support(cuda, batches, damped, False, False)
 
 
-def test_graphs_on_the_cpu_train_eagerly_and_say_so(tmp_path: Path, capsys) -> None:
+def test_graphs_on_the_cpu_train_eagerly_and_say_so(tmp_path: Path, caplog) -> None:
     plain = cnnlab.train(None, [*FAST, "epochs=1"], runs_dir=tmp_path, name="plain", quiet=True)
+    caplog.set_level(logging.INFO, logger="cnnlab")
     asked = cnnlab.train(None, [*FAST, "epochs=1", "train.graphs=true"], runs_dir=tmp_path, name="asked")
-    assert "note: train.graphs needs a CUDA device, this run is on cpu; training eagerly" in capsys.readouterr().out
+    assert "note: train.graphs needs a CUDA device, this run is on cpu; training eagerly" in caplog.messages
     assert asked.record.graphs == {"used": False, "why": "train.graphs needs a CUDA device, this run is on cpu"}
     assert asked.history[0]["train_loss"] == plain.history[0]["train_loss"]
     assert plain.record.graphs is None

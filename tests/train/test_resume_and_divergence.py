@@ -96,7 +96,7 @@ def test_resume_without_a_checkpoint_says_so(tmp_path: Path) -> None:
 
 class StopAfterFirstEpoch(Callback):
     def on_epoch_end(self, trainer, row) -> None:
-        trainer.should_stop, trainer.stop_reason = True, "enough"
+        trainer.request_stop("enough")
 
 
 def test_a_callback_can_stop_the_run(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@
     run = cnnlab.load_run(result.run_dir); model = run.model("best")
 """
 
+from ..log import printing, quiet, show_messages
 from ..runs import Run, Status, TrainResult, load_run
 from ..train.callbacks import loss_text
 from .catalog import ModelEntry, bench, datasets, models, optimizers, resolved_config, summary
@@ -65,6 +66,7 @@ __all__ = [
     "deconv", "download_data", "draw_curves", "ensemble", "error_crossing", "evaluate", "evolution",
     "export", "export_samples", "feature_maps", "features", "filters", "launch_torchrun", "load_run", "loss_text",
     "lr_plot", "main_process", "make_config", "models", "optim_paths", "optimizers", "parse_rates", "plan_study",
-    "predict", "predictions", "report", "resolved_config", "run_study", "show_samples", "study_plot",
+    "predict", "predictions", "printing", "quiet", "report", "resolved_config", "run_study", "show_messages",
+    "show_samples", "study_plot",
     "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
 ]

@@ -13,9 +13,12 @@ from ..experiments.runner import StudyOutcome
 from ..experiments.study import Study, load_study
 from ..experiments.tune_grid import GridResult
 from ..io import check_output_file
+from ..log import get as get_logger
 from ..runs import RunDir, Status
 from ..train import STOP
 from .training import draw_curves, evaluate, make_config
+
+STUDY_LOG = get_logger("experiments")  # how a study, grid or search goes (printed by the command line)
 
 
 def report(directory: str | Path) -> Path:
@@ -78,7 +81,7 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: bool = False,
-              quiet: bool = False, log: Callable[[str], None] = print, until_decided: bool = False,
+              quiet: bool = False, log: Callable[[str], None] = STUDY_LOG.info, until_decided: bool = False,
               max_seeds: int = 5, alpha: float = 0.05, min_effect: float = 0.5) -> Any:
     """Run every run of `study` not yet finished (with other processes on the same folder, each run once),
     then draw the curves of the runs that have none. A greedy study runs stage by stage; a study with
@@ -201,7 +204,7 @@ def error_crossing(directory: str | Path, level: float = 0.25) -> tuple[Path, di
 
 # --------------------------------------------------------------------------------------------- tuning
 def tune_grid(config: str | None, overrides: Sequence[str], grid: Sequence[str], directory: str | Path,
-              jobs: int = 1, log: Callable[[str], None] = print, pairs: Sequence[str] = ()) -> GridResult:
+              jobs: int = 1, log: Callable[[str], None] = STUDY_LOG.info, pairs: Sequence[str] = ()) -> GridResult:
     """The grid protocol: train every point with validation, discard the diverged, retrain the best on
     train+val for its best epoch count, score the test set (experiments/tune_grid.py)."""
     from ..experiments.tune_grid import parse_grid_options, parse_pairs, plan_grid, run_grid
@@ -230,7 +233,7 @@ def tune_search(path: str | Path, overrides: Sequence[str] = (), directory: str 
     # one stop request over the trials, the summary and the plots: a signal after the last trial lets the
     # plots be drawn whole (a signal during a trial stops the search after that trial, see run_search)
     with STOP.watching():
-        study, stopped_by = run_search(spec, directory)
+        study, stopped_by = run_search(spec, directory, log=STUDY_LOG.info)
         summary = summarize(study)
         # the signal's own exit code for the CLI, as `cnnlab train` gives it: 130 SIGINT, 143 SIGTERM
         summary["interrupted"], summary["signal"] = stopped_by is not None, stopped_by

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -55,17 +56,18 @@ def train(
 ) -> TrainResult:
     """Train one run. `keywords` are config overrides (`epochs=15`, `model="lenet5"`, or dotted keys via
     `**{"optim.lr": 0.1}`). With `resume=RUN_DIR` the run continues from its `checkpoint` ('last', or
-    'previous' when the last is damaged); a changed config is refused unless `allow_config_change`."""
+    'previous' when the last is damaged); a changed config is refused unless `allow_config_change`.
+
+    SIGINT/SIGTERM from the start only ask to stop (train/interrupts.py): one that lands while the run is
+    set up ends it after its first step with a checkpoint; one after the last epoch lets it finish, curves
+    included, instead of killing the process between run.json's writes or mid-picture. A rank of a
+    distributed run does not escalate: `scancel` or `kill` of the process tree signals it directly and
+    torchrun forwards the same request (torchrun escalates itself, with SIGKILL after its timeout)."""
     if data_root is not None:
         keywords = {**keywords, "data.root": data_root}
     # the config is read first: a signal while it is read (nothing is written yet) acts as on any program
     # (SIGTERM ends it, Ctrl-C raises KeyboardInterrupt), instead of ending the run after its first step
     cfg = make_config(config, overrides, **keywords) if resume is None else None
-    # SIGINT/SIGTERM from here on only ask to stop (train/interrupts.py): one that lands while the run is
-    # set up ends it after its first step with a checkpoint; one after the last epoch lets it finish,
-    # curves included, instead of killing the process between run.json's writes or mid-picture. A rank of a
-    # distributed run does not escalate: `scancel` or `kill` of the process tree signals it directly and
-    # torchrun forwards the same request (torchrun escalates itself, with SIGKILL after its timeout)
     world = world_from_env()
     with STOP.watching(escalate=not world.active):
         if resume is not None:
@@ -156,7 +158,8 @@ def _resume(path: Path, config: Any, overrides: Sequence[str], keywords: Mapping
         run.refuse_changed(requested, "resume", "Resume without these changes, or allow them with "
                            "allow_config_change=True.", cli_fix="Resume without these changes, or allow them with "
                            "--allow-config-change.")
-    return resume_run(requested, run, quiet=quiet, callbacks=callbacks, checkpoint=checkpoint)
+    return resume_run(requested, run, quiet=quiet, callbacks=callbacks, checkpoint=checkpoint,
+                      allow_config_change=allow_change)
 
 
 def draw_curves(run_dir: str | Path) -> Path | None:
@@ -182,6 +185,13 @@ def evaluate(run_dir: str | Path, split: str = "test", checkpoint: str = "auto",
              device: str | None = None, write: bool = True, tta: str = "none") -> dict[str, Any]:
     """Loss, top-1, top-5, per-class accuracy and confusion matrix of a run on `split` ('test'|'val').
     Writes eval_<split>.json, confusion_<split>.csv and plots/confusion_<split>.png into the run."""
+    # writing into the run needs its lock, taken before the work: RunBusy while another process holds it
+    with RunDir(run_dir).require().writing("write its evaluation") if write else contextlib.nullcontext():
+        return _evaluate(run_dir, split, checkpoint, device, write, tta)
+
+
+def _evaluate(run_dir: str | Path, split: str, checkpoint: str, device: str | None, write: bool,
+              tta: str) -> dict[str, Any]:
     run = load_run(run_dir)
     from ..evaluate import evaluate_model
     from ..evaluate.stats import wilson_interval

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .. import api
 from .._version import __version__
 from ..errors import CnnlabError, out_of_memory
 from ..io import DISK_ERRORS, storage_error
@@ -53,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.handler(args) or 0)
+        with api.printing():  # the library's messages (epochs, notes, study progress) on stdout
+            return int(args.handler(args) or 0)
     except CnnlabError as exc:
         if args.debug:
             raise

@@ -17,14 +17,13 @@ from .layers import (
                        parse_overrides,
 )
 from .resolve import (
-                       config_hash,
                        diff,
                        from_dict,
                        load_config,
                        resolve,
-                       save_config,
                        to_dict,
 )
+from .saved import HASH_SCHEME, config_hash, read_config, save_config
 from .sections import (
                        AugmentConfig,
                        DataConfig,
@@ -37,7 +36,8 @@ from .sections import (
 )
 
 __all__ = [
-    "ALIASES", "SECTIONS", "AugmentConfig", "DataConfig", "Layer", "ModelConfig", "OptimConfig", "RunConfig",
-    "ScheduleConfig", "StopConfig", "TrainConfig", "config_hash", "diff", "flatten", "from_dict", "keyword_layer",
-    "load_config", "load_yaml_layer", "parse_overrides", "resolve", "save_config", "to_dict",
+    "ALIASES", "HASH_SCHEME", "SECTIONS", "AugmentConfig", "DataConfig", "Layer", "ModelConfig", "OptimConfig",
+    "RunConfig", "ScheduleConfig", "StopConfig", "TrainConfig", "config_hash", "diff", "flatten", "from_dict",
+    "keyword_layer", "load_config", "load_yaml_layer", "parse_overrides", "read_config", "resolve", "save_config",
+    "to_dict",
 ]

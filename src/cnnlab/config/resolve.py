@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import json
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ConfigError, closest
 from ..options import OptionSpec, coerce
 from .components import component, dataset_defaults
 from .layers import (
-    PLACEMENT_KEYS,
     SECTIONS,
     Layer,
     flatten,
@@ -204,34 +199,6 @@ def _to_plain(value: Any) -> Any:
 
 def from_dict(data: Mapping[str, Any], origin: str = "config") -> RunConfig:
     return resolve(flatten(data, lambda keys: origin))
-
-
-def save_config(config: RunConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-
-
-def config_hash(config: RunConfig) -> str:
-    """A stable hash of everything that changes the computation (not where it runs)."""
-    data = to_dict(config)
-    for key in PLACEMENT_KEYS:
-        data.pop(key, None)
-    data["train"].pop("tensorboard", None)  # logging, not computation
-    data["train"].pop("keep_epochs", None)  # which weights are kept, not what is computed
-    if data["train"].get("divergence_threshold") == 20.0:  # the default since it exists: older runs keep their hash
-        data["train"].pop("divergence_threshold")
-    if config.stop.criterion == "none":  # runs from before early stopping existed keep their hash
-        data.pop("stop")
-    for key, default in (("freeze", "none"), ("reset_head", False)):  # the same for the transfer keys
-        if data["model"][key] == default:
-            data["model"].pop(key)
-    # keys added later, at their off value: runs made before them keep their hash
-    for section, key, off in (("augment", "pca_lighting", 0.0), ("augment", "pca_lighting_scale", "sqrt"),
-                              ("data", "val_into_train", False),
-                              ("model", "fc_activation", None), ("model", "sync_bn", False),
-                              ("optim", "lr_scaling", "none"), ("train", "graphs", False)):
-        if data[section].get(key, off) == off:
-            data[section].pop(key, None)
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def diff(old: RunConfig, new: RunConfig) -> list[str]:

@@ -19,12 +19,14 @@ from typing import Any
 from ..config import load_config
 from ..errors import ConfigError
 from ..io import atomic_write_text, check_name
+from ..log import get as get_logger
 from ..optim import OPTIMIZERS
 from ..runs import load_run
 from .runner import run_one
 from .study import RunSpec
 from .table import delta_cell, judge_runs
 
+LOG = get_logger(__name__)
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 DEFAULT_OVERRIDES = ("model=convnet", "data=fashion-mnist", "epochs=3", "schedule=constant", "weight_decay=0")
 
@@ -59,7 +61,7 @@ def compare_optimizers(specs: Sequence[str] = DEFAULT_OPTIMIZERS, overrides: Seq
         planned.append(RunSpec(label, label, config.seed, {}, config))
     for run_spec in planned:
         if not quiet:
-            print(f"--- {run_spec.name}")
+            LOG.info(f"--- {run_spec.name}")
         run_one(run_spec, directory, quiet=quiet, replace_changed=True)
     names = [run_spec.name for run_spec in planned]
     rows = [summary_row(directory / label, label) for label in names]

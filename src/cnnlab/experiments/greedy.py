@@ -17,6 +17,7 @@ stage, every alternative's validation and test accuracy, the choice, and the fin
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,10 +27,13 @@ from typing import Any
 from ..config import config_hash, resolve
 from ..config.layers import Layer
 from ..io import atomic_write_json
+from ..log import get as get_logger
 from ..runs import RunDir
 from ..train import read_metrics
-from .runner import StudyOutcome, prepare_study_dir, refuse_changed_runs, run_specs
+from .runner import StudyOutcome, check_data, prepare_study_dir, refuse_changed_runs, run_specs
 from .study import RunSpec, Stage, Study, run_name, run_seeds, write_plan
+
+LOG = get_logger(__name__)
 
 
 @dataclass
@@ -41,15 +45,25 @@ class GreedyResult:
 
 
 def run_greedy(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: bool = False,
-               quiet: bool = False, log: Callable[[str], None] = print) -> GreedyResult:
+               quiet: bool = False, log: Callable[[str], None] = LOG.info) -> GreedyResult:
+    """Run the stages in turn. Every alternative's data (on the base) is checked before the first stage trains,
+    as a plain study checks every run; each stage's runs again, on the winners so far, before they train.
+    `study` is left as it is: the runs each stage adds go into a copy (and plan.json)."""
     directory = Path(directory)
+
+    def stages_at(keys: tuple[str, ...]) -> str:  # where check_data's messages point: the study's stages
+        return study.where(("stages",)) if study.where else "study"
+
+    check_data(_alternatives_on_base(study), stages_at)
+    study = dataclasses.replace(study, runs=list(study.runs))
     prepare_study_dir(study, directory)
     chosen: list[Layer] = []
     known: dict[str, str] = {}  # config hash -> run name, so 'keep' reuses the previous winner's run
     stages: list[dict[str, Any]] = []
     for number, stage in enumerate(study.stages, start=1):
         candidates = _stage_specs(study, stage, chosen, known)
-        new = [spec for specs in candidates.values() for spec in specs if spec.name not in {s.name for s in study.runs}]
+        new = _new_runs(candidates, {spec.name for spec in study.runs})
+        check_data(new, stages_at)
         study.runs.extend(new)
         refuse_changed_runs(new, directory)
         write_plan(study, directory)
@@ -70,6 +84,23 @@ def run_greedy(study: Study, directory: str | Path, jobs: int = 1, rerun_failed:
     final = {"stage": last["stage"], "alternative": last["chosen"], **last["alternatives"][last["chosen"]],
              "choices": [s["chosen"] for s in stages]}
     return _finish(directory, stages, final)
+
+
+def _new_runs(candidates: dict[str, list[RunSpec]], planned: set[str]) -> list[RunSpec]:
+    """The stage's runs not planned before, each once (an alternative equal to another shares its run)."""
+    new = []
+    for spec in (spec for specs in candidates.values() for spec in specs):
+        if spec.name not in planned:
+            planned.add(spec.name)
+            new.append(spec)
+    return new
+
+
+def _alternatives_on_base(study: Study) -> list[RunSpec]:
+    """Every alternative of every stage applied to the base alone (the winners before it are not known yet)."""
+    return [RunSpec(f"{stage.name}__{alt}", f"{stage.name}:{alt}", seed, {},
+                    resolve(study.base, layer, {"seed": (seed, "seeds")}))
+            for stage in study.stages for alt, layer in stage.alternatives.items() for seed in study.seeds[:1]]
 
 
 def _stage_specs(study: Study, stage: Stage, chosen: list[Layer], known: dict[str, str]) -> dict[str, list[RunSpec]]:

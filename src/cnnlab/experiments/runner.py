@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import config_hash, save_config
+from ..config import save_config
 from ..errors import CnnlabError, ConfigError, RunBusy
 from ..io import TEMP_SUFFIX, FileLock, make_dirs
 from ..runs import Action, RunDir, Status, decide, resume_run, start_run
@@ -79,7 +79,7 @@ def run_one(spec: RunSpec, directory: Path, rerun_failed: bool = False, quiet: b
         return BUSY, ""
     try:
         record = run.record()
-        if replace_changed and record is not None and record.config_hash != config_hash(spec.config):
+        if replace_changed and record is not None and not run.made_from(spec.config, record):
             action = Action.START
         else:
             action = decide(run.status(), run.last.is_file(), rerun_failed)
@@ -186,7 +186,7 @@ def refuse_changed_runs(runs: Sequence[RunSpec], directory: Path) -> None:
     for spec in runs:
         run = RunDir(directory / spec.name)
         record = run.record() if run.exists() else None
-        if record is not None and record.config_hash is not None and record.config_hash != config_hash(spec.config):
+        if record is not None and not run.made_from(spec.config, record):
             changes = "; ".join(run.config_changes(spec.config)[:4]) or "the config hash differs"
             raise ConfigError(f"run '{run.path}' was made with another config than the study now plans "
                               f"({changes}). Use a new --dir for the changed study, or remove that run directory.")

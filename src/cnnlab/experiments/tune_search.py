@@ -197,7 +197,7 @@ class PruneOnValidation(Callback):
         self.trial.report(row["val_acc"], row["epoch"])
         if self.trial.should_prune():
             self.pruned = True
-            trainer.should_stop, trainer.stop_reason = True, f"{PRUNED} after epoch {row['epoch']}"
+            trainer.request_stop(f"{PRUNED} after epoch {row['epoch']}")
 
 
 def storage_url(spec: SearchSpec, directory: Path) -> str:

@@ -1,5 +1,6 @@
 """Python API of the pictures that explain a trained run (`cnnlab viz ...`). Each reads the run directory,
-writes a PNG into its plots/ folder and returns (figure, path); the deconvnet's computation is in deconv.py."""
+writes a PNG into its plots/ folder, holding the run's lock as every writer into a run does, and returns
+(figure, path); the deconvnet's computation is in deconv.py."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def filters(run_dir: str | Path, layer: str | None = None, checkpoint: str = "au
     weight = module.weight
     out = run.path / "plots" / f"filters_{_safe(name)}.png"
     shape = "x".join(map(str, weight.shape))
-    figure = plot_filters(weight, out, title=f"{run.path.name}: {name} kernels ({shape})")
+    with RunDir(run.path).writing("draw its pictures"):
+        figure = plot_filters(weight, out, title=f"{run.path.name}: {name} kernels ({shape})")
     return figure, out
 
 
@@ -56,7 +58,8 @@ def features(run_dir: str | Path, image: str | Path, layer: str | None = None,
     if maps.dim() != 3:
         raise ValueError(f"layer '{name}' outputs {tuple(maps.shape)}, not feature maps; pick a convolution")
     out = run.path / "plots" / f"features_{_safe(name)}_{Path(image).stem}.png"
-    figure = plot_features(pixels, maps, out, title=f"{run.path.name}: {name} on {Path(image).name}")
+    with RunDir(run.path).writing("draw its pictures"):
+        figure = plot_features(pixels, maps, out, title=f"{run.path.name}: {name} on {Path(image).name}")
     return figure, out
 
 
@@ -77,8 +80,9 @@ def predictions(run_dir: str | Path, count: int = 8, split: str = "test", checkp
     with torch.inference_mode():
         probabilities = torch.softmax(model(images).float(), dim=1)
     out = run.path / "plots" / f"predictions_{split}.png"
-    figure = plot_predictions(Normalizer(spec.mean, spec.std).undo(images), probabilities, labels, spec.classes, out,
-                              title=f"{run.path.name}: {split} images, top-5 predictions")
+    with RunDir(run.path).writing("draw its pictures"):
+        figure = plot_predictions(Normalizer(spec.mean, spec.std).undo(images), probabilities, labels,
+                                  spec.classes, out, title=f"{run.path.name}: {split} images, top-5 predictions")
     return figure, out
 
 
@@ -100,9 +104,10 @@ def deconv(run_dir: str | Path, layer: str | None = None, top: int = 9, channels
     result = Projections(name, chosen, values, indices, positions, boxes, pixels.unflatten(0, (len(chosen), top)))
     patches = Normalizer(run.spec.mean, run.spec.std).undo(images).unflatten(0, (len(chosen), top))
     out = run.path / "plots" / f"deconv_{_safe(name)}.png"
-    figure = plot_deconv(result.pixels, patches, boxes, chosen, out,
-                         title=f"{run.path.name}: {name}, top {top} activations over the {split} split "
-                               "(left: deconvnet projection, right: image patch)")
+    with RunDir(run.path).writing("draw its pictures"):
+        figure = plot_deconv(result.pixels, patches, boxes, chosen, out,
+                             title=f"{run.path.name}: {name}, top {top} activations over the {split} split "
+                                   "(left: deconvnet projection, right: image patch)")
     return figure, out, result
 
 
@@ -141,5 +146,6 @@ def evolution(run_dir: str | Path, epochs: Sequence[int] | None = None, layer: s
                               "drawn; pick a conv layer (`cnnlab summary MODEL` lists them)")
         weights.append(module.weight.detach()[:count])
     out = run.path / "plots" / f"evolution_{_safe(name)}.png"
-    figure = plot_evolution(weights, epochs, out, title=f"{run.path.name}: {name} kernels during training")
+    with RunDir(run.path).writing("draw its pictures"):
+        figure = plot_evolution(weights, epochs, out, title=f"{run.path.name}: {name} kernels during training")
     return figure, out

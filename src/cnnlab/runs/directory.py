@@ -16,14 +16,15 @@ process owns a run at a time, and a run whose owner died is `crashed`, resumable
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..config import RunConfig, diff, from_dict, save_config
-from ..config.yaml_file import read_yaml
+from ..config import RunConfig, config_hash, diff, read_config, save_config
 from ..errors import ConfigError, RunBusy
 from ..io import FileLock, check_name, describe_owner, is_inside, make_dirs, remove_stale_temp, storage_error
 from ..train.status import Status
@@ -73,14 +74,26 @@ class RunDir:
 
     # ----------------------------------------------------------------------------------- config
     def read_config(self) -> RunConfig:
-        data = read_yaml(self.config_path, "run config").data or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{self.config_path}: a run's config is a mapping of keys (data:, model:, ...)")
-        return from_dict(data, origin=str(self.config_path))
+        """config.yaml; an empty or cut-off one is a ConfigError (config.saved.read_config)."""
+        return read_config(self.config_path)
 
     def write_config(self, config: RunConfig) -> None:
+        """config.yaml, atomically, and only when it changes (the caller holds the run's lock)."""
         make_dirs(self.path)
         save_config(config, self.config_path)
+
+    def made_from(self, config: RunConfig, record: RunRecord | None = None) -> bool:
+        """Whether this run computes what `config` computes: run.json's config hash says so, or (a hash
+        of an older scheme, or none) the hash of the run's own config.yaml read by this cnnlab. False when
+        neither can be read."""
+        record = record or self.record()
+        digest = config_hash(config)
+        if record is not None and record.config_hash == digest:
+            return True
+        try:
+            return config_hash(self.read_config()) == digest
+        except ConfigError:
+            return False
 
     def config_changes(self, config: RunConfig) -> list[str]:
         """'key: old -> new' for every setting `config` changes against the run's own (where it runs aside)."""
@@ -134,6 +147,19 @@ class RunDir:
 
     def release(self) -> None:
         self.lock.release()
+
+    @contextlib.contextmanager
+    def writing(self, doing: str) -> Iterator[RunDir]:
+        """Hold the run's lock while writing into it (the write rule: one writer per run, and a claim by
+        another process, which removes leftover temporary files, never lands mid-write); RunBusy, naming
+        `doing`, when another process holds it."""
+        if not self.claim():
+            raise RunBusy(f"run '{self.path}' is in use by {describe_owner(self.lock.owner())}: cannot {doing} "
+                          "while it is; wait for that process to finish (or stop it)")
+        try:
+            yield self
+        finally:
+            self.release()
 
     def clear(self, runs_dir: Path) -> None:
         """Empty a cnnlab run directory for --overwrite (the caller holds its lock). Refuses anything that

@@ -11,6 +11,7 @@ that raises is recorded as failed, with the reason, before the error reaches the
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import traceback
 from collections.abc import Sequence
@@ -20,10 +21,12 @@ from typing import Any
 
 from torch import nn
 
-from ..config import RunConfig, config_hash
+from ..config import HASH_SCHEME, RunConfig, config_hash
 from ..data import DataSplits
 from ..errors import CnnlabError, ConfigError, DataError, PeerLost
 from ..io import atomic_write_json, check_writable, owner_identity
+from ..log import get as get_logger
+from ..log import quiet as quieted
 from ..models import count_parameters
 from ..models.transfer import freeze, reset_head
 from ..models.weights import load_weights
@@ -31,6 +34,7 @@ from ..train import (
     Callback,
     Checkpointer,
     Console,
+    FitResult,
     MetricsCSV,
     Runtime,
     Status,
@@ -60,6 +64,7 @@ from .predictions import write_predictions
 from .record import RunRecord
 from .versions import versions
 
+LOG = get_logger(__name__)
 EXIT_CODES = {Status.COMPLETED: 0, Status.STOPPED_EARLY: 0, Status.DIVERGED: 3}
 
 
@@ -91,6 +96,17 @@ class TrainResult:
         return EXIT_CODES.get(self.status, 1)
 
 
+@dataclass(frozen=True)
+class SessionFacts:
+    """What run.json says of a session before it trains (RunRecord fields of the same names)."""
+
+    world_size: int = 1
+    weights: dict[str, Any] | None = None  # what model.weights loaded (a WeightsReport)
+    freeze: dict[str, Any] | None = None  # model.freeze: the mode and parameter counts
+    skipped_files: dict[str, str] | None = None  # data.skip_bad: file -> problem
+    data_notes: list[str] | None = None
+
+
 @dataclass
 class Session:
     """Everything a run trains with, built and checked before the run directory is touched."""
@@ -99,7 +115,7 @@ class Session:
     runtime: Runtime
     splits: DataSplits
     model: nn.Module
-    facts: dict[str, Any]  # RunRecord fields known before training: weights, freeze, skipped files
+    facts: SessionFacts
 
 
 def restores_best(config: RunConfig) -> bool:
@@ -108,8 +124,7 @@ def restores_best(config: RunConfig) -> bool:
 
 
 # ---------------------------------------------------------------------------------------- sessions
-def prepare_session(config: RunConfig, resuming: bool = False, quiet: bool = True,
-                    world: World = distributed.SINGLE) -> Session:
+def prepare_session(config: RunConfig, resuming: bool = False, world: World = distributed.SINGLE) -> Session:
     """Data, model (with its starting weights), and every check that needs them; creates no file."""
     runtime = resolve_runtime(config)
     seed_everything(config.seed)
@@ -126,21 +141,21 @@ def prepare_session(config: RunConfig, resuming: bool = False, quiet: bool = Tru
                                   "each process keeps its own batch-norm statistics: leave it false")
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         distributed.init(world, runtime.device)
-    if not quiet:  # where the data came from, always said: a copy found elsewhere is never a silent surprise
-        sizes = ", ".join(f"{count:,} {name}" for name, count in splits.spec.sizes.items() if count)
-        print(f"data: {splits.spec.dataset} from {splits.spec.source} ({sizes})")
-    facts: dict[str, Any] = {}
+    # where the data came from, always said: a copy found elsewhere is never a silent surprise
+    sizes = ", ".join(f"{count:,} {name}" for name, count in splits.spec.sizes.items() if count)
+    LOG.info(f"data: {splits.spec.dataset} from {splits.spec.source} ({sizes})")
+    facts = SessionFacts(world_size=world.size)
     if splits.bad_files or splits.notes:
-        facts.update(skipped_files=splits.bad_files, data_notes=list(splits.notes))
+        facts = dataclasses.replace(facts, skipped_files=splits.bad_files, data_notes=list(splits.notes))
     if not resuming and config.model.weights:
-        report = load_weights(model, config.model.weights, config.model.name, progress=not quiet)
-        facts["weights"] = report.to_dict()
-        if not quiet:
-            print(f"weights: {report.summary()}")
+        report = load_weights(model, config.model.weights, config.model.name,
+                              progress=LOG.isEnabledFor(logging.INFO))  # off under --quiet and in studies' runs
+        facts = dataclasses.replace(facts, weights=report.to_dict())
+        LOG.info(f"weights: {report.summary()}")
     if not resuming and config.model.reset_head:
         reset_head(model)
     if config.model.freeze != "none":  # on resume too: requires_grad is not part of a checkpoint
-        facts["freeze"] = {"mode": config.model.freeze, **freeze(model, config.model.freeze)}
+        facts = dataclasses.replace(facts, freeze={"mode": config.model.freeze, **freeze(model, config.model.freeze)})
     train_batch_size(config.train.batch_size, len(splits.train))
     return Session(config, runtime, splits, model, facts)
 
@@ -149,49 +164,54 @@ def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | N
               overwrite: bool = False, named: bool = True, quiet: bool = False,
               callbacks: Sequence[Callback] = ()) -> TrainResult:
     """A new run into `run` (planned by runs.directory.plan_run_dir). In a distributed run (torchrun) the
-    ranks other than 0 pass run=None: they train their share and write nothing."""
+    ranks other than 0 pass run=None: they train their share and write nothing. `quiet`: no per-epoch
+    lines, data line or notes (cnnlab.log.quiet)."""
     started = time.perf_counter()
     world = world_from_env()
-    if not world.main:
-        return _train(prepare_session(config, world=world), run, None, True, (), started, world)
-    session = prepare_session(config, quiet=quiet, world=world)
-    runs_dir = Path(runs_dir) if runs_dir is not None else run.path.parent
-    check_writable(runs_dir, checkpoint_bytes(config.model, session.splits.spec))
-    owned = run.lock.held
-    run = create_run_dir(run, runs_dir, overwrite, named)
-    try:
-        # run.json first: a process killed at any later moment leaves a folder that is recognisably a
-        # cnnlab run (crashed, restartable), never one that --overwrite must refuse as someone else's
-        run.save(RunRecord(owner=owner_identity(), run_dir=str(run.path), config_hash=config_hash(config),
-                           started=time.strftime("%Y-%m-%dT%H:%M:%S")))
-        run.write_config(config)
-        return _train(session, run, None, quiet, callbacks, started, world)
-    finally:
-        if not owned:
-            run.release()
+    with quieted(quiet or not world.main):
+        if not world.main:
+            return _train(prepare_session(config, world=world), run, None, (), started, world)
+        session = prepare_session(config, world=world)
+        runs_dir = Path(runs_dir) if runs_dir is not None else run.path.parent
+        check_writable(runs_dir, checkpoint_bytes(config.model, session.splits.spec))
+        owned = run.lock.held
+        run = create_run_dir(run, runs_dir, overwrite, named)
+        try:
+            # run.json first: a process killed at any later moment leaves a folder that is recognisably a
+            # cnnlab run (crashed, restartable), never one that --overwrite must refuse as someone else's
+            run.save(RunRecord(owner=owner_identity(), run_dir=str(run.path), config_hash=config_hash(config),
+                               started=time.strftime("%Y-%m-%dT%H:%M:%S")))
+            run.write_config(config)
+            return _train(session, run, None, callbacks, started, world)
+        finally:
+            if not owned:
+                run.release()
 
 
 def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks: Sequence[Callback] = (),
-               checkpoint: str = "last") -> TrainResult:
-    """Continue `run` from its `checkpoint` ('last' or 'previous') with `config` (already checked)."""
+               checkpoint: str = "last", allow_config_change: bool = False) -> TrainResult:
+    """Continue `run` from its `checkpoint` ('last' or 'previous') with `config` (already checked against
+    the run's config.yaml). The checkpoint must have been written under the run's config or `config`,
+    unless `allow_config_change`."""
     started = time.perf_counter()
     world = world_from_env()
-    if not world.main:  # rank 0 owns the directory; the others only read the checkpoint
-        state = _resume_checkpoint(run, checkpoint)
-        return _train(prepare_session(config, resuming=True, world=world), run, state, True, (), started, world)
-    owned = run.lock.held
-    run.require_claim()
-    try:
-        state = _resume_checkpoint(run, checkpoint)
-        session = prepare_session(config, resuming=True, quiet=quiet, world=world)
-        run.write_config(config)
-        return _train(session, run, state, quiet, callbacks, started, world)
-    finally:
-        if not owned:
-            run.release()
+    with quieted(quiet or not world.main):
+        if not world.main:  # rank 0 owns the directory; the others only read the checkpoint
+            state = _resume_checkpoint(run, checkpoint, config, allow_config_change)
+            return _train(prepare_session(config, resuming=True, world=world), run, state, (), started, world)
+        owned = run.lock.held
+        run.require_claim()
+        try:
+            state = _resume_checkpoint(run, checkpoint, config, allow_config_change)
+            session = prepare_session(config, resuming=True, world=world)
+            run.write_config(config)
+            return _train(session, run, state, callbacks, started, world)
+        finally:
+            if not owned:
+                run.release()
 
 
-def _resume_checkpoint(run: RunDir, which: str) -> tuple[dict, dict]:
+def _resume_checkpoint(run: RunDir, which: str, config: RunConfig, allow_change: bool) -> tuple[dict, dict]:
     path = {"last": run.last, "previous": run.previous}.get(which)
     if path is None:
         raise ConfigError(f"--checkpoint for a resume is last or previous, not '{which}'")
@@ -201,7 +221,7 @@ def _resume_checkpoint(run: RunDir, which: str) -> tuple[dict, dict]:
             "first checkpoint). Start it again as a new run (same --name with --overwrite)."
         )
     try:
-        return load_checkpoint(path)
+        tensors, meta = load_checkpoint(path)
     except DataError as exc:
         offer = ""
         if which == "last" and run.previous.is_file():
@@ -213,11 +233,43 @@ def _resume_checkpoint(run: RunDir, which: str) -> tuple[dict, dict]:
             except DataError:
                 offer = f"\n{run.previous} is damaged too; start the run again."
         raise DataError(f"{exc}{offer}") from None
+    if not allow_change:
+        _check_checkpoint_config(run, path, meta, config)
+    return tensors, meta
+
+
+def _check_checkpoint_config(run: RunDir, path: Path, meta: dict[str, Any], config: RunConfig) -> None:
+    """The config hash a checkpoint was written under must be that of the run's config.yaml or of the
+    config it resumes with: a checkpoint of another run (copied in, or the run's folder replaced) would
+    otherwise continue silently under settings it never had. Checkpoints of an older hash scheme (no
+    `config_hash_scheme`) cannot be compared and pass."""
+    if meta.get("config_hash_scheme") != HASH_SCHEME:
+        return
+    saved = config_hash(run.read_config())
+    if meta.get("config_hash") in (saved, config_hash(config)):
+        return
+    what = (f"refusing to resume '{run.path}': {path.name} was written under another config (hash "
+            f"{meta.get('config_hash')}) than the run's config.yaml ({saved}), so it is not this run's checkpoint")
+    fix = "Restore the run's own checkpoint, or continue from this one anyway with"
+    error = ConfigError(f"{what}. {fix} allow_config_change=True.")
+    error.cli = f"{what}. {fix} --allow-config-change."
+    raise error
 
 
 # ---------------------------------------------------------------------------------------- training
-def _train(session: Session, run: RunDir | None, checkpoint: tuple[dict, dict] | None, quiet: bool,
+def _train(session: Session, run: RunDir | None, checkpoint: tuple[dict, dict] | None,
            callbacks: Sequence[Callback], started: float, world: World = distributed.SINGLE) -> TrainResult:
+    trainer = _trainer(session, run, checkpoint, callbacks, world)
+    if not world.main:
+        return _train_other_rank(trainer, run, world)
+    return _train_main(trainer, session, run, started, world)
+
+
+def _trainer(session: Session, run: RunDir | None, checkpoint: tuple[dict, dict] | None,
+             callbacks: Sequence[Callback], world: World) -> Trainer:
+    """The Trainer of a session, restored from `checkpoint`. Rank 0 gets the standard callbacks (console,
+    metrics.csv, steps.csv, checkpoints, TensorBoard); every rank gets early stopping, which decides alike on
+    every rank from the same all-reduced numbers."""
     config, runtime, splits = session.config, session.runtime, session.splits
     loader = dataclasses.replace(LoaderSpec.for_training(config), shard=(world.rank, world.size))
     train = make_batches(splits.train, splits.spec, loader, runtime, splits.cache)
@@ -226,63 +278,70 @@ def _train(session: Session, run: RunDir | None, checkpoint: tuple[dict, dict] |
     scaled = config.optim.lr * distributed.lr_factor(config.optim.lr_scaling, world)
     optimizer = make_optimizer(dataclasses.replace(config.optim, lr=scaled), session.model)
     stopping: list[Callback] = [EarlyStopping(config.stop)] if config.stop.criterion != "none" else []
-    if not world.main:  # the same decisions from the same all-reduced numbers; no file written
-        trainer = Trainer(session.model, optimizer, train, val, config, runtime, stopping, world)
-        trainer.num_classes = splits.spec.num_classes
-        if checkpoint is not None:
-            trainer.restore(*checkpoint)
-        try:
-            status = trainer.fit()
-        except Exception as exc:
-            if distributed.lost_peer(exc, world):
-                raise _peer_lost(exc, run) from None
-            raise
-        return TrainResult(run.path if run else Path("."), RunRecord(status=status, reason=trainer.reason),
-                           list(trainer.state.history), trainer.interrupt_signal)
-    if splits.split_record is not None:  # folder datasets: the exact file lists, for evaluation later
-        atomic_write_json(run.path / "split.json", splits.split_record)
-    digest = config_hash(config)
-    standard: list[Callback] = [Console(quiet), MetricsCSV(run.metrics_path), StepLosses(run.steps_path),
-                                Checkpointer(run.checkpoints, digest, config.train.keep_epochs)]
-    if config.train.tensorboard:
-        standard.append(TensorBoard(run.path / "tensorboard"))
+    standard: list[Callback] = []
+    if world.main:
+        standard = [Console(), MetricsCSV(run.metrics_path), StepLosses(run.steps_path),
+                    Checkpointer(run.checkpoints, config_hash(config), config.train.keep_epochs)]
+        if config.train.tensorboard:
+            standard.append(TensorBoard(run.path / "tensorboard"))
     trainer = Trainer(session.model, optimizer, train, val, config, runtime, [*standard, *stopping, *callbacks],
                       world)
     trainer.num_classes = splits.spec.num_classes
     if checkpoint is not None:
         trainer.restore(*checkpoint)
-    graphs = trainer.facts.get("graphs")
-    if graphs and not graphs["used"] and not quiet:
-        print(f"note: {graphs['why']}; training eagerly")
-    beyond = sorted(e for e in config.train.keep_epochs if e > config.train.epochs)
-    if beyond and not quiet:  # not an error: a resume may raise epochs, and a retraining shortens them
-        print(f"note: train.keep_epochs {beyond} lie beyond epochs={config.train.epochs}: those weights are not kept "
-              "unless the run is resumed with more epochs")
-    session.facts["world_size"] = world.size
+    return trainer
+
+
+def _train_other_rank(trainer: Trainer, run: RunDir | None, world: World) -> TrainResult:
+    """A rank other than 0: trains its share and writes nothing; its result is rank 0's."""
+    try:
+        result = trainer.fit()
+    except Exception as exc:
+        if distributed.lost_peer(exc, world):
+            raise _peer_lost(exc, run) from None
+        raise
+    return TrainResult(run.path if run else Path("."), RunRecord().with_fit(result), list(result.history),
+                       result.interrupt_signal)
+
+
+def _train_main(trainer: Trainer, session: Session, run: RunDir, started: float, world: World) -> TrainResult:
+    """Rank 0 (or the only process): run.json says 'running', then training, the test set, and the end."""
+    config, splits = session.config, session.splits
+    if splits.split_record is not None:  # folder datasets: the exact file lists, for evaluation later
+        atomic_write_json(run.path / "split.json", splits.split_record)
+    _say_notes(trainer, config)
     base = run.record() or RunRecord()
+    facts = session.facts
     record = run.save(base.updated(
-        status=Status.RUNNING, reason="", config_hash=digest, seed=config.seed, device=runtime.describe(),
-        precision=runtime.precision, channels_last=runtime.channels_last, versions=versions(),
-        parameters=count_parameters(session.model), data=splits.spec.to_dict(), run_dir=str(run.path),
-        owner=owner_identity(), started=base.started or time.strftime("%Y-%m-%dT%H:%M:%S"),
-        sessions=base.sessions + 1, ended=None, traceback=None, **session.facts,
+        status=Status.RUNNING, reason="", config_hash=config_hash(config), seed=config.seed,
+        device=session.runtime.describe(), precision=session.runtime.precision,
+        channels_last=session.runtime.channels_last, versions=versions(), parameters=count_parameters(session.model),
+        data=splits.spec.to_dict(), run_dir=str(run.path), owner=owner_identity(),
+        started=base.started or time.strftime("%Y-%m-%dT%H:%M:%S"), sessions=base.sessions + 1, ended=None,
+        traceback=None, world_size=facts.world_size, weights=facts.weights, freeze=facts.freeze,
+        skipped_files=facts.skipped_files, data_notes=facts.data_notes,
     ))
+    result: FitResult | None = None
     with STOP.watching():  # until run.json is final: a signal after the last epoch lets the run finish
         try:
-            status = trainer.fit()
-            test = _score_test(trainer, run, splits, config, runtime) if status.scored else None
-        except CnnlabError as exc:
-            _record_failure(run, record.updated(status=Status.FAILED, reason=str(exc).splitlines()[0],
-                                                **trainer.facts))
-            raise
+            result = trainer.fit()
+            test = _score_test(trainer, run, session) if result.status.scored else None
         except Exception as exc:
-            if distributed.lost_peer(exc, world):  # run.json stays 'running': crashed, resumable, not failed
-                raise _peer_lost(exc, run) from None
-            _record_failure(run, record.updated(status=Status.FAILED, reason=f"{type(exc).__name__}: {exc}",
-                                                traceback=traceback.format_exc(limit=12), **trainer.facts))
+            _record_failure(run, record, result, trainer, exc, world)
             raise
         wall = base.wall_seconds + time.perf_counter() - started
-        return _finish(trainer, run, record, test, wall)
+        record = run.save(record.with_fit(result).updated(test=test, wall_seconds=wall,
+                                                          ended=time.strftime("%Y-%m-%dT%H:%M:%S")))
+    return TrainResult(run.path, record, list(result.history), result.interrupt_signal)
+
+
+def _say_notes(trainer: Trainer, config: RunConfig) -> None:
+    if trainer.graphs is not None and not trainer.graphs.used:
+        LOG.info(f"note: {trainer.graphs.why}; training eagerly")
+    beyond = sorted(e for e in config.train.keep_epochs if e > config.train.epochs)
+    if beyond:  # not an error: a resume may raise epochs, and a retraining shortens them
+        LOG.info(f"note: train.keep_epochs {beyond} lie beyond epochs={config.train.epochs}: those weights are not "
+                 "kept unless the run is resumed with more epochs")
 
 
 def _peer_lost(exc: Exception, run: RunDir | None) -> PeerLost:
@@ -293,37 +352,33 @@ def _peer_lost(exc: Exception, run: RunDir | None) -> PeerLost:
                     f"checkpoint with {where}")
 
 
-def _record_failure(run: RunDir, record: RunRecord) -> None:
-    """Write the failure into run.json if the disk lets us; if not (it is full), the run reads as crashed
-    once this process is gone, which is as resumable, and the original error is the one to report."""
+def _record_failure(run: RunDir, record: RunRecord, result: FitResult | None, trainer: Trainer,
+                    exc: Exception, world: World) -> None:
+    """run.json says how the run failed: training raised (`result` None) or scoring the test set did. A rank
+    whose peer died raises PeerLost instead and leaves run.json 'running': crashed, resumable, not failed.
+    If the disk refuses the write (it is full), the run reads as crashed once this process is gone, which
+    is as resumable, and the original error is the one to report."""
+    if not isinstance(exc, CnnlabError) and distributed.lost_peer(exc, world):
+        raise _peer_lost(exc, run) from None
+    failed = record.with_fit(result) if result is not None else record.updated(
+        graphs=trainer.graphs.to_dict() if trainer.graphs else None)
+    if isinstance(exc, CnnlabError):
+        failed = failed.updated(status=Status.FAILED, reason=str(exc).splitlines()[0])
+    else:
+        failed = failed.updated(status=Status.FAILED, reason=f"{type(exc).__name__}: {exc}",
+                                traceback=traceback.format_exc(limit=12))
     try:
-        run.save(record)
+        run.save(failed)
     except OSError:
         pass
 
 
-def _score_test(trainer: Trainer, run: RunDir, splits: DataSplits, config: RunConfig,
-                runtime: Runtime) -> dict[str, float]:
+def _score_test(trainer: Trainer, run: RunDir, session: Session) -> dict[str, float]:
+    config, splits = session.config, session.splits
     if restores_best(config) and run.best.is_file():
         tensors, _ = load_checkpoint(run.best)
         trainer.model.load_state_dict(split_prefix(tensors, "model."))
-    loader = make_batches(splits.test, splits.spec, LoaderSpec.for_evaluation(config), runtime, splits.cache)
+    loader = make_batches(splits.test, splits.spec, LoaderSpec.for_evaluation(config), session.runtime, splits.cache)
     metrics = trainer.evaluate(loader, per_image=True)
     write_predictions(run.path, {"test": metrics})  # for the verdicts: two runs compared image by image
     return {k: metrics[k] for k in ("loss", "acc", "top5", "count")}
-
-
-def _finish(trainer: Trainer, run: RunDir, record: RunRecord, test: dict[str, float] | None,
-            wall: float) -> TrainResult:
-    state = trainer.state
-    images = state.step * trainer.train_batches.batch_size
-    speed = images / state.train_seconds if state.train_seconds > 0 else 0.0
-    last = state.history[-1] if state.history else {}
-    record = run.save(record.updated(
-        status=trainer.status, reason=trainer.reason, epochs_completed=state.epoch, steps=state.step,
-        best_epoch=state.best_epoch, monitor=trainer.monitor,
-        final={k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5")},
-        test=test, train_seconds=state.train_seconds, wall_seconds=wall, images_per_second=speed,
-        ended=time.strftime("%Y-%m-%dT%H:%M:%S"), **trainer.facts,
-    ))
-    return TrainResult(run.path, record, list(state.history), trainer.interrupt_signal)

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..io import atomic_write_json
+from ..train.result import FitResult
 from ..train.status import Status
 
 SCHEMA = "cnnlab.run/2"
@@ -100,6 +101,16 @@ class RunRecord:
     def updated(self, **values: Any) -> RunRecord:
         """A copy with `values` set; an unknown field name is a TypeError (a typo never reaches disk)."""
         return dataclasses.replace(self, **values)
+
+    def with_fit(self, result: FitResult) -> RunRecord:
+        """A copy saying how training ended (`Trainer.fit()`'s result): the one way a fit reaches run.json."""
+        return dataclasses.replace(
+            self, status=result.status, reason=result.reason, epochs_completed=result.epochs, steps=result.steps,
+            best_epoch=result.best_epoch, monitor=result.monitor, final=dict(result.final),
+            train_seconds=result.train_seconds, images_per_second=result.images_per_second,
+            divergence=result.divergence.to_dict() if result.divergence else None,
+            early_stop=result.early_stop.to_dict() if result.early_stop else None,
+            graphs=result.graphs.to_dict() if result.graphs else None)
 
     # ------------------------------------------------------------------------------------- meaning
     @staticmethod

@@ -1,40 +1,34 @@
-"""Callbacks: five hooks, each optional. A callback asks the trainer to stop by setting
-`trainer.should_stop = True` and `trainer.stop_reason`."""
+"""The standard callbacks (hooks.py has the hooks): metrics.csv, steps.csv, the console, checkpoints,
+TensorBoard. A callback asks the trainer to stop with `trainer.request_stop(reason)`."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
 import io
-import sys
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..config import HASH_SCHEME
 from ..errors import ConfigError
 from ..io import atomic_write_text, storage_error
+from ..log import get as get_logger
+from ..log import on_terminal
+from .hooks import Callback, TrainerView
+from .result import FitResult
 from .status import Status
 
-if TYPE_CHECKING:
-    from .trainer import Trainer
+LOG = get_logger(__name__)
 
 METRIC_COLUMNS = (
     "epoch", "step", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_top5",
     "train_seconds", "val_seconds", "images_per_second",
 )
 
-
-class Callback:
-    def on_fit_start(self, trainer: Trainer) -> None: ...
-
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None: ...
-
-    def on_progress(self, trainer: Trainer, progress: dict[str, Any]) -> None:
-        """Every `trainer.progress_seconds` during an epoch (the only in-epoch host sync)."""
-
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None: ...
-
-    def on_fit_end(self, trainer: Trainer, status: str) -> None: ...
+__all__ = ["METRIC_COLUMNS", "Callback", "Checkpointer", "Console", "MetricsCSV", "StepLosses", "TensorBoard",
+           "loss_text", "read_metrics", "read_step_losses"]
 
 
 class MetricsCSV(Callback):
@@ -44,12 +38,12 @@ class MetricsCSV(Callback):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def on_fit_start(self, trainer: Trainer) -> None:
+    def on_fit_start(self, trainer: TrainerView) -> None:
         rows = read_metrics(self.path) if self.path.exists() else []
         kept = [row for row in rows if int(row["epoch"]) <= trainer.state.epoch]
         _rewrite_csv(self.path, METRIC_COLUMNS, [{k: _format(row.get(k)) for k in METRIC_COLUMNS} for row in kept])
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, row: dict[str, Any]) -> None:
         with _appending(self.path) as handle:
             csv.DictWriter(handle, METRIC_COLUMNS, extrasaction="ignore").writerow(
                 {key: _format(row.get(key)) for key in METRIC_COLUMNS}
@@ -109,14 +103,14 @@ class StepLosses(Callback):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def on_fit_start(self, trainer: Trainer) -> None:
+    def on_fit_start(self, trainer: TrainerView) -> None:
         kept = []
         if self.path.exists():
             with open(self.path, newline="") as handle:
                 kept = [row for row in csv.DictReader(handle) if int(row["epoch"]) <= trainer.state.epoch]
         _rewrite_csv(self.path, ("epoch", "step", "loss"), kept)
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, row: dict[str, Any]) -> None:
         losses = row.get("step_losses") or []
         first = row["step"] - len(losses) + 1
         with _appending(self.path) as handle:
@@ -130,16 +124,15 @@ def read_step_losses(path: Path) -> list[tuple[int, int, float]]:
 
 
 class Console(Callback):
-    """A rich progress bar on a terminal; one line per epoch otherwise; nothing when quiet."""
+    """One line per epoch on the 'cnnlab.train' logger; a rich progress bar beside those lines when they are
+    printed onto a terminal (the command line's handler, cnnlab/log.py)."""
 
-    def __init__(self, quiet: bool = False, stream: Any = None) -> None:
-        self.quiet = quiet
-        self.stream = stream or sys.stdout
-        self.progress = None
-        self.task = None
+    def __init__(self) -> None:
+        self.progress: Any = None
+        self.task: Any = None
 
-    def on_fit_start(self, trainer: Trainer) -> None:
-        if self.quiet or not self.stream.isatty():
+    def on_fit_start(self, trainer: TrainerView) -> None:
+        if not on_terminal(LOG):
             return
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -148,9 +141,9 @@ class Console(Callback):
             TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}  {task.fields[speed]}"),
             TimeRemainingColumn(), transient=True,
         )
-        self.progress.start()
+        self.progress.start()  # redirects stdout: the epoch lines print above the bar
 
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+    def on_epoch_start(self, trainer: TrainerView, epoch: int) -> None:
         if self.progress is not None:
             if self.task is not None:
                 self.progress.remove_task(self.task)
@@ -159,32 +152,30 @@ class Console(Callback):
                 loss="-", acc="-", speed="",
             )
 
-    def on_progress(self, trainer: Trainer, progress: dict[str, Any]) -> None:
+    def on_progress(self, trainer: TrainerView, progress: dict[str, Any]) -> None:
         if self.progress is not None and self.task is not None:
             self.progress.update(
                 self.task, completed=progress["step_in_epoch"], loss=f"{progress['loss']:.4f}",
                 acc=f"{100 * progress['acc']:.2f}%", speed=f"{progress['images_per_second']:,.0f} img/s",
             )
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        if self.quiet:
+    def on_epoch_end(self, trainer: TrainerView, row: dict[str, Any]) -> None:
+        if not LOG.isEnabledFor(logging.INFO):  # not even formatted when nobody prints it
             return
         parts = [f"epoch {row['epoch']}/{trainer.epochs}", f"train loss {loss_text(row['train_loss'])}",
                  f"acc {100 * row['train_acc']:.2f}%"]
         if row.get("val_loss") is not None:
             parts += [f"val loss {loss_text(row['val_loss'])}", f"acc {100 * row['val_acc']:.2f}%"]
         parts += [f"{row['train_seconds']:.1f}s", f"{row['images_per_second']:,.0f} img/s"]
-        line = "  ".join(parts)
-        try:
-            if self.progress is not None:
-                self.progress.console.print(line)
-            else:
-                print(line, file=self.stream, flush=True)
-        except BrokenPipeError:  # `cnnlab train | head`: the reader left; the run goes on, silently
-            self.quiet = True
-            silence_stdout()
+        LOG.info("  ".join(parts))
 
-    def on_fit_end(self, trainer: Trainer, status: str) -> None:
+    def on_fit_end(self, trainer: TrainerView, result: FitResult) -> None:
+        self._close()
+
+    def on_exception(self, trainer: TrainerView, error: BaseException) -> None:
+        self._close()
+
+    def _close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
@@ -201,31 +192,32 @@ class Checkpointer(Callback):
         self.config_hash = config_hash
         self.keep_epochs = set(keep_epochs)
 
-    def save_last(self, trainer: Trainer) -> None:
+    def save_last(self, trainer: TrainerView) -> None:
         from .checkpoint import save_checkpoint
 
         tensors, meta = trainer.snapshot()
-        meta["config_hash"] = self.config_hash
+        meta.update(config_hash=self.config_hash, config_hash_scheme=HASH_SCHEME)  # checked on resume
         save_checkpoint(self.directory / "last.safetensors", tensors, meta,
                         previous=self.directory / "previous.safetensors")
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, row: dict[str, Any]) -> None:
         self.save_last(trainer)
         if row.get("is_best"):
             self._weights(trainer, row, self.directory / "best.safetensors")
         if row["epoch"] in self.keep_epochs:
             self._weights(trainer, row, self.directory / f"epoch_{row['epoch']:04d}.safetensors")
 
-    def _weights(self, trainer: Trainer, row: dict[str, Any], path: Path) -> None:
+    def _weights(self, trainer: TrainerView, row: dict[str, Any], path: Path) -> None:
         from .checkpoint import save_checkpoint
 
         weights = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
         metrics = {k: v for k, v in row.items() if k not in ("is_best", "step_losses")}
-        meta = {"epoch": row["epoch"], "monitor": trainer.monitor, "metrics": metrics, "config_hash": self.config_hash}
+        meta = {"epoch": row["epoch"], "monitor": trainer.monitor, "metrics": metrics, "config_hash": self.config_hash,
+                "config_hash_scheme": HASH_SCHEME}
         save_checkpoint(path, weights, meta)
 
-    def on_fit_end(self, trainer: Trainer, status: str) -> None:
-        if status == Status.INTERRUPTED:
+    def on_fit_end(self, trainer: TrainerView, result: FitResult) -> None:
+        if result.status == Status.INTERRUPTED:
             self.save_last(trainer)
 
 
@@ -247,10 +239,10 @@ class TensorBoard(Callback):
                               "pip install 'cnnlab[tensorboard]' (or set train.tensorboard=false)") from None
         return SummaryWriter
 
-    def on_fit_start(self, trainer: Trainer) -> None:
+    def on_fit_start(self, trainer: TrainerView) -> None:
         self.writer = self.require()(str(self.directory))
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, row: dict[str, Any]) -> None:
         losses = row.get("step_losses") or []
         first = row["step"] - len(losses) + 1
         for index, loss in enumerate(losses):
@@ -265,20 +257,18 @@ class TensorBoard(Callback):
         self.writer.add_scalar("speed/images_per_second", row["images_per_second"], row["epoch"])
         self.writer.flush()
 
-    def on_fit_end(self, trainer: Trainer, status: str) -> None:
-        self.writer.close()
+    def on_fit_end(self, trainer: TrainerView, result: FitResult) -> None:
+        self._close()
+
+    def on_exception(self, trainer: TrainerView, error: BaseException) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 def loss_text(value: float) -> str:
     """0.4213, or 3.2e+11 (a diverging loss in full would be twelve digits wide)."""
     return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3g}"
-
-
-def silence_stdout() -> None:
-    """Point stdout at /dev/null after its reader has gone, so later prints cannot fail the run."""
-    import os
-    import sys
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)

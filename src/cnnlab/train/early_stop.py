@@ -42,7 +42,8 @@ from typing import Any
 
 from ..config import StopConfig
 from ..errors import ConfigError
-from .callbacks import Callback
+from .hooks import Callback, TrainerView
+from .result import EarlyStopRecord
 
 DEFAULT_ALPHA = {"gl": 5.0, "pq": 0.5}  # Prechelt's middle settings (GL_5, PQ_0.5)
 
@@ -178,23 +179,18 @@ def check(config: StopConfig, has_validation: bool) -> None:
 
 
 class EarlyStopping(Callback):
-    """Asks the trainer to stop when `decide` says so; the decision goes into run.json (`early_stop`)."""
+    """Asks the trainer to stop when `decide` says so, with the decision for run.json (`early_stop`)."""
 
     def __init__(self, config: StopConfig) -> None:
         self.config = config
 
-    def on_fit_start(self, trainer: Any) -> None:
+    def on_fit_start(self, trainer: TrainerView) -> None:
         check(self.config, trainer.val_batches is not None)
-        if self.config.criterion != "none":
-            trainer.facts["early_stop"] = {"criterion": self.config.criterion, "fired": False,
-                                           "metric": self.config.metric, "counted": "epochs"}
 
-    def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, row: dict[str, Any]) -> None:
         decision = decide(self.config, trainer.state.history)
         if decision.stop:
-            trainer.should_stop = True
-            trainer.stop_reason = f"early stop after epoch {decision.epoch}: {decision.reason}"
-            trainer.facts["early_stop"] = {
-                "criterion": self.config.criterion, "fired": True, "epoch": decision.epoch, "why": decision.reason,
-                "values": decision.values, "metric": self.config.metric, "counted": "epochs",
-                "best_epoch": trainer.state.best_epoch, "restored_best": self.config.restore_best}
+            record = EarlyStopRecord(self.config.criterion, self.config.metric, fired=True, epoch=decision.epoch,
+                                     why=decision.reason, values=decision.values,
+                                     best_epoch=trainer.state.best_epoch, restored_best=self.config.restore_best)
+            trainer.request_stop(f"early stop after epoch {decision.epoch}: {decision.reason}", record)

@@ -5,7 +5,7 @@ hundreds of kernel launches from Python (PyTorch's "whole-network capture", torc
 What capture needs, and how it is met:
 - fixed shapes: the in-memory loader's training batches (drop_last), copied into static input buffers;
 - no host synchronisation inside the step: losses and correct counts are summed on the device outside the
-  graph (train/trainer.py's Accumulator reads the static outputs);
+  graph (train/accumulator.py reads the static outputs);
 - a graph-safe optimizer with a per-step learning rate: torch's SGD bakes a Python-float lr into the graph,
   so the update here is SGD's own rule (weight decay added to the gradient, heavy-ball or Nesterov momentum,
   dampening 0) written with foreach ops and a learning-rate *tensor* per parameter group, filled from

@@ -1,25 +1,28 @@
-"""The Trainer: `fit()` runs epochs of `train_epoch()` and `evaluate()`, each returning a metrics dict.
+"""The Trainer: `fit()` runs epochs of `train_epoch()` and `evaluate()` and returns one `FitResult`.
 
-Speed rules (docs/architecture.md; the data path): no `.item()` and no Python branch on tensor values inside the step.
-Loss sums, correct counts and the non-finite flag stay on the device and are read once per epoch, or
-every `progress_seconds` for the progress bar, which is also when divergence is noticed mid-epoch.
+Speed rules (docs/architecture.md, 'The training step'): no `.item()` and no Python branch on tensor values
+inside the step. Loss sums, correct counts and the non-finite flag stay on the device and are read once per
+epoch, or every `progress_seconds` for the progress bar, which is also when divergence is noticed mid-epoch.
 
-Stopping: a callback sets `should_stop` (status 'stopped_early'); SIGINT/SIGTERM set the process's stop
-request (train/interrupts.py) that the loop reads after the current step, so the step finishes and a
-consistent checkpoint can be written (status 'interrupted'); a second signal ends the process at once
-(exit 130/143), which corrupts nothing because every file is written atomically. A NaN/Inf training
-loss, or a mean training loss above `train.divergence_threshold` x ln(C) (C classes; ln(C) is the loss
-of a uniform guess, where training starts), ends the run as 'diverged' without touching the last good
-checkpoint.
+How a run ends, one way each, all through `_end` (the first ending wins and is final):
+- 'completed': every epoch trained.
+- 'stopped_early': a callback called `request_stop(reason)` (early stopping, a pruner); the run ends
+  before the next epoch (after the last one, it has completed anyway).
+- 'interrupted': SIGINT/SIGTERM set the process's stop request (train/interrupts.py), which the loop reads
+  after the current step, so the step finishes and a consistent checkpoint can be written; a second signal
+  ends the process at once (exit 130/143), which corrupts nothing because every file is written atomically.
+- 'diverged': a NaN/Inf training loss, or a mean training loss above `train.divergence_threshold` x ln(C)
+  (C classes; ln(C) is the loss of a uniform guess, where training starts); the last good checkpoint is
+  left untouched.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -31,7 +34,7 @@ from ..data import Batches
 from ..evaluate.metrics import evaluate_model
 from ..optim import apply_schedule, lr_factor
 from . import distributed
-from .callbacks import Callback
+from .accumulator import Accumulator
 from .checkpoint import (
     optimizer_from_flat,
     optimizer_to_flat,
@@ -40,83 +43,13 @@ from .checkpoint import (
     split_prefix,
 )
 from .graphs import GraphStep, graph_support
+from .hooks import Callback
 from .interrupts import STOP
+from .result import FINAL_KEYS, Divergence, EarlyStopRecord, FitResult, GraphsRecord, TrainState
 from .runtime import Runtime
 from .status import Status
 
-
-@dataclass
-class TrainState:
-    """Everything besides weights and optimizer state that a resumed run needs to continue exactly."""
-
-    epoch: int = 0  # completed epochs
-    step: int = 0  # optimizer steps taken
-    step_in_epoch: int = 0  # steps of the unfinished epoch already taken (after an interrupt)
-    train_seconds: float = 0.0  # time inside train_epoch, summed over sessions
-    best_epoch: int | None = None
-    best_value: float | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-class Accumulator:
-    """Running training-loss sum, correct count and non-finite flag, all on the device."""
-
-    def __init__(self, device: torch.device, steps: int) -> None:
-        float_type = torch.float32 if device.type == "mps" else torch.float64
-        self.loss_sum = torch.zeros((), dtype=float_type, device=device)
-        self.correct = torch.zeros((), dtype=torch.int64, device=device)
-        self.nonfinite = torch.zeros((), dtype=torch.bool, device=device)
-        self.step_losses = torch.full((max(steps, 1),), float("nan"), dtype=torch.float32, device=device)
-        self.count = 0
-        self.seconds = 0.0
-
-    def add(self, index: int, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        self.loss_sum += loss.to(self.loss_sum.dtype) * labels.shape[0]
-        self.correct += (logits.argmax(dim=1) == labels).sum()
-        self.nonfinite |= ~torch.isfinite(loss)
-        self.step_losses[index] = loss  # every step's loss, read once per epoch (the loss-per-iteration plots)
-        self.count += int(labels.shape[0])
-
-    def read(self, all_ranks: bool = False) -> tuple[float, float, bool]:
-        """(mean loss, accuracy, diverged): one host sync; `all_ranks`: over every rank of a distributed run."""
-        if all_ranks:
-            self.merge()
-        values = torch.stack([self.loss_sum.double(), self.correct.double(), self.nonfinite.double()]).tolist()
-        count = max(self.count, 1)
-        return values[0] / count, values[1] / count, bool(values[2])
-
-    def merge(self) -> None:
-        """Distributed: every rank's sums and counts into every rank's accumulator (step losses become the
-        global batches' means: each rank's is its slice's mean, and the slices are equal)."""
-        world = torch.distributed.get_world_size()
-        flag = self.nonfinite.to(torch.int32)
-        for tensor in (self.loss_sum, self.correct, self.step_losses):
-            torch.distributed.all_reduce(tensor)
-        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-        self.nonfinite.copy_(flag.bool())
-        self.step_losses /= world
-        self.count = int(distributed.all_sum([float(self.count)], self.correct.device)[0])
-
-    def tensors(self) -> dict[str, torch.Tensor]:
-        return {"partial.loss_sum": self.loss_sum, "partial.correct": self.correct,
-                "partial.nonfinite": self.nonfinite, "partial.step_losses": self.step_losses}
-
-    def load(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
-             world: distributed.World = distributed.SINGLE) -> None:
-        """The sums of an interrupted epoch (saved merged over all ranks). Resumed on W ranks, rank 0 holds
-        them (its step losses x W, as the merge divides by W) and the others start from zero."""
-        self.seconds = float(meta["seconds"])
-        if not world.main:
-            self.step_losses.zero_()
-            return
-        self.loss_sum.copy_(tensors["partial.loss_sum"])
-        self.correct.copy_(tensors["partial.correct"])
-        self.nonfinite.copy_(tensors["partial.nonfinite"])
-        self.step_losses.copy_(tensors["partial.step_losses"] * world.size)
-        self.count = int(meta["count"])
+LOG = logging.getLogger(__name__)
 
 
 class Trainer:
@@ -133,12 +66,13 @@ class Trainer:
     ) -> None:
         self.model = model
         self.world = world
-        self.eval_model = torch.compile(model) if config.train.compile else model
+        self.compiled = config.train.compile
+        self.eval_model = torch.compile(model) if self.compiled else model
         self.forward_model = self.eval_model
         if world.active:  # gradients averaged over the ranks in backward (train/distributed.py)
             ids = [runtime.device.index] if runtime.device.type == "cuda" else None
             wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-            self.forward_model = torch.compile(wrapped) if config.train.compile else wrapped
+            self.forward_model = torch.compile(wrapped) if self.compiled else wrapped
         self.optimizer = optimizer
         self.train_batches, self.val_batches = train_batches, val_batches
         self.config, self.runtime = config, runtime
@@ -147,37 +81,77 @@ class Trainer:
         self.num_classes = int(getattr(model, "num_classes", 0)) or _output_features(model)
         self.state = TrainState()
         self.partial: Accumulator | None = None
-        self.should_stop, self.stop_reason = False, ""
-        self.status, self.reason = Status.COMPLETED, ""
         self.progress_seconds = 0.5
         self.interrupt_signal: int | None = None
-        self.facts: dict[str, Any] = {}  # for run.json: early_stop, divergence, graphs (RunRecord fields)
+        self.ending: tuple[Status, str] | None = None  # (status, reason) once the run has ended
+        self.stop_request: tuple[str, EarlyStopRecord | None] | None = None
+        self.divergence: Divergence | None = None
+        self.graphs: GraphsRecord | None = None
         self.graph_step: GraphStep | None = None
         if config.train.graphs:
-            why = graph_support(runtime.device, train_batches, optimizer, config.train.compile, world.active)
-            self.facts["graphs"] = {"used": why is None, "why": why}
+            why = graph_support(runtime.device, train_batches, optimizer, self.compiled, world.active)
+            self.graphs = GraphsRecord(used=why is None, why=why)
             if why is None:
                 self.graph_step = GraphStep(model, optimizer, runtime.amp_dtype)
 
     # ------------------------------------------------------------------------------------------ loop
-    def fit(self) -> Status:
-        """Train until `epochs`, a stop request, an interrupt or divergence; return the status."""
+    def fit(self) -> FitResult:
+        """Train until `epochs`, a stop request, an interrupt or divergence, and return how it ended.
+        Every callback is closed either way: on_fit_end with the result, or on_exception before an error
+        goes on."""
         with STOP.watching():
-            self._call("on_fit_start")
-            while self.state.epoch < self.epochs and self.status == Status.COMPLETED:
-                if self.should_stop:
-                    self.status, self.reason = Status.STOPPED_EARLY, self.stop_reason
-                    break
-                self._run_epoch(self.state.epoch)
-            if self.status == Status.COMPLETED and not self.reason:
-                self.reason = f"trained {self.state.epoch} epoch{'' if self.state.epoch == 1 else 's'}"
-            self._call("on_fit_end", self.status)
-        return self.status
+            try:
+                self._call("on_fit_start")
+                while self.ending is None and self.state.epoch < self.epochs:
+                    if self.stop_request is not None:
+                        self._end(Status.STOPPED_EARLY, self.stop_request[0])
+                        break
+                    self._run_epoch(self.state.epoch)
+                result = self._result()
+                self._call("on_fit_end", result)
+            except BaseException as error:
+                self._call_each("on_exception", error)
+                raise
+        return result
+
+    def request_stop(self, reason: str, early_stop: EarlyStopRecord | None = None) -> None:
+        """A callback's request to end the run as 'stopped_early' with `reason` before the next epoch (after
+        the last epoch the run has completed anyway); `early_stop`: the criterion's decision, for run.json.
+        The first request counts."""
+        if self.stop_request is None:
+            self.stop_request = (reason, early_stop)
+
+    def _end(self, status: Status, reason: str) -> None:
+        if self.ending is None:
+            self.ending = (status, reason)
+
+    def _result(self) -> FitResult:
+        """The one place a FitResult is made: from the ending, the state and the trainer's records."""
+        state = self.state
+        status, reason = self.ending or (Status.COMPLETED,
+                                         f"trained {state.epoch} epoch{'' if state.epoch == 1 else 's'}")
+        images = state.step * self.train_batches.batch_size
+        last = state.history[-1] if state.history else {}
+        return FitResult(
+            status=status, reason=reason, epochs=state.epoch, steps=state.step, best_epoch=state.best_epoch,
+            monitor=self.monitor, final={key: last.get(key) for key in FINAL_KEYS},
+            train_seconds=state.train_seconds,
+            images_per_second=images / state.train_seconds if state.train_seconds > 0 else 0.0,
+            history=tuple(dict(row) for row in state.history), interrupt_signal=self.interrupt_signal,
+            divergence=self.divergence, early_stop=self._early_stop_record(), graphs=self.graphs,
+            compiled=self.compiled)
+
+    def _early_stop_record(self) -> EarlyStopRecord | None:
+        """The criterion's decision when it ended the run; armed (not fired) when one was configured."""
+        if self.stop_request is not None and self.stop_request[1] is not None:
+            return self.stop_request[1]
+        stop = self.config.stop
+        return EarlyStopRecord(stop.criterion, stop.metric) if stop.criterion != "none" else None
 
     def _run_epoch(self, epoch: int) -> None:
         self._call("on_epoch_start", epoch)
         train = self.train_epoch(epoch)
-        if self.status != Status.COMPLETED:
+        if train is None:  # the run ended inside the epoch
             return
         started = time.perf_counter()
         val = self.evaluate(self.val_batches) if self.val_batches is not None else {}
@@ -193,15 +167,38 @@ class Trainer:
         self.state.history.append({k: v for k, v in row.items() if k not in ("is_best", "step_losses")})
         self._call("on_epoch_end", row)
 
-    def train_epoch(self, epoch: int) -> dict[str, Any]:
-        """One epoch (or the rest of an interrupted one). Returns loss, acc, lr, seconds, img/s."""
+    def train_epoch(self, epoch: int) -> dict[str, Any] | None:
+        """One epoch (or the rest of an interrupted one): loss, acc, lr, seconds, img/s and every step's
+        loss; None when the run ended in it instead (interrupted or diverged: `ending` says which)."""
+        steps = len(self.train_batches)
+        acc = self.partial or Accumulator(self.runtime.device, steps)
+        self.partial = None
+        started = time.perf_counter()
+        try:
+            self._train_steps(epoch, acc, started)
+            if self.ending is None:
+                loss_mean, accuracy, diverged = acc.read(all_ranks=self.world.active)
+        finally:  # the one place training time is counted, however the epoch ends
+            elapsed = time.perf_counter() - started
+            acc.seconds += elapsed
+            self.state.train_seconds += elapsed
+        if self.ending is not None:
+            return None
+        self._check_divergence(epoch, loss_mean, diverged)
+        if self.ending is not None:
+            return None
+        self.state.step_in_epoch = 0
+        return {"loss": loss_mean, "acc": accuracy, "lr": self.optimizer.param_groups[0]["lr"],
+                "seconds": acc.seconds, "images_per_second": acc.count / max(acc.seconds, 1e-9),
+                "step_losses": acc.step_losses.tolist()[:steps]}
+
+    def _train_steps(self, epoch: int, acc: Accumulator, started: float) -> None:
+        """The epoch's remaining steps, until its end or the end of the run (an interrupt, or NaN/Inf seen
+        at a progress report)."""
         self.model.train()
         steps = len(self.train_batches)
         schedule, history = self.config.schedule, self.state.history
         apply_schedule(self.optimizer, lr_factor(schedule, epoch, self.epochs, history))
-        acc = self.partial or Accumulator(self.runtime.device, steps)
-        self.partial = None
-        started = time.perf_counter()
         next_report = started + self.progress_seconds
         for images, labels in self.train_batches.batches(epoch, self.state.step_in_epoch):
             if schedule.per_iteration:  # a Python float per step: no device sync
@@ -212,20 +209,13 @@ class Trainer:
             self.state.step += 1
             self.state.step_in_epoch += 1
             if self._interrupt_agreed():
-                return self._interrupted(acc, started)
+                self._interrupted(acc)
+                return
             if not self.world.active and time.perf_counter() >= next_report:  # ranks would disagree mid-epoch
-                if self._report(acc, started, epoch):
-                    return {}
+                self._report(acc, started, epoch)
+                if self.ending is not None:
+                    return
                 next_report = time.perf_counter() + self.progress_seconds
-        loss_mean, accuracy, diverged = acc.read(all_ranks=self.world.active)
-        acc.seconds += time.perf_counter() - started
-        self.state.train_seconds += time.perf_counter() - started
-        if self._check_divergence(epoch, loss_mean, diverged):
-            return {}
-        self.state.step_in_epoch = 0
-        return {"loss": loss_mean, "acc": accuracy, "lr": self.optimizer.param_groups[0]["lr"],
-                "seconds": acc.seconds, "images_per_second": acc.count / max(acc.seconds, 1e-9),
-                "step_losses": acc.step_losses.tolist()[:steps]}
 
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with self.runtime.autocast():
@@ -236,19 +226,18 @@ class Trainer:
         self.optimizer.step()
         return loss.detach(), logits.detach()
 
-    def _report(self, acc: Accumulator, started: float, epoch: int) -> bool:
-        """Progress callbacks; returns True when the run diverged (noticed here, mid-epoch)."""
-        loss_mean, accuracy, diverged = acc.read()
-        if diverged:  # NaN/Inf at once; the loss threshold waits for the epoch's mean (early spikes pass)
-            self.state.train_seconds += time.perf_counter() - started
-            self._check_divergence(epoch, loss_mean, diverged)
-            return True
+    def _report(self, acc: Accumulator, started: float, epoch: int) -> None:
+        """on_progress from one read of the device sums. A NaN/Inf loss seen here ends the run at once; the
+        threshold rule waits for the epoch's mean, so early spikes pass."""
+        loss_mean, accuracy, nonfinite = acc.read()
+        if nonfinite:
+            self._check_divergence(epoch, loss_mean, nonfinite)
+            return
         elapsed = acc.seconds + time.perf_counter() - started
         self._call("on_progress", {
             "epoch": epoch, "step_in_epoch": self.state.step_in_epoch, "step": self.state.step,
             "loss": loss_mean, "acc": accuracy, "images_per_second": acc.count / max(elapsed, 1e-9),
         })
-        return False
 
     def _interrupt_agreed(self) -> bool:
         """A signal seen by this process, or (distributed) by any rank: all ranks stop after the same step."""
@@ -262,17 +251,13 @@ class Trainer:
             return True
         return False
 
-    def _interrupted(self, acc: Accumulator, started: float) -> dict[str, Any]:
+    def _interrupted(self, acc: Accumulator) -> None:
+        """Keep the epoch so far (`partial`, written into the checkpoint by on_fit_end) and end the run."""
         if self.world.active:
             acc.merge()  # the checkpoint holds the epoch so far over all ranks: resumable on any world size
-        elapsed = time.perf_counter() - started
-        acc.seconds += elapsed
-        self.state.train_seconds += elapsed
         self.partial = acc
         name = signal.Signals(self.interrupt_signal).name
-        self.status = Status.INTERRUPTED
-        self.reason = f"{name} during epoch {self.state.epoch + 1} after step {self.state.step}"
-        return {}
+        self._end(Status.INTERRUPTED, f"{name} during epoch {self.state.epoch + 1} after step {self.state.step}")
 
     @property
     def divergence_limit(self) -> float | None:
@@ -282,8 +267,8 @@ class Trainer:
             return None
         return factor * math.log(self.num_classes)
 
-    def _check_divergence(self, epoch: int, loss_mean: float, nonfinite: bool) -> bool:
-        """End the run as diverged when the loss went NaN/Inf or past the limit; True when it did."""
+    def _check_divergence(self, epoch: int, loss_mean: float, nonfinite: bool) -> None:
+        """End the run as diverged when the loss went NaN/Inf or past the limit."""
         limit = self.divergence_limit
         if nonfinite or not math.isfinite(loss_mean):
             what, rule = "became NaN/Inf", "nonfinite"
@@ -291,16 +276,13 @@ class Trainer:
             what, rule = (f"reached {loss_mean:.4g}, above train.divergence_threshold x ln({self.num_classes}) = "
                           f"{limit:.4g} (a uniform guess scores {math.log(self.num_classes):.4g})"), "threshold"
         else:
-            return False
-        self.status = Status.DIVERGED
+            return
         kept = (f"the checkpoint of epoch {self.state.epoch} is kept" if self.state.epoch
                 else "no epoch completed, so no checkpoint was written")
-        self.reason = (f"training loss {what} in epoch {epoch + 1} (by step {self.state.step}); "
-                       f"lr={self.optimizer.param_groups[0]['lr']:g} is likely too high; {kept}")
-        self.facts["divergence"] = {"rule": rule, "epoch": epoch + 1, "step": self.state.step,
-                                    "loss": loss_mean if math.isfinite(loss_mean) else str(loss_mean),
-                                    "limit": limit}
-        return True
+        self._end(Status.DIVERGED, f"training loss {what} in epoch {epoch + 1} (by step {self.state.step}); "
+                                   f"lr={self.optimizer.param_groups[0]['lr']:g} is likely too high; {kept}")
+        self.divergence = Divergence(rule, epoch + 1, self.state.step,
+                                     loss_mean if math.isfinite(loss_mean) else str(loss_mean), limit)
 
     def evaluate(self, batches: Batches, confusion: bool = False, per_image: bool = False) -> dict[str, Any]:
         return evaluate_model(self.eval_model, batches, self.num_classes, self.runtime.autocast, confusion,
@@ -330,6 +312,15 @@ class Trainer:
     def _call(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:
             getattr(callback, hook)(self, *args)
+
+    def _call_each(self, hook: str, *args: Any) -> None:
+        """`hook` on every callback even when one raises (an error is being handled already: it is the one
+        that goes on; a callback's own failure here is logged)."""
+        for callback in self.callbacks:
+            try:
+                getattr(callback, hook)(self, *args)
+            except Exception:
+                LOG.warning("%s.%s failed", type(callback).__name__, hook, exc_info=True)
 
     # ------------------------------------------------------------------------------------ checkpoints
     def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -1,0 +1,58 @@
+"""The hooks a callback may implement, and what a callback sees of the trainer (`TrainerView`).
+
+Kept apart from trainer.py so that callbacks (callbacks.py, early_stop.py, a user's) depend on this small
+surface and not on the Trainer class: the trainer imports its callbacks' base, never the reverse.
+
+Order: on_fit_start; per epoch on_epoch_start, on_progress (every `progress_seconds`), on_epoch_end; then
+on_fit_end with the `FitResult`. When anything raises instead (a callback, a full disk, Ctrl-C twice),
+every callback gets on_exception and the error goes on; as in Lightning, so a progress display or a
+TensorBoard writer is closed either way. on_exception may come after on_fit_end (on_fit_end of a later
+callback raised): make it safe to call then.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # annotations only
+    import torch
+    from torch import nn
+
+    from ..data import Batches
+
+from .result import EarlyStopRecord, FitResult, TrainState
+
+
+class TrainerView(Protocol):
+    """The trainer as callbacks use it."""
+
+    model: nn.Module
+    state: TrainState
+    epochs: int
+    train_batches: Batches
+    val_batches: Batches | None
+    progress_seconds: float  # how often on_progress is called (and the loss is read mid-epoch)
+
+    @property
+    def monitor(self) -> str: ...
+
+    def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]: ...
+
+    def request_stop(self, reason: str, early_stop: EarlyStopRecord | None = None) -> None: ...
+
+
+class Callback:
+    def on_fit_start(self, trainer: TrainerView) -> None: ...
+
+    def on_epoch_start(self, trainer: TrainerView, epoch: int) -> None: ...
+
+    def on_progress(self, trainer: TrainerView, progress: dict[str, Any]) -> None:
+        """Every `trainer.progress_seconds` during an epoch (the only in-epoch host sync)."""
+
+    def on_epoch_end(self, trainer: TrainerView, row: dict[str, Any]) -> None:
+        """After each complete epoch; a callback ends the run with `trainer.request_stop(reason)`."""
+
+    def on_fit_end(self, trainer: TrainerView, result: FitResult) -> None: ...
+
+    def on_exception(self, trainer: TrainerView, error: BaseException) -> None:
+        """Training raised `error` (re-raised after every callback's on_exception)."""
