@@ -20,14 +20,13 @@ from typing import Any
 
 import yaml
 
-from .yaml_file import read_yaml
-
 from ..errors import ConfigError
 from ..io import atomic_write_text
 from .components import component
 from .layers import PLACEMENT_KEYS
 from .resolve import COMPONENT_CLASSES, _flat_plain, _to_plain, from_dict, resolve, to_dict
 from .sections import RunConfig
+from .yaml_file import read_yaml
 
 HASH_SCHEME = 2  # 1: the full config with a hand-kept list of keys dropped at their 'off' value
 NAMES = ("data.name", "model.name", "optim.name", "schedule.name")  # always hashed: they choose the defaults
