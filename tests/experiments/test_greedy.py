@@ -51,3 +51,41 @@ def test_a_greedy_search_runs_its_stages_and_leaves_the_callers_study_alone(tmp_
     # its winner's; every run is planned (and trained) once
     assert planned[:2] == ["activation__keep", "activation__relu"] and len(planned) == len(set(planned)) == 3
     assert record["stages"][0]["alternatives"]["same"]["runs"] == ["activation__keep"]
+
+
+def test_choose_with_require_better_keeps_keep_unless_an_alternative_is_better() -> None:
+    from cnnlab.experiments.greedy import choose
+
+    rows = {"keep": {"val_acc": 0.50}, "a": {"val_acc": 0.55, "verdict": "within noise"},
+            "b": {"val_acc": 0.53, "verdict": "better"}, "c": {"val_acc": None, "verdict": "diverged"}}
+    assert choose(rows) == "a"  # the highest validation accuracy, noise or not
+    assert choose(rows, "better") == "b"  # the best of those that are better than keep
+    rows["b"]["verdict"] = "equivalent"
+    assert choose(rows, "better") == "keep"
+    assert choose({"keep": {"val_acc": None}, "a": {"val_acc": 0.4, "verdict": "-"}}, "better") == "a"
+    assert choose({"keep": {"val_acc": 0.5}, "a": {"val_acc": 0.5}}) == "keep"  # ties: the first listed
+
+
+def test_each_stage_is_judged_against_keep_on_the_carried_weights(tmp_path: Path) -> None:
+    from cnnlab.evaluate.stats import mcnemar
+    from cnnlab.runs.predictions import read_predictions
+
+    path = tmp_path / "greedy.yaml"
+    path.write_text(GREEDY % "small: {batch_size: 16}" + "greedy: {require: better}\n")
+    out = tmp_path / "out"
+    api.run_study(api.plan_study(path), out)
+    record = json.loads((out / "greedy.json").read_text())
+    stage = record["stages"][0]["alternatives"]
+    assert stage["keep"]["verdict"] == "reference" and stage["same"]["verdict"] == "equivalent"
+    keep, relu = (read_predictions(out / name)["val"] for name in ("activation__keep", "activation__relu"))
+    assert stage["keep"]["val_acc"] == pytest.approx(float(keep.correct.mean()))  # what is chosen is what is carried
+    expected = mcnemar(relu.correct, keep.correct)
+    assert stage["relu"]["delta_val"] == pytest.approx([expected.delta, expected.low, expected.high])
+    # with a handful of validation images nothing is 'better': require: better keeps keep at every stage
+    assert all(s["chosen"] == "keep" for s in record["stages"])
+    table = api.study_table(out)
+    assert table.headers[-3:] == ["Δ val vs keep [95% CI]", "verdict", "chosen"]
+    assert "keep stays unless an alternative is 'better' on validation" in table.notes[0]
+    with pytest.raises(ConfigError, match="greedy takes"):
+        path.write_text(GREEDY % "small: {batch_size: 16}" + "greedy: {require: maybe}\n")
+        api.plan_study(path)

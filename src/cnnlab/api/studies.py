@@ -151,7 +151,7 @@ def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 
     the reference's numbers beside ours); per stage and alternative (greedy); or per variation's tuned
     point and final test accuracy (protocol tune). Written to table.csv and table.md. Each row's verdict
     (experiments/verdicts.py) uses `alpha` and `min_effect` (in points of accuracy: 0.5 = half a point)."""
-    from ..experiments.greedy import greedy_table
+    from ..experiments.greedy import greedy_notes, greedy_table
     from ..experiments.study import read_plan
     from ..experiments.table import build_table, formatted, markdown, write_tables
     from ..experiments.tune_grid import tuned_table
@@ -163,10 +163,12 @@ def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 
     if plan.get("mode") == "greedy" or plan.get("protocol") == "tune":
         headers, rows = greedy_table(directory) if plan.get("mode") == "greedy" else \
             tuned_table(directory, plan.get("reference"))
+        notes = greedy_notes((plan.get("greedy") or {}).get("require", "best")) if plan.get("mode") == "greedy" \
+            else []
         csv_path, md_path = directory / "table.csv", directory / "table.md"
         atomic_write_text(csv_path, "\n".join(",".join(cells) for cells in [headers, *rows]) + "\n")
-        atomic_write_text(md_path, markdown(headers, rows))
-        return StudyTable(headers, rows, csv_path, md_path)
+        atomic_write_text(md_path, markdown(headers, rows) + "".join(f"\n- {note}\n" for note in notes))
+        return StudyTable(headers, rows, csv_path, md_path, notes)
     table, notes = build_table(directory, verdict_options(alpha, min_effect))
     headers, rows = formatted(table, metric)
     csv_path, md_path = write_tables(table, directory, metric, notes)

@@ -29,9 +29,11 @@ from ..config.layers import Layer
 from ..io import atomic_write_json
 from ..log import get as get_logger
 from ..runs import RunDir
+from ..runs.predictions import read_predictions
 from ..train import read_metrics
 from .runner import StudyOutcome, check_data, prepare_study_dir, refuse_changed_runs, run_specs
 from .study import RunSpec, Stage, Study, run_name, run_seeds, write_plan
+from .verdicts import judge
 
 LOG = get_logger(__name__)
 
@@ -72,7 +74,8 @@ def run_greedy(study: Study, directory: str | Path, jobs: int = 1, rerun_failed:
         if outcome.interrupted:
             return _finish(directory, stages, None, interrupted=True)
         rows = {alt: _score(directory, specs) for alt, specs in candidates.items()}
-        winner = choose(rows)
+        _judge_stage(rows, candidates, directory)
+        winner = choose(rows, study.require)
         if winner is None:
             stages.append({"stage": stage.name, "alternatives": rows, "chosen": None})
             log(f"stage {stage.name}: every alternative diverged or failed; the search stops here")
@@ -118,17 +121,17 @@ def _stage_specs(study: Study, stage: Stage, chosen: list[Layer], known: dict[st
 
 
 def _score(directory: Path, specs: list[RunSpec]) -> dict[str, Any]:
-    """An alternative's best validation and test accuracy, averaged over its seeds; usable only when
-    every seed completed (or stopped early)."""
+    """An alternative's validation and test accuracy, averaged over its seeds, both of the weights each run
+    carries forward (its last epoch's, or its best's with train.restore_best): what is chosen is what is
+    carried. Usable only when every seed completed (or stopped early)."""
     statuses = [RunDir(directory / spec.name).status() for spec in specs]
     usable = all(status is not None and status.scored for status in statuses)
     val, test = [], []
     for spec in specs:
-        rows = read_metrics(directory / spec.name / "metrics.csv") if usable else []
-        accs = [r["val_acc"] for r in rows if r.get("val_acc") is not None]
+        accuracy = _carried_val_acc(directory / spec.name) if usable else None
         record = RunDir(directory / spec.name).record() if usable else None
-        if accs:
-            val.append(max(accs))
+        if accuracy is not None:
+            val.append(accuracy)
         if record is not None and record.test:
             test.append(record.test["acc"])
     return {"runs": [spec.name for spec in specs], "status": ", ".join(sorted({str(s) for s in statuses})),
@@ -136,10 +139,41 @@ def _score(directory: Path, specs: list[RunSpec]) -> dict[str, Any]:
             "test_acc": statistics.fmean(test) if usable and len(test) == len(specs) else None}
 
 
-def choose(rows: Mapping[str, Mapping[str, Any]]) -> str | None:
+def _carried_val_acc(run_dir: Path) -> float | None:
+    """The validation top-1 of the weights the run's test score used (its per-image results); for a run from
+    before they were kept, the last epoch's (the weights a run without restore_best carries)."""
+    scored = read_predictions(run_dir).get("val")
+    if scored is not None and len(scored.label):
+        return float(scored.correct.mean())
+    rows = [r for r in read_metrics(run_dir / "metrics.csv") if r.get("val_acc") is not None]
+    return rows[-1]["val_acc"] if rows else None
+
+
+def _judge_stage(rows: dict[str, dict[str, Any]], candidates: dict[str, list[RunSpec]], directory: Path) -> None:
+    """Each alternative's verdict against the stage's `keep` (or its first alternative) on validation, into its row:
+    paired over seeds, or McNemar on the validation images with one seed (experiments/verdicts.py)."""
+    reference = "keep" if "keep" in rows else next(iter(rows))
+    groups = {alt: [{"seed": spec.seed, "status": str(RunDir(directory / spec.name).status()),
+                     "scored_val_acc": _carried_val_acc(directory / spec.name), "path": str(directory / spec.name)}
+                    for spec in specs] for alt, specs in candidates.items()}
+    verdicts = judge(groups, {alt: reference for alt in groups if alt != reference}, "scored_val_acc")
+    for alt, verdict in verdicts.items():
+        comparison = verdict.comparison
+        rows[alt]["verdict"] = verdict.word
+        rows[alt]["delta_val"] = [comparison.delta, comparison.low, comparison.high] if comparison else None
+
+
+def choose(rows: Mapping[str, Mapping[str, Any]], require: str = "best") -> str | None:
     """The alternative with the highest validation accuracy (ties: the first listed); a pure decision.
-    Alternatives without one (diverged, failed, no validation split) are never chosen."""
+    Alternatives without one (diverged, failed, no validation split) are never chosen. With `require`
+    'better' (the study's `greedy: {require: better}`), `keep` stays unless an alternative's verdict
+    against it is `better`."""
     candidates = [alt for alt, row in rows.items() if row["val_acc"] is not None]
+    if require == "better" and "keep" in candidates:
+        candidates = ["keep", *(alt for alt in candidates if rows[alt].get("verdict") == "better")]
+        if len(candidates) == 1:
+            return "keep"
+        candidates = candidates[1:]
     return max(candidates, key=lambda alt: (rows[alt]["val_acc"], -list(rows).index(alt)), default=None)
 
 
@@ -154,17 +188,35 @@ def greedy_table(directory: Path) -> tuple[list[str], list[list[str]]]:
     import json
 
     record = json.loads((Path(directory) / "greedy.json").read_text())
-    headers = ["stage", "alternative", "val top-1", "test top-1", "status", "chosen"]
+    headers = ["stage", "alternative", "val top-1", "test top-1", "status", "Δ val vs keep [95% CI]", "verdict",
+               "chosen"]
     rows = []
     for stage in record["stages"]:
         for alt, row in stage["alternatives"].items():
             rows.append([stage["stage"], alt, _pct(row["val_acc"]), _pct(row["test_acc"]), row["status"],
+                         _interval(row.get("delta_val")), row.get("verdict", "-"),
                          "*" if alt == stage["chosen"] else ""])
     final = record["final"]
     if final is not None:
         rows.append(["final", " + ".join(final["choices"]), _pct(final["val_acc"]), _pct(final["test_acc"]),
-                     final["status"], ""])
+                     final["status"], "", "", ""])
     return headers, rows
+
+
+def greedy_notes(require: str = "best") -> list[str]:
+    """How the greedy table's choices were made (printed under it)."""
+    rule = ("keep stays unless an alternative is 'better' on validation, then the best of those"
+            if require == "better" else "the highest mean validation top-1")
+    return [f"each stage chose {rule}; val and test top-1 are of the weights each run carries forward (its last "
+            "epoch, or its best with train.restore_best), the mean over seeds; the verdict is against the stage's "
+            "keep on validation (paired over seeds, or McNemar on the validation images with one seed)"]
+
+
+def _interval(values: list[float] | None) -> str:
+    if not values:
+        return "-"
+    delta, low, high = (100 * v for v in values)
+    return f"{delta:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
 def _pct(value: float | None) -> str:

@@ -51,7 +51,7 @@ from ..io import atomic_write_json, atomic_write_text, check_name
 from ..options import coerce
 
 STUDY_KEYS = ("name", "description", "base", "variations", "grid", "zip", "seeds", "repeats", "metric", "reference",
-              "mode", "stages", "protocol", "compare_to")
+              "mode", "stages", "protocol", "compare_to", "greedy")
 METRICS = ("test_acc", "test_top5", "best_val_acc")  # what a study's table can rank by (experiments/table.py)
 REFERENCE_COLUMNS = {"top1": "report top-1", "seconds": "report s"}
 
@@ -83,6 +83,7 @@ class Study:
     raw: dict[str, Any] = field(default_factory=dict)
     reference: dict[str, Any] = field(default_factory=dict)  # source, top1 {variation: %}, seconds {...}
     compare_to: dict[str, str] = field(default_factory=dict)  # variation -> the row its verdict compares with
+    require: str = "best"  # greedy: {require: better}: keep stays unless an alternative is 'better' (greedy.py)
     protocol: str = "compare"  # or 'tune'
     mode: str = "one_change"  # or 'greedy' (then `runs` grows stage by stage: experiments/greedy.py)
     base: Layer = field(default_factory=dict)  # base + study overrides, for stages planned later
@@ -128,6 +129,7 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
     if study.metric not in METRICS:
         raise ConfigError(f"{where(('metric',))}: metric must be one of {', '.join(METRICS)}, not '{study.metric}' "
                           "(training curves are in each run's metrics.csv and `cnnlab study plot`)")
+    study.require = _greedy_options(data.get("greedy"), study.mode, where)
     if study.mode == "greedy":
         study.stages = plan_stages(data, study, where)
         return study
@@ -225,6 +227,19 @@ def _reference(reference: Any, variations: list[str], where: Any) -> dict[str, A
         if not all(isinstance(v, (int, float)) for v in values.values()):
             raise ConfigError(f"{where(('reference',))}: reference {column} values must be numbers")
     return dict(reference)
+
+
+def _greedy_options(options: Any, mode: str, where: Any) -> str:
+    """`greedy: {require: better}` (or `best`, the default): what a stage needs to replace its keep."""
+    if options is None:
+        return "best"
+    if mode != "greedy":
+        raise ConfigError(f"{where(('greedy',))}: greedy: options apply to mode: greedy only")
+    valid = isinstance(options, Mapping) and not set(options) - {"require"}
+    if not valid or options.get("require") not in ("best", "better"):
+        raise ConfigError(f"{where(('greedy',))}: greedy takes {{require: better}} (keep stays unless an alternative "
+                          "is better on validation) or {require: best} (the highest validation accuracy, the default)")
+    return str(options["require"])
 
 
 def _compare_to(compare_to: Any, variations: list[str], where: Any) -> dict[str, str]:
@@ -413,7 +428,8 @@ def write_plan(study: Study, directory: Path) -> None:
     plan = [{"name": s.name, "variation": s.variation, "seed": s.seed, "grid": s.grid, **({"added": True} if s.added
              else {})} for s in study.runs]
     meta = {"name": study.name, "description": study.description, "metric": study.metric, "mode": study.mode,
-            "protocol": study.protocol, "reference": study.reference, "compare_to": study.compare_to, "runs": plan}
+            "protocol": study.protocol, "reference": study.reference, "compare_to": study.compare_to,
+            "greedy": {"require": study.require}, "runs": plan}
     atomic_write_json(directory / "plan.json", meta)
 
 

@@ -29,7 +29,8 @@ from ..runs.predictions import read_predictions
 from ..train.status import Status
 
 SCORED = (str(Status.COMPLETED), str(Status.STOPPED_EARLY))
-PAIRED_METRICS = ("test_acc",)  # the metrics McNemar can test: per-image results are kept for top-1 on test
+# the metrics McNemar can test, and the split of the per-image results it reads: top-1 of the scored weights
+PAIRED_METRICS = {"test_acc": "test", "scored_val_acc": "val"}
 ONE_SEED_NOTE = "one seed: McNemar's exact test on the test images; seed-to-seed variance is not covered"
 
 
@@ -67,15 +68,16 @@ def compare_rows(row: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[s
     if metric not in PAIRED_METRICS:
         return None, f"one seed: no per-image test for {metric}"
     seed = shared[0]
+    split = PAIRED_METRICS[metric]
     try:
-        ours, other = (read_predictions(Path(m["path"])).get("test") for m in (mine[seed], theirs[seed]))
+        ours, other = (read_predictions(Path(m["path"])).get(split) for m in (mine[seed], theirs[seed]))
     except CnnlabError as exc:
         return None, str(exc).splitlines()[0]
     if ours is None or other is None:
         return None, "one seed and no per-image results (a run from an older cnnlab: evaluate it again)"
     if not ours.same_images(other):
-        return None, "the two runs were scored on different test images"
-    return stats.mcnemar(ours.correct, other.correct, alpha), ONE_SEED_NOTE
+        return None, f"the two runs were scored on different {split} images"
+    return stats.mcnemar(ours.correct, other.correct, alpha), ONE_SEED_NOTE.replace("test", split)
 
 
 def judge(groups: Mapping[str, Sequence[Mapping[str, Any]]], references: Mapping[str, str | None], metric: str,

@@ -378,7 +378,12 @@ def _score_test(trainer: Trainer, run: RunDir, session: Session) -> dict[str, fl
     if restores_best(config) and run.best.is_file():
         tensors, _ = load_checkpoint(run.best)
         trainer.model.load_state_dict(split_prefix(tensors, "model."))
-    loader = make_batches(splits.test, splits.spec, LoaderSpec.for_evaluation(config), session.runtime, splits.cache)
-    metrics = trainer.evaluate(loader, per_image=True)
-    write_predictions(run.path, {"test": metrics})  # for the verdicts: two runs compared image by image
+    evaluation = LoaderSpec.for_evaluation(config)
+    metrics = trainer.evaluate(make_batches(splits.test, splits.spec, evaluation, session.runtime, splits.cache),
+                               per_image=True)
+    scored = {"test": metrics}  # for the verdicts: two runs compared image by image, on test and validation,
+    if splits.val is not None:  # with the weights the test score used (what a greedy search carries forward)
+        scored["val"] = trainer.evaluate(make_batches(splits.val, splits.spec, evaluation, session.runtime,
+                                                      splits.cache), per_image=True)
+    write_predictions(run.path, scored)
     return {k: metrics[k] for k in ("loss", "acc", "top5", "count")}
