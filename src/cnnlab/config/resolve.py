@@ -218,7 +218,7 @@ def config_hash(config: RunConfig) -> str:
             data["model"].pop(key)
     # keys added later, at their off value: runs made before them keep their hash
     for section, key, off in (("augment", "pca_lighting", 0.0), ("augment", "pca_lighting_scale", "sqrt"),
-                              ("data", "val_into_train", False),
+                              ("data", "val_into_train", False), ("data", "drop_test_leaks", False),
                               ("model", "fc_activation", None), ("model", "sync_bn", False),
                               ("optim", "lr_scaling", "none"), ("train", "graphs", False)):
         if data[section].get(key, off) == off:

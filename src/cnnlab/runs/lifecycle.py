@@ -11,9 +11,10 @@ that raises is recorded as failed, with the reason, before the error reaches the
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ from ..train.build import (
     train_batch_size,
 )
 from ..train.checkpoint import load_checkpoint, split_prefix
+from ..train.checks import cheap_checks
 from ..train.distributed import World, world_from_env
 from ..train.early_stop import EarlyStopping
 from ..train.early_stop import check as check_early_stop
@@ -147,14 +149,16 @@ def prepare_session(config: RunConfig, resuming: bool = False, quiet: bool = Tru
 
 def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | None = None,
               overwrite: bool = False, named: bool = True, quiet: bool = False,
-              callbacks: Sequence[Callback] = ()) -> TrainResult:
+              callbacks: Sequence[Callback] = (), facts: Mapping[str, Any] | None = None) -> TrainResult:
     """A new run into `run` (planned by runs.directory.plan_run_dir). In a distributed run (torchrun) the
-    ranks other than 0 pass run=None: they train their share and write nothing."""
+    ranks other than 0 pass run=None: they train their share and write nothing. `facts`: RunRecord fields
+    known before the run starts (the lr finder's result)."""
     started = time.perf_counter()
     world = world_from_env()
     if not world.main:
         return _train(prepare_session(config, world=world), run, None, True, (), started, world)
     session = prepare_session(config, quiet=quiet, world=world)
+    session.facts.update(facts or {}, checks=start_checks(session, quiet))
     runs_dir = Path(runs_dir) if runs_dir is not None else run.path.parent
     check_writable(runs_dir, checkpoint_bytes(config.model, session.splits.spec))
     owned = run.lock.held
@@ -169,6 +173,23 @@ def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | N
     finally:
         if not owned:
             run.release()
+
+
+def start_checks(session: Session, quiet: bool) -> dict[str, Any]:
+    """The cheap checks (train/checks.py) for run.json's `checks`; a warning is one line, never an error."""
+    config = session.config
+    try:
+        checks = cheap_checks(session.model, session.splits, session.runtime, normalize=config.data.normalize,
+                              from_weights=bool(config.model.weights), seed=config.seed)
+    except Exception as exc:  # a check must not stop a run; whatever broke it, training meets it next
+        if not quiet:
+            print(f"check: skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return {"skipped": f"{type(exc).__name__}: {exc}"}
+    if not quiet:
+        for check in checks:
+            if check.status != "ok":
+                print(f"check: {check.name.replace('_', ' ')}: {check.summary}", file=sys.stderr)
+    return {check.name: check.to_dict() for check in checks}
 
 
 def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks: Sequence[Callback] = (),
