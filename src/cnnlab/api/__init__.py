@@ -10,6 +10,7 @@
 from ..runs import Run, Status, TrainResult, load_run
 from ..train.callbacks import loss_text
 from .catalog import ModelEntry, bench, datasets, models, optimizers, resolved_config, summary
+from .checks import CheckReport, check, lr_find
 from .data import (
     DataInfo,
     Verification,
@@ -66,4 +67,5 @@ __all__ = [
     "lr_plot", "main_process", "make_config", "models", "optim_paths", "optimizers", "parse_rates", "plan_study",
     "predict", "predictions", "report", "resolved_config", "run_study", "show_samples", "study_plot",
     "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
+    "CheckReport", "check", "lr_find",  # cnnlab check, cnnlab lr-find
 ]

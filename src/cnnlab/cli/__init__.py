@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from .._version import __version__
 from ..errors import CnnlabError, out_of_memory
 from ..io import DISK_ERRORS, storage_error
-from . import catalog, data, optim, studies, training, transfer, tune, viz
+from . import catalog, checks, data, optim, studies, training, transfer, tune, viz
 
-GROUPS = (training, catalog, data, viz, optim, studies, tune, transfer)
+GROUPS = (training, checks, catalog, data, viz, optim, studies, tune, transfer)
 
 
 def run() -> None:

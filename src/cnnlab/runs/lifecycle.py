@@ -177,10 +177,8 @@ def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | N
 
 def start_checks(session: Session, quiet: bool) -> dict[str, Any]:
     """The cheap checks (train/checks.py) for run.json's `checks`; a warning is one line, never an error."""
-    config = session.config
     try:
-        checks = cheap_checks(session.model, session.splits, session.runtime, normalize=config.data.normalize,
-                              from_weights=bool(config.model.weights), seed=config.seed)
+        checks = cheap_checks(session.model, session.splits, session.runtime, session.config)
     except Exception as exc:  # a check must not stop a run; whatever broke it, training meets it next
         if not quiet:
             print(f"check: skipped ({type(exc).__name__}: {exc})", file=sys.stderr)

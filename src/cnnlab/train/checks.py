@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import RunConfig
 from ..data import DataSpec, DataSplits, ImageSet, Split
 from ..data.leakage import LeakReport, describe, find_leaks, split_digests, split_labels
 from .build import LoaderSpec, make_batches
@@ -211,26 +212,26 @@ def training_outputs(model: nn.Module, images: torch.Tensor, runtime: Runtime, c
                 buffer.copy_(buffers[name])
 
 
-def cheap_checks(model: nn.Module, splits: DataSplits, runtime: Runtime, *, normalize: str,
-                 from_weights: bool = False, seed: int = 0, leakage: bool | None = None) -> list[Check]:
-    """The checks cheap enough for the start of every run. `leakage`: None = only for in-memory datasets up
-    to LEAKAGE_PIXELS; True = always (image files are decoded); False = never."""
+def cheap_checks(model: nn.Module, splits: DataSplits, runtime: Runtime, config: RunConfig,
+                 leakage: bool | None = None, examples: int = EXAMPLES) -> list[Check]:
+    """The checks cheap enough for the start of every run of `config`. `leakage`: None = only for in-memory
+    datasets up to LEAKAGE_PIXELS; True = always (image files are decoded); False = never."""
     named = {"train": splits.train, "val": splits.val, "test": splits.test}
     spec = splits.spec
     labels = label_check(named, spec.num_classes)
-    images, targets = sample_batch(splits.train, spec, runtime, seed=seed)
+    images, targets = sample_batch(splits.train, spec, runtime, seed=config.seed)
     checks = [labels]
     if labels.status == "ok":  # out-of-range labels make cross_entropy raise: the label check says it all
         outputs = training_outputs(model, images, runtime)
         loss = float(F.cross_entropy(outputs, targets))
-        checks.append(initial_loss_check(loss, spec.num_classes, outputs, from_weights))
+        checks.append(initial_loss_check(loss, spec.num_classes, outputs, bool(config.model.weights)))
     checks.append(balance_check(named, spec.classes))
     flat = images.float().transpose(0, 1).reshape(images.shape[1], -1)
-    checks.append(input_check(normalize, flat.mean(dim=1).tolist(), flat.std(dim=1).tolist(),
+    checks.append(input_check(config.data.normalize, flat.mean(dim=1).tolist(), flat.std(dim=1).tolist(),
                               float(flat.min()), float(flat.max()), len(images)))
     if leakage or (leakage is None and _small_in_memory(named)):
-        report = find_leaks(split_digests(named), split_labels(named))
-        checks.append(leakage_check(report, named))
+        digests = split_digests(named, config.data.max_pixels, config.data.workers or 4)
+        checks.append(leakage_check(find_leaks(digests, split_labels(named)), named, examples))
     return checks
 
 
@@ -255,7 +256,7 @@ def overfit_one_batch(model: nn.Module, optimizer: torch.optim.Optimizer, images
         loss.backward()
         optimizer.step()
         accuracy = float((logits.argmax(dim=1) == labels).float().mean())  # a host sync per step: a diagnostic
-        loss_value, best = float(loss), max(best, accuracy)
+        loss_value, best = float(loss.detach()), max(best, accuracy)
         if accuracy >= target or not math.isfinite(loss_value):
             break
     lr = optimizer.param_groups[0]["lr"]

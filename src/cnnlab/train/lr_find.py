@@ -98,8 +98,8 @@ def suggest(rates: np.ndarray, smoothed: np.ndarray) -> Suggestion:
     slopes = np.gradient(smoothed[falling], np.log10(rates[falling]))
     steepest = int(np.argmin(slopes))
     falls = bool(smoothed[lowest] < 0.95 * smoothed[0])  # 5%: more than the smoothing's wobble on a flat curve
-    return Suggestion(float(rates[lowest] / 10), float(rates[falling][steepest]), float(rates[lowest]),
-                      float(smoothed[lowest]), falls)
+    suggested = float(f"{rates[lowest] / 10:.3g}")  # three digits: the number a person writes in a config
+    return Suggestion(suggested, float(rates[falling][steepest]), float(rates[lowest]), float(smoothed[lowest]), falls)
 
 
 @dataclass
@@ -151,7 +151,7 @@ def _ramp(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Batches, 
         loss.backward()
         optimizer.step()
         result.rates.append(float(rate))
-        result.losses.append(float(loss))  # one host sync per step: the stop rule needs it (a diagnostic)
+        result.losses.append(float(loss.detach()))  # one host sync per step: the stop rule needs it (a diagnostic)
         if stop_index(smooth(result.losses)) is not None:  # the pure rule, on the curve so far (~100 points)
             smoothed = result.smoothed[-1]
             result.stopped = (f"the loss became NaN/Inf at lr {rate:.3g}" if not math.isfinite(smoothed) else
