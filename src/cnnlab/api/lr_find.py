@@ -20,7 +20,6 @@ from ..config import (
     resolve,
     to_dict,
 )
-from ..errors import ConfigError
 from ..io import atomic_write_text, check_name, make_dirs
 from ..runs.lifecycle import prepare_session
 from ..train.build import LoaderSpec, make_batches, make_optimizer
@@ -50,6 +49,17 @@ class LrFind:
     @property
     def lr(self) -> float:
         return self.suggestion.lr
+
+    @property
+    def note(self) -> str | None:
+        """What to say when the smoothed loss hardly fell over the range: the suggestion then rests on little
+        (a small training set gives few batches in the decade where it learns; --start 1e-4 or more --steps
+        help)."""
+        if self.suggestion.falls:
+            return None
+        return (f"the smoothed loss hardly fell between {self.settings.start:g} and {self.settings.end:g} (see "
+                f"{self.png}); the suggestion rests on little: check the run with `cnnlab check --overfit`, or run "
+                "`cnnlab lr-find --start 1e-4 --steps 200` and give optim.lr a number")
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.suggestion.to_dict(), "start": self.settings.start, "end": self.settings.end,
@@ -116,8 +126,4 @@ def _layers(config: Any, overrides: Sequence[str], keywords: Mapping[str, Any]) 
 
 
 def lr_found_config(config: RunConfig, found: LrFind) -> RunConfig:
-    if not found.suggestion.falls:
-        raise ConfigError(f"optim.lr=find: the loss did not fall anywhere between {found.settings.start:g} and "
-                          f"{found.settings.end:g} (see {found.png}); the suggestion would be noise. Check the run "
-                          "with `cnnlab check --overfit`, or give optim.lr a number")
     return dataclasses.replace(config, optim=dataclasses.replace(config.optim, lr=found.lr))

@@ -97,6 +97,8 @@ def _find_lr_first(config: RunConfig, run: RunDir | None, runs_dir: str | Path, 
     if not quiet:
         print(f"lr-find: optim.lr={found.lr:g} ({found.suggestion.how}; steepest descent at "
               f"{found.suggestion.steepest_lr:.3g}); {found.png}")
+        if found.note:
+            print(f"note: lr-find: {found.note}", file=sys.stderr)
     return lr_found_config(config, found), {"lr_find": found.to_dict()}
 
 

@@ -75,7 +75,7 @@ def _lr_find(args: argparse.Namespace) -> int:
     print(f"  minimum of the smoothed loss {hint.minimum_loss:.4g} at lr {hint.minimum_lr:.3g}")
     print(f"  steepest descent of the smoothed loss at lr {hint.steepest_lr:.3g}")
     print(f"suggested lr {hint.lr:g}: {hint.how}")
-    if not hint.falls:
-        print("note: the loss hardly fell over the range; the suggestion means little (try `cnnlab check --overfit`)")
+    if found.note:
+        print(f"note: {found.note}")
     print(f"wrote {found.png} and {found.csv}")
     return 0
