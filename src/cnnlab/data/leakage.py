@@ -5,8 +5,9 @@ Images are compared by a hash of their decoded uint8 pixels and shape (BLAKE2b, 
 files: a PNG re-saved as BMP, or renamed, is still the same image. A JPEG re-compressed with other
 settings has other pixels and is not found (near-duplicates need a perceptual measure; Barz & Denzler
 2020, "Do we train on test data? Purging CIFAR of near-duplicates", found 3.3% of CIFAR-10's test images
-to be near-duplicates of training images). Hashing costs about a microsecond per small image in memory;
-image files are decoded first, which is what `cnnlab check` pays for folder datasets.
+to be near-duplicates of training images). Hashing in-memory images costs 10-30 us each (MNIST's 70k
+in 0.6 s, CIFAR's 60k in 1.6 s on a loaded 2-core machine); image files are decoded first, which is what
+`cnnlab check` pays for folder datasets.
 """
 
 from __future__ import annotations
