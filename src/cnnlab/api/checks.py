@@ -42,7 +42,7 @@ def check(config: str | Path | RunConfig | None = None, overrides: Sequence[str]
         raise ConfigError(f"optim.lr={FIND} is for `cnnlab train`; `cnnlab check` needs a number (find one with "
                           "`cnnlab lr-find`)")
     cfg = make_config(config, overrides, **keywords)
-    session = prepare_session(cfg, quiet=True)
+    session = prepare_session(cfg)
     report = CheckReport(cfg, cheap_checks(session.model, session.splits, session.runtime, cfg, leakage, examples))
     if overfit:
         splits = session.splits

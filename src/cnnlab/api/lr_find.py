@@ -72,7 +72,7 @@ def find_lr(config: RunConfig, folder: str | Path, settings: RangeSettings = Ran
     lr_find.csv and lr_find.png written into `folder`."""
     rates = exponential_rates(settings.start, settings.end, settings.steps)
     folder = make_dirs(folder)
-    session = prepare_session(config, quiet=True)
+    session = prepare_session(config)
     splits, runtime = session.splits, session.runtime
     batches = make_batches(splits.train, splits.spec, LoaderSpec.for_training(config), runtime, splits.cache)
     optimizer = make_optimizer(dataclasses.replace(config.optim, lr=settings.start), session.model)
