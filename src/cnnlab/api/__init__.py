@@ -11,6 +11,7 @@ from ..log import printing, quiet, show_messages
 from ..runs import Run, Status, TrainResult, load_run
 from ..train.callbacks import loss_text
 from .catalog import ModelEntry, bench, datasets, models, optimizers, resolved_config, summary
+from .checks import CheckReport, check, lr_find
 from .data import (
     DataInfo,
     Verification,
@@ -69,4 +70,5 @@ __all__ = [
     "predict", "predictions", "printing", "quiet", "report", "resolved_config", "run_study", "show_messages",
     "show_samples", "study_plot",
     "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
+    "CheckReport", "check", "lr_find",  # cnnlab check, cnnlab lr-find
 ]

@@ -29,6 +29,7 @@ from ..runs import Run, RunDir, TrainResult, load_run, plan_run_dir, resume_run,
 from ..runs.run import checkpoint_name
 from ..train import STOP, Callback
 from ..train.distributed import World, rank_batch, world_from_env
+from .lr_find import asks_lr_find, config_for_lr_find, find_lr, lr_find_folder, lr_found_config
 
 
 def make_config(config: str | Path | RunConfig | None = None, overrides: Sequence[str] = (),
@@ -67,7 +68,9 @@ def train(
         keywords = {**keywords, "data.root": data_root}
     # the config is read first: a signal while it is read (nothing is written yet) acts as on any program
     # (SIGTERM ends it, Ctrl-C raises KeyboardInterrupt), instead of ending the run after its first step
-    cfg = make_config(config, overrides, **keywords) if resume is None else None
+    asked = resume is None and asks_lr_find(config, overrides, keywords)  # optim.lr=find: the default lr for now
+    cfg = None if resume is not None else (config_for_lr_find(config, overrides, keywords) if asked
+                                           else make_config(config, overrides, **keywords))
     world = world_from_env()
     with STOP.watching(escalate=not world.active):
         if resume is not None:
@@ -79,11 +82,28 @@ def train(
                              checkpoint)
         else:
             run = plan_run_dir(runs_dir, name, cfg, overwrite) if world.main else None
+            cfg, facts = _find_lr_first(cfg, run, runs_dir, quiet, world) if asked else (cfg, {})
             result = start_run(cfg, run, runs_dir=runs_dir, overwrite=overwrite, named=name is not None,
-                               quiet=quiet, callbacks=callbacks)
+                               quiet=quiet, callbacks=callbacks, facts=facts)
         if result.status.finished and world.main:
             draw_curves(result.run_dir)
     return result
+
+
+def _find_lr_first(config: RunConfig, run: RunDir | None, runs_dir: str | Path, quiet: bool,
+                   world: World) -> tuple[RunConfig, dict[str, Any]]:
+    """optim.lr=find: the range test (api/lr_find.py) into RUNS_DIR/lr-find/<the run's name>, and its
+    suggestion as optim.lr, so config.yaml (and a resume) hold the number; the facts for run.json."""
+    if world.active or run is None:  # each rank would run its own test and might settle on another number
+        raise ConfigError("optim.lr=find in a distributed run: find it first on one process with `cnnlab lr-find` "
+                          "and give optim.lr that number")
+    found = find_lr(config, lr_find_folder(runs_dir, run.path.name, config))
+    if not quiet:
+        print(f"lr-find: optim.lr={found.lr:g} ({found.suggestion.how}; steepest descent at "
+              f"{found.suggestion.steepest_lr:.3g}); {found.png}")
+        if found.note:
+            print(f"note: lr-find: {found.note}", file=sys.stderr)
+    return lr_found_config(config, found), {"lr_find": found.to_dict()}
 
 
 def main_process() -> bool:

@@ -68,6 +68,9 @@ class DataConfig:
     workers: int | None = None  # loader processes for folder datasets; None: min(8, CPU cores)
     skip_bad: bool = False  # corrupt images: false = stop before training, naming them; true = skip them
     max_pixels: int = 89_478_485  # larger images are refused as decompression bombs (Pillow's threshold)
+    # leave out the test images whose decoded pixels occur in the training or validation split (data/leakage.py;
+    # `cnnlab check` counts them): the test score then measures images the model has not seen
+    drop_test_leaks: bool = False
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.val_fraction < 1.0, "data.val_fraction", self.val_fraction, "in [0, 1)")

@@ -16,6 +16,7 @@ import torch
 from ..config import DataConfig
 from ..errors import ConfigError
 from .base import FileList, Source, Split
+from .leakage import leak_free
 from .pixels import channel_stats, colour_pca, convert_channels, fit_size, normalization, shape_images
 from .registry import DATASETS
 from .roots import candidate_roots
@@ -73,6 +74,7 @@ def prepare(config: DataConfig, raw: Source, image_size: int, lighting: bool = F
     if config.split_file:
         raise ConfigError(f"data.split_file applies to folder datasets; '{config.name}' splits are always reproducible")
     train, val, test = split_source(source, config)
+    test, dropped = leak_free(config, train, val, test)
     channels = config.channels or raw.train.channels
     train, test = (shape_images(s, channels, image_size, config.resize) for s in (train, test))
     val = None if val is None else shape_images(val, channels, image_size, config.resize)
@@ -81,6 +83,6 @@ def prepare(config: DataConfig, raw: Source, image_size: int, lighting: bool = F
     pca_std, pca_vectors = colour_pca(train.images) if lighting else ((), ())
     spec = DataSpec(config.name, source.classes, channels, image_size, mean, std, sizes, source.source,
                     native_size=raw.train.size[0], resize=config.resize, pca_std=pca_std, pca_vectors=pca_vectors)
-    return DataSplits(train, val, test, spec, notes=source.notes)
+    return DataSplits(train, val, test, spec, notes=source.notes + dropped)
 
 

@@ -13,6 +13,7 @@ from ..errors import DataError
 from .base import FileList, ImageSet, Source, Split
 from .cache import DecodedCache, decode_square, ensure_cache
 from .images import ImageProblem
+from .leakage import leak_free
 from .pixels import channel_stats, colour_pca, normalization
 from .scan import find_bad_files
 from .spec import DataSpec, DataSplits
@@ -27,6 +28,7 @@ def prepare_files(config: DataConfig, source: Source, image_size: int, lighting:
         train, val, test = splits_from_record(read_split_file(config.split_file), source)
     else:
         train, val, test = split_source(source, config)
+    test, dropped = leak_free(config, train, val, test)
     channels = config.channels or 3
     paths = _unique_paths([s for s in (train, val, test) if s is not None])
     cache = None
@@ -50,7 +52,8 @@ def prepare_files(config: DataConfig, source: Source, image_size: int, lighting:
         train, test = (ImageSet(cache.images(s), s.labels) for s in (train, test))
         val = None if val is None else ImageSet(cache.images(val), val.labels)
         cache = None
-    return DataSplits(train, val, test, spec, cache=cache, bad_files=bad, notes=source.notes, split_record=record)
+    return DataSplits(train, val, test, spec, cache=cache, bad_files=bad, notes=source.notes + dropped,
+                      split_record=record)
 
 
 def bad_files_message(bad: dict[str, str], total: int) -> str:

@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from ..train.build import (
     train_batch_size,
 )
 from ..train.checkpoint import load_checkpoint, split_prefix
+from ..train.checks import cheap_checks
 from ..train.distributed import World, world_from_env
 from ..train.early_stop import EarlyStopping
 from ..train.early_stop import check as check_early_stop
@@ -105,6 +106,8 @@ class SessionFacts:
     freeze: dict[str, Any] | None = None  # model.freeze: the mode and parameter counts
     skipped_files: dict[str, str] | None = None  # data.skip_bad: file -> problem
     data_notes: list[str] | None = None
+    checks: dict[str, Any] | None = None  # train/checks.py at the start (a resume keeps the start's)
+    lr_find: dict[str, Any] | None = None  # optim.lr=find: the range test's suggestion
 
 
 @dataclass
@@ -162,16 +165,18 @@ def prepare_session(config: RunConfig, resuming: bool = False, world: World = di
 
 def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | None = None,
               overwrite: bool = False, named: bool = True, quiet: bool = False,
-              callbacks: Sequence[Callback] = ()) -> TrainResult:
+              callbacks: Sequence[Callback] = (), facts: Mapping[str, Any] | None = None) -> TrainResult:
     """A new run into `run` (planned by runs.directory.plan_run_dir). In a distributed run (torchrun) the
     ranks other than 0 pass run=None: they train their share and write nothing. `quiet`: no per-epoch
-    lines, data line or notes (cnnlab.log.quiet)."""
+    lines, data line or notes (cnnlab.log.quiet). `facts`: RunRecord fields known before the run starts
+    (the lr finder's result)."""
     started = time.perf_counter()
     world = world_from_env()
     with quieted(quiet or not world.main):
         if not world.main:
             return _train(prepare_session(config, world=world), run, None, (), started, world)
         session = prepare_session(config, world=world)
+        session.facts = dataclasses.replace(session.facts, checks=start_checks(session), **(facts or {}))
         runs_dir = Path(runs_dir) if runs_dir is not None else run.path.parent
         check_writable(runs_dir, checkpoint_bytes(config.model, session.splits.spec))
         owned = run.lock.held
@@ -186,6 +191,19 @@ def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | N
         finally:
             if not owned:
                 run.release()
+
+
+def start_checks(session: Session) -> dict[str, Any]:
+    """The cheap checks (train/checks.py) for run.json's `checks`; a warning is one line, never an error."""
+    try:
+        checks = cheap_checks(session.model, session.splits, session.runtime, session.config)
+    except Exception as exc:  # a check must not stop a run; whatever broke it, training meets it next
+        LOG.warning(f"check: skipped ({type(exc).__name__}: {exc})")
+        return {"skipped": f"{type(exc).__name__}: {exc}"}
+    for check in checks:
+        if check.status != "ok":
+            LOG.warning(f"check: {check.name.replace('_', ' ')}: {check.summary}")
+    return {check.name: check.to_dict() for check in checks}
 
 
 def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks: Sequence[Callback] = (),
@@ -320,6 +338,7 @@ def _train_main(trainer: Trainer, session: Session, run: RunDir, started: float,
         started=base.started or time.strftime("%Y-%m-%dT%H:%M:%S"), sessions=base.sessions + 1, ended=None,
         traceback=None, world_size=facts.world_size, weights=facts.weights, freeze=facts.freeze,
         skipped_files=facts.skipped_files, data_notes=facts.data_notes,
+        checks=facts.checks or base.checks, lr_find=facts.lr_find or base.lr_find,
     ))
     result: FitResult | None = None
     with STOP.watching():  # until run.json is final: a signal after the last epoch lets the run finish

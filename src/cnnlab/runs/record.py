@@ -55,6 +55,8 @@ class RunRecord:
     divergence: dict[str, Any] | None = None  # rule (nonfinite | threshold), epoch, loss, threshold
     skipped_files: dict[str, str] | None = None  # data.skip_bad: file -> problem
     data_notes: list[str] | None = None
+    checks: dict | None = None  # train/checks.py at the start: initial_loss, labels, balance, inputs, leakage
+    lr_find: dict | None = None  # optim.lr=find: the range test's suggestion and where its plot is
     traceback: str | None = None  # status failed: where
     schema: str = SCHEMA
     extra: dict[str, Any] = field(default_factory=dict)

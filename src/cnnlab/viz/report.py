@@ -64,7 +64,7 @@ def run_report(run_dir: Path) -> str:
     if info.get("freeze"):
         facts.append(["frozen", f"{info['freeze']['mode']}: {info['freeze']['frozen']:,} parameters"])
     sections = [f"<h2>Summary</h2><p class='status-{html.escape(status)}'>{html.escape(status)}</p>",
-                _table(["", ""], facts)]
+                _table(["", ""], facts), *_checks_section(info)]
     rows = read_metrics(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else []
     if rows:
         keys = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "train_seconds"]
@@ -80,6 +80,21 @@ def run_report(run_dir: Path) -> str:
     config = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
     sections += ["<h2>Config</h2>", f"<pre>{html.escape(config)}</pre>"]
     return _page(f"cnnlab run {run_dir.name}", sections)
+
+
+def _checks_section(info: dict[str, Any]) -> list[str]:
+    """The checks made when the run started (train/checks.py) and the lr finder's choice, if any."""
+    rows = []
+    for name, found in (info.get("checks") or {}).items():
+        if isinstance(found, dict):
+            rows.append([name.replace("_", " "), found.get("status", ""), found.get("summary", "")])
+        else:  # 'skipped': why the checks could not run
+            rows.append(["checks", name, str(found)])
+    found = info.get("lr_find")
+    if isinstance(found, dict) and "lr" in found:
+        rows.append(["lr find", "ok", f"optim.lr={found['lr']:g}: {found.get('how', '')}; steepest descent at "
+                                      f"{found.get('steepest_lr', float('nan')):.3g} ({found.get('png', '')})"])
+    return ["<h2>Checks</h2>", _table(["check", "status", "finding"], rows)] if rows else []
 
 
 def read_eval(run_dir: Path) -> dict[str, Any] | None:

@@ -1,0 +1,173 @@
+"""The learning-rate range test (L. N. Smith 2017, "Cyclical Learning Rates for Training Neural Networks",
+section 3.3): train for a few hundred mini-batches while the learning rate grows exponentially from a tiny
+`start` to a large `end`, and read off where the loss falls fastest and where it blows up.
+
+The stop rule and the smoothing follow fastai's `lr_find` (v1 `LRFinder`, v2 `LRFinder` callback):
+- the loss of step i is smoothed with an exponential moving average, beta = 0.98, bias-corrected as in
+  Adam (Kingma & Ba 2015, section 3): avg_i = beta avg_{i-1} + (1 - beta) loss_i, smoothed_i =
+  avg_i / (1 - beta^(i+1)), so the first points are not pulled towards zero;
+- the test stops when the smoothed loss exceeds 4 x its minimum so far (it diverges) or is NaN/Inf.
+Two suggestions are computed from the smoothed curve up to its minimum (`suggest`): the lr of the steepest
+descent (fastai v1's suggestion: the most negative slope of loss against log lr) and the minimum's lr / 10
+(fastai v2's `lr_min`: a decade below the point where the loss stops falling). The suggestion is the
+minimum / 10: the steepest point sits wherever the noise of a few batches makes the curve steep (often in
+the flat start), while the minimum is a robust feature of the curve and a decade below it is still on the
+falling part; both are printed.
+
+The model and optimizer are restored after the test (`range_test`): the run they belong to is untouched.
+Deviation from Smith: he ramps linearly over a few epochs; the exponential ramp over ~100 batches is
+fastai's, which covers eight decades in seconds.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import Batches
+from ..errors import ConfigError
+from .runtime import Runtime
+
+BETA = 0.98  # fastai's smoothing of the loss
+DIVERGED = 4.0  # stop when the smoothed loss exceeds this many times its minimum so far (fastai)
+
+
+def exponential_rates(start: float, end: float, steps: int) -> np.ndarray:
+    """`steps` learning rates from `start` to `end`, equally spaced on a log scale (both ends included)."""
+    if not (0 < start < end and math.isfinite(end)):
+        raise ConfigError(f"the range test needs 0 < --start < --end, got start={start:g}, end={end:g}")
+    if steps < 2:
+        raise ConfigError(f"the range test needs --steps of at least 2, got {steps}")
+    return start * (end / start) ** (np.arange(steps) / (steps - 1))
+
+
+def smooth(losses: list[float] | np.ndarray, beta: float = BETA) -> np.ndarray:
+    """The bias-corrected exponential moving average of `losses` (NaN stays NaN from where it appears)."""
+    smoothed, average = np.empty(len(losses)), 0.0
+    for index, loss in enumerate(losses):
+        average = beta * average + (1 - beta) * float(loss)
+        smoothed[index] = average / (1 - beta ** (index + 1))
+    return smoothed
+
+
+def stop_index(smoothed: np.ndarray, factor: float = DIVERGED) -> int | None:
+    """The first index where the smoothed loss is NaN/Inf or above `factor` x its minimum so far, else None."""
+    best = math.inf
+    for index, value in enumerate(smoothed):
+        if not math.isfinite(value):
+            return index
+        if index > 0 and value > factor * best:
+            return index
+        best = min(best, value)
+    return None
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """What the range test suggests, from the smoothed curve before it diverged."""
+
+    lr: float  # the suggestion: minimum_lr / 10
+    steepest_lr: float  # where the smoothed loss falls fastest against log lr
+    minimum_lr: float  # where the smoothed loss is lowest
+    minimum_loss: float
+    falls: bool  # whether the loss fell at all (else the suggestion means little)
+    how: str = "the lr of the smoothed loss's minimum / 10 (fastai's lr_min)"
+
+    def to_dict(self) -> dict[str, float | bool | str]:
+        return {"lr": self.lr, "steepest_lr": self.steepest_lr, "minimum_lr": self.minimum_lr,
+                "minimum_loss": self.minimum_loss, "falls": self.falls, "how": self.how}
+
+
+def suggest(rates: np.ndarray, smoothed: np.ndarray) -> Suggestion:
+    """The suggestion from the points before the stop (`rates` and `smoothed` cut there already)."""
+    finite = np.isfinite(smoothed)
+    if finite.sum() < 2:
+        raise ConfigError("the range test diverged at once (the loss was NaN/Inf from the first steps): lower "
+                          "--start, or check the data and model with `cnnlab check`")
+    rates, smoothed = rates[finite], smoothed[finite]
+    lowest = int(np.argmin(smoothed))
+    # the steepest descent before the minimum: np.gradient of loss against log10(lr), as fastai v1
+    falling = slice(0, max(lowest + 1, 2))
+    slopes = np.gradient(smoothed[falling], np.log10(rates[falling]))
+    steepest = int(np.argmin(slopes))
+    falls = bool(smoothed[lowest] < 0.95 * smoothed[0])  # 5%: more than the smoothing's wobble on a flat curve
+    suggested = float(f"{rates[lowest] / 10:.3g}")  # three digits: the number a person writes in a config
+    return Suggestion(suggested, float(rates[falling][steepest]), float(rates[lowest]), float(smoothed[lowest]), falls)
+
+
+@dataclass
+class RangeTest:
+    """The points of one range test: the rate and raw loss of every step taken, and why it stopped."""
+
+    rates: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    stopped: str = "reached --end"
+
+    @property
+    def smoothed(self) -> np.ndarray:
+        return smooth(self.losses)
+
+    def suggestion(self) -> Suggestion:
+        smoothed = self.smoothed
+        end = stop_index(smoothed)
+        end = len(smoothed) if end is None else end
+        return suggest(np.asarray(self.rates[:end]), smoothed[:end])
+
+
+def range_test(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Batches, runtime: Runtime,
+               rates: np.ndarray) -> RangeTest:
+    """Train `model` one batch per rate of `rates`, stopping when the smoothed loss diverges; the model's
+    weights and buffers, the optimizer's state and lr, and the random generators are restored afterwards."""
+    saved_model = copy.deepcopy(model.state_dict())
+    saved_optimizer = copy.deepcopy(optimizer.state_dict())
+    devices = [runtime.device] if runtime.device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            return _ramp(model, optimizer, batches, runtime, rates)
+    finally:
+        model.load_state_dict(saved_model)
+        optimizer.load_state_dict(saved_optimizer)
+
+
+def _ramp(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Batches, runtime: Runtime,
+          rates: np.ndarray) -> RangeTest:
+    factors = [group["lr"] for group in optimizer.param_groups]  # backbone_lr_factor and the like, kept
+    base = factors[0] or 1.0
+    result = RangeTest()
+    model.train()
+    for (images, labels), rate in zip(_endless(batches), rates):
+        for group, lr in zip(optimizer.param_groups, factors):
+            group["lr"] = float(rate) * lr / base
+        with runtime.autocast():
+            loss = F.cross_entropy(model(images).float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        result.rates.append(float(rate))
+        result.losses.append(float(loss.detach()))  # one host sync per step: the stop rule needs it (a diagnostic)
+        if stop_index(smooth(result.losses)) is not None:  # the pure rule, on the curve so far (~100 points)
+            smoothed = result.smoothed[-1]
+            result.stopped = (f"the loss became NaN/Inf at lr {rate:.3g}" if not math.isfinite(smoothed) else
+                              f"the smoothed loss passed {DIVERGED:g} x its minimum at lr {rate:.3g}")
+            break
+    return result
+
+
+def _endless(batches: Batches) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Training batches epoch after epoch (a small training set has fewer batches than the test's steps)."""
+    epoch = 0
+    while True:
+        empty = True
+        for batch in batches.batches(epoch):
+            empty = False
+            yield batch
+        if empty:
+            raise ConfigError("the training split gives no full batch: lower train.batch_size")
+        epoch += 1
