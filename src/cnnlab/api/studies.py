@@ -33,7 +33,12 @@ def report(directory: str | Path) -> Path:
         raise ConfigError(f"'{directory}' is neither a study directory nor a run directory")
     for run_dir in runs:
         draw_curves(run_dir)
-        status = RunDir(run_dir).status() if (run_dir / "run.json").is_file() else None
+        try:
+            status = RunDir(run_dir).status() if (run_dir / "run.json").is_file() else None
+        except CnnlabError:
+            if len(runs) == 1:
+                raise  # the report of this one run: its run.json is the problem, said as such (exit 2)
+            continue  # one of a study's runs: the report's table shows it as unreadable, with the reason
         if status is not None and status.scored and not (run_dir / "eval_test.json").is_file():
             try:
                 evaluate(run_dir, "test")
@@ -125,6 +130,7 @@ class StudyTable:
     rows: list[list[str]]
     csv: Path
     markdown: Path
+    notes: list[str] = dataclasses.field(default_factory=list)  # the runs that could not be read, and why
 
 
 def study_table(directory: str | Path) -> StudyTable:
@@ -133,7 +139,15 @@ def study_table(directory: str | Path) -> StudyTable:
     point and final test accuracy (protocol tune). Written to table.csv and table.md."""
     from ..experiments.greedy import greedy_table
     from ..experiments.study import read_plan
-    from ..experiments.table import add_reference, aggregate, formatted, markdown, study_rows, write_tables
+    from ..experiments.table import (
+        add_reference,
+        aggregate,
+        formatted,
+        markdown,
+        problems,
+        study_rows,
+        write_tables,
+    )
     from ..experiments.tune_grid import tuned_table
     from ..io import atomic_write_text
 
@@ -147,10 +161,11 @@ def study_table(directory: str | Path) -> StudyTable:
         atomic_write_text(csv_path, "\n".join(",".join(cells) for cells in [headers, *rows]) + "\n")
         atomic_write_text(md_path, markdown(headers, rows))
         return StudyTable(headers, rows, csv_path, md_path)
-    table = add_reference(aggregate(study_rows(directory), metric), plan.get("reference"))
+    runs = study_rows(directory)
+    table = add_reference(aggregate(runs, metric), plan.get("reference"))
     headers, rows = formatted(table, metric)
-    csv_path, md_path = write_tables(table, directory, metric)
-    return StudyTable(headers, rows, csv_path, md_path)
+    csv_path, md_path = write_tables(table, directory, metric, problems(runs))
+    return StudyTable(headers, rows, csv_path, md_path, problems(runs))
 
 
 def study_plot(directory: str | Path) -> tuple[Path, Path]:

@@ -58,6 +58,8 @@ def _run(args: argparse.Namespace) -> int:
 def print_table(directory: str) -> None:
     result = api.study_table(directory)
     table(result.headers, result.rows)
+    for note in result.notes:
+        print(f"note: {note}")
     print(f"wrote {result.csv} and {result.markdown}")
 
 

@@ -9,12 +9,14 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from ..errors import CnnlabError
 from ..io import atomic_write_text
 from ..runs import RunDir, RunRecord, Status
 from ..train import read_metrics
 from .study import REFERENCE_COLUMNS, read_plan
 
 SCORED = (Status.COMPLETED, Status.STOPPED_EARLY)  # runs whose numbers count in a table
+UNREADABLE = "unreadable"  # the status of a row whose run.json could not be read
 # (key, header, kind): kind 'pct' prints x100 with %, 'float' 3 significant digits, 'int' whole numbers
 COLUMNS = (
     ("test_acc", "top-1", "pct"), ("test_top5", "top-5", "pct"), ("best_val_acc", "best val", "pct"),
@@ -24,22 +26,38 @@ COLUMNS = (
 
 
 def run_row(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    """The numbers of one run (None where the run has none)."""
+    """The numbers of one run (None where the run has none). A run whose run.json cannot be read (changed by
+    hand, damaged, or written by a newer cnnlab) is a row of status 'unreadable' with the reason in
+    `problem`: one bad file never hides the rest of a study's table."""
     run = RunDir(run_dir)
-    record = (run.record() if run.exists() else None) or RunRecord()
-    status = run.status() if run.exists() and run.info_path.is_file() else None
+    try:
+        record = (run.record() if run.exists() else None) or RunRecord()
+        status = run.status() if run.exists() and run.info_path.is_file() else None
+    except CnnlabError as exc:
+        return {**_empty_row(meta), "status": UNREADABLE, "problem": str(exc)}
     rows = read_metrics(run.metrics_path) if run.metrics_path.is_file() else []
     val = [r["val_acc"] for r in rows if r.get("val_acc") is not None]
     test = record.test or {}
     return {
-        "run": meta["name"], "variation": meta["variation"], "seed": meta["seed"], "grid": meta.get("grid", {}),
-        "status": str(status) if status is not None else "not run", "test_acc": test.get("acc"),
+        **_empty_row(meta), "status": str(status) if status is not None else "not run", "test_acc": test.get("acc"),
         "test_top5": test.get("top5"), "test_loss": test.get("loss"), "best_val_acc": max(val) if val else None,
         "best_epoch": record.best_epoch, "epochs": record.epochs_completed if status is not None else None,
         "train_seconds": record.train_seconds if status is not None else None,
         "images_per_second": record.images_per_second if status is not None else None,
         "parameters": record.parameters,
     }
+
+
+def _empty_row(meta: dict[str, Any]) -> dict[str, Any]:
+    numbers = ("test_acc", "test_top5", "test_loss", "best_val_acc", "best_epoch", "epochs", "train_seconds",
+               "images_per_second", "parameters")
+    return {"run": meta["name"], "variation": meta["variation"], "seed": meta["seed"], "grid": meta.get("grid", {}),
+            **dict.fromkeys(numbers)}
+
+
+def problems(rows: list[dict[str, Any]]) -> list[str]:
+    """One note per unreadable run, to print under the table: its name and why."""
+    return [f"run {row['run']} is {UNREADABLE}: {row['problem']}" for row in rows if row.get("problem")]
 
 
 def study_rows(directory: str | Path) -> list[dict[str, Any]]:
@@ -131,7 +149,9 @@ def markdown(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "test_acc") -> tuple[Path, Path]:
+def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "test_acc",
+                 notes: list[str] = ()) -> tuple[Path, Path]:
+    """table.csv and table.md; `notes` (the unreadable runs, `problems`) go under the markdown table."""
     csv_path, md_path = directory / "table.csv", directory / "table.md"
     fields = list(dict.fromkeys(key for entry in table for key in entry)) if table else ["variation"]
     text = io.StringIO(newline="")
@@ -139,7 +159,7 @@ def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "te
     writer.writeheader()
     writer.writerows(table)
     atomic_write_text(csv_path, text.getvalue())
-    atomic_write_text(md_path, markdown(*formatted(table, metric)))
+    atomic_write_text(md_path, markdown(*formatted(table, metric)) + "".join(f"\n{note}\n" for note in notes))
     return csv_path, md_path
 
 
