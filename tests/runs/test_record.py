@@ -122,9 +122,10 @@ def test_fuzzed_fields_load_or_raise_our_error_and_what_loads_can_be_tabulated_a
     assert "<table>" in run_report(tmp_path / "run")
 
 
-@settings(max_examples=100, deadline=None)
-@given(data=JSON)
+@settings(max_examples=400, deadline=None)
+@given(data=JSON | st.fixed_dictionaries({"status": JSON, "versions": JSON, "schema": JSON}))
 def test_any_json_document_loads_or_raises_our_error(data) -> None:
+    assert RunRecord.is_cnnlab(data) in (True, False)  # what --overwrite asks before it deletes a folder
     try:
         RunRecord.from_dict(data, "run.json")
     except ConfigError:

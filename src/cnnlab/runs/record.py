@@ -128,7 +128,8 @@ class RunRecord:
             return False
         if str(data.get("schema", "")).startswith("cnnlab.run/"):
             return True
-        return "status" in data and "cnnlab" in (data.get("versions") or {})  # version 1 files
+        versions = data.get("versions")
+        return "status" in data and isinstance(versions, dict) and "cnnlab" in versions  # version 1 files
 
 
 # ------------------------------------------------------------------------------------------ checks
