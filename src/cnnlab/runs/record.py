@@ -15,6 +15,7 @@ TypeError deep inside a table or a report.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -177,7 +178,7 @@ def refuse_newer_schema(data: dict[str, Any], origin: str) -> None:
 def check_fields(cls: type, values: dict[str, Any], origin: str) -> None:
     """Each value against its field's annotation, then the ranges of the numbers tables compute with; one
     ConfigError that names every field that is wrong."""
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     wrong = {name: (value, _words(hints[name])) for name, value in values.items()
              if name != "status" and not _fits(value, hints[name])}
     for name in COUNTS:
@@ -197,6 +198,11 @@ def check_fields(cls: type, values: dict[str, Any], origin: str) -> None:
                          for name, (value, expected) in wrong.items())
         raise ConfigError(f"{origin}: {said}. run.json was changed after cnnlab wrote it: correct "
                           f"{'that field' if len(wrong) == 1 else 'those fields'}, or restore the file from a copy")
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 def _is_int(value: Any) -> bool:
@@ -228,7 +234,9 @@ def _fits(value: Any, hint: Any) -> bool:
         return _is_int(value)
     if hint is type(None):
         return value is None
-    return type(value) is hint  # str, bool
+    if hint in (str, bool):
+        return type(value) is hint
+    return True  # a type JSON does not hold as such (a field added later as a tuple, an enum): its reader's
 
 
 def _words(hint: Any) -> str:
