@@ -333,25 +333,34 @@ def test_kill_9_of_a_jobs_study_ends_its_workers_and_the_study_run_again_resumes
 FOLLOWER = """\
 import os, sys, time
 from pathlib import Path
-from cnnlab.experiments import runner
+from cnnlab import parent
 if sys.argv[1] == "watching":
-    runner._death_signal = lambda signum: False  # as where there is no prctl
-parent = os.getppid() if sys.argv[1] != "late" else os.getppid() + 1  # late: the parent is gone already
-Path(sys.argv[1]).write_text(runner.follow_parent(parent))
+    parent._death_signal = lambda signum: False  # as where there is no prctl
+pid = os.getppid() if sys.argv[1] != "late" else os.getppid() + 1  # late: the parent is gone already
+Path(sys.argv[1]).write_text(parent.follow_parent(pid))
+time.sleep(120)
+"""
+MIDDLE = f"""\
+import os, subprocess, sys, time
+for how in ('prctl', 'watching', 'late'):
+    subprocess.Popen([sys.executable, '-c', {FOLLOWER!r}, how])
+# a real cnnlab told to follow this process, as `study run --jobs` tells its workers: still loading torch
+# when this process is killed, it must end at once, not train on
+subprocess.Popen([sys.executable, '-m', 'cnnlab', 'train', 'data=digits', 'epochs=50', '--name', 'loading',
+                  '--quiet'], env={{**os.environ, 'CNNLAB_FOLLOW_PARENT': str(os.getpid())}})
 time.sleep(120)
 """
 
 
-def test_a_worker_follows_its_parent_by_prctl_by_watching_and_when_the_parent_died_first(tmp_path: Path) -> None:
-    """runner.follow_parent in processes whose parent is then killed with SIGKILL: with prctl (Linux) and with
-    the thread that watches the parent's pid (elsewhere), each ends within seconds; a worker whose parent was
-    gone before it got there ends at once."""
-    middle = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time\n"
-                               "for how in ('prctl', 'watching', 'late'):\n"
-                               f"    subprocess.Popen([sys.executable, '-c', {FOLLOWER!r}, how])\n"
-                               "time.sleep(120)"], cwd=tmp_path)
+def test_a_worker_follows_its_parent_by_prctl_by_watching_while_loading_and_when_the_parent_died_first(
+        tmp_path: Path) -> None:
+    """cnnlab.parent in processes whose parent is then killed with SIGKILL: with prctl (Linux) and with the
+    thread that watches the parent's pid (elsewhere), each ends within seconds; a follower whose parent was
+    gone before it got there ends at once; a `cnnlab` told to follow by $CNNLAB_FOLLOW_PARENT (a --jobs
+    worker) follows from its first moment, so one still loading torch ends too, before creating its run."""
+    middle = subprocess.Popen([sys.executable, "-c", MIDDLE], cwd=tmp_path)
     try:
-        wait_for(lambda: len(children(middle.pid)) == 3, what="three followers", process=middle)
+        wait_for(lambda: len(children(middle.pid)) == 4, what="four followers", process=middle)
         followers = children(middle.pid)
         wait_for(lambda: all((tmp_path / how).is_file() for how in ("prctl", "watching")), what="following",
                  timeout=60, process=middle)
@@ -361,6 +370,7 @@ def test_a_worker_follows_its_parent_by_prctl_by_watching_and_when_the_parent_di
         middle.kill()
         middle.wait()
         wait_for(lambda: not any(alive(pid) for pid in followers), timeout=3, what="the followers to end")
+        assert not (tmp_path / "runs" / "loading").exists()  # ended while loading, before making its run
     finally:
         for pid in children(middle.pid):
             os.kill(pid, signal.SIGKILL)

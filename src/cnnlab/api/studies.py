@@ -106,16 +106,11 @@ def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: 
     return outcome
 
 
-def study_worker(directory: str | Path, name: str, config: str | Path, rerun_failed: bool = False,
-                 parent: int | None = None) -> int:
-    """One run of a study in a process of its own (`study run --jobs N`): its exit code (75: busy). With
-    `parent` (the study process's pid), the worker ends when that process dies (runner.follow_parent)."""
+def study_worker(directory: str | Path, name: str, config: str | Path, rerun_failed: bool = False) -> int:
+    """One run of a study in a process of its own (`study run --jobs N`): its exit code (75: busy)."""
     from ..config import load_config
-    from ..experiments.runner import BUSY, follow_parent, run_one
+    from ..experiments.runner import BUSY, run_one
     from ..experiments.study import RunSpec
-
-    if parent is not None:
-        follow_parent(parent)
 
     run_config = load_config(config)
     # the parent's forwarded signal, during set-up or the curves too (as api.train); a signal sent to this

@@ -25,10 +25,9 @@ def register(sub: Any) -> None:
     worker.add_argument("name")
     worker.add_argument("config")
     worker.add_argument("--rerun-failed", action="store_true")
-    worker.add_argument("--parent", type=int, help="the study process's pid: the worker ends when it dies")
     worker.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     worker.set_defaults(handler=lambda args: api.study_worker(args.directory, args.name, args.config,
-                                                              args.rerun_failed, args.parent))
+                                                              args.rerun_failed))
     tabulate = command(study, "table", _table, "one row per variation: metrics, mean ± std, Δ baseline")
     tabulate.add_argument("directory", metavar="STUDY_DIR", help="a study directory (runs/<study name>)")
     plot = command(study, "plot", _plot, "curves of all variations and a bar chart of the final metric")

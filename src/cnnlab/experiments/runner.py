@@ -19,7 +19,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any
 from ..config import config_hash, save_config
 from ..errors import CnnlabError, ConfigError, RunBusy
 from ..io import TEMP_SUFFIX, FileLock, make_dirs
+from ..parent import PARENT_VARIABLE
 from ..runs import Action, RunDir, Status, decide, resume_run, start_run
 from ..train import STOP
 from ..train.interrupts import unignored
@@ -321,49 +321,14 @@ def _settle(run: RunDir, returncode: int) -> str:
 def _launch(spec: RunSpec, directory: Path, configs: Path, env: dict, rerun_failed: bool) -> subprocess.Popen:
     config_path = configs / f"{spec.name}.yaml"
     save_config(spec.config, config_path)
-    command = [sys.executable, "-m", "cnnlab", "study", "worker", str(directory), spec.name, str(config_path),
-               "--parent", str(os.getpid())]
+    command = [sys.executable, "-m", "cnnlab", "study", "worker", str(directory), spec.name, str(config_path)]
     if rerun_failed:
         command.append("--rerun-failed")
     log_file = open(directory / f".{spec.name}.log", "ab")  # noqa: SIM115  closed when the process ends
     # a session of its own: Ctrl-C in the terminal signals the foreground process group; outside it, a worker
     # hears only what this process forwards, which decides when to stop and when to kill (_parallel). So a
-    # kill -9 of this process's group would not reach it: it ends itself when this process dies (follow_parent)
+    # kill -9 of this process's group would not reach it: it ends itself when this process dies, set up by
+    # the program's entry before torch loads (cnnlab/parent.py), so even a worker still starting does
+    env = {**env, PARENT_VARIABLE: str(os.getpid())}
     return subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
 
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>: the signal this process gets when the thread that started it ends
-PARENT_POLL_SECONDS = 0.5  # where there is no such signal: how often a worker looks for its parent
-
-
-def follow_parent(parent: int) -> str:
-    """Make this process (a --jobs worker, started by process `parent` in a session of its own) end when its
-    parent dies, however it dies: SIGKILL, as if it had been in the killed process group, so its run is left
-    'crashed' and the next `cnnlab study run` resumes it from its last checkpoint. On Linux the kernel sends
-    the signal (prctl PR_SET_PDEATHSIG, kept across exec; it follows the thread that called Popen, the main
-    thread of `study run`); elsewhere a thread looks for the parent every PARENT_POLL_SECONDS. A parent that
-    died before this was set up (while Python and torch were loading) is found by its pid: an orphan is
-    reparented, so getppid() no longer names it. Returns how it follows: 'prctl' or 'watching'."""
-    how = "prctl" if sys.platform.startswith("linux") and _death_signal(signal.SIGKILL) else "watching"
-    if how == "watching":
-        threading.Thread(target=_watch_parent, args=(parent,), name="cnnlab-parent-watch", daemon=True).start()
-    if os.getppid() != parent:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return how
-
-
-def _death_signal(signum: int) -> bool:
-    """prctl(PR_SET_PDEATHSIG, signum) through the C library; False where that fails."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
-    except (OSError, AttributeError):  # no C library by that name, or no prctl in it
-        return False
-
-
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(PARENT_POLL_SECONDS)
-    os.kill(os.getpid(), signal.SIGKILL)
