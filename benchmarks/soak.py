@@ -158,7 +158,8 @@ def interrupt_once(process: subprocess.Popen, kind: str, rng: random.Random, dir
         os.kill(pid, signal.SIGKILL)
     expected = -signal.SIGKILL if kind == "SIGKILL to the group" else 130
     return {"kind": kind, "exit": code, "obeyed": code == expected, "inside": inside, "workers": len(workers),
-            "orphans": max(len(orphans), len(trained_on))}
+            "orphans": max(len(orphans), len(trained_on)), "alive_after_5_s": len(orphans),
+            "trained_on": trained_on}
 
 
 def compare_runs(directory: Path, reference: Path, runs: int, epochs: int,
@@ -221,7 +222,8 @@ def interrupt_soak(args: argparse.Namespace) -> int:
         events.append(event)
         sessions_seen = {**sessions_seen, **sessions_of(directory)}
         print(f"{len(events):3d}. {event['kind']:21s} exit {event['exit']!s:4}, {event['workers']} workers, "
-              f"{'inside a run' if event['inside'] else 'between runs'}, orphans {event['orphans']}", flush=True)
+              f"{'inside a run' if event['inside'] else 'between runs'}, orphans {event['orphans']} (alive after 5 s: "
+              f"{event['alive_after_5_s']}, trained on: {event['trained_on'] or 'none'})", flush=True)
     last = start_study(directory, study, args.jobs, log)  # to the end, undisturbed
     finished = last.wait()
     print(f"interrupted study finished (exit {finished}) after {time.monotonic() - started:.0f} s; now the "
