@@ -12,6 +12,9 @@ import signal
 
 
 def run() -> None:
+    from .parent import follow_parent_from_environment
+
+    follow_parent_from_environment()  # a --jobs worker ends with its study, even while it is still loading
     # only where Python's own Ctrl-C handling is in place: a background job of a script starts with SIGINT
     # ignored (so that a Ctrl-C meant for the foreground spares it), and stays so
     loading = signal.getsignal(signal.SIGINT) is signal.default_int_handler

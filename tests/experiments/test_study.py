@@ -165,6 +165,59 @@ def test_report_is_self_contained_html(tmp_path: Path, capsys) -> None:
     assert main(["report", str(tmp_path)]) == 2
 
 
+TWO_RUNS = """\
+name: two
+base: {model: lenet5, data: {name: digits, train_limit: 128}, epochs: 1, batch_size: 32}
+variations:
+  relu: {model.activation: relu}
+"""
+
+
+def test_an_unreadable_record_is_one_row_of_the_table_and_a_newer_schema_is_never_resumed(tmp_path, capsys) -> None:
+    """A run.json changed by hand (wrong types) or written by a newer cnnlab (schema cnnlab.run/99): `study
+    table` and `report` show that run as unreadable, with the reason under the table, and the other runs as
+    usual (exit 0); the run alone is refused naming the file and the field (exit 2); a newer schema is
+    never resumed or run over: `train --resume` and `study run` exit 2 and leave the run's files as they were."""
+    path = write_study(tmp_path, TWO_RUNS, "two.yaml")
+    out = tmp_path / "study"
+    assert main(["study", "run", str(path), "--dir", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    changed = {**run_info(out / "relu"), "test": "x", "epochs_completed": "two"}
+    (out / "relu" / "run.json").write_text(json.dumps(changed))
+    assert main(["study", "table", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"^relu +1 +unreadable +- ", printed, re.MULTILINE), printed
+    assert re.search(r"^baseline +1 +completed +\d+\.\d\d%", printed, re.MULTILINE), printed
+    note = (f"note: run relu is unreadable: {out / 'relu' / 'run.json'}: field 'epochs_completed' is \"two\" (text), "
+            "expected a whole number; field 'test' is \"x\" (text), expected an object or null")
+    assert note in printed, printed
+    assert note.removeprefix("note: ") in (out / "table.md").read_text()
+    assert main(["report", str(out)]) == 0
+    page = parse_report(out / "report.html")
+    assert [row[:3] for row in page["tables"][0][1:]] == [["baseline", "1", "completed"], ["relu", "1", "unreadable"]]
+    assert "field &#x27;test&#x27; is" in (out / "report.html").read_text()
+    capsys.readouterr()
+    assert main(["report", str(out / "relu")]) == 2
+    assert "relu/run.json: field 'epochs_completed' is \"two\" (text), expected" in capsys.readouterr().err
+
+    newer = {**run_info(out / "baseline"), "schema": "cnnlab.run/99", "status": "interrupted"}
+    newer["versions"]["cnnlab"] = "9.0.0"
+    (out / "baseline" / "run.json").write_text(json.dumps(newer))
+    (out / "relu" / "run.json").write_text(json.dumps({**changed, "test": None, "epochs_completed": 1}))
+    files = {p: p.read_bytes() for p in (out / "baseline").rglob("*") if p.is_file() and p.name != ".lock"}
+    assert main(["study", "table", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"^baseline +1 +unreadable ", printed, re.MULTILINE), printed
+    assert "was written by cnnlab 9.0.0 in run schema 'cnnlab.run/99'" in printed
+    for argv in (["train", "--resume", str(out / "baseline"), "--quiet", "epochs=2", "--allow-config-change"],
+                 ["study", "run", str(path), "--dir", str(out), "--quiet"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "was written by cnnlab 9.0.0 in run schema 'cnnlab.run/99'; this cnnlab" in err, err
+        assert "knows the schemas up to 'cnnlab.run/2'" in err, err
+    assert {p: p.read_bytes() for p in (out / "baseline").rglob("*") if p.is_file() and p.name != ".lock"} == files
+
+
 def _chromium() -> str | None:
     return next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 

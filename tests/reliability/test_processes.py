@@ -4,6 +4,7 @@ Checks 2, 11, 12 and 13 of the fault-injection list (issue 12)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -14,9 +15,11 @@ from cnnlab.runs import RunDir, Status
 from cnnlab.train.checkpoint import load_checkpoint
 from tests.reliability.helpers import (
     TINY,
+    children,
     cli,
     cli_all,
     cli_here,
+    command,
     finish,
     metrics_rows,
     same_weights,
@@ -257,3 +260,118 @@ def test_two_study_processes_share_one_study_and_do_every_run_exactly_once(tmp_p
     refused = next(r for r in same if r.returncode != 0)
     assert "already exists" in refused.stderr or "in use by" in refused.stderr
     assert RunDir(tmp_path / "runs" / "same").record().sessions == 1
+
+
+ORPHANS = """\
+name: orphans
+base: {model: lenet5, data: {name: digits, train_limit: 320}, epochs: 6, batch_size: 32}
+variations:
+  relu: {model.activation: relu}
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, dead but not yet reaped by whoever adopted it, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def worker_run(pid: int) -> str | None:
+    """The run a `cnnlab study worker DIR NAME CONFIG` process trains, from its command line."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except OSError:
+        return None
+    return words[words.index("worker") + 2] if "worker" in words else None
+
+
+def test_kill_9_of_a_jobs_study_ends_its_workers_and_the_study_run_again_resumes_their_runs(tmp_path: Path) -> None:
+    """`study run --jobs 2` killed with SIGKILL to its process group (its workers live in sessions of their
+    own, so the group's signal does not reach them): each worker ends within seconds instead of training on
+    as an orphan, its run reads 'crashed', and the study run again resumes both runs from their checkpoints
+    and completes them (2 sessions each, every epoch once). Each worker is frozen (SIGSTOP) as soon as its run
+    has a checkpoint and let go after the kill, so both are mid-run however loaded the machine is."""
+    (tmp_path / "orphans.yaml").write_text(ORPHANS)
+    study = ("study", "run", "orphans.yaml", "--dir", "runs/orphans", "--quiet", "--jobs", "2")
+    out = tmp_path / "runs" / "orphans"
+    parent = subprocess.Popen(command(*study), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)  # its own group, as a terminal's job
+    workers: dict[str, int] = {}
+
+    def freeze_those_with_a_checkpoint() -> bool:
+        for pid in children(parent.pid):
+            name = worker_run(pid)
+            if name and name not in workers and (out / name / "checkpoints" / "last.safetensors").is_file():
+                os.kill(pid, signal.SIGSTOP)
+                workers[name] = pid
+        return len(workers) == 2
+
+    try:
+        wait_for(freeze_those_with_a_checkpoint, timeout=180, what="both runs' first checkpoints", process=parent)
+        assert all(metrics_rows(out / name) < 6 for name in workers), workers
+        os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait()
+        for pid in workers.values():
+            os.kill(pid, signal.SIGCONT)  # an orphan would now train on
+        wait_for(lambda: not any(alive(pid) for pid in workers.values()), timeout=5, what="the workers to end")
+    finally:
+        for pid in workers.values():  # (on the old code: the orphans)
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert sorted(workers) == ["baseline", "relu"]
+    assert {name: RunDir(out / name).status() for name in workers} == dict.fromkeys(workers, Status.CRASHED)
+
+    again = cli_here(*study[:-2], cwd=tmp_path)  # in this process (no --jobs): 2 fewer starts of torch
+    assert again.returncode == 0 and again.stdout.count("(resume)") == 2, again.output
+    for name in workers:
+        record = RunDir(out / name).record()
+        assert (record.status, record.epochs_completed, record.sessions) == (Status.COMPLETED, 6, 2), name
+        assert [row["epoch"] for row in untimed_metrics(out / name)] == [1, 2, 3, 4, 5, 6]
+
+
+FOLLOWER = """\
+import os, sys, time
+from pathlib import Path
+from cnnlab import parent
+if sys.argv[1] == "watching":
+    parent._death_signal = lambda signum: False  # as where there is no prctl
+pid = os.getppid() if sys.argv[1] != "late" else os.getppid() + 1  # late: the parent is gone already
+Path(sys.argv[1]).write_text(parent.follow_parent(pid))
+time.sleep(120)
+"""
+MIDDLE = f"""\
+import os, subprocess, sys, time
+for how in ('prctl', 'watching', 'late'):
+    subprocess.Popen([sys.executable, '-c', {FOLLOWER!r}, how])
+# a real cnnlab told to follow this process, as `study run --jobs` tells its workers: still loading torch
+# when this process is killed, it must end at once, not train on
+subprocess.Popen([sys.executable, '-m', 'cnnlab', 'train', 'data=digits', 'epochs=50', '--name', 'loading',
+                  '--quiet'], env={{**os.environ, 'CNNLAB_FOLLOW_PARENT': str(os.getpid())}})
+time.sleep(120)
+"""
+
+
+def test_a_worker_follows_its_parent_by_prctl_by_watching_while_loading_and_when_the_parent_died_first(
+        tmp_path: Path) -> None:
+    """cnnlab.parent in processes whose parent is then killed with SIGKILL: with prctl (Linux) and with the
+    thread that watches the parent's pid (elsewhere), each ends within seconds; a follower whose parent was
+    gone before it got there ends at once; a `cnnlab` told to follow by $CNNLAB_FOLLOW_PARENT (a --jobs
+    worker) follows from its first moment, so one still loading torch ends too, before creating its run."""
+    middle = subprocess.Popen([sys.executable, "-c", MIDDLE], cwd=tmp_path)
+    try:
+        wait_for(lambda: len(children(middle.pid)) == 4, what="four followers", process=middle)
+        followers = children(middle.pid)
+        wait_for(lambda: all((tmp_path / how).is_file() for how in ("prctl", "watching")), what="following",
+                 timeout=60, process=middle)
+        assert {how: (tmp_path / how).read_text() for how in ("prctl", "watching")} == {
+            "prctl": "prctl", "watching": "watching"}
+        assert not (tmp_path / "late").exists()  # killed itself inside follow_parent
+        middle.kill()
+        middle.wait()
+        wait_for(lambda: not any(alive(pid) for pid in followers), timeout=3, what="the followers to end")
+        assert not (tmp_path / "runs" / "loading").exists()  # ended while loading, before making its run
+    finally:
+        for pid in children(middle.pid):
+            os.kill(pid, signal.SIGKILL)

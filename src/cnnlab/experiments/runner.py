@@ -28,6 +28,7 @@ from typing import Any
 from ..config import save_config
 from ..errors import CnnlabError, ConfigError, RunBusy
 from ..io import TEMP_SUFFIX, FileLock, make_dirs
+from ..parent import PARENT_VARIABLE
 from ..runs import Action, RunDir, Status, decide, resume_run, start_run
 from ..train import STOP
 from ..train.interrupts import unignored
@@ -333,5 +334,9 @@ def _launch(spec: RunSpec, directory: Path, configs: Path, env: dict, rerun_fail
         command.append("--rerun-failed")
     log_file = open(directory / f".{spec.name}.log", "ab")  # noqa: SIM115  closed when the process ends
     # a session of its own: Ctrl-C in the terminal signals the foreground process group; outside it, a worker
-    # hears only what this process forwards, which decides when to stop and when to kill (_parallel)
+    # hears only what this process forwards, which decides when to stop and when to kill (_parallel). So a
+    # kill -9 of this process's group would not reach it: it ends itself when this process dies, set up by
+    # the program's entry before torch loads (cnnlab/parent.py), so even a worker still starting does
+    env = {**env, PARENT_VARIABLE: str(os.getpid())}
     return subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+

@@ -11,6 +11,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from ..errors import CnnlabError
 from ..io import atomic_write_text
 from ..runs import RunDir, RunRecord, Status
 from ..train import read_metrics
@@ -18,6 +19,7 @@ from .study import REFERENCE_COLUMNS, read_plan
 from .verdicts import RowVerdict, VerdictOptions, judge, ranking_note
 
 SCORED = (Status.COMPLETED, Status.STOPPED_EARLY)  # runs whose numbers count in a table
+UNREADABLE = "unreadable"  # the status of a row whose run.json could not be read
 # (key, header, kind): kind 'pct' prints x100 with %, 'float' 3 significant digits, 'int' whole numbers
 COLUMNS = (
     ("test_acc", "top-1", "pct"), ("test_top5", "top-5", "pct"), ("best_val_acc", "best val", "pct"),
@@ -27,16 +29,20 @@ COLUMNS = (
 
 
 def run_row(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    """The numbers of one run (None where the run has none)."""
+    """The numbers of one run (None where the run has none). A run whose run.json cannot be read (changed by
+    hand, damaged, or written by a newer cnnlab) is a row of status 'unreadable' with the reason in
+    `problem`: one bad file never hides the rest of a study's table."""
     run = RunDir(run_dir)
-    record = (run.record() if run.exists() else None) or RunRecord()
-    status = run.status() if run.exists() and run.info_path.is_file() else None
+    try:
+        record = (run.record() if run.exists() else None) or RunRecord()
+        status = run.status() if run.exists() and run.info_path.is_file() else None
+    except CnnlabError as exc:
+        return {**_empty_row(meta), "status": UNREADABLE, "problem": str(exc)}
     rows = read_metrics(run.metrics_path) if run.metrics_path.is_file() else []
     val = [r["val_acc"] for r in rows if r.get("val_acc") is not None]
     test = record.test or {}
     return {
-        "run": meta["name"], "path": str(run_dir), "variation": meta["variation"], "seed": meta["seed"],
-        "grid": meta.get("grid", {}), "test_count": test.get("count"), "val_curve": _curve(rows),
+        **_empty_row(meta), "path": str(run_dir), "test_count": test.get("count"), "val_curve": _curve(rows),
         "curve_kind": "validation" if any(r.get("val_acc") is not None for r in rows) else "training",
         "num_classes": len((record.data or {}).get("classes") or ()) or None,
         "status": str(status) if status is not None else "not run", "test_acc": test.get("acc"),
@@ -56,6 +62,18 @@ def _curve(rows: list[dict[str, Any]]) -> list[float | None]:
     return [r.get("train_acc") for r in rows]
 
 
+def _empty_row(meta: dict[str, Any]) -> dict[str, Any]:
+    numbers = ("test_acc", "test_top5", "test_loss", "best_val_acc", "best_epoch", "epochs", "train_seconds",
+               "images_per_second", "parameters")
+    return {"run": meta["name"], "variation": meta["variation"], "seed": meta["seed"], "grid": meta.get("grid", {}),
+            **dict.fromkeys(numbers)}
+
+
+def problems(rows: list[dict[str, Any]]) -> list[str]:
+    """One note per unreadable run, to print under the table: its name and why."""
+    return [f"run {row['run']} is {UNREADABLE}: {row['problem']}" for row in rows if row.get("problem")]
+
+
 def study_rows(directory: str | Path) -> list[dict[str, Any]]:
     directory = Path(directory)
     return [run_row(directory / meta["name"], meta) for meta in read_plan(directory)["runs"]]
@@ -68,7 +86,7 @@ def build_table(directory: str | Path,
     plan = read_plan(Path(directory))
     rows = study_rows(directory)
     table = aggregate(rows, plan.get("metric", "test_acc"), plan.get("compare_to"), options)
-    return add_reference(table, plan.get("reference")), table_notes(rows, table, options)
+    return add_reference(table, plan.get("reference")), problems(rows) + table_notes(rows, table, options)
 
 
 def label(row: dict[str, Any]) -> str:
@@ -236,6 +254,7 @@ def markdown(headers: list[str], rows: list[list[str]]) -> str:
 
 def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "test_acc",
                  notes: list[str] = ()) -> tuple[Path, Path]:
+    """table.csv and table.md; `notes` (the unreadable runs, `problems`) go under the markdown table."""
     csv_path, md_path = directory / "table.csv", directory / "table.md"
     fields = list(dict.fromkeys(key for entry in table for key in entry)) if table else ["variation"]
     text = io.StringIO(newline="")

@@ -60,7 +60,8 @@ class RunDir:
             raise ConfigError(f"run directory '{self.path}' does not exist")
         if not self.exists():
             raise ConfigError(f"'{self.path}' is not a cnnlab run directory (no config.yaml in it)")
-        return self
+        self.record()  # a run.json this cnnlab cannot read (changed by hand, a newer schema) stops every command
+        return self  # on the run here, before anything is written into it (a resume rewrites config.yaml first)
 
     def is_cnnlab_run(self) -> bool:
         """Whether run.json exists and was written by cnnlab: the only kind of folder --overwrite deletes."""

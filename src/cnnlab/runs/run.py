@@ -49,7 +49,11 @@ class Run:
     def spec(self) -> DataSpec:
         if not self.record.data:
             raise ConfigError(f"{self.path}/run.json has no data description; the run never started")
-        return DataSpec.from_dict(self.record.data)
+        try:
+            return DataSpec.from_dict(self.record.data)
+        except (TypeError, KeyError, ValueError) as exc:  # RunRecord checks that 'data' is an object, not its keys
+            raise ConfigError(f"{self.path}/run.json: field 'data' is not the data description cnnlab wrote "
+                              f"({type(exc).__name__}: {exc}); restore run.json from a copy") from None
 
     def metrics(self) -> list[dict[str, Any]]:
         return read_metrics(self.path / "metrics.csv") if (self.path / "metrics.csv").is_file() else []

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..experiments.table import SCORED
 from ..io import atomic_write_text
+from ..runs import RunRecord
 
 STYLE = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1100px;
@@ -48,21 +49,24 @@ def _page(title: str, sections: list[str]) -> str:
 def run_report(run_dir: Path) -> str:
     from ..train import read_metrics
 
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    # read through RunRecord: a run.json changed by hand, or of a newer schema, is a ConfigError naming the
+    # file and field, not a TypeError from a format below
+    record = RunRecord.load(run_dir / "run.json")
+    info = record.to_dict() if record is not None else {}
     status = info.get("status", "unknown")
     test = info.get("test") or {}
     facts = [["status", status], ["reason", info.get("reason", "")],
-             ["test top-1", f"{100 * test['acc']:.2f}%" if test else "-"],
-             ["test top-5", f"{100 * test['top5']:.2f}%" if test else "-"],
+             ["test top-1", _percent(test.get("acc"))], ["test top-5", _percent(test.get("top5"))],
              ["best epoch", info.get("best_epoch")], ["train seconds", f"{info.get('train_seconds', 0):.1f}"],
-             ["images/s", f"{info.get('images_per_second', 0):,.0f}"], ["parameters", f"{info.get('parameters', 0):,}"],
+             ["images/s", f"{info.get('images_per_second', 0):,.0f}"],
+             ["parameters", f"{info['parameters']:,}" if info.get("parameters") is not None else "-"],
              ["device", info.get("device")], ["precision", info.get("precision")], ["seed", info.get("seed")],
              ["versions", ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items())]]
     stop = info.get("early_stop") or {}
     if stop.get("fired"):
-        facts.append(["early stop", f"{stop['criterion']} after epoch {stop['epoch']}: {stop.get('why', '')}"])
-    if info.get("freeze"):
-        facts.append(["frozen", f"{info['freeze']['mode']}: {info['freeze']['frozen']:,} parameters"])
+        facts.append(["early stop", f"{stop.get('criterion')} after epoch {stop.get('epoch')}: {stop.get('why', '')}"])
+    if (info.get("freeze") or {}).get("frozen") is not None:
+        facts.append(["frozen", f"{info['freeze'].get('mode')}: {info['freeze']['frozen']:,} parameters"])
     sections = [f"<h2>Summary</h2><p class='status-{html.escape(status)}'>{html.escape(status)}</p>",
                 _table(["", ""], facts), *_checks_section(info)]
     rows = read_metrics(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else []
@@ -102,6 +106,10 @@ def read_eval(run_dir: Path) -> dict[str, Any] | None:
     (`cnnlab report` makes it first for finished runs: api.report)."""
     path = run_dir / "eval_test.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def _fmt(value: Any) -> str:
