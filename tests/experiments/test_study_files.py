@@ -245,3 +245,49 @@ def test_the_readme_counts_of_the_lecture_nets_are_what_its_commands_build(tmp_p
     assert built == int(mlp_count.group(1).replace(",", "")) == 101_770
     built = _parameters_on(make_config(None, [*shlex.split(convnet.group(1)), "data=mnist"]), root)
     assert built == int(convnet.group(2).replace(",", "")) == 34_826
+
+
+def _crossing_table(text: str) -> dict[str, dict[float, tuple[float, float]]]:
+    """The search's result as relu_vs_tanh.yaml's comment records it: per activation, per learning rate,
+    (epoch of the first level, epoch of the second level), inf where it was never reached."""
+    import math
+    import re
+
+    rows = {m.group(1): m.group(2).split() for m in re.finditer(r"^#   (lr|relu|tanh) +(.+)$", text, re.M)}
+    rates = [float(rate) for rate in rows.pop("lr")]
+
+    def epoch(cell: str) -> float:
+        return math.inf if cell.strip("()") == "-" else float(cell.strip("()"))
+
+    return {activation: {rate: (epoch(first), epoch(second))
+                         for rate, first, second in zip(rates, cells[0::2], cells[1::2], strict=True)}
+            for activation, cells in rows.items()}
+
+
+def test_relu_and_tanh_each_train_at_the_rate_their_own_search_chose(in_a_folder_with_weights: Path) -> None:
+    """AlexNet's learning rates were 'chosen independently for each network to make training as fast as
+    possible': each variation's rate is the winner of its own activation in the recorded search, and that
+    search (relu_vs_tanh_lr.yaml) covers exactly the recorded rates on the same base."""
+    import dataclasses
+
+    from cnnlab.config import resolve
+
+    text = (STUDIES / "relu_vs_tanh.yaml").read_text()
+    table = _crossing_table(text)
+    study = load_study(STUDIES / "relu_vs_tanh.yaml")
+    rates = {spec.variation: spec.config.optim.lr for spec in study.runs}
+    assert set(rates) == set(table) == {"relu", "tanh"}
+    for activation, crossings in table.items():  # fastest to the first level, then the second, then the lower rate
+        winner = min(crossings, key=lambda rate: (*crossings[rate], rate))
+        assert rates[activation] == winner, (activation, crossings)
+    search = load_study(STUDIES / "relu_vs_tanh_lr.yaml")
+    searched: dict[str, set[float]] = {}
+    for spec in search.runs:
+        searched.setdefault(spec.config.model.options["activation"], set()).add(spec.config.optim.lr)
+        assert spec.variation.startswith(spec.config.model.options["activation"])
+    assert searched == {activation: set(crossings) for activation, crossings in table.items()}
+
+    def without_lr(config):
+        return dataclasses.replace(config, optim=dataclasses.replace(config.optim, lr=1.0))
+
+    assert without_lr(resolve(study.base)) == without_lr(resolve(search.base))  # the same net and recipe
