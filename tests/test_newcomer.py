@@ -81,12 +81,42 @@ def test_examples_chain_export_samples_then_predict(tmp_path: Path, monkeypatch,
     assert "is a folder of other files" in capsys.readouterr().err
 
 
-def test_the_documented_imports() -> None:
+def test_the_documented_imports(tmp_path: Path) -> None:
+    """README, "Python API": a `cnnlab.Callback` passed to `cnnlab.train` gets its five hooks in order and stops
+    the run by setting `trainer.should_stop`; `cnnlab.RunRecord` reads the run's run.json, `cnnlab.Status` names
+    its status."""
     from cnnlab import Callback, RunRecord, Status, TrainResult
 
-    assert callable(cnnlab.train) and issubclass(Callback, object) and Status.COMPLETED == "completed"
+    class StopAfterOneEpoch(Callback):
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        def on_fit_start(self, trainer) -> None:
+            self.calls.append("fit start")
+            trainer.progress_seconds = 0.0  # a progress report after every step
+
+        def on_epoch_start(self, trainer, epoch: int) -> None:
+            self.calls.append(f"epoch start {epoch}")
+
+        def on_progress(self, trainer, progress: dict) -> None:
+            self.calls.append(f"progress {progress['step']}")
+
+        def on_epoch_end(self, trainer, row: dict) -> None:
+            self.calls.append(f"epoch end {row['epoch']}")
+            trainer.should_stop, trainer.stop_reason = True, "one epoch is enough"
+
+        def on_fit_end(self, trainer, status: str) -> None:
+            self.calls.append(f"fit end {status}")
+
     assert {"Callback", "RunRecord", "Status", "TrainResult"} <= set(cnnlab.__all__)
-    assert RunRecord.__dataclass_fields__ and TrainResult
+    callback = StopAfterOneEpoch()
+    result = cnnlab.train(None, [*FAST, "epochs=3"], runs_dir=tmp_path, name="api", quiet=True, callbacks=[callback])
+    assert callback.calls == ["fit start", "epoch start 0", *(f"progress {step}" for step in range(1, 9)),
+                              "epoch end 1", "fit end stopped_early"]  # 256 images in batches of 32: 8 steps
+    assert isinstance(result, TrainResult) and result.status == Status.STOPPED_EARLY
+    record = RunRecord.load(result.run_dir / "run.json")
+    assert isinstance(record, RunRecord) and record.status == Status.STOPPED_EARLY == "stopped_early"
+    assert record.epochs_completed == 1 and record.reason == "one epoch is enough"
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -214,7 +214,8 @@ def add_reference(table: list[dict[str, Any]], reference: dict[str, Any] | None)
     for entry in table:
         variation = entry["variation"].split(" ")[0]
         for column in REFERENCE_COLUMNS:
-            entry[f"report_{column}"] = (reference.get(column) or {}).get(variation)
+            if reference.get(column):  # only the columns the study gives: no column of dashes
+                entry[f"report_{column}"] = reference[column].get(variation)
     return table
 
 

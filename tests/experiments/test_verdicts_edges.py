@@ -1,0 +1,168 @@
+"""Which runs a verdict compares, with which settings, and what a row without a verdict says: the cases mutation
+testing (docs/mutation.md) showed test_verdicts.py could not tell apart from a wrong experiments/verdicts.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from cnnlab.evaluate import stats
+from cnnlab.experiments.verdicts import (
+    ONE_SEED_NOTE,
+    VerdictOptions,
+    compare_rows,
+    judge,
+    ranking_note,
+    row_at_chance,
+    row_still_learning,
+)
+from cnnlab.runs.predictions import write_predictions
+from tests.experiments.test_verdicts import _run
+
+# 24 epochs, the last six with three inversions: Kendall's one-sided p = 49/720 = 0.068 (tests/evaluate/test_stats_edges)
+TREND_AT_7_PERCENT = [0.1] * 18 + [0.3, 0.1, 0.2, 0.5, 0.4, 0.6]
+
+
+def seeds(variation: str, accuracies: dict[int, float], **keywords) -> list[dict]:
+    return [_run(variation, seed, acc, **keywords) for seed, acc in accuracies.items()]
+
+
+def test_only_the_seeds_both_rows_finished_are_paired_and_two_are_enough() -> None:
+    row = seeds("row", {0: 0.60, 1: 0.63, 2: 0.61})
+    reference = seeds("base", {1: 0.50, 2: 0.52, 3: 0.40})
+    comparison, note = compare_rows(row, reference, "test_acc")
+    expected = stats.paired_seeds([0.63, 0.61], [0.50, 0.52])  # seeds 1 and 2 only
+    assert comparison == expected and comparison.method == "paired t (2 seeds)" and note == ""
+    assert compare_rows(seeds("row", {5: 0.6}), reference, "test_acc") == (None, "no seed finished by both rows")
+    for run in reference:
+        run["best_val_acc"] = 0.55
+    one = seeds("row", {1: 0.6})
+    one[0]["best_val_acc"] = 0.65
+    assert compare_rows(one, reference, "best_val_acc") == (None, "one seed: no per-image test for best_val_acc")
+
+
+def test_alpha_reaches_the_interval_by_default_and_when_given() -> None:
+    row, reference = seeds("row", {0: 0.80, 1: 0.82, 2: 0.81}), seeds("base", {0: 0.78, 1: 0.80, 2: 0.80})
+    assert compare_rows(row, reference, "test_acc")[0] == stats.paired_seeds([0.80, 0.82, 0.81], [0.78, 0.80, 0.80])
+    at_ten = stats.paired_seeds([0.80, 0.82, 0.81], [0.78, 0.80, 0.80], alpha=0.10)
+    assert compare_rows(row, reference, "test_acc", alpha=0.10)[0] == at_ten
+    verdicts = judge({"base": reference, "row": row}, {"row": "base"}, "test_acc", VerdictOptions(alpha=0.10))
+    assert verdicts["row"].comparison == at_ten
+
+
+def _predictions(tmp_path: Path, name: str, predicted: torch.Tensor, labels: torch.Tensor) -> str:
+    (tmp_path / name).mkdir()
+    write_predictions(tmp_path / name, {"test": {"predicted": predicted, "label": labels}})
+    return str(tmp_path / name)
+
+
+def test_one_seed_mcnemar_at_the_options_alpha_and_the_reasons_when_it_cannot(tmp_path: Path) -> None:
+    labels = torch.arange(40) % 4
+    wrong = labels.clone()
+    wrong[:10] = (labels[:10] + 1) % 4
+    row = [_run("row", 0, 1.0, path=_predictions(tmp_path, "row", labels.clone(), labels), count=40, classes=4)]
+    base = [_run("base", 0, 0.75, path=_predictions(tmp_path, "base", wrong, labels), count=40, classes=4)]
+    comparison, note = compare_rows(row, base, "test_acc", alpha=0.10)
+    assert note == ONE_SEED_NOTE
+    assert comparison == stats.mcnemar(labels == labels, wrong == labels, alpha=0.10)
+    assert comparison != stats.mcnemar(labels == labels, wrong == labels)
+    # scored on other images (the labels differ image by image)
+    flipped = [_run("flipped", 0, 0.7, path=_predictions(tmp_path, "flipped", labels.flip(0), labels.flip(0)),
+                    count=40, classes=4)]
+    assert compare_rows(row, flipped, "test_acc") == (None, "the two runs were scored on different test images")
+    # one of the two runs has no per-image results (an older run)
+    older = [_run("old", 0, 0.7, path=str(tmp_path / "old"), count=40, classes=4)]
+    (tmp_path / "old").mkdir()
+    for pair in ((row, older), (older, row)):
+        assert compare_rows(*pair, "test_acc") == (
+            None, "one seed and no per-image results (a run from an older cnnlab: evaluate it again)")
+    # a damaged predictions file: the error's first line is the reason
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "predictions.safetensors").write_bytes(b"not a safetensors file")
+    broken = [_run("broken", 0, 0.7, path=str(tmp_path / "broken"), count=40, classes=4)]
+    comparison, note = compare_rows(row, broken, "test_acc")
+    assert comparison is None and note.startswith(f"'{tmp_path / 'broken' / 'predictions.safetensors'}' is not a "
+                                                  "readable predictions file")
+
+
+def test_judge_uses_the_options_min_effect_and_alpha_with_holms_p() -> None:
+    reference = seeds("base", {0: 0.50, 1: 0.52, 2: 0.51})
+    row = seeds("row", {0: 0.51, 1: 0.54, 2: 0.515})  # +1.17 points, t = 2.65, p = 0.12, 95% [-0.7, +3.1]
+    groups = {"base": reference, "row": row}
+    comparison = stats.paired_seeds([0.51, 0.54, 0.515], [0.50, 0.52, 0.51])
+    assert judge(groups, {"row": "base"}, "test_acc")["row"].word == "within noise"
+    assert judge(groups, {"row": "base"}, "test_acc", VerdictOptions(min_effect=0.05))["row"].word == "equivalent"
+    loose = judge(groups, {"row": "base"}, "test_acc", VerdictOptions(alpha=0.2))["row"]
+    assert comparison.p_value < 0.2 and loose.word == "better" and loose.adjusted_p == comparison.p_value
+
+
+def test_a_reference_the_table_does_not_have_makes_the_row_a_reference() -> None:
+    groups = {"row": seeds("row", {0: 0.6})}
+    verdict = judge(groups, {"row": "gone"}, "test_acc")["row"]
+    assert verdict.reference is None and verdict.word == "reference"
+
+
+def test_every_kind_of_row_keeps_its_reference_and_its_checks() -> None:
+    base = seeds("base", {0: 0.50, 1: 0.52, 2: 0.51}, curve=TREND_AT_7_PERCENT)
+    groups = {
+        "base": base,
+        "row": seeds("row", {0: 0.104, 1: 0.10, 2: 0.098}, curve=TREND_AT_7_PERCENT),  # at chance
+        "hot": [_run("hot", 0, None, status="diverged")],
+        "stopped": [_run("stopped", 0, None, status="interrupted")],
+        "orphan": seeds("orphan", {7: 0.104}, curve=TREND_AT_7_PERCENT),  # no seed in common with base
+    }
+    options = VerdictOptions(alpha=0.10)
+    verdicts = judge(groups, {name: "base" for name in groups if name != "base"}, "test_acc", options)
+    assert (verdicts["base"].word, verdicts["base"].at_chance, verdicts["base"].still_learning) == (
+        "reference", False, True)
+    assert (verdicts["row"].reference, verdicts["row"].at_chance, verdicts["row"].still_learning) == ("base", True, True)
+    assert verdicts["row"].word == "worse"
+    assert (verdicts["hot"].reference, verdicts["hot"].word) == ("base", "diverged")
+    assert (verdicts["stopped"].reference, verdicts["stopped"].word) == ("base", "-")
+    orphan = verdicts["orphan"]
+    assert (orphan.reference, orphan.word, orphan.note) == ("base", "-", "no seed finished by both rows")
+    assert (orphan.at_chance, orphan.still_learning) == (True, True)
+    # at the default alpha the same curves are no longer 'still learning'
+    assert judge(groups, {"row": "base"}, "test_acc")["row"].still_learning is False
+
+
+def test_row_checks_leave_out_runs_without_a_score_and_rows_of_mixed_class_counts() -> None:
+    unscored = _run("x", 1, 0.5, count=1000, classes=10)
+    unscored["test_acc"] = None  # finished, but its test split was not scored
+    assert row_at_chance([_run("x", 0, 0.104, count=1000, classes=10), unscored]) is True
+    assert row_at_chance([_run("x", 0, 0.104, classes=10), _run("x", 1, 0.104, classes=100)]) is None
+    assert row_at_chance([_run("x", 0, 0.104, classes=None)]) is None
+    assert row_still_learning([_run("x", 0, 0.5, curve=TREND_AT_7_PERCENT)]) is False  # alpha 0.05 by default
+    assert row_still_learning([_run("x", 0, 0.5, curve=TREND_AT_7_PERCENT)], alpha=0.10) is True
+
+
+def _swapped(kind: str | None, length: int = 4) -> dict[str, list[dict]]:
+    runs = {"a": _run("a", 0, 0.5, curve=[0.1, 0.5, 0.6, 0.9][-length:]),
+            "b": _run("b", 0, 0.5, curve=[0.2, 0.6, 0.7, 0.8][-length:])}
+    for run in runs.values():
+        if kind is not None:
+            run["curve_kind"] = kind
+    return {name: [run] for name, run in runs.items()}
+
+
+def test_ranking_note_names_the_curve_it_read() -> None:
+    assert "between the validation ranking" in ranking_note(_swapped(None))  # older rows have no curve_kind
+    assert "between the validation ranking" in ranking_note(_swapped("validation"))
+    assert "between the training ranking" in ranking_note(_swapped("training"))
+
+
+def test_ranking_note_skips_rows_without_curves_and_reads_two_epochs() -> None:
+    groups = {"hot": [_run("hot", 0, None, status="diverged")], **_swapped(None)}
+    assert ranking_note(groups) is not None  # the diverged row first does not end the reading
+    assert ranking_note(_swapped(None, length=2)) is not None  # halfway is epoch 1 of 2: 0.6 < 0.7, end 0.9 > 0.8
+    assert ranking_note(_swapped(None, length=1)) is None
+
+
+def test_ranking_note_halfway_is_epoch_ceil_half() -> None:
+    # six epochs: halfway is epoch 3 (b ahead), the end has a ahead; at epoch 2 a was ahead as at the end
+    groups = {"a": [_run("a", 0, 0.5, curve=[0.0, 0.5, 0.1, 0.2, 0.3, 0.9])],
+              "b": [_run("b", 0, 0.5, curve=[0.0, 0.1, 0.5, 0.5, 0.6, 0.8])]}
+    assert ranking_note(groups) is not None
+    groups["b"][0]["val_curve"][2] = 0.05  # epoch 3: a ahead too: no change
+    assert ranking_note(groups) is None
