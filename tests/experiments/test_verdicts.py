@@ -258,3 +258,8 @@ def test_without_a_validation_split_the_checks_read_the_training_curve(tmp_path)
     rows = {"a": [{**_run("a", 0, 0.5, curve=[0.1, 0.5, 0.6, 0.9]), "curve_kind": "training"}],
             "b": [{**_run("b", 0, 0.5, curve=[0.2, 0.6, 0.7, 0.8]), "curve_kind": "training"}]}
     assert "between the training ranking" in ranking_note(rows)
+
+
+def test_without_a_baseline_variation_the_first_row_is_the_reference():
+    groups = {"relu": [_run("relu", 0, 0.5)], "tanh": [_run("tanh", 0, 0.6)], "sigmoid": [_run("sigmoid", 0, 0.4)]}
+    assert references(groups) == {"relu": None, "tanh": "relu", "sigmoid": "relu"}
