@@ -22,40 +22,40 @@ SCHEMA = "cnnlab.run/2"
 
 @dataclass
 class RunRecord:
-    status: Status = Status.RUNNING
-    reason: str = ""
-    config_hash: str | None = None
-    seed: int | None = None
+    status: Status = Status.RUNNING  # where the run stands (the values below)
+    reason: str = ""  # why it ended so, in one line (the criterion, the signal, the error)
+    config_hash: str | None = None  # the resolved config's, less keys that change no result; --resume checks it
+    seed: int | None = None  # the config's seed
     device: str | None = None  # the device's name ('cpu', 'NVIDIA H100 80GB HBM3', ...)
     precision: str | None = None  # fp32 or bf16 (autocast)
-    channels_last: bool | None = None
+    channels_last: bool | None = None  # whether it trained in NHWC memory format
     world_size: int = 1  # processes of the latest session (torchrun); batch_size is their global batch
     versions: dict[str, str] = field(default_factory=dict)  # cnnlab, torch, torchvision, numpy, python
-    parameters: int | None = None
+    parameters: int | None = None  # the model's parameter count
     data: dict[str, Any] | None = None  # the DataSpec: classes, input size, mean/std, split sizes, source
-    run_dir: str | None = None
+    run_dir: str | None = None  # where the run was written
     owner: dict[str, Any] | None = None  # pid, host, since: the process of the latest session
-    started: str | None = None
-    ended: str | None = None
+    started: str | None = None  # local time of the first session's start (ISO 8601)
+    ended: str | None = None  # local time the latest session ended; null while running
     sessions: int = 0  # processes that trained it (1 + the resumes)
-    epochs_completed: int = 0
-    steps: int = 0
-    best_epoch: int | None = None
+    epochs_completed: int = 0  # whole epochs trained, all sessions
+    steps: int = 0  # optimizer steps, all sessions
+    best_epoch: int | None = None  # the epoch of best.safetensors (by monitor)
     monitor: str | None = None  # what 'best' meant (val_acc, val_loss, ...)
     final: dict[str, Any] | None = None  # the last epoch's train/val loss and accuracy
     test: dict[str, Any] | None = None  # loss, acc, top5, count on the test set
     train_seconds: float = 0.0  # inside training epochs, all sessions
     wall_seconds: float = 0.0  # all sessions, data loading and evaluation included
-    images_per_second: float = 0.0
+    images_per_second: float = 0.0  # training images per second of train_seconds
     weights: dict[str, Any] | None = None  # what model.weights loaded (models/weights.py WeightsReport)
     freeze: dict[str, Any] | None = None  # model.freeze: mode and parameter counts
     early_stop: dict[str, Any] | None = None  # criterion, fired, epoch, why, values
     graphs: dict[str, Any] | None = None  # train.graphs: used, or why the run trained eagerly
     divergence: dict[str, Any] | None = None  # rule (nonfinite | threshold), epoch, loss, threshold
     skipped_files: dict[str, str] | None = None  # data.skip_bad: file -> problem
-    data_notes: list[str] | None = None
+    data_notes: list[str] | None = None  # what the data scan left out and why (hidden files, links)
     traceback: str | None = None  # status failed: where
-    schema: str = SCHEMA
+    schema: str = SCHEMA  # cnnlab.run/N: the version of this layout
     extra: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------------- reading
