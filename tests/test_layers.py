@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cnnlab"
 # Rows from the bottom up; a module may import modules of lower rows only (and of its own package).
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "_version"),
-    ("io", "registry", "options"),
+    ("io", "registry", "options", "html"),
     ("config",),
     ("data", "models", "optim"),
     ("evaluate",),

@@ -28,6 +28,7 @@ from ..runs import Run, RunDir, TrainResult, load_run, plan_run_dir, resume_run,
 from ..runs.run import checkpoint_name
 from ..train import STOP, Callback
 from ..train.distributed import World, rank_batch, world_from_env
+from ..train.notebook import NotebookProgress, in_notebook
 
 
 def make_config(config: str | Path | RunConfig | None = None, overrides: Sequence[str] = (),
@@ -64,7 +65,11 @@ def train(
     # distributed run does not escalate: `scancel` or `kill` of the process tree signals it directly and
     # torchrun forwards the same request (torchrun escalates itself, with SIGKILL after its timeout)
     world = world_from_env()
-    with STOP.watching(escalate=not world.active):
+    notebook = world.main and not quiet and in_notebook()
+    if notebook:  # a live display redrawn in place (train/notebook.py); the console's lines would pile up
+        callbacks = [*callbacks, NotebookProgress()]
+    # in a notebook a second interrupt is the same request: exiting at once would kill the kernel
+    with STOP.watching(escalate=not world.active and not notebook):
         if resume is not None:
             resume = Path(resume)
             if not resume.exists() and (Path(runs_dir) / resume).is_dir():

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import html
 from ..errors import ConfigError
+from ..html import percent
 from ..io import atomic_write_json
 from ..train.status import Status
 
@@ -100,6 +102,19 @@ class RunRecord:
     def updated(self, **values: Any) -> RunRecord:
         """A copy with `values` set; an unknown field name is a TypeError (a typo never reaches disk)."""
         return dataclasses.replace(self, **values)
+
+    def summary(self) -> dict[str, Any]:
+        """What a person asks of a run first, by name (None: not known), for tables and notebooks."""
+        test = self.test or {}
+        loss = test.get("loss")
+        return {"status": self.status.value, "reason": self.reason or None, "test top-1": percent(test.get("acc")),
+                "test top-5": percent(test.get("top5")), "test loss": None if loss is None else round(loss, 4),
+                "best epoch": self.best_epoch, "epochs": self.epochs_completed,
+                "train seconds": round(self.train_seconds, 1), "img/s": f"{self.images_per_second:,.0f}",
+                "seed": self.seed, "device": self.device, "parameters": self.parameters}
+
+    def _repr_html_(self) -> str:  # a notebook shows a record as a table
+        return html.fields(self.summary(), "run.json")
 
     # ------------------------------------------------------------------------------------- meaning
     @staticmethod
