@@ -21,6 +21,8 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "docs" / "tutorials").glob("*.ipynb"))
 KERNEL = "cnnlab-docs"
+JUPYTER_PATH = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]  # as the process started
+PYTHONPATH = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 
 
 def kernel(folder: Path) -> str:
@@ -29,8 +31,8 @@ def kernel(folder: Path) -> str:
     from ipykernel.kernelspec import install
 
     install(kernel_name=KERNEL, prefix=str(folder), display_name="cnnlab (docs)")
-    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(folder / "share" / "jupyter"), os.environ.get("JUPYTER_PATH", "")])
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(folder / "share" / "jupyter"), *JUPYTER_PATH])
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *PYTHONPATH])
     return KERNEL
 
 
