@@ -103,7 +103,7 @@ def _check_nproc(nproc: int) -> None:
         limit, what = len(os.sched_getaffinity(0)), "CPU cores this process may use (each process needs one)"
     if nproc > limit:
         raise ConfigError(f"--nproc {nproc} is more than the {limit} {what}; use --nproc {limit} or fewer "
-                          "(torchrun across machines: see the README's Scale section)")
+                          "(torchrun across machines: docs/how-to/several-processes.md)")
 
 
 def check_distributed(nproc: int, config: Any = None, overrides: Sequence[str] = (), *, name: str | None = None,
