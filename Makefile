@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench mutants clean
+.PHONY: demo test bench mutants docs docs-results clean
 
 demo: $(VENV)/.stamp-base
 	$(BIN)/cnnlab train --name demo --overwrite data=digits epochs=20
@@ -22,6 +22,19 @@ mutants: $(VENV)/.stamp-dev
 	$(BIN)/mutmut run --max-children 2 > mutants.log 2>&1 || (tail -5 mutants.log; exit 1)
 	$(BIN)/mutmut results | tee mutants-survivors.txt | tail -40
 
+# the documentation site into site/ (open site/index.html, or `$(BIN)/mkdocs serve`); strict: a broken link,
+# a page missing from the nav or a key without a meaning fails the build. tests/test_docs.py runs the same build.
+docs: $(VENV)/.stamp-dev
+	$(BIN)/mkdocs build --strict
+
+# the docs' long sessions (marked <!-- docs-results -->: Fashion-MNIST, CIFAR, hours on a CPU) run again and
+# written into the pages with a stamp (version, date, machine, wall time), their pictures copied into
+# docs/images, and the tutorial notebooks executed with their outputs saved; not part of `make test`.
+# PAGES=docs/tutorials/ablation.md limits it to some pages.
+docs-results: $(VENV)/.stamp-dev
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python tools/docs_sessions.py $(PAGES)
+	$(BIN)/python tools/docs_notebooks.py
+
 bench: $(VENV)/.stamp-base
 	$(BIN)/python benchmarks/loop_overhead.py
 
@@ -37,4 +50,4 @@ $(VENV)/.stamp-dev: pyproject.toml | $(VENV)/bin/python
 	touch $@ $(VENV)/.stamp-base
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site build/docs-results

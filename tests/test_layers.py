@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cnnlab"
 # Rows from the bottom up; a module may import modules of lower rows only (and of its own package).
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "_version", "log"),
-    ("io", "registry", "options", "parent"),
+    ("io", "registry", "options", "parent", "html"),
     ("config",),
     ("data", "models", "optim"),
     ("evaluate",),

@@ -150,6 +150,11 @@ class StudyTable:
     markdown: Path
     notes: list[str] = dataclasses.field(default_factory=list)  # how the verdicts were reached; unreadable runs
 
+    def _repr_html_(self) -> str:  # a notebook shows the study table, verdicts and notes under it
+        from ..html import table
+
+        return table(self.headers, self.rows, str(self.csv.parent), self.notes)
+
 
 def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 0.5) -> StudyTable:
     """The study's table, as its kind has it: one row per variation (mean ± std over seeds, Δ baseline,

@@ -29,6 +29,7 @@ from ..runs import Run, RunDir, TrainResult, load_run, plan_run_dir, resume_run,
 from ..runs.run import checkpoint_name
 from ..train import STOP, Callback
 from ..train.distributed import World, rank_batch, world_from_env
+from ..train.notebook import NotebookProgress, in_notebook
 from .lr_find import asks_lr_find, config_for_lr_find, find_lr, lr_find_folder, lr_found_config
 
 
@@ -72,7 +73,11 @@ def train(
     cfg = None if resume is not None else (config_for_lr_find(config, overrides, keywords) if asked
                                            else make_config(config, overrides, **keywords))
     world = world_from_env()
-    with STOP.watching(escalate=not world.active):
+    notebook = world.main and not quiet and in_notebook()
+    if notebook:  # a live display redrawn in place (train/notebook.py); the console's lines would pile up
+        callbacks = [*callbacks, NotebookProgress()]
+    # in a notebook a second interrupt is the same request: exiting at once would kill the kernel
+    with STOP.watching(escalate=not world.active and not notebook):
         if resume is not None:
             resume = Path(resume)
             if not resume.exists() and (Path(runs_dir) / resume).is_dir():
@@ -122,7 +127,7 @@ def _check_nproc(nproc: int) -> None:
         limit, what = len(os.sched_getaffinity(0)), "CPU cores this process may use (each process needs one)"
     if nproc > limit:
         raise ConfigError(f"--nproc {nproc} is more than the {limit} {what}; use --nproc {limit} or fewer "
-                          "(torchrun across machines: see the README's Scale section)")
+                          "(torchrun across machines: docs/how-to/several-processes.md)")
 
 
 def check_distributed(nproc: int, config: Any = None, overrides: Sequence[str] = (), *, name: str | None = None,

@@ -37,13 +37,13 @@ class Options(Mapping[str, Any]):
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "digits"
+    name: str = "digits"  # a dataset of the registry (`cnnlab datasets`; the Datasets table below)
     root: str | None = None  # None: --data-root, then $CNNLAB_DATA, then the per-user cache
     val_fraction: float = 0.1  # carved from the training set, stratified; the test set is never touched
     test_fraction: float = 0.2  # carved likewise, only for sources without a test split (Caltech-101, one tree)
     train_per_class: int | None = None  # instead of fractions: images per class (Caltech-101's 30 per class)
-    val_per_class: int | None = None
-    test_per_class: int | None = None
+    val_per_class: int | None = None  # images per class in the validation split (with train_per_class)
+    test_per_class: int | None = None  # images per class in the test split (sources without a test split)
     split_seed: int = 0  # fixed apart from the run seed, so repeats of a study share one split
     split_file: str | None = None  # reuse the split.json of an earlier run (folder datasets)
     classes: tuple[str, ...] | None = None  # keep only these classes (names or indices), renumbered 0..K-1
@@ -91,7 +91,7 @@ class AugmentConfig:
     so config.yaml always states what ran; `augment=false` turns everything off (the seed study trains
     without)."""
 
-    enabled: bool = True
+    enabled: bool = True  # false (`augment=false`): no augmentation at all, whatever the fields below say
     hflip: bool | None = None  # random horizontal flip, p = 1/2
     crop_padding: int | None = None  # random crop after zero padding by this many pixels per side
     rotation: float | None = None  # random rotation, uniform in [-rotation, +rotation] degrees
@@ -122,7 +122,7 @@ AUGMENT_OFF = {"hflip": False, "crop_padding": 0, "rotation": 0.0, "scale": (1.0
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = "convnet"
+    name: str = "convnet"  # a model of the registry (`cnnlab models`; the Models list below)
     options: Mapping[str, Any] = field(default_factory=dict)  # the builder's keyword options, resolved
     weights: str | None = None  # initial weights: a checkpoint or state dict file (models/weights.py)
     freeze: Literal["none", "conv", "fc", "features"] = "none"  # transfer modes (models/transfer.py)
@@ -132,9 +132,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = "momentum"
+    name: str = "momentum"  # an optimizer of the registry (`cnnlab optimizers`); it brings its own default lr
     lr: float = 0.02  # base learning rate for the whole batch (not per image)
-    weight_decay: float = 5e-4
+    weight_decay: float = 5e-4  # L2 penalty (decoupled for adamw); each optimizer brings its own default
     no_decay_bias_norm: bool = False  # no weight decay on biases and BN/LN weights (1-D tensors)
     backbone_lr_factor: float = 1.0  # lr of every layer but the output layer, relative (fine-tuning: 0.1)
     lr_scaling: Literal["none", "linear", "sqrt"] = "none"  # distributed: lr x W or x sqrt(W) (W processes)
@@ -150,7 +150,7 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    name: str = "cosine"
+    name: str = "cosine"  # a learning-rate schedule of the registry (the Schedules list below)
     warmup_epochs: float = 0.0  # linear warm-up before the schedule (fractional epochs allowed)
     warmup_start: float = 0.0  # the factor the warm-up starts from
     per_iteration: bool = False  # update the rate every step (smooth warm-up, one-cycle) instead of per epoch
@@ -166,9 +166,9 @@ MAX_EPOCHS = 1_000_000  # 10^4 x ImageNet's 90 epochs; the digits demo's epoch t
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 10
+    epochs: int = 10  # passes over the training set
     batch_size: int | Literal["full"] = 64  # full: the whole training set per step (batch gradient descent)
-    eval_batch_size: int = 1024
+    eval_batch_size: int = 1024  # images per batch when validating and testing (no gradients: larger is fine)
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere
     channels_last: bool | None = None  # None: on for CUDA and CPU (faster there), off for MPS
     compile: bool = False  # torch.compile the model (pays off for long runs of large models on a GPU)
@@ -201,15 +201,14 @@ class StopConfig:
     patience, or plateau (UP counting strips without improvement, as Bagnoli's Caltech-101 study ran it).
     Counted in epochs (one validation evaluation each)."""
 
-    criterion: Literal["none", "patience", "plateau", "gl", "pq", "up"] = "none"
-    # val_error (1 - val top-1), val_loss; patience and plateau also take val_acc, val_top5
-    metric: str = "val_error"
+    criterion: Literal["none", "patience", "plateau", "gl", "pq", "up"] = "none"  # none: train all epochs
+    metric: str = "val_error"  # val_error (1 - val top-1), val_loss; patience and plateau also take val_acc, val_top5
     mode: Literal["auto", "min", "max"] = "auto"  # patience, plateau; auto: max for accuracies, min otherwise
     alpha: float | None = None  # GL/PQ threshold; None: 5 for GL, 0.5 for PQ
     strip: int = 5  # k, the strip length in epochs (PQ, UP, plateau)
     strips: int = 5  # s, successive rising (UP) or not-improving (plateau) strips
-    patience: int = 10
-    min_delta: float = 0.0  # patience, plateau: a smaller improvement counts as none
+    patience: int = 10  # patience: epochs without an improvement of more than min_delta before stopping
+    min_delta: float = 0.0  # patience, plateau: the smallest change of the metric that counts as an improvement
     restore_best: bool = True  # score the test set with the weights of the best epoch (lowest E_va)
 
     def __post_init__(self) -> None:
@@ -224,7 +223,7 @@ class StopConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    seed: int = 0
+    seed: int = 0  # seeds weights, shuffling and augmentation; the same seed repeats a run bit for bit
     device: str = "auto"  # auto: cuda > mps > cpu
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import html
 from ..errors import CnnlabError
 from ..evaluate import stats
 from ..runs.predictions import read_predictions
@@ -49,6 +50,16 @@ class RowVerdict:
     at_chance: bool | None = None
     still_learning: bool | None = None
     note: str = ""  # why there is no word, or how it was reached
+
+    def _repr_html_(self) -> str:  # a notebook shows a verdict as a table
+        checks = ", ".join(word for word, on in (("at chance", self.at_chance), ("still learning", self.still_learning))
+                           if on)
+        found = self.comparison
+        delta = None if found is None else \
+            f"{100 * found.delta:+.2f} [{100 * found.low:+.2f}, {100 * found.high:+.2f}] points ({found.method})"
+        return html.fields({"verdict": self.word, "against": self.reference, "Δ [95% CI]": delta,
+                            "adjusted p": self.adjusted_p, "checks": checks or None, "note": self.note or None},
+                           "verdict")
 
 
 def _usable(members: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

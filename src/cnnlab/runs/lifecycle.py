@@ -21,6 +21,7 @@ from typing import Any
 
 from torch import nn
 
+from .. import html
 from ..config import HASH_SCHEME, RunConfig, config_hash
 from ..data import DataSplits
 from ..errors import CnnlabError, ConfigError, DataError, PeerLost
@@ -95,6 +96,9 @@ class TrainResult:
         if self.status == Status.INTERRUPTED:
             return 128 + (self.interrupt_signal or 2)  # 130 for SIGINT, 143 for SIGTERM
         return EXIT_CODES.get(self.status, 1)
+
+    def _repr_html_(self) -> str:  # a notebook shows the result as a table (cnnlab/html.py)
+        return html.fields({"run directory": str(self.run_dir), **self.record.summary()}, "cnnlab.train")
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import html
 from .._version import __version__
 from ..errors import ConfigError
+from ..html import percent
 from ..io import atomic_write_json
 from ..train.result import FitResult
 from ..train.status import Status
@@ -39,42 +41,42 @@ LARGEST = 2**63  # no number cnnlab writes (a count, a seed, seconds) comes near
 
 @dataclass
 class RunRecord:
-    status: Status = Status.RUNNING
-    reason: str = ""
-    config_hash: str | None = None
-    seed: int | None = None
+    status: Status = Status.RUNNING  # where the run stands (the values below)
+    reason: str = ""  # why it ended so, in one line (the criterion, the signal, the error)
+    config_hash: str | None = None  # the resolved config's, less keys that change no result; --resume checks it
+    seed: int | None = None  # the config's seed
     device: str | None = None  # the device's name ('cpu', 'NVIDIA H100 80GB HBM3', ...)
     precision: str | None = None  # fp32 or bf16 (autocast)
-    channels_last: bool | None = None
+    channels_last: bool | None = None  # whether it trained in NHWC memory format
     world_size: int = 1  # processes of the latest session (torchrun); batch_size is their global batch
     versions: dict[str, str] = field(default_factory=dict)  # cnnlab, torch, torchvision, numpy, python
-    parameters: int | None = None
+    parameters: int | None = None  # the model's parameter count
     data: dict[str, Any] | None = None  # the DataSpec: classes, input size, mean/std, split sizes, source
-    run_dir: str | None = None
+    run_dir: str | None = None  # where the run was written
     owner: dict[str, Any] | None = None  # pid, host, since: the process of the latest session
-    started: str | None = None
-    ended: str | None = None
+    started: str | None = None  # local time of the first session's start (ISO 8601)
+    ended: str | None = None  # local time the latest session ended; null while running
     sessions: int = 0  # processes that trained it (1 + the resumes)
-    epochs_completed: int = 0
-    steps: int = 0
-    best_epoch: int | None = None
+    epochs_completed: int = 0  # whole epochs trained, all sessions
+    steps: int = 0  # optimizer steps, all sessions
+    best_epoch: int | None = None  # the epoch of best.safetensors (by monitor)
     monitor: str | None = None  # what 'best' meant (val_acc, val_loss, ...)
     final: dict[str, Any] | None = None  # the last epoch's train/val loss and accuracy
     test: dict[str, Any] | None = None  # loss, acc, top5, count on the test set
     train_seconds: float = 0.0  # inside training epochs, all sessions
     wall_seconds: float = 0.0  # all sessions, data loading and evaluation included
-    images_per_second: float = 0.0
+    images_per_second: float = 0.0  # training images per second of train_seconds
     weights: dict[str, Any] | None = None  # what model.weights loaded (models/weights.py WeightsReport)
     freeze: dict[str, Any] | None = None  # model.freeze: mode and parameter counts
     early_stop: dict[str, Any] | None = None  # criterion, fired, epoch, why, values
     graphs: dict[str, Any] | None = None  # train.graphs: used, or why the run trained eagerly
     divergence: dict[str, Any] | None = None  # rule (nonfinite | threshold), epoch, loss, threshold
     skipped_files: dict[str, str] | None = None  # data.skip_bad: file -> problem
-    data_notes: list[str] | None = None
+    data_notes: list[str] | None = None  # what the data scan left out and why (hidden files, links)
     checks: dict | None = None  # train/checks.py at the start: initial_loss, labels, balance, inputs, leakage
     lr_find: dict | None = None  # optim.lr=find: the range test's suggestion and where its plot is
     traceback: str | None = None  # status failed: where
-    schema: str = SCHEMA
+    schema: str = SCHEMA  # cnnlab.run/N: the version of this layout
     extra: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------------- reading
@@ -133,6 +135,19 @@ class RunRecord:
             divergence=result.divergence.to_dict() if result.divergence else None,
             early_stop=result.early_stop.to_dict() if result.early_stop else None,
             graphs=result.graphs.to_dict() if result.graphs else None)
+
+    def summary(self) -> dict[str, Any]:
+        """What a person asks of a run first, by name (None: not known), for tables and notebooks."""
+        test = self.test or {}
+        loss = test.get("loss")
+        return {"status": self.status.value, "reason": self.reason or None, "test top-1": percent(test.get("acc")),
+                "test top-5": percent(test.get("top5")), "test loss": None if loss is None else round(loss, 4),
+                "best epoch": self.best_epoch, "epochs": self.epochs_completed,
+                "train seconds": round(self.train_seconds, 1), "img/s": f"{self.images_per_second:,.0f}",
+                "seed": self.seed, "device": self.device, "parameters": self.parameters}
+
+    def _repr_html_(self) -> str:  # a notebook shows a record as a table
+        return html.fields(self.summary(), "run.json")
 
     # ------------------------------------------------------------------------------------- meaning
     @staticmethod
