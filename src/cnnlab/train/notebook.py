@@ -68,9 +68,10 @@ class NotebookProgress(Callback):
         self.live = None
         self._draw(force=True)
 
-    def on_fit_end(self, trainer: Trainer, status: str) -> None:
-        word = getattr(status, "value", status)
-        self.status = f"{word}: {trainer.reason}" if trainer.reason else str(word)
+    def on_fit_end(self, trainer: Trainer, result: Any) -> None:
+        """`result`: the run's FitResult (status and reason), as every callback gets it."""
+        word = getattr(result.status, "value", result.status)
+        self.status = f"{word}: {result.reason}" if result.reason else str(word)
         self._draw(force=True)
 
     # ------------------------------------------------------------------------------------- drawing
