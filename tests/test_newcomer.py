@@ -83,7 +83,7 @@ def test_examples_chain_export_samples_then_predict(tmp_path: Path, monkeypatch,
 
 def test_the_documented_imports(tmp_path: Path) -> None:
     """README, "Python API": a `cnnlab.Callback` passed to `cnnlab.train` gets its five hooks in order and stops
-    the run by setting `trainer.should_stop`; `cnnlab.RunRecord` reads the run's run.json, `cnnlab.Status` names
+    the run with `trainer.request_stop(reason)` (the old `should_stop` says so); `cnnlab.RunRecord` reads the run's run.json, `cnnlab.Status` names
     its status."""
     from cnnlab import Callback, RunRecord, Status, TrainResult
 
@@ -103,10 +103,12 @@ def test_the_documented_imports(tmp_path: Path) -> None:
 
         def on_epoch_end(self, trainer, row: dict) -> None:
             self.calls.append(f"epoch end {row['epoch']}")
-            trainer.should_stop, trainer.stop_reason = True, "one epoch is enough"
+            with pytest.raises(AttributeError, match=r"request_stop\(reason\)"):
+                trainer.should_stop = True  # the API before FitResult: refused, not silently ignored
+            trainer.request_stop("one epoch is enough")
 
-        def on_fit_end(self, trainer, status: str) -> None:
-            self.calls.append(f"fit end {status}")
+        def on_fit_end(self, trainer, result) -> None:
+            self.calls.append(f"fit end {result.status}")
 
     assert {"Callback", "RunRecord", "Status", "TrainResult"} <= set(cnnlab.__all__)
     callback = StopAfterOneEpoch()

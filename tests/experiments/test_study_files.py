@@ -230,11 +230,12 @@ def test_the_report_trains_on_the_whole_training_set_and_the_greedy_search_holds
     assert len(splits.val) == pytest.approx(20, abs=2)  # 10%, stratified by class (rounded per class)
 
 
-def test_the_readme_states_each_eq2425_files_epochs_order_and_training_set() -> None:
-    """The README's table of the three EQ2425 files says what each trains: epochs, shuffling, training images."""
+def test_the_docs_state_each_eq2425_files_epochs_order_and_training_set() -> None:
+    """The ablation tutorial's table of the three EQ2425 files says what each trains: epochs, shuffling,
+    training images."""
     from cnnlab.config import resolve
 
-    readme = (STUDIES.parent / "README.md").read_text()
+    readme = (STUDIES.parent / "docs" / "tutorials" / "ablation.md").read_text()
     for stem in ("eq2425_report", "eq2425_greedy", "eq2425_one_change"):
         row = next(line for line in readme.splitlines() if line.startswith(f"| `studies/{stem}.yaml` |"))
         budget = row.rstrip(" |").rsplit("|", 1)[1].strip()  # the last column
@@ -278,7 +279,7 @@ def test_the_lecture_nets_are_trained_with_the_lecture_counts_and_recipe(tmp_pat
     assert _parameters_on(next(s.config for s in padded if s.variation == "convnet"), root) == 41_866
 
 
-def test_the_readme_counts_of_the_lecture_nets_are_what_its_commands_build(tmp_path: Path) -> None:
+def test_the_documented_counts_of_the_lecture_nets_are_what_its_commands_build(tmp_path: Path) -> None:
     """The zoo paragraph's `mlp` and Keras-convnet counts, for the overrides it prints, on MNIST-shaped data."""
     import re
     import shlex
@@ -287,7 +288,8 @@ def test_the_readme_counts_of_the_lecture_nets_are_what_its_commands_build(tmp_p
     from tests.helpers import write_mnist_like
 
     root = write_mnist_like(tmp_path / "data" / "mnist").parent
-    zoo = " ".join((STUDIES.parent / "README.md").read_text().split("The zoo:", 1)[1].split("\n\n", 1)[0].split())
+    page = STUDIES.parent / "docs" / "tutorials" / "first-session.md"
+    zoo = " ".join(page.read_text().split("The zoo:", 1)[1].split("\n\n", 1)[0].split())
     mlp_count = re.search(r"`mlp` \(the lecture's MNIST perceptron[^)]*?([\d,]{6,}) parameters", zoo)
     convnet = re.search(r"Keras MNIST convnet is `([^`]+)`, ([\d,]+) parameters", zoo)
     assert mlp_count and convnet, zoo[:600]

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cnnlab.errors import ConfigError
@@ -107,6 +107,8 @@ JSON = st.recursive(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.dictionaries(st.sampled_from(FIELDS), JSON, min_size=1, max_size=2))
+@example(changes={"checks": True})  # an unparameterised `dict` field took any value (CI found it)
+@example(changes={"lr_find": {"lr": "x", "steepest_lr": None}, "checks": {"skipped": 3, "labels": {"status": 1}}})
 def test_fuzzed_fields_load_or_raise_our_error_and_what_loads_can_be_tabulated_and_reported(tmp_path, changes) -> None:
     """Random JSON values in any fields of a real record: RunRecord loads them or raises a ConfigError, never
     another exception; and a record that loads goes through a study's table and a run's report."""

@@ -264,6 +264,8 @@ def _fits(value: Any, hint: Any) -> bool:
         return value is None
     if hint in (str, bool):
         return type(value) is hint
+    if hint in (dict, list):  # unparameterised: the container only
+        return isinstance(value, hint)
     return True  # a type JSON does not hold as such (a field added later as a tuple, an enum): its reader's
 
 
@@ -276,8 +278,8 @@ def _words(hint: Any) -> str:
         return "an object" if args[1] is Any else f"an object of {_words(args[1]).removeprefix('a ')} values"
     if origin is list:
         return f"a list of {_words(args[0]).removeprefix('a ')} items"
-    return {int: "a whole number", float: "a number", str: "text", bool: "true or false",
-            type(None): "null"}.get(hint, "a value")
+    return {int: "a whole number", float: "a number", str: "text", bool: "true or false", dict: "an object",
+            list: "a list", type(None): "null"}.get(hint, "a value")
 
 
 def _shown(value: Any) -> str:

@@ -121,6 +121,16 @@ class Trainer:
         if self.stop_request is None:
             self.stop_request = (reason, early_stop)
 
+    @property
+    def should_stop(self) -> bool:
+        return self.stop_request is not None
+
+    @should_stop.setter
+    def should_stop(self, value: bool) -> None:
+        """The callback API before FitResult: setting it now says what to call instead (it would be ignored)."""
+        raise AttributeError("trainer.should_stop is gone: a callback ends the run with "
+                             "trainer.request_stop(reason) (docs/reference/api.md)")
+
     def _end(self, status: Status, reason: str) -> None:
         if self.ending is None:
             self.ending = (status, reason)

@@ -95,9 +95,9 @@ def _checks_section(info: dict[str, Any]) -> list[str]:
         else:  # 'skipped': why the checks could not run
             rows.append(["checks", name, str(found)])
     found = info.get("lr_find")
-    if isinstance(found, dict) and "lr" in found:
-        rows.append(["lr find", "ok", f"optim.lr={found['lr']:g}: {found.get('how', '')}; steepest descent at "
-                                      f"{found.get('steepest_lr', float('nan')):.3g} ({found.get('png', '')})"])
+    if isinstance(found, dict) and "lr" in found:  # numbers shown as numbers only (run.json may be edited)
+        rows.append(["lr find", "ok", f"optim.lr={_fmt(found['lr'])}: {found.get('how', '')}; steepest descent "
+                                      f"at {_fmt(found.get('steepest_lr'))} ({found.get('png', '')})"])
     return ["<h2>Checks</h2>", _table(["check", "status", "finding"], rows)] if rows else []
 
 
