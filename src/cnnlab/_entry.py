@@ -9,9 +9,15 @@ trains (train/interrupts.py), "interrupted" and exit 130 elsewhere (cli/__init__
 from __future__ import annotations
 
 import signal
+import sys
 
 
 def run() -> None:
+    if sys.argv[1:] == ["--version"]:  # what scripts and bug reports ask first: answered without loading torch
+        from ._version import __version__
+
+        print(f"cnnlab {__version__}")
+        return
     from .parent import follow_parent_from_environment
 
     follow_parent_from_environment()  # a --jobs worker ends with its study, even while it is still loading

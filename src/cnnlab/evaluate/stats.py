@@ -33,9 +33,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
-from scipy import stats
+
+
+def _scipy_stats() -> ModuleType:
+    """scipy.stats, imported on first use: importing it costs ~1.3 s of CPU (measured on a 2-core EPYC), which
+    every `cnnlab` command would pay at start-up, though only tables, verdicts and eval use it."""
+    from scipy import stats
+
+    return stats
+
 
 VERDICTS = ("better", "worse", "equivalent", "within noise")
 
@@ -57,7 +66,8 @@ def wilson_interval(correct: int, count: int, confidence: float = 0.95) -> tuple
     """The Wilson score interval of an accuracy of `correct` out of `count` (both ends as fractions)."""
     if count <= 0:
         return (0.0, 1.0)
-    interval = stats.binomtest(int(correct), int(count)).proportion_ci(confidence_level=confidence, method="wilson")
+    test = _scipy_stats().binomtest(int(correct), int(count))
+    interval = test.proportion_ci(confidence_level=confidence, method="wilson")
     return float(interval.low), float(interval.high)
 
 
@@ -77,7 +87,7 @@ def mcnemar(row_correct: np.ndarray, reference_correct: np.ndarray, alpha: float
     discordant = better + worse
     if discordant == 0:  # the two models agree on every image: no evidence of any difference, Δ is exactly 0
         return Comparison(0.0, 0.0, 0.0, 1.0, "McNemar exact", 1, (better, worse))
-    test = stats.binomtest(better, discordant, 0.5)
+    test = _scipy_stats().binomtest(better, discordant, 0.5)
     interval = test.proportion_ci(confidence_level=1 - alpha, method="exact")
     scale = discordant / count
     return Comparison(
@@ -94,12 +104,12 @@ def paired_seeds(row: Sequence[float], reference: Sequence[float], alpha: float 
     if n < 2:
         raise ValueError("a paired interval over seeds needs at least two seeds")
     mean = float(differences.mean())
-    spread = float(stats.sem(differences))
+    spread = float(_scipy_stats().sem(differences))
     method = f"paired t ({n} seeds)"
     if spread == 0.0:  # every seed moved by exactly the same amount: t is undefined, and a spread of zero over
         return Comparison(mean, mean, mean, 1.0, method, n)  # a few seeds is luck, not certainty: no test passes
-    low, high = stats.t.interval(1 - alpha, n - 1, loc=mean, scale=spread)
-    p_value = float(stats.ttest_1samp(differences, 0.0).pvalue)
+    low, high = _scipy_stats().t.interval(1 - alpha, n - 1, loc=mean, scale=spread)
+    p_value = float(_scipy_stats().ttest_1samp(differences, 0.0).pvalue)
     return Comparison(mean, float(low), float(high), p_value, method, n)
 
 
@@ -139,8 +149,8 @@ def still_learning(curve: Sequence[float | None], alpha: float = 0.05) -> bool |
         return None
     tail = values[-window:]
     epochs = np.arange(window)
-    tau = stats.kendalltau(epochs, tail, alternative="greater")
-    slope = stats.theilslopes(tail, epochs).slope
+    tau = _scipy_stats().kendalltau(epochs, tail, alternative="greater")
+    slope = _scipy_stats().theilslopes(tail, epochs).slope
     return bool(tau.pvalue < alpha and slope > 0)
 
 
@@ -151,5 +161,5 @@ def ranking_agreement(halfway: Sequence[float], final: Sequence[float]) -> tuple
     order_final = np.argsort(-np.asarray(final, dtype=float), kind="stable")
     if len(halfway) < 2:
         return False, 1.0
-    tau = stats.kendalltau(halfway, final).statistic
+    tau = _scipy_stats().kendalltau(halfway, final).statistic
     return bool((order_half != order_final).any()), float(tau) if math.isfinite(tau) else 1.0

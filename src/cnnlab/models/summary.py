@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,9 @@ def summarize(model: nn.Module, input_shape: tuple[int, int, int]) -> ModelSumma
     shapes: dict[str, tuple[int, ...]] = {}
     leaves = {name: m for name, m in model.named_modules() if name and not list(m.children())}
     hooks = [m.register_forward_hook(_recorder(shapes, name)) for name, m in leaves.items()]
+    # imported here: it loads torch's decompositions and triton, ~0.5 s of every command's start-up otherwise
+    from torch.utils.flop_counter import FlopCounterMode
+
     counter = FlopCounterMode(display=False)
     was_training = model.training
     model.eval()

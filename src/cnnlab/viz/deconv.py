@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from matplotlib.figure import Figure
 
 from .filters import unit_scale, write_figure
+from .save import new_figure
+
+if TYPE_CHECKING:  # annotations only: matplotlib is imported at the first picture (save.new_figure)
+    from matplotlib.figure import Figure
 
 
 def _centred(tile: torch.Tensor) -> torch.Tensor:
@@ -28,7 +32,7 @@ def plot_deconv(projections: torch.Tensor, patches: torch.Tensor, boxes: Sequenc
     """projections, patches: [C, k, channels, H, W]; each shown cropped to its receptive field box. One row
     per channel: its k projections, then its k patches."""
     rows, top = projections.shape[:2]
-    figure = Figure(figsize=(2 * top * 0.62 + 0.6, rows * 0.66 + 0.6), layout="constrained")
+    figure = new_figure(figsize=(2 * top * 0.62 + 0.6, rows * 0.66 + 0.6), layout="constrained")
     axes = figure.subplots(rows, 2 * top, squeeze=False)
     for row in range(rows):
         for column in range(top):
@@ -48,7 +52,7 @@ def plot_evolution(weights: Sequence[torch.Tensor], epochs: Sequence[int], out: 
     """weights: per epoch [filters, in_channels, k, k]; one row per epoch. RGB kernels in colour, others as
     their first input channel in gray, each scaled to [0, 1] on its own."""
     count = weights[0].shape[0]
-    figure = Figure(figsize=(count * 0.55 + 0.8, len(epochs) * 0.6 + 0.6), layout="constrained")
+    figure = new_figure(figsize=(count * 0.55 + 0.8, len(epochs) * 0.6 + 0.6), layout="constrained")
     axes = figure.subplots(len(epochs), count, squeeze=False)
     for row, (epoch, weight) in enumerate(zip(epochs, weights)):
         tiles = unit_scale(weight.float().cpu() if weight.shape[1] == 3 else weight.float().cpu()[:, :1])

@@ -13,13 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
 from ..errors import ConfigError, closest
-from .save import save_figure
+from .save import new_figure, save_figure
+
+if TYPE_CHECKING:  # annotations only: matplotlib is imported at the first picture (save.new_figure)
+    from matplotlib.figure import Figure
 
 
 def conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
@@ -59,7 +62,7 @@ def plot_filters(weight: torch.Tensor, out: str | Path, title: str = "", max_fil
         tiles = unit_scale(weight).permute(0, 2, 3, 1)  # [N, k, k, C]
         columns = 12 if len(tiles) > 16 else len(tiles)
         rows = math.ceil(len(tiles) / columns)
-        figure = Figure(figsize=(columns * 0.9, rows * 0.9 + 0.5), layout="constrained")
+        figure = new_figure(figsize=(columns * 0.9, rows * 0.9 + 0.5), layout="constrained")
         axes = figure.subplots(rows, columns, squeeze=False)
         for index, ax in enumerate(axes.flat):
             ax.axis("off")
@@ -70,7 +73,7 @@ def plot_filters(weight: torch.Tensor, out: str | Path, title: str = "", max_fil
         weight = weight[:16, :max_inputs]
         tiles = unit_scale(weight)
         rows, columns = weight.shape[0], weight.shape[1]
-        figure = Figure(figsize=(columns * 0.7, rows * 0.7 + 0.5), layout="constrained")
+        figure = new_figure(figsize=(columns * 0.7, rows * 0.7 + 0.5), layout="constrained")
         axes = figure.subplots(rows, columns, squeeze=False)
         for (row, column), ax in zip(((r, c) for r in range(rows) for c in range(columns)), axes.flat):
             ax.axis("off")
@@ -86,7 +89,7 @@ def plot_features(image: torch.Tensor, maps: torch.Tensor, out: str | Path, titl
     count = len(maps) + 1
     columns = min(8, count)
     rows = math.ceil(count / columns)
-    figure = Figure(figsize=(columns * 1.2, rows * 1.25 + 0.5), layout="constrained")
+    figure = new_figure(figsize=(columns * 1.2, rows * 1.25 + 0.5), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False)
     for index, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -107,7 +110,7 @@ def plot_predictions(images: torch.Tensor, probabilities: torch.Tensor, labels: 
     count = images.shape[0]
     columns = min(4, count)
     rows = math.ceil(count / columns)
-    figure = Figure(figsize=(columns * 4.2, rows * 1.9 + 0.5), layout="constrained")
+    figure = new_figure(figsize=(columns * 4.2, rows * 1.9 + 0.5), layout="constrained")
     axes = figure.subplots(rows, 2 * columns, squeeze=False, width_ratios=[1, 1.6] * columns)
     top = probabilities.topk(min(k, probabilities.shape[1]), dim=1)
     for index in range(rows * columns):
