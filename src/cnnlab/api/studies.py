@@ -162,6 +162,7 @@ def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 
     point and final test accuracy (protocol tune). Written to table.csv and table.md. Each row's verdict
     (experiments/verdicts.py) uses `alpha` and `min_effect` (in points of accuracy: 0.5 = half a point)."""
     from ..experiments.greedy import greedy_notes, greedy_table
+    from ..experiments.reference import notes as reference_notes
     from ..experiments.study import read_plan
     from ..experiments.table import build_table, formatted, markdown, write_tables
     from ..experiments.tune_grid import tuned_table
@@ -171,17 +172,18 @@ def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 
     plan = read_plan(directory)
     metric = plan.get("metric", "test_acc")
     if plan.get("mode") == "greedy" or plan.get("protocol") == "tune":
-        headers, rows = greedy_table(directory) if plan.get("mode") == "greedy" else \
+        headers, rows = greedy_table(directory, plan.get("reference")) if plan.get("mode") == "greedy" else \
             tuned_table(directory, plan.get("reference"))
         notes = greedy_notes((plan.get("greedy") or {}).get("require", "best")) if plan.get("mode") == "greedy" \
             else []
+        notes += reference_notes(plan.get("reference"))
         csv_path, md_path = directory / "table.csv", directory / "table.md"
         atomic_write_text(csv_path, "\n".join(",".join(cells) for cells in [headers, *rows]) + "\n")
         atomic_write_text(md_path, markdown(headers, rows) + "".join(f"\n- {note}\n" for note in notes))
         return StudyTable(headers, rows, csv_path, md_path, notes)
     table, notes = build_table(directory, verdict_options(alpha, min_effect))
-    headers, rows = formatted(table, metric)
-    csv_path, md_path = write_tables(table, directory, metric, notes)
+    headers, rows = formatted(table, metric, plan.get("reference"))
+    csv_path, md_path = write_tables(table, directory, metric, notes, plan.get("reference"))
     return StudyTable(headers, rows, csv_path, md_path, notes)
 
 

@@ -127,7 +127,7 @@ def study_report(directory: Path) -> str:
     rows = study_rows(directory)
     curves, bars = plot_study(directory)
     table, notes = build_table(directory)
-    headers, cells = formatted(table, plan.get("metric", "test_acc"))
+    headers, cells = formatted(table, plan.get("metric", "test_acc"), plan.get("reference"))
     runs = [[r["run"], r["status"], _fmt(r["test_acc"]), _fmt(r["train_seconds"])] for r in rows]
     study_file = directory / "study.yaml"
     sections = [f"<p>{html.escape(plan.get('description') or '')}</p>", "<h2>Results</h2>", _table(headers, cells),
