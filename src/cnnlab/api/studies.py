@@ -198,6 +198,18 @@ def verdict_options(alpha: float, min_effect: float) -> Any:
     return VerdictOptions(alpha=alpha, min_effect=min_effect / 100)
 
 
+def crossing_references(directory: str | Path) -> dict[str, str]:
+    """The study file's published crossing ratios (`reference: crossing_ratio:`), per row, as `study plot
+    --crossing` prints them beside the measured ones: '6x at 25% training error (SOURCE)'."""
+    from ..experiments.reference import columns
+    from ..experiments.study import read_plan
+
+    return {name: f"{column.text(value)}" + (f" at {column.label}" if column.label else "")
+            + (f" ({column.source})" if column.source else "")
+            for column in columns(read_plan(Path(directory)).get("reference")) if column.key == "crossing_ratio"
+            for name, value in column.values.items()}
+
+
 def study_plot(directory: str | Path) -> tuple[Path, Path]:
     """curves.png (every variation's curves) and bars.png (the final metric, with error bars)."""
     from ..viz.study import plot_study
