@@ -171,3 +171,55 @@ def test_the_crossing_ratio_reference_is_read_for_study_plot(tmp_path: Path) -> 
     write_plan(load_study(studies / "relu_vs_tanh.yaml"), out)
     published = api.crossing_references(out)
     assert list(published) == ["tanh"] and published["tanh"].startswith("6x at 25% training error (seed 002")
+
+
+# The seeds' published numbers (shared/seeds), copied here from the seeds themselves, to hold the study files to.
+# Seed 002 (AlexNet, as presented), "Results": table 1 (ILSVRC-2010 test set, the CNN row: top-1 37.5%, top-5
+# 17.0%, error rates) and the line under it (ILSVRC-2012: top-5 error 18.2%); "Figure 8": ReLU reached 25%
+# training error on CIFAR-10 "six times faster" than tanh.
+ALEXNET_2010_TEST = {"top1_error": 37.5, "top5_error": 17.0}
+ALEXNET_2012_TOP5_ERROR = 18.2
+RELU_TANH_RATIO = 6
+# Seed 004 (Bagnoli 2019), section 7.2, from scratch: (eta, step_size) -> (best validation accuracy %, its epoch,
+# the epoch training ended or None where the text gives none); the best pair retrained for 90 epochs: test 50.92%.
+CALTECH_SCRATCH = {(0.1, 20): (16.25, 6, 8), (0.01, 30): (47.61, 92, 185), (0.01, 45): (53.63, 90, None),
+                   (0.001, 60): (9.19, 3, None)}
+# Section 7.3, table 2 ("TL results"): (eta, step_size) -> (max accuracy %, its epoch, epoch of exit).
+CALTECH_FINETUNE_TABLE_2 = {(0.01, 30): (86.30, 52, 120), (0.01, 45): (87.21, 90, 115), (0.001, 60): (85.13, 113, 180)}
+# Sections 7.2 and 7.3: test accuracy after retraining on train + validation.
+CALTECH_TEST = {"scratch": 50.92, "finetune": 85.00, "frozen_conv": 88.52, "frozen_fc": 72.42}
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
+
+
+def study_file(stem: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((STUDIES / f"{stem}.yaml").read_text())
+
+
+def test_the_alexnet_and_relu_files_quote_seed_002() -> None:
+    blocks = {block["label"]: block for block in study_file("alexnet_imagenet")["reference"]}
+    assert set(blocks) == {"ILSVRC-2010 test", "ILSVRC-2012"}
+    assert {key: blocks["ILSVRC-2010 test"][key] for key in ALEXNET_2010_TEST} == {
+        key: {"baseline": value} for key, value in ALEXNET_2010_TEST.items()}
+    assert "top1_error" not in blocks["ILSVRC-2012"] and blocks["ILSVRC-2012"]["top5_error"] == {
+        "baseline": ALEXNET_2012_TOP5_ERROR}
+    assert all("seed 002" in block["source"] for block in blocks.values())
+    relu = study_file("relu_vs_tanh")["reference"]
+    assert relu["crossing_ratio"] == {"tanh": RELU_TANH_RATIO} and relu["label"] == "25% training error"
+
+
+def test_the_caltech_file_quotes_seed_004_section_7() -> None:
+    reference = study_file("caltech101_alexnet")["reference"]
+    assert "section 7" in reference["source"] and "section 6" not in reference["source"]
+    assert reference["top1"] == CALTECH_TEST and reference["final_epochs"] == {"scratch": 90}
+    expected: dict[str, dict] = {"best_val": {}, "best_epoch": {}, "epochs": {}}
+    for variation, pairs in (("scratch", CALTECH_SCRATCH), ("finetune", CALTECH_FINETUNE_TABLE_2)):
+        for (lr, step_size), numbers in pairs.items():
+            for key, value in zip(expected, numbers, strict=True):
+                if value is not None:
+                    expected[key][f"{variation} lr={lr} step_size={step_size}"] = value
+    assert {key: reference[key] for key in expected} == expected
+    # and every row those numbers name is a row of the planned study (the study refuses any other)
+    labels = {f"{v} lr={lr} step_size={s}" for v in ("scratch", "finetune") for lr, s in CALTECH_SCRATCH}
+    assert set(reference["best_val"]) <= labels
