@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnnlabError, ConfigError, RunBusy
+from ..experiments.greedy import GreedyResult
 from ..experiments.runner import StudyOutcome
 from ..experiments.study import Study, load_study
 from ..experiments.tune_grid import GridResult
@@ -107,6 +108,7 @@ def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: 
 
     # one stop request from the first run to the last picture: a signal while the curves are drawn lets them
     # be drawn whole (the study's runs are all finished by then), as for `cnnlab train`
+    outcome: GreedyResult | StudyOutcome
     with STOP.watching():
         if study.mode == "greedy":
             outcome = run_greedy(study, directory, jobs, rerun_failed, quiet, log)
