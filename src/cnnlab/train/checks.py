@@ -136,8 +136,9 @@ def balance_check(splits: dict[str, Split | None], classes: Sequence[str]) -> Ch
 # training split (a sample of 256 images estimates them within a few hundredths; folder datasets without a
 # cache normalise with a 512-image sample's statistics, so the bounds are loose); imagenet uses foreign
 # statistics, hence looser still; centered is x/255 - 0.5 and unit is x/255, whose ranges are exact
-INPUT_BOUNDS: dict[str, dict[str, Any]] = {"standard": {"mean": 0.25, "std": (0.5, 2.0)}, "imagenet": {"mean": 1.0, "std": (0.25, 4.0)},
-                "centered": {"range": (-0.5, 0.5)}, "unit": {"range": (0.0, 1.0)}}
+INPUT_BOUNDS: dict[str, dict[str, Any]] = {
+    "standard": {"mean": 0.25, "std": (0.5, 2.0)}, "imagenet": {"mean": 1.0, "std": (0.25, 4.0)},
+    "centered": {"range": (-0.5, 0.5)}, "unit": {"range": (0.0, 1.0)}}
 
 
 def input_check(normalize: str, mean: Sequence[float], std: Sequence[float], low: float, high: float,

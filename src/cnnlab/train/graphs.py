@@ -21,7 +21,6 @@ Off by default: no GPU has run this path for cnnlab yet (docs/architecture.md, i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -94,8 +93,8 @@ class GraphStep:
                     if state.get("momentum_buffer") is None:
                         state["momentum_buffer"] = torch.zeros_like(p)  # m*0 + g = g: torch SGD's first step
                     buffers.append(state["momentum_buffer"])
-            sgd_update(params, [p.grad for p in params if p.grad is not None], buffers, rate, group["momentum"], group["weight_decay"],
-                       group["nesterov"])
+            grads = [p.grad for p in params if p.grad is not None]  # all of them: filtered above
+            sgd_update(params, grads, buffers, rate, group["momentum"], group["weight_decay"], group["nesterov"])
 
     def _forward_backward(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         enabled = self.dtype is not None
