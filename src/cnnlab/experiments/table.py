@@ -142,8 +142,9 @@ def aggregate(rows: list[dict[str, Any]], metric: str = "test_acc", compare_to: 
         table.append(entry)
     by_name = {entry["variation"]: entry for entry in table}
     for entry in table:
-        if verdicts[entry["variation"]].comparison is not None:  # over the seeds both rows have, as its interval
-            entry[f"delta_{metric}"] = verdicts[entry["variation"]].comparison.delta
+        comparison = verdicts[entry["variation"]].comparison
+        if comparison is not None:  # over the seeds both rows have, as its interval
+            entry[f"delta_{metric}"] = comparison.delta
             continue
         reference = by_name.get(entry["reference"] or "", entry)  # a reference row's Δ is 0 against itself
         have = reference is not None and entry[metric] is not None and reference[metric] is not None
@@ -288,7 +289,7 @@ def first_crossing(errors: list[float | None], level: float) -> float | None:
 
 def crossings(directory: str | Path, level: float, key: str = "train_acc") -> dict[str, float | None]:
     """Per variation (mean over its seeds' curves) the epoch its error 1 - `key` first reaches `level`."""
-    curves: dict[str, list[list[float]]] = {}
+    curves: dict[str, list[list[float | None]]] = {}
     for row in study_rows(directory):
         path = Path(directory) / row["run"] / "metrics.csv"
         if path.is_file():
@@ -296,7 +297,7 @@ def crossings(directory: str | Path, level: float, key: str = "train_acc") -> di
     out = {}
     for variation, series in curves.items():
         length = min(map(len, series))
-        mean = [None if any(s[i] is None for s in series) else 1 - statistics.fmean(s[i] for s in series)
+        mean = [None if any(s[i] is None for s in series) else 1 - statistics.fmean(s[i] or 0.0 for s in series)
                 for i in range(length)]
         out[variation] = first_crossing(mean, level)
     return out

@@ -180,6 +180,7 @@ def _retrain_best(study: Study, directory: Path, rows: list[dict[str, Any]], nam
         return GridResult(directory, rows, best, None, interrupted=True)
     run = RunDir(directory / name)
     record = run.record()
+    assert record is not None, "the retraining run has written its run.json"
     sizes = (record.data or {}).get("sizes", {})
     final = {"run": str(run.path), "status": str(record.status), "epochs": record.epochs_completed,
              "test": record.test, "grid": best["grid"], "train_size": sizes.get("train")}

@@ -65,7 +65,7 @@ def sgd_update(params: list[torch.Tensor], grads: list[torch.Tensor], buffers: l
 class GraphStep:
     """Callable like Trainer._step: (images, labels) -> (loss, logits), both detached device tensors."""
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.SGD, autocast_dtype: torch.dtype | None) -> None:
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, autocast_dtype: torch.dtype | None) -> None:
         self.model, self.optimizer, self.dtype = model, optimizer, autocast_dtype
         device = next(model.parameters()).device
         self.rates = [torch.zeros((), device=device) for _ in optimizer.param_groups]
