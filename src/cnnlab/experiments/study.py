@@ -12,7 +12,7 @@
     reference:                      # optional published numbers, printed beside ours by `study table`
       source: the paper's table 3
       top1: {baseline: 33.59, filters_64_128_256: 39.32}
-      seconds: {baseline: 5108}
+      seconds: {baseline: 5108}     # any table column: top5_error, best_val, best_epoch, ... (reference.py)
     protocol: compare               # or tune: per variation, select the best point on validation and
                                     # retrain it on train + validation (experiments/tune_grid.py)
 
