@@ -38,6 +38,7 @@ from .pictures import (
 from .studies import (
     StudyTable,
     compare_optimizers,
+    crossing_references,
     ensemble,
     error_crossing,
     features,
@@ -63,7 +64,8 @@ from .training import (
 
 __all__ = [
     "DataInfo", "ModelEntry", "PathsPicture", "Projections", "Run", "Status", "StudyTable", "TrainResult",
-    "Verification", "bench", "check_distributed", "compare_optimizers", "data_config", "data_info", "datasets",
+    "Verification", "bench", "check_distributed", "compare_optimizers", "crossing_references", "data_config",
+    "data_info", "datasets",
     "deconv", "download_data", "draw_curves", "ensemble", "error_crossing", "evaluate", "evolution",
     "export", "export_samples", "feature_maps", "features", "filters", "launch_torchrun", "load_run", "loss_text",
     "lr_plot", "main_process", "make_config", "models", "optim_paths", "optimizers", "parse_rates", "plan_study",

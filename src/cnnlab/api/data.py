@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -68,7 +69,7 @@ def export_samples(config: RunConfig, split: str = "test", count: int = 5, out: 
         picture = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
         name = splits.spec.classes[int(label)].replace("/", "_").replace(" ", "_")
         path = out / f"{index:03d}_{name}.png"
-        atomic_write(path, lambda tmp, picture=picture: picture.save(tmp, format="PNG"))
+        atomic_write(path, functools.partial(picture.save, format="PNG"))
         paths.append(path)
     return paths
 

@@ -116,7 +116,7 @@ def config_for_lr_find(config: Any, overrides: Sequence[str], keywords: Mapping[
     return resolve(*layers)
 
 
-def _layers(config: Any, overrides: Sequence[str], keywords: Mapping[str, Any]) -> list[dict]:
+def _layers(config: Any, overrides: Sequence[str], keywords: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The layers make_config resolves (config.load_config's order)."""
     if isinstance(config, RunConfig):
         first = [flatten(to_dict(config))]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnnlabError, ConfigError, RunBusy
+from ..experiments.greedy import GreedyResult
 from ..experiments.runner import StudyOutcome
 from ..experiments.study import Study, load_study
 from ..experiments.tune_grid import GridResult
@@ -107,6 +108,7 @@ def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: 
 
     # one stop request from the first run to the last picture: a signal while the curves are drawn lets them
     # be drawn whole (the study's runs are all finished by then), as for `cnnlab train`
+    outcome: GreedyResult | StudyOutcome
     with STOP.watching():
         if study.mode == "greedy":
             outcome = run_greedy(study, directory, jobs, rerun_failed, quiet, log)
@@ -162,6 +164,7 @@ def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 
     point and final test accuracy (protocol tune). Written to table.csv and table.md. Each row's verdict
     (experiments/verdicts.py) uses `alpha` and `min_effect` (in points of accuracy: 0.5 = half a point)."""
     from ..experiments.greedy import greedy_notes, greedy_table
+    from ..experiments.reference import notes as reference_notes
     from ..experiments.study import read_plan
     from ..experiments.table import build_table, formatted, markdown, write_tables
     from ..experiments.tune_grid import tuned_table
@@ -171,17 +174,18 @@ def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 
     plan = read_plan(directory)
     metric = plan.get("metric", "test_acc")
     if plan.get("mode") == "greedy" or plan.get("protocol") == "tune":
-        headers, rows = greedy_table(directory) if plan.get("mode") == "greedy" else \
+        headers, rows = greedy_table(directory, plan.get("reference")) if plan.get("mode") == "greedy" else \
             tuned_table(directory, plan.get("reference"))
         notes = greedy_notes((plan.get("greedy") or {}).get("require", "best")) if plan.get("mode") == "greedy" \
             else []
+        notes += reference_notes(plan.get("reference"))
         csv_path, md_path = directory / "table.csv", directory / "table.md"
         atomic_write_text(csv_path, "\n".join(",".join(cells) for cells in [headers, *rows]) + "\n")
         atomic_write_text(md_path, markdown(headers, rows) + "".join(f"\n- {note}\n" for note in notes))
         return StudyTable(headers, rows, csv_path, md_path, notes)
     table, notes = build_table(directory, verdict_options(alpha, min_effect))
-    headers, rows = formatted(table, metric)
-    csv_path, md_path = write_tables(table, directory, metric, notes)
+    headers, rows = formatted(table, metric, plan.get("reference"))
+    csv_path, md_path = write_tables(table, directory, metric, notes, plan.get("reference"))
     return StudyTable(headers, rows, csv_path, md_path, notes)
 
 
@@ -194,6 +198,18 @@ def verdict_options(alpha: float, min_effect: float) -> Any:
     if not 0 <= min_effect < 100:
         raise ConfigError(f"--min-effect is in points of accuracy, between 0 and 100 (e.g. 0.5), got {min_effect}")
     return VerdictOptions(alpha=alpha, min_effect=min_effect / 100)
+
+
+def crossing_references(directory: str | Path) -> dict[str, str]:
+    """The study file's published crossing ratios (`reference: crossing_ratio:`), per row, as `study plot
+    --crossing` prints them beside the measured ones: '6x at 25% training error (SOURCE)'."""
+    from ..experiments.reference import columns
+    from ..experiments.study import read_plan
+
+    return {name: f"{column.text(value)}" + (f" at {column.label}" if column.label else "")
+            + (f" ({column.source})" if column.source else "")
+            for column in columns(read_plan(Path(directory)).get("reference")) if column.key == "crossing_ratio"
+            for name, value in column.values.items()}
 
 
 def study_plot(directory: str | Path) -> tuple[Path, Path]:

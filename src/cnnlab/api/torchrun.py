@@ -20,7 +20,8 @@ def main(argv: Sequence[str]) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     try:
-        run.run(run.parse_args(list(argv)))  # not run.main: its @record prints the traceback we replace
+        # not run.main: its @record prints the traceback we replace (torch leaves run/parse_args unannotated)
+        run.run(run.parse_args(list(argv)))  # type: ignore[no-untyped-call]
     except SignalException as exc:  # the agent forwarded the signal; every rank checkpointed and said so
         return 128 + int(exc.sigval)
     except ChildFailedError as exc:

@@ -86,6 +86,7 @@ def train(
             result = _resume(resume, config, overrides, keywords, allow_config_change, quiet, callbacks,
                              checkpoint)
         else:
+            assert cfg is not None  # made above whenever there is no run to resume
             run = plan_run_dir(runs_dir, name, cfg, overwrite) if world.main else None
             cfg, facts = _find_lr_first(cfg, run, runs_dir, quiet, world) if asked else (cfg, {})
             result = start_run(cfg, run, runs_dir=runs_dir, overwrite=overwrite, named=name is not None,
@@ -274,7 +275,7 @@ def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, check
     a file written by `cnnlab export` (its runtime, on the CPU; the JSON beside it says the preprocessing).
     Larger images than `max_pixels` (default: the run's data.max_pixels, the bound of its image folders) are
     refused before they are decoded."""
-    from ..evaluate.images import read_image
+    from ..evaluate.images import MAX_PIXELS, read_image
 
     if Path(run_dir).is_file():
         from ..experiments.export import read_exported
@@ -285,7 +286,7 @@ def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, check
         exported = read_exported(run_dir)
         model, spec = exported.forward, exported.spec
         device = "cpu"
-        limit = max_pixels or exported.max_pixels
+        limit = max_pixels or exported.max_pixels or MAX_PIXELS  # an export written before it kept its bound
     else:
         run = load_run(run_dir)
         spec = run.spec

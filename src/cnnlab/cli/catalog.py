@@ -89,7 +89,7 @@ def parse_shape(text: str) -> tuple[int, int, int]:
         parts = ()
     if len(parts) != 3 or min(parts) <= 0:
         raise ConfigError(f"--input must look like CxHxW (for example 3x32x32), got '{text}'")
-    return parts  # type: ignore[return-value]
+    return parts[0], parts[1], parts[2]
 
 
 def _datasets(args: argparse.Namespace) -> int:

@@ -117,6 +117,8 @@ def _plot(args: argparse.Namespace) -> int:
             for variation, epoch in reached.items():
                 if epoch is not None and epoch > min(known):
                     print(f"{variation} needed {epoch / min(known):.1f}x the epochs of the fastest")
+        for variation, published in api.crossing_references(args.directory).items():
+            print(f"{variation}: published {published}")
         print(f"wrote {path}")
     return 0
 

@@ -38,7 +38,7 @@ def _grid(args: argparse.Namespace) -> int:
     if result.interrupted:
         print("interrupted; run the same command again to continue")
         return 130
-    if result.final is None:
+    if result.final is None or result.best is None:
         print("no grid point finished without diverging: nothing to retrain", file=sys.stderr)
         return 3
     test = result.final["test"] or {}

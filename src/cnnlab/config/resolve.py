@@ -89,11 +89,12 @@ def _plain_section(cls: type, section: str, values: Layer) -> Any:
 
 def _augment(config: AugmentConfig, dataset: str) -> AugmentConfig:
     """Fill unset augmentation fields from the dataset's recipe (or switch all off when disabled)."""
-    kept = {"pca_lighting_scale": config.pca_lighting_scale}  # how, not whether: no dataset recipe sets it
+    # how, not whether: no dataset recipe sets it
+    kept: dict[str, Any] = {"pca_lighting_scale": config.pca_lighting_scale}
     if not config.enabled:
         return AugmentConfig(enabled=False, **AUGMENT_OFF, **kept)
     recipe = {**AUGMENT_OFF, **dataset_defaults(dataset).augment}
-    values = {k: getattr(config, k) for k in AUGMENT_OFF}
+    values: dict[str, Any] = {k: getattr(config, k) for k in AUGMENT_OFF}
     return AugmentConfig(enabled=True, **{k: recipe[k] if v is None else v for k, v in values.items()}, **kept)
 
 
@@ -137,7 +138,7 @@ def common_fields(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("name", "options"))
 
 
-COMPONENT_CLASSES = {"model": ModelConfig, "optim": OptimConfig, "schedule": ScheduleConfig}
+COMPONENT_CLASSES: dict[str, Any] = {"model": ModelConfig, "optim": OptimConfig, "schedule": ScheduleConfig}
 
 
 def _component(section: str, values: Layer) -> Any:

@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -38,7 +38,7 @@ SECTIONS_ALWAYS_WRITTEN = ("seed", "device", "data", "augment", "model", "optim"
 
 # ------------------------------------------------------------------------------------------ the file
 def config_text(config: RunConfig) -> str:
-    return HEADER + yaml.safe_dump(to_dict(config), sort_keys=False) + FOOTER
+    return HEADER + cast(str, yaml.safe_dump(to_dict(config), sort_keys=False)) + FOOTER  # PyYAML is untyped
 
 
 def save_config(config: RunConfig, path: str | Path) -> bool:

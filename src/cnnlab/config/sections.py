@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,13 +16,13 @@ class Options(Mapping[str, Any]):
 
     __slots__ = ("_values",)
 
-    def __init__(self, values: Mapping[str, Any] = ()) -> None:
-        self._values = dict(values)
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        self._values = dict(values or {})
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 
     def __len__(self) -> int:
@@ -116,8 +116,8 @@ class AugmentConfig:
                "in [0, 1] (the paper's 0.1)")
 
 
-AUGMENT_OFF = {"hflip": False, "crop_padding": 0, "rotation": 0.0, "scale": (1.0, 1.0), "color_jitter": 0.0,
-               "erasing": 0.0, "pca_lighting": 0.0}
+AUGMENT_OFF: dict[str, Any] = {"hflip": False, "crop_padding": 0, "rotation": 0.0, "scale": (1.0, 1.0),
+                               "color_jitter": 0.0, "erasing": 0.0, "pca_lighting": 0.0}
 
 
 @dataclass(frozen=True)

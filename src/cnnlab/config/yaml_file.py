@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from yaml.composer import Composer
@@ -94,7 +94,7 @@ def load_yaml(text: str | bytes, where: str, numbered: bool = True) -> YamlDocum
 
 def _construct_int(loader: SafeConstructor, node: ScalarNode) -> int:
     try:
-        return SafeConstructor.construct_yaml_int(loader, node)
+        return cast(int, SafeConstructor.construct_yaml_int(loader, node))  # PyYAML is untyped
     except ValueError:  # Python's own bound: an integer of over 4,300 digits is not converted (CVE-2020-10735)
         raise ConstructorError(None, None, f"an integer of {len(node.value):,} digits", node.start_mark) from None
 

@@ -86,6 +86,13 @@ class Draws:
     erase: torch.Tensor | None = None  # [N, 5]: apply?, area, log ratio, top, left (uniform parts)
     lighting: torch.Tensor | None = None  # [N, C] alpha_i ~ N(0, pca_lighting)
 
+    def need(self, name: str) -> torch.Tensor:
+        """The draws of `name` (epoch_draws makes them for every augmentation its plan turns on)."""
+        value: torch.Tensor | None = getattr(self, name)
+        if value is None:
+            raise ValueError(f"an augmentation ran without its '{name}' draws (data/augment.epoch_draws makes them)")
+        return value
+
     def slice(self, lo: int, hi: int) -> Draws:
         return Draws(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[lo:hi]
                         for f in fields(self)})
@@ -129,6 +136,7 @@ def geometric(images: torch.Tensor, plan: AugmentPlan, draws: Draws, size: int) 
     if padding == 0 and (height, width) == (size, size):
         return images
     room = torch.tensor([height + 2 * padding - size, width + 2 * padding - size], device=images.device)
+    assert draws.offset is not None, "crop offsets are drawn whenever a plan crops"
     offsets = (draws.offset * (room + 1)).long().clamp_max(room)  # uniform integers in [0, room]
     return crop(images, padding, offsets, size)
 
@@ -155,7 +163,8 @@ def _affine(images: torch.Tensor, plan: AugmentPlan, draws: Draws, size: int) ->
     batch = images.shape[0]
     height, width = images.shape[-2:]
     device = images.device
-    if draws.area is not None:  # random resized crop: fractions of the source side
+    assert draws.offset is not None, "crop offsets are drawn whenever a plan crops"
+    if draws.area is not None and draws.log_ratio is not None:  # random resized crop: fractions of the side
         ratio = draws.log_ratio.exp()
         half_w = (draws.area * ratio).sqrt().clamp_max(1.0)
         half_h = (draws.area / ratio).sqrt().clamp_max(1.0)

@@ -109,6 +109,8 @@ class Batches(Protocol):
 
     def batches(self, epoch: int = 0, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
 
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...  # one pass in order (evaluation)
+
 
 @dataclass(frozen=True)
 class DatasetInfo:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -104,6 +106,7 @@ def _fill(array: np.ndarray, paths: list[Path], size: int, channels: int, max_pi
     chunks = [(paths[i : i + _CHUNK], size, channels, max_pixels) for i in range(0, len(paths), _CHUNK)]
     workers = default_workers() if workers is None else workers
     bad: dict[str, str] = {}
+    results: Iterator[Any]
     if workers <= 1 or len(chunks) == 1:
         results = map(_decode_chunk, chunks)
         pool = None

@@ -161,18 +161,18 @@ def extract(archive: Path, target: Path) -> None:
             bundle.extractall(target)
         return
     try:
-        bundle = tarfile.open(archive)
+        tar = tarfile.open(archive)
     except tarfile.TarError as exc:
         raise DataError(f"{archive}: not a tar or zip archive ({exc})") from None
-    with bundle:
-        members = bundle.getmembers()
+    with tar:
+        members = tar.getmembers()
         for member in members:
             _check_tar_member(archive, member, target)
         _check_unpacked_size(archive, sum(member.size for member in members if member.isfile()), target)
         if hasattr(tarfile, "data_filter"):
-            bundle.extractall(target, members=members, filter="data")
+            tar.extractall(target, members=members, filter="data")
         else:  # Python without extraction filters: the checks above are the guard
-            bundle.extractall(target, members=members)
+            tar.extractall(target, members=members)
 
 
 def _check_unpacked_size(archive: Path, total: int, target: Path) -> None:

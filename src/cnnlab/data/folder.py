@@ -9,6 +9,7 @@ first training step (data/scan.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -30,7 +31,12 @@ def scan_tree(root: Path) -> tuple[dict[str, list[str]], list[str]]:
     a link back to the tree itself (`loop -> .`) or to another class folder is ignored and named: it would
     be a class made of the other classes' images."""
     classes: dict[str, list[str]] = {}
-    hidden, others, empty, loose, outside, loops = 0, [], [], [], [], []
+    hidden = 0
+    others: list[str] = []
+    empty: list[str] = []
+    loose: list[str] = []
+    outside: list[str] = []
+    loops: list[str] = []
     resolved_root = root.resolve()
     entries = sorted(root.iterdir())
     real_folders = {entry.resolve() for entry in entries if entry.is_dir() and not entry.is_symlink()}
@@ -47,7 +53,7 @@ def scan_tree(root: Path) -> tuple[dict[str, list[str]], list[str]]:
         if entry.is_symlink() and (resolved_root.is_relative_to(entry.resolve()) or entry.resolve() in real_folders):
             loops.append(_link_note(entry, root))
             continue
-        files = []
+        files: list[str] = []
         for path in sorted(entry.rglob("*")):
             relative = path.relative_to(root)
             if any(part.startswith(".") for part in relative.parts):
@@ -83,7 +89,7 @@ def _link_note(path: Path, root: Path) -> str:
 
 
 def _notes(root: Path, hidden: int, others: list[str], empty: list[str], loose: list[str],
-           outside: list[str] = (), loops: list[str] = ()) -> list[str]:
+           outside: Sequence[str] = (), loops: Sequence[str] = ()) -> list[str]:
     notes = []
     if hidden:
         notes.append(f"{root}: ignored {hidden} hidden file(s)")

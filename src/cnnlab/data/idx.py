@@ -9,11 +9,11 @@ header promises (a truncated download is the common failure).
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -57,7 +57,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 
-def _read_header(handle: BinaryIO, path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+def _read_header(handle: io.BufferedIOBase, path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
     start = handle.read(4)
     if len(start) < 4:
         raise DataError(f"{path}: truncated IDX file ({len(start)} bytes, the header alone is 4+)")
@@ -91,7 +91,8 @@ def _check_declared_size(path: Path, dims: tuple[int, ...], header: int, expecte
                         f"has {size} bytes. Delete it and download it again.")
 
 
-def _read_exactly(handle: BinaryIO, expected: int, path: Path, dims: tuple[int, ...], header: int) -> bytearray:
+def _read_exactly(handle: io.BufferedIOBase, expected: int, path: Path, dims: tuple[int, ...],
+                  header: int) -> bytearray:
     payload = bytearray(expected)
     view, filled = memoryview(payload), 0
     while filled < expected:
@@ -121,7 +122,12 @@ def read_idx_pair(images_path: Path, labels_path: Path, num_classes: int) -> Ima
 
 
 def load_idx_dataset(directory: Path, classes: tuple[str, ...]) -> Source:
-    paths = {key: find_file(directory, name) for key, name in FILES.items()}
+    found = {key: find_file(directory, name) for key, name in FILES.items()}
+    missing = [FILES[key] for key, path in found.items() if path is None]
+    if missing:
+        raise DataError(f"{directory}: {missing[0]} (or {missing[0]}.gz) is missing; the four IDX files "
+                        "belong together")
+    paths = {key: path for key, path in found.items() if path is not None}
     train = read_idx_pair(paths["train_images"], paths["train_labels"], len(classes))
     test = read_idx_pair(paths["test_images"], paths["test_labels"], len(classes))
     return Source(train=train, test=test, classes=classes, source=str(directory))

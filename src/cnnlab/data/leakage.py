@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +34,7 @@ def digest(pixels: np.ndarray) -> bytes:
     """The hash of one decoded image (uint8, any shape): its shape and its bytes."""
     hasher = hashlib.blake2b(digest_size=16)
     hasher.update(np.asarray(pixels.shape, dtype=np.int64).tobytes())
-    hasher.update(np.ascontiguousarray(pixels, dtype=np.uint8))
+    hasher.update(np.ascontiguousarray(pixels, dtype=np.uint8).data)  # its buffer: no copy
     return hasher.digest()
 
 
@@ -80,7 +80,7 @@ class LeakReport:
         return any(self.counts().values())
 
 
-def find_leaks(digests: dict[str, Sequence[bytes | None]], labels: dict[str, Sequence[int]]) -> LeakReport:
+def find_leaks(digests: Mapping[str, Sequence[bytes | None]], labels: Mapping[str, Sequence[int]]) -> LeakReport:
     """Duplicates across and within the splits and images with several labels, from each split's digests
     and labels (splits named as in ORDER; a missing or None split is left out)."""
     names = [name for name in ORDER if digests.get(name) is not None]
@@ -103,7 +103,7 @@ def find_leaks(digests: dict[str, Sequence[bytes | None]], labels: dict[str, Seq
 
 
 def _conflicts(names: list[str], where: dict[str, dict[bytes, list[int]]],
-               labels: dict[str, Sequence[int]]) -> list[list[tuple[str, int, int]]]:
+               labels: Mapping[str, Sequence[int]]) -> list[list[tuple[str, int, int]]]:
     members: dict[bytes, list[tuple[str, int, int]]] = defaultdict(list)
     for name in names:
         for key, indices in where[name].items():

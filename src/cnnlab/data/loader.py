@@ -42,18 +42,20 @@ class Normalizer:
     def __call__(self, images: torch.Tensor, plan: AugmentPlan | None = None,
                  draws: Draws | None = None) -> torch.Tensor:
         x = images.to(dtype=torch.float32, memory_format=self.memory_format)
-        if plan is not None and plan.color_jitter > 0:
-            x = color_jitter(x, draws.jitter)
-        if plan is not None and plan.pca_lighting > 0:
+        if plan is not None and draws is None:
+            raise ValueError("an augmentation plan needs its draws (data/augment.epoch_draws)")
+        if plan is not None and draws is not None and plan.color_jitter > 0:
+            x = color_jitter(x, draws.need("jitter"))
+        if plan is not None and draws is not None and plan.pca_lighting > 0:
             if self.pca is None:
                 raise ConfigError("augment.pca_lighting needs the training set's colour PCA, which this data "
                                   "description lacks: train the run again (it is computed when the run starts)")
-            x = pca_lighting(x, draws.lighting, *self.pca, scale=plan.pca_lighting_scale)
+            x = pca_lighting(x, draws.need("lighting"), *self.pca, scale=plan.pca_lighting_scale)
         if x.data_ptr() == images.data_ptr():
             x = x.clone()  # never scale the caller's tensor in place
         x = x.mul_(self.scale).add_(self.shift)  # in place: 2x faster than a broadcast addcmul on the CPU
-        if plan is not None and plan.erasing > 0:
-            x = erase(x, plan.erasing, draws.erase)
+        if plan is not None and draws is not None and plan.erasing > 0:
+            x = erase(x, plan.erasing, draws.need("erase"))
         return x
 
     def undo(self, x: torch.Tensor) -> torch.Tensor:
@@ -120,7 +122,7 @@ class DeviceBatches:
             else:
                 picked = order[lo:hi]
                 images, labels = self.images[picked], self.labels[picked]
-            if plan is not None:
+            if plan is not None and draws is not None:  # drawn above whenever there is a plan
                 batch_draws = draws.slice(lo, hi)
                 yield self.normalize(geometric(images, plan, batch_draws, self.size), plan, batch_draws), labels
             else:

@@ -32,7 +32,7 @@ def candidate_roots(root: str | None) -> Roots:
     """The roots to search, in order, without duplicates: only `root` when one is named."""
     if root:
         return Roots([Path(root).expanduser()], named=True)
-    roots = []
+    roots: list[Path] = []
     env = os.environ.get("CNNLAB_DATA")
     if env:
         roots.extend(Path(p).expanduser() for p in env.split(os.pathsep) if p)

@@ -119,7 +119,7 @@ class BatchFinisher:
             row.copy_(sample[0].float().mul_(scale).add_(shift))
         if self.plan is not None and self.plan.erasing > 0:
             draws = epoch_draws(self.plan, len(samples), self.seed, epoch * 1_000_003 + batch, out.device)
-            out = erase(out, self.plan.erasing, draws.erase)
+            out = erase(out, self.plan.erasing, draws.need("erase"))
         return out
 
     def finish(self, images: torch.Tensor, epoch: int, batch: int) -> torch.Tensor:

@@ -13,7 +13,7 @@ run of a round that nobody has taken (each run still once, by its lock): a round
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .runner import StudyOutcome, run_specs, run_study
@@ -44,7 +44,7 @@ def next_round(study: Study, verdicts: dict[str, str], reference_of: dict[str, s
     return [rows[name][0].with_seed(seed) for name in rows for seed in sorted(wanted.get(name, ()))]
 
 
-def _seed_sequence(study: Study):  # type: ignore[no-untyped-def]
+def _seed_sequence(study: Study) -> Iterator[int]:
     """The study's seeds in order, then the integers after the largest of them."""
     yield from study.seeds
     seed = max(study.seeds) + 1

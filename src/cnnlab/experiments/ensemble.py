@@ -57,7 +57,8 @@ def run_ensemble(run_dirs: Sequence[str | Path], split: str = "test", how: str =
 
     if len(run_dirs) < 2:
         raise ConfigError("an ensemble needs at least two run directories")
-    outputs, members, reference = [], [], None
+    outputs, members = [], []
+    reference: tuple[tuple[str, tuple[str, ...]], torch.Tensor, str] | None = None
     for path in run_dirs:
         run = load_run(path)
         batches, runtime = run.batches(split, device, enlarged=tta in ("center", "10crop"))
@@ -71,6 +72,7 @@ def run_ensemble(run_dirs: Sequence[str | Path], split: str = "test", how: str =
                               "classes or split differ); ensemble runs of one dataset and split")
         outputs.append(out)
         members.append({"run": str(path), **topk_accuracy(out["probs"], out["labels"])})
+    assert reference is not None  # two members at least
     scores = combine(outputs, how)
     return EnsembleResult(members, topk_accuracy(scores, reference[1]), how, split, tta)
 

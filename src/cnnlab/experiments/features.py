@@ -7,6 +7,7 @@ logistic regression on standardised features, its inverse regularisation C chose
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ def export_features(config: RunConfig, weights: str | Path, out: str | Path) -> 
         batches = split_batches(splits, name, LoaderSpec.for_evaluation(config), runtime)
         outputs = collect_outputs(model, batches, runtime.autocast, features=True)
         paths[name] = out / f"features_{name}.npz"
-        atomic_write(paths[name], lambda tmp, o=outputs: _save_npz(tmp, o, splits.spec.classes))
+        atomic_write(paths[name], functools.partial(_save_npz, outputs=outputs, classes=splits.spec.classes))
     atomic_write_json(out / "features.json", {"weights": report.to_dict(), "splits": list(paths)})
     return paths
 

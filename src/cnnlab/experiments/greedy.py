@@ -31,6 +31,7 @@ from ..log import get as get_logger
 from ..runs import RunDir
 from ..runs.predictions import read_predictions
 from ..train import read_metrics
+from . import reference as published
 from .runner import StudyOutcome, check_data, prepare_study_dir, refuse_changed_runs, run_specs
 from .study import RunSpec, Stage, Study, run_name, run_seeds, write_plan
 from .verdicts import judge
@@ -183,23 +184,27 @@ def _finish(directory: Path, stages: list[dict[str, Any]], final: dict[str, Any]
     return GreedyResult(directory, stages, final, interrupted)
 
 
-def greedy_table(directory: Path) -> tuple[list[str], list[list[str]]]:
-    """Every stage and alternative (val and test top-1, status, the choice), then the final configuration."""
+def greedy_table(directory: Path, reference: Any = None) -> tuple[list[str], list[list[str]]]:
+    """Every stage and alternative (val and test top-1, status, the choice), then the final configuration; then
+    the study file's published numbers (experiments/reference.py), keyed by `stage:alternative`, by alternative,
+    or `final`."""
     import json
 
     record = json.loads((Path(directory) / "greedy.json").read_text())
+    columns = published.columns(reference)
     headers = ["stage", "alternative", "val top-1", "test top-1", "status", "Δ val vs keep [95% CI]", "verdict",
-               "chosen"]
+               "chosen", *(column.header for column in columns)]
     rows = []
     for stage in record["stages"]:
         for alt, row in stage["alternatives"].items():
             rows.append([stage["stage"], alt, _pct(row["val_acc"]), _pct(row["test_acc"]), row["status"],
                          _interval(row.get("delta_val")), row.get("verdict", "-"),
-                         "*" if alt == stage["chosen"] else ""])
+                         "*" if alt == stage["chosen"] else "",
+                         *(column.cell(f"{stage['stage']}:{alt}", alt) for column in columns)])
     final = record["final"]
     if final is not None:
         rows.append(["final", " + ".join(final["choices"]), _pct(final["val_acc"]), _pct(final["test_acc"]),
-                     final["status"], "", "", ""])
+                     final["status"], "", "", "", *(column.cell("final") for column in columns)])
     return headers, rows
 
 

@@ -267,9 +267,10 @@ def _parallel(runs: Sequence[RunSpec], directory: Path, jobs: int, rerun_failed:
     configs = make_dirs(directory / ".configs")
     outcome = StudyOutcome(directory, {}, [])
     outcome.skipped += _already_finished(runs, directory, rerun_failed, log)
-    pending, running = [spec for spec in runs if spec.name not in outcome.skipped], {}
+    pending = [spec for spec in runs if spec.name not in outcome.skipped]
+    running: dict[str, Any] = {}
     # a request taken before this loop (an enclosing STOP scope: the study's set-up, an earlier stage) starts nothing
-    stop: dict[str, int | None] = {"signal": STOP.signal, "count": 0}
+    stop: dict[str, Any] = {"signal": STOP.signal, "count": 0}
 
     def on_signal(signum: int, frame: object) -> None:
         stop["signal"], stop["count"] = signum, stop["count"] + 1

@@ -12,7 +12,7 @@
     reference:                      # optional published numbers, printed beside ours by `study table`
       source: the paper's table 3
       top1: {baseline: 33.59, filters_64_128_256: 39.32}
-      seconds: {baseline: 5108}
+      seconds: {baseline: 5108}     # any table column: top5_error, best_val, best_epoch, ... (reference.py)
     protocol: compare               # or tune: per variation, select the best point on validation and
                                     # retrain it on train + validation (experiments/tune_grid.py)
 
@@ -49,11 +49,11 @@ from ..config.yaml_file import read_yaml
 from ..errors import ConfigError, closest
 from ..io import atomic_write_json, atomic_write_text, check_name
 from ..options import coerce
+from . import reference as published
 
 STUDY_KEYS = ("name", "description", "base", "variations", "grid", "zip", "seeds", "repeats", "metric", "reference",
               "mode", "stages", "protocol", "compare_to", "greedy")
 METRICS = ("test_acc", "test_top5", "best_val_acc")  # what a study's table can rank by (experiments/table.py)
-REFERENCE_COLUMNS = {"top1": "report top-1", "seconds": "report s"}
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class Study:
     runs: list[RunSpec]
     metric: str = "test_acc"
     raw: dict[str, Any] = field(default_factory=dict)
-    reference: dict[str, Any] = field(default_factory=dict)  # source, top1 {variation: %}, seconds {...}
+    reference: Any = field(default_factory=dict)  # published numbers, as the file gives them (reference.py)
     compare_to: dict[str, str] = field(default_factory=dict)  # variation -> the row its verdict compares with
     require: str = "best"  # greedy: {require: better}: keep stays unless an alternative is 'better' (greedy.py)
     protocol: str = "compare"  # or 'tune'
@@ -132,6 +132,8 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
     study.require = _greedy_options(data.get("greedy"), study.mode, where)
     if study.mode == "greedy":
         study.stages = plan_stages(data, study, where)
+        rows = [name for stage in study.stages for alt in stage.alternatives for name in (alt, f"{stage.name}:{alt}")]
+        study.reference = published.check(data.get("reference"), [*rows, "final"], where(("reference",)))
         return study
     if study.mode != "one_change":
         raise ConfigError(f"{where(('mode',))}: mode must be one_change (the default) or greedy, not '{study.mode}'")
@@ -150,7 +152,8 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
             name = run_name(prefix, point, seed, len(seeds) > 1 and "seed" not in point)
             study.runs.append(RunSpec(name, variation, seed, dict(point), config))
     _check_unique_names(study.runs, where)
-    study.reference = _reference(data.get("reference"), study.variations, where)
+    rows = [*study.variations, *(published.row_label(spec.variation, spec.grid) for spec in study.runs)]
+    study.reference = published.check(data.get("reference"), rows, where(("reference",)))
     study.compare_to = _compare_to(data.get("compare_to"), study.variations, where)
     _check_protocol(study, where)
     check_models(study.runs)
@@ -210,23 +213,6 @@ def _zip(pairs: Any, where: Any) -> list[dict[str, Any]]:
                           f"together), got lengths {sizes}")
     keys = _distinct([canonical_key(str(key), where(("zip",))) for key in pairs], where(("zip",)))
     return [dict(zip(keys, values)) for values in zip(*pairs.values())] or [{}]
-
-
-def _reference(reference: Any, variations: list[str], where: Any) -> dict[str, Any]:
-    if reference is None:
-        return {}
-    if not isinstance(reference, Mapping) or not set(reference) <= {"source", *REFERENCE_COLUMNS}:
-        raise ConfigError(f"{where(('reference',))}: reference is a mapping of source: TEXT and "
-                          f"{' / '.join(REFERENCE_COLUMNS)}: {{variation: number}}")
-    for column in REFERENCE_COLUMNS:
-        values = reference.get(column) or {}
-        unknown = sorted(set(values) - set(variations))
-        if unknown:
-            raise ConfigError(f"{where(('reference',))}: reference {column} names '{unknown[0]}', which is not a "
-                              f"variation; variations: {', '.join(variations)}")
-        if not all(isinstance(v, (int, float)) for v in values.values()):
-            raise ConfigError(f"{where(('reference',))}: reference {column} values must be numbers")
-    return dict(reference)
 
 
 def _greedy_options(options: Any, mode: str, where: Any) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from ..errors import CnnlabError
 from ..io import atomic_write_text
 from ..runs import RunDir, RunRecord, Status
 from ..train import read_metrics
-from .study import REFERENCE_COLUMNS, read_plan
+from . import reference as published
+from .study import read_plan
 from .verdicts import RowVerdict, VerdictOptions, judge, ranking_note
 
 SCORED = (Status.COMPLETED, Status.STOPPED_EARLY)  # runs whose numbers count in a table
@@ -86,12 +88,12 @@ def build_table(directory: str | Path,
     plan = read_plan(Path(directory))
     rows = study_rows(directory)
     table = aggregate(rows, plan.get("metric", "test_acc"), plan.get("compare_to"), options)
-    return add_reference(table, plan.get("reference")), problems(rows) + table_notes(rows, table, options)
+    notes = problems(rows) + table_notes(rows, table, options) + published.notes(plan.get("reference"))
+    return add_reference(table, plan.get("reference")), notes
 
 
 def label(row: dict[str, Any]) -> str:
-    grid = " ".join(f"{k.split('.')[-1]}={v}" for k, v in row["grid"].items())
-    return f"{row['variation']} {grid}".strip()
+    return published.row_label(row["variation"], row["grid"])
 
 
 def grouped(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -140,8 +142,9 @@ def aggregate(rows: list[dict[str, Any]], metric: str = "test_acc", compare_to: 
         table.append(entry)
     by_name = {entry["variation"]: entry for entry in table}
     for entry in table:
-        if verdicts[entry["variation"]].comparison is not None:  # over the seeds both rows have, as its interval
-            entry[f"delta_{metric}"] = verdicts[entry["variation"]].comparison.delta
+        comparison = verdicts[entry["variation"]].comparison
+        if comparison is not None:  # over the seeds both rows have, as its interval
+            entry[f"delta_{metric}"] = comparison.delta
             continue
         reference = by_name.get(entry["reference"] or "", entry)  # a reference row's Δ is 0 against itself
         have = reference is not None and entry[metric] is not None and reference[metric] is not None
@@ -207,32 +210,30 @@ def _cell(value: Any, std: Any, kind: str) -> str:
     return f"{text} ± {std:.2g}" if std is not None else text
 
 
-def add_reference(table: list[dict[str, Any]], reference: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The published numbers of the study file's `reference:` beside each variation (report_top1 in %,
-    report_seconds), so the reproduction and the publication stand side by side."""
-    if not reference:
-        return table
-    for entry in table:
-        variation = entry["variation"].split(" ")[0]
-        for column in REFERENCE_COLUMNS:
-            if reference.get(column):  # only the columns the study gives: no column of dashes
-                entry[f"report_{column}"] = reference[column].get(variation)
+def add_reference(table: list[dict[str, Any]], reference: Any) -> list[dict[str, Any]]:
+    """The published numbers of the study file's `reference:` beside each row (experiments/reference.py): the
+    number for its row label, else for its variation; only the columns the study gives (no column of dashes)."""
+    for column in published.columns(reference):
+        for entry in table:
+            entry[column.field] = column.value(entry["variation"], entry["variation"].split(" ")[0])
     return table
 
 
-def formatted(table: list[dict[str, Any]], metric: str = "test_acc") -> tuple[list[str], list[list[str]]]:
+def formatted(table: list[dict[str, Any]], metric: str = "test_acc",
+              reference: Any = None) -> tuple[list[str], list[list[str]]]:
+    """Headers and printed cells; the report columns are those of `reference` (the study's), or without it those
+    of its unlabelled columns that `add_reference` put into the rows."""
     names = {key: header for key, header, _ in COLUMNS}
-    referenced = [column for column in REFERENCE_COLUMNS if any(f"report_{column}" in entry for entry in table)]
+    referenced = published.columns(reference) if reference else [
+        published.Column(key, "", {}) for key in published.KINDS if any(f"report_{key}" in entry for entry in table)]
     headers = ["variation", "runs", "status", *names.values(), f"Δ {names.get(metric, metric)} [95% CI]", "verdict",
-               "checks", *(REFERENCE_COLUMNS[column] for column in referenced)]
+               "checks", *(column.header for column in referenced)]
     rows = []
     for entry in table:
         cells = [entry["variation"], str(entry["runs"]), entry["status"]]
         cells += [_cell(entry[k], entry.get(f"{k}_std"), kind) for k, _, kind in COLUMNS]
         cells += [delta_cell(entry, metric), entry.get("verdict") or "-", entry.get("checks") or ""]
-        for column in referenced:
-            value = entry.get(f"report_{column}")
-            cells.append("-" if value is None else f"{value:.2f}%" if column == "top1" else f"{value:,.0f}")
+        cells += [column.text(entry.get(column.field)) for column in referenced]
         rows.append(cells)
     return headers, rows
 
@@ -255,7 +256,7 @@ def markdown(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "test_acc",
-                 notes: list[str] = ()) -> tuple[Path, Path]:
+                 notes: Sequence[str] = (), reference: Any = None) -> tuple[Path, Path]:
     """table.csv and table.md; `notes` (the unreadable runs, `problems`) go under the markdown table."""
     csv_path, md_path = directory / "table.csv", directory / "table.md"
     fields = list(dict.fromkeys(key for entry in table for key in entry)) if table else ["variation"]
@@ -264,7 +265,7 @@ def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "te
     writer.writeheader()
     writer.writerows(table)
     atomic_write_text(csv_path, text.getvalue())
-    atomic_write_text(md_path, markdown(*formatted(table, metric)) + "".join(f"\n- {note}" for note in notes)
+    atomic_write_text(md_path, markdown(*formatted(table, metric, reference)) + "".join(f"\n- {note}" for note in notes)
                       + ("\n" if notes else ""))
     return csv_path, md_path
 
@@ -288,7 +289,7 @@ def first_crossing(errors: list[float | None], level: float) -> float | None:
 
 def crossings(directory: str | Path, level: float, key: str = "train_acc") -> dict[str, float | None]:
     """Per variation (mean over its seeds' curves) the epoch its error 1 - `key` first reaches `level`."""
-    curves: dict[str, list[list[float]]] = {}
+    curves: dict[str, list[list[float | None]]] = {}
     for row in study_rows(directory):
         path = Path(directory) / row["run"] / "metrics.csv"
         if path.is_file():
@@ -296,7 +297,7 @@ def crossings(directory: str | Path, level: float, key: str = "train_acc") -> di
     out = {}
     for variation, series in curves.items():
         length = min(map(len, series))
-        mean = [None if any(s[i] is None for s in series) else 1 - statistics.fmean(s[i] for s in series)
+        mean = [None if any(s[i] is None for s in series) else 1 - statistics.fmean(s[i] or 0.0 for s in series)
                 for i in range(length)]
         out[variation] = first_crossing(mean, level)
     return out

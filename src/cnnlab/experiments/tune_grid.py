@@ -27,8 +27,9 @@ from ..errors import ConfigError
 from ..io import FileLock, atomic_write_json
 from ..runs import RunDir, Status
 from ..train import STOP
+from . import reference as published
 from .runner import run_one, run_study
-from .study import REFERENCE_COLUMNS, RunSpec, Study, plan_study, read_plan
+from .study import RunSpec, Study, plan_study, read_plan
 from .table import delta_cell, judge_runs, study_rows
 
 FINAL = "final"
@@ -179,22 +180,25 @@ def _retrain_best(study: Study, directory: Path, rows: list[dict[str, Any]], nam
         return GridResult(directory, rows, best, None, interrupted=True)
     run = RunDir(directory / name)
     record = run.record()
+    assert record is not None, "the retraining run has written its run.json"
     sizes = (record.data or {}).get("sizes", {})
     final = {"run": str(run.path), "status": str(record.status), "epochs": record.epochs_completed,
              "test": record.test, "grid": best["grid"], "train_size": sizes.get("train")}
     return GridResult(directory, rows, best, final)
 
 
-def tuned_table(directory: Path, reference: dict[str, Any] | None = None) -> tuple[list[str], list[list[str]]]:
+def tuned_table(directory: Path, reference: Any = None) -> tuple[list[str], list[list[str]]]:
     """One row per variation of a tuned study: the chosen point, its best validation accuracy, the epoch
-    it was reached and the epoch training ended, and the retrained model's test accuracy (then the
-    reference's numbers, when the study file gives them)."""
+    it was reached and the epoch training ended, and the retrained model's test accuracy; under it, one row per
+    point the variation tuned (validation only: 'variation k=v ...', as the one-change table labels it; the
+    chosen one marked). Then the reference's numbers (experiments/reference.py): a variation's row takes
+    those given for the variation, a point's row those given for its label, as seed 004 publishes both."""
     record = json.loads((Path(directory) / "tune.json").read_text())
     per_variation = record.get("variations") or {"": record}
     headers = ["variation", "best point", "best val top-1", "best epoch", "epochs trained", "final epochs",
                "test top-1", "Δ test top-1 [95% CI]", "verdict"]
-    columns = [c for c in REFERENCE_COLUMNS if reference and reference.get(c)]
-    headers += [REFERENCE_COLUMNS[c] for c in columns]
+    columns = published.columns(reference)
+    headers += [column.header for column in columns]
     rows = []
     planned = list(dict.fromkeys(run["variation"] for run in read_plan(directory)["runs"]))
     if "variations" in record:  # every variation of the plan, those another shard tunes as "not run" yet
@@ -213,11 +217,24 @@ def tuned_table(directory: Path, reference: dict[str, Any] | None = None) -> tup
                  str(final["epochs"]) if final else "-", _percent(test.get("acc"))]
         judged = verdicts.get(variation, {})
         cells += [delta_cell(judged, "test_acc") if judged else "-", judged.get("verdict") or "-"]
-        for column in columns:
-            value = reference[column].get(variation)
-            cells.append("-" if value is None else f"{value:.2f}%" if column == "top1" else f"{value:,.0f}")
-        rows.append(cells)
+        rows.append(cells + [column.cell(variation) for column in columns])
+        rows += _point_rows(entry.get("rows") or [], best, columns)
     return headers, rows
+
+
+def _point_rows(points: list[dict[str, Any]], best: dict[str, Any] | None,
+                columns: list[published.Column]) -> list[list[str]]:
+    """A variation's tuned points, each with its validation numbers and the reference's for its label."""
+    rows = []
+    for point in points:
+        name = published.row_label(point["variation"], point["grid"])
+        mark = "chosen" if best is not None and point["run"] == best["run"] else \
+            f"discarded: {point['why']}" if point.get("discarded") else ""
+        epoch = point.get("best_epoch")
+        rows.append([name, mark, _percent(point.get("best_val_acc")), "-" if epoch is None else str(epoch),
+                     "-" if point.get("epochs") is None else str(point["epochs"]), "-", "-", "-", "-",
+                     *(column.cell(name) for column in columns)])
+    return rows
 
 
 def _percent(value: float | None) -> str:

@@ -62,7 +62,7 @@ def recover_trials(optuna: Any, study: Any, directory: Path, log: Callable[[str]
         try:
             current = {t.number: t for t in study.get_trials(deepcopy=False)}  # again, now that it is ours
             trial = current[trial.number]
-            if trial.number in taken_over(current.values()) or not _unfinished(State, trial, run):
+            if trial.number in taken_over(list(current.values())) or not _unfinished(State, trial, run):
                 continue
             if trial.state == State.RUNNING:  # its process died (SIGKILL, power, a lost node): Optuna cannot know
                 study.tell(trial.number, state=State.FAIL, skip_if_finished=True)

@@ -103,7 +103,8 @@ def judge(groups: Mapping[str, Sequence[Mapping[str, Any]]], references: Mapping
     adjusted = dict(zip(labels, stats.holm([c.p_value if c else None for c, _ in compared.values()])))
     out = {}
     for name, members in groups.items():
-        checks = {"at_chance": row_at_chance(members), "still_learning": row_still_learning(members, options.alpha)}
+        checks: dict[str, Any] = {"at_chance": row_at_chance(members),
+                                  "still_learning": row_still_learning(members, options.alpha)}
         reference = references.get(name)
         comparison, note = compared.get(name, (None, ""))
         if reference is None or reference not in groups:
@@ -113,8 +114,10 @@ def judge(groups: Mapping[str, Sequence[Mapping[str, Any]]], references: Mapping
         elif comparison is None:
             out[name] = RowVerdict(reference, "-", note=note or "the reference has no finished run", **checks)
         else:
-            word = stats.verdict(comparison, adjusted[name], options.min_effect, options.alpha)
-            out[name] = RowVerdict(reference, word, comparison, adjusted[name], note=note, **checks)
+            p_value = adjusted[name]
+            assert p_value is not None, "a compared row has its Holm-adjusted p"
+            word = stats.verdict(comparison, p_value, options.min_effect, options.alpha)
+            out[name] = RowVerdict(reference, word, comparison, p_value, note=note, **checks)
     return out
 
 

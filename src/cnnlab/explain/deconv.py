@@ -113,6 +113,7 @@ def project(chain: Chain, steps: list[tuple[torch.Size, torch.Tensor | None]], s
     """The deconvnet: `signal` (shaped like the chain's output) back to the input, layer by layer."""
     for (_, module), (shape, switches) in zip(reversed(chain), reversed(steps)):
         if isinstance(module, nn.MaxPool2d):
+            assert switches is not None, "a max-pooling step records its switches"
             signal = unpool(signal, switches, shape)
         elif isinstance(module, LINEAR):
             signal = transpose(module, signal, shape)
@@ -144,11 +145,12 @@ def _geometry(module: nn.Module) -> tuple[tuple[int, int], ...] | None:
         return None
     kernel, stride = _pair(module.kernel_size), _pair(module.stride or module.kernel_size)
     dilation = _pair(getattr(module, "dilation", 1))
-    padding = module.padding
-    if padding == "valid":
-        padding = 0
-    elif padding == "same":  # torch pads the smaller half first
+    given = module.padding
+    padding: int | tuple[int, ...]
+    if given == "same":  # torch pads the smaller half first
         padding = tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel))
+    else:
+        padding = 0 if isinstance(given, str) else given  # the other string torch takes is 'valid'
     return kernel, stride, _pair(padding), dilation
 
 

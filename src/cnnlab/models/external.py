@@ -23,9 +23,11 @@ def _first_conv_for(model: nn.Module, in_channels: int) -> nn.Module:
         for child_name, child in parent.named_children():
             if isinstance(child, nn.Conv2d):
                 if child.in_channels != in_channels:
+                    # Conv2d keeps its geometry as tuple[int, ...]; its constructor is annotated for pairs
                     setattr(parent, child_name, nn.Conv2d(
-                        in_channels, child.out_channels, child.kernel_size, child.stride, child.padding,
-                        child.dilation, child.groups, child.bias is not None))
+                        in_channels, child.out_channels, child.kernel_size,  # type: ignore[arg-type]
+                        child.stride, child.padding, child.dilation,  # type: ignore[arg-type]
+                        child.groups, child.bias is not None))
                 return model
     return model
 

@@ -76,7 +76,8 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, block: type, layers: tuple[int, ...], num_classes: int, in_channels: int, small: bool,
+    def __init__(self, block: type[BasicBlock | Bottleneck], layers: tuple[int, ...], num_classes: int,
+                 in_channels: int, small: bool,
                  zero_init_residual: bool, shortcuts: bool = True) -> None:
         super().__init__()
         self.shortcuts = shortcuts
@@ -98,7 +99,7 @@ class ResNet(nn.Module):
                 if isinstance(module, (BasicBlock, Bottleneck)):
                     nn.init.zeros_(module.last_bn().weight)
 
-    def _stage(self, block: type, planes: int, blocks: int, stride: int) -> nn.Sequential:
+    def _stage(self, block: type[BasicBlock | Bottleneck], planes: int, blocks: int, stride: int) -> nn.Sequential:
         downsample = None
         if self.shortcuts and (stride != 1 or self.inplanes != planes * block.expansion):
             downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
@@ -114,7 +115,8 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-DEPTHS = {18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)), 50: (Bottleneck, (3, 4, 6, 3)),
+DEPTHS: dict[int, tuple[type[BasicBlock | Bottleneck], tuple[int, ...]]] = {
+          18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)), 50: (Bottleneck, (3, 4, 6, 3)),
           101: (Bottleneck, (3, 4, 23, 3)), 152: (Bottleneck, (3, 8, 36, 3))}
 
 

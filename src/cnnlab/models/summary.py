@@ -6,6 +6,7 @@ FLOPs come from `torch.utils.flop_counter.FlopCounterMode`, which counts a multi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -74,7 +75,7 @@ def _recorder(shapes: dict[str, tuple[int, ...]], name: str):
 
 def describe(
     name: str,
-    options: list[str] | tuple[str, ...] = (),
+    options: Sequence[str] = (),
     input_shape: tuple[int, int, int] | None = None,
     num_classes: int | None = None,
 ) -> ModelSummary:

@@ -26,9 +26,9 @@ FREEZE_MODES = ("none", "conv", "fc", "features")
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
 
 
-def head_module(model: nn.Module) -> nn.Module | None:
+def head_module(model: nn.Module) -> nn.Linear | nn.Conv2d | None:
     """The output layer: the last nn.Linear in registration order (the last conv for all-conv nets)."""
-    layers = [m for m in model.modules() if isinstance(m, nn.Linear)] or \
+    layers: list[nn.Linear] | list[nn.Conv2d] = [m for m in model.modules() if isinstance(m, nn.Linear)] or \
              [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     return layers[-1] if layers else None
 
@@ -75,6 +75,8 @@ def freeze(model: nn.Module, mode: str) -> dict[str, int]:
 def penultimate(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(features, logits): the input of the output layer (AlexNet's 4096-d FC7 vector) and the output."""
     head = head_module(model)
+    if head is None:
+        raise ValueError("the model has no Linear or Conv2d layer: there is no output layer to read the input of")
     captured: list[torch.Tensor] = []
     handle = head.register_forward_hook(lambda module, args, output: captured.append(args[0].flatten(1)))
     try:

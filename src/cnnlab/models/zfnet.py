@@ -48,5 +48,6 @@ def zfnet(*, num_classes: int, in_channels: int, image_size: int, stem: Literal[
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             nn.init.normal_(module.weight, 0.0, 0.01)
-            nn.init.zeros_(module.bias)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
     return model

@@ -27,6 +27,11 @@ class GroupedOptimizer(torch.optim.Optimizer):
     def _update_group(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
         raise NotImplementedError
 
+    @staticmethod
+    def _gradients(params: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The gradients of `params` (step() passes only parameters that have one), in their order."""
+        return [p.grad for p in params if p.grad is not None]
+
     def _adam_moments(self, params: list[torch.Tensor]) -> tuple[list[dict], list[int]]:
         """Each parameter's state with `exp_avg`, `exp_avg_sq` and `step` (created at zero), each step
         counter advanced by one; returns the states and the new step numbers. The count is per parameter,

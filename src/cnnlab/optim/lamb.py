@@ -25,7 +25,7 @@ class LAMB(GroupedOptimizer):
                                   "exclude_bias_norm": exclude_bias_norm})
 
     def _update_group(self, group: dict, params: list[torch.Tensor]) -> None:
-        grads = [p.grad for p in params]
+        grads = self._gradients(params)
         states, steps = self._adam_moments(params)
         b1, b2 = group["betas"]
         m, v = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]

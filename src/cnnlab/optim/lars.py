@@ -31,8 +31,9 @@ class LARS(GroupedOptimizer):
         excluded = [group["exclude_bias_norm"] and p.dim() <= 1 for p in params]
         adapted = [group["trust"] and not out for out in excluded]
         decay = [0.0 if out else group["weight_decay"] for out in excluded]
-        grads = [p.grad.add(p, alpha=d) if d else p.grad for p, d in zip(params, decay)]
-        rates = self._local_rates(params, [p.grad for p in params], adapted, decay, group["eta"])
+        raw = self._gradients(params)
+        grads = [g.add(p, alpha=d) if d else g for p, g, d in zip(params, raw, decay)]
+        rates = self._local_rates(params, raw, adapted, decay, group["eta"])
         velocities = []
         for param in params:
             if "momentum_buffer" not in self.state[param]:

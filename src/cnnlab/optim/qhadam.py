@@ -26,7 +26,7 @@ class QHAdam(GroupedOptimizer):
                                   "weight_decay": weight_decay})
 
     def _update_group(self, group: dict, params: list[torch.Tensor]) -> None:
-        grads = [p.grad for p in params]
+        grads: list[torch.Tensor] | tuple[torch.Tensor, ...] = self._gradients(params)
         if group["weight_decay"]:
             grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
         states, steps = self._adam_moments(params)

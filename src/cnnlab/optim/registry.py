@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..options import OptionSpec, options_from_signature
 from ..registry import Registry
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
 class OptimInfo:
     name: str
-    factory: Callable[..., object]
+    factory: Callable[..., torch.optim.Optimizer]
     default_lr: float
     default_weight_decay: float = 5e-4
     paper: str = ""
@@ -25,7 +29,7 @@ class OptimInfo:
     options: dict[str, OptionSpec] = field(default_factory=dict)
 
 
-def make_optim_info(factory: Callable[..., object], *, name: str, **meta) -> OptimInfo:
+def make_optim_info(factory: Callable[..., torch.optim.Optimizer], *, name: str, **meta) -> OptimInfo:
     options = options_from_signature(factory, ("params", "lr", "weight_decay"))
     return OptimInfo(name=name, factory=factory, options=options, **meta)
 

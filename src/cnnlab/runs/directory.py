@@ -38,15 +38,41 @@ class RunDir:
         self.path = Path(path)
         self.lock = FileLock(self.path / LOCK_NAME, what=f"run '{self.path}'")
 
-    config_path = property(lambda self: self.path / "config.yaml")
-    info_path = property(lambda self: self.path / "run.json")
-    metrics_path = property(lambda self: self.path / "metrics.csv")
-    steps_path = property(lambda self: self.path / "steps.csv")
-    checkpoints = property(lambda self: self.path / "checkpoints")
-    plots = property(lambda self: self.path / "plots")
-    last = property(lambda self: self.checkpoints / "last.safetensors")
-    previous = property(lambda self: self.checkpoints / "previous.safetensors")
-    best = property(lambda self: self.checkpoints / "best.safetensors")
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def info_path(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def steps_path(self) -> Path:
+        return self.path / "steps.csv"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def plots(self) -> Path:
+        return self.path / "plots"
+
+    @property
+    def last(self) -> Path:
+        return self.checkpoints / "last.safetensors"
+
+    @property
+    def previous(self) -> Path:
+        return self.checkpoints / "previous.safetensors"
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / "best.safetensors"
 
     def epoch_checkpoint(self, epoch: int) -> Path:
         return self.checkpoints / f"epoch_{epoch:04d}.safetensors"

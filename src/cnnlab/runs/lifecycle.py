@@ -146,7 +146,8 @@ def prepare_session(config: RunConfig, resuming: bool = False, world: World = di
             if runtime.device.type != "cuda":
                 raise ConfigError("model.sync_bn=true needs CUDA devices (SyncBatchNorm runs on NCCL); on the CPU "
                                   "each process keeps its own batch-norm statistics: leave it false")
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            # torch leaves convert_sync_batchnorm unannotated
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
         distributed.init(world, runtime.device)
     # where the data came from, always said: a copy found elsewhere is never a silent surprise
     sizes = ", ".join(f"{count:,} {name}" for name, count in splits.spec.sizes.items() if count)
@@ -179,6 +180,7 @@ def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | N
     with quieted(quiet or not world.main):
         if not world.main:
             return _train(prepare_session(config, world=world), run, None, (), started, world)
+        assert run is not None, "rank 0 trains into a run directory"  # only the other ranks pass none
         session = prepare_session(config, world=world)
         session.facts = dataclasses.replace(session.facts, checks=start_checks(session), **(facts or {}))
         runs_dir = Path(runs_dir) if runs_dir is not None else run.path.parent
@@ -233,7 +235,8 @@ def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks
                 run.release()
 
 
-def _resume_checkpoint(run: RunDir, which: str, config: RunConfig, allow_change: bool) -> tuple[dict, dict]:
+def _resume_checkpoint(run: RunDir, which: str, config: RunConfig,
+                       allow_change: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     path = {"last": run.last, "previous": run.previous}.get(which)
     if path is None:
         raise ConfigError(f"--checkpoint for a resume is last or previous, not '{which}'")
@@ -279,15 +282,16 @@ def _check_checkpoint_config(run: RunDir, path: Path, meta: dict[str, Any], conf
 
 
 # ---------------------------------------------------------------------------------------- training
-def _train(session: Session, run: RunDir | None, checkpoint: tuple[dict, dict] | None,
+def _train(session: Session, run: RunDir | None, checkpoint: tuple[dict[str, Any], dict[str, Any]] | None,
            callbacks: Sequence[Callback], started: float, world: World = distributed.SINGLE) -> TrainResult:
     trainer = _trainer(session, run, checkpoint, callbacks, world)
     if not world.main:
         return _train_other_rank(trainer, run, world)
+    assert run is not None, "rank 0 trains into a run directory"
     return _train_main(trainer, session, run, started, world)
 
 
-def _trainer(session: Session, run: RunDir | None, checkpoint: tuple[dict, dict] | None,
+def _trainer(session: Session, run: RunDir | None, checkpoint: tuple[dict[str, Any], dict[str, Any]] | None,
              callbacks: Sequence[Callback], world: World) -> Trainer:
     """The Trainer of a session, restored from `checkpoint`. Rank 0 gets the standard callbacks (console,
     metrics.csv, steps.csv, checkpoints, TensorBoard); every rank gets early stopping, which decides alike on
@@ -301,7 +305,7 @@ def _trainer(session: Session, run: RunDir | None, checkpoint: tuple[dict, dict]
     optimizer = make_optimizer(dataclasses.replace(config.optim, lr=scaled), session.model)
     stopping: list[Callback] = [EarlyStopping(config.stop)] if config.stop.criterion != "none" else []
     standard: list[Callback] = []
-    if world.main:
+    if world.main and run is not None:  # rank 0 writes the run directory; the others have none
         standard = [Console(), MetricsCSV(run.metrics_path), StepLosses(run.steps_path),
                     Checkpointer(run.checkpoints, config_hash(config), config.train.keep_epochs)]
         if config.train.tensorboard:

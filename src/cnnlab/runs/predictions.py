@@ -35,7 +35,7 @@ class SplitPredictions:
 
     @property
     def correct(self) -> np.ndarray:
-        return self.predicted == self.label
+        return np.asarray(self.predicted == self.label)
 
     def same_images(self, other: SplitPredictions) -> bool:
         """Whether `other` was scored on the same images in the same order (as far as the labels can tell)."""

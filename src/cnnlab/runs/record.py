@@ -21,6 +21,7 @@ import math
 import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,8 @@ class RunRecord:
     divergence: dict[str, Any] | None = None  # rule (nonfinite | threshold), epoch, loss, threshold
     skipped_files: dict[str, str] | None = None  # data.skip_bad: file -> problem
     data_notes: list[str] | None = None  # what the data scan left out and why (hidden files, links)
-    checks: dict | None = None  # train/checks.py at the start: initial_loss, labels, balance, inputs, leakage
-    lr_find: dict | None = None  # optim.lr=find: the range test's suggestion and where its plot is
+    checks: dict[str, Any] | None = None  # train/checks.py at the start: initial_loss, labels, balance, inputs, leakage
+    lr_find: dict[str, Any] | None = None  # optim.lr=find: the range test's suggestion and where its plot is
     traceback: str | None = None  # status failed: where
     schema: str = SCHEMA  # cnnlab.run/N: the version of this layout
     extra: dict[str, Any] = field(default_factory=dict)
@@ -171,7 +172,7 @@ PARTS = {
 }
 COUNTS = ("world_size", "parameters", "sessions", "epochs_completed", "steps", "best_epoch")
 DURATIONS = ("train_seconds", "wall_seconds", "images_per_second")  # and a rate: finite, >= 0
-KINDS = {  # name -> (test, words)
+KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {  # name -> (test, words)
     "count": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
     "fraction": (lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
     "number": (lambda v: _is_number(v) or (isinstance(v, float) and not math.isfinite(v)), "a number"),

@@ -72,7 +72,7 @@ def _storable(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def _crc(tensor: torch.Tensor) -> str:
     """CRC-32 of the tensor's bytes as safetensors stores them (little-endian, C order): ~1 GB/s, and
     any flipped bit changes it."""
-    data = tensor.contiguous().view(-1).view(torch.uint8).numpy() if tensor.numel() else b""
+    data = tensor.contiguous().view(-1).view(torch.uint8).numpy().data if tensor.numel() else b""
     return f"{zlib.crc32(data):08x}"
 
 

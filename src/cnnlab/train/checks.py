@@ -136,8 +136,9 @@ def balance_check(splits: dict[str, Split | None], classes: Sequence[str]) -> Ch
 # training split (a sample of 256 images estimates them within a few hundredths; folder datasets without a
 # cache normalise with a 512-image sample's statistics, so the bounds are loose); imagenet uses foreign
 # statistics, hence looser still; centered is x/255 - 0.5 and unit is x/255, whose ranges are exact
-INPUT_BOUNDS = {"standard": {"mean": 0.25, "std": (0.5, 2.0)}, "imagenet": {"mean": 1.0, "std": (0.25, 4.0)},
-                "centered": {"range": (-0.5, 0.5)}, "unit": {"range": (0.0, 1.0)}}
+INPUT_BOUNDS: dict[str, dict[str, Any]] = {
+    "standard": {"mean": 0.25, "std": (0.5, 2.0)}, "imagenet": {"mean": 1.0, "std": (0.25, 4.0)},
+    "centered": {"range": (-0.5, 0.5)}, "unit": {"range": (0.0, 1.0)}}
 
 
 def input_check(normalize: str, mean: Sequence[float], std: Sequence[float], low: float, high: float,
@@ -167,15 +168,16 @@ def input_check(normalize: str, mean: Sequence[float], std: Sequence[float], low
 def leakage_check(report: LeakReport, splits: dict[str, Split | None], examples: int = EXAMPLES) -> Check:
     """Counts from a LeakReport, with up to `examples` images of each kind named (files or indices)."""
     counts = report.counts()
+    present = {name: split for name, split in splits.items() if split is not None}  # the report names these only
     shown: dict[str, list[str]] = {}
     for kind, pairs in report.across.items():
         later, _, earlier = kind.partition(" in ")
-        shown[kind] = [f"{later} {describe(splits[later], a)} = {earlier} {describe(splits[earlier], b)}"
+        shown[kind] = [f"{later} {describe(present[later], a)} = {earlier} {describe(present[earlier], b)}"
                        for a, b in pairs[:examples]]
     for name, groups in report.within.items():
-        shown[f"within {name}"] = [" = ".join(describe(splits[name], i) for i in group[:4])
+        shown[f"within {name}"] = [" = ".join(describe(present[name], i) for i in group[:4])
                                    for group in groups[:examples]]
-    shown["label conflicts"] = [", ".join(f"{s} {describe(splits[s], i)} (label {label})" for s, i, label in group[:4])
+    shown["label conflicts"] = [", ".join(f"{s} {describe(present[s], i)} (label {label})" for s, i, label in group[:4])
                                 for group in report.conflicts[:examples]]
     details = {"counts": counts, "examples": {k: v for k, v in shown.items() if v}, "sizes": report.sizes,
                "unreadable": {k: v for k, v in report.unreadable.items() if v}}
@@ -243,7 +245,8 @@ def cheap_checks(model: nn.Module, splits: DataSplits, runtime: Runtime, config:
 
 def _small_in_memory(splits: dict[str, Split | None]) -> bool:
     present = [s for s in splits.values() if s is not None]
-    return all(isinstance(s, ImageSet) for s in present) and sum(s.images.numel() for s in present) <= LEAKAGE_BYTES
+    in_memory = [s for s in present if isinstance(s, ImageSet)]
+    return len(in_memory) == len(present) and sum(s.images.numel() for s in in_memory) <= LEAKAGE_BYTES
 
 
 def overfit_one_batch(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,

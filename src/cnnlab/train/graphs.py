@@ -21,7 +21,6 @@ Off by default: no GPU has run this path for cnnlab yet (docs/architecture.md, i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -49,25 +48,24 @@ def graph_support(device: torch.device, batches: Any, optimizer: torch.optim.Opt
     return None
 
 
-def sgd_update(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], buffers: Sequence[torch.Tensor] | None,
+def sgd_update(params: list[torch.Tensor], grads: list[torch.Tensor], buffers: list[torch.Tensor] | None,
                lr: torch.Tensor, momentum: float, weight_decay: float, nesterov: bool) -> None:
     """torch.optim.SGD's rule (dampening 0) with a tensor learning rate, in foreach ops that capture:
     g <- g + wd p;  b <- m b + g;  d <- g + m b (Nesterov) or b;  p <- p - lr d."""
-    grads = list(grads)
     if weight_decay:
-        grads = torch._foreach_add(grads, params, alpha=weight_decay)
+        grads = list(torch._foreach_add(grads, params, alpha=weight_decay))
     step = grads
     if buffers is not None:
         torch._foreach_mul_(buffers, momentum)
         torch._foreach_add_(buffers, grads)
-        step = torch._foreach_add(grads, buffers, alpha=momentum) if nesterov else buffers
+        step = list(torch._foreach_add(grads, buffers, alpha=momentum)) if nesterov else buffers
     torch._foreach_sub_(params, torch._foreach_mul(step, lr))
 
 
 class GraphStep:
     """Callable like Trainer._step: (images, labels) -> (loss, logits), both detached device tensors."""
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.SGD, autocast_dtype: torch.dtype | None) -> None:
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, autocast_dtype: torch.dtype | None) -> None:
         self.model, self.optimizer, self.dtype = model, optimizer, autocast_dtype
         device = next(model.parameters()).device
         self.rates = [torch.zeros((), device=device) for _ in optimizer.param_groups]
@@ -95,8 +93,8 @@ class GraphStep:
                     if state.get("momentum_buffer") is None:
                         state["momentum_buffer"] = torch.zeros_like(p)  # m*0 + g = g: torch SGD's first step
                     buffers.append(state["momentum_buffer"])
-            sgd_update(params, [p.grad for p in params], buffers, rate, group["momentum"], group["weight_decay"],
-                       group["nesterov"])
+            grads = [p.grad for p in params if p.grad is not None]  # all of them: filtered above
+            sgd_update(params, grads, buffers, rate, group["momentum"], group["weight_decay"], group["nesterov"])
 
     def _forward_backward(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         enabled = self.dtype is not None
@@ -123,6 +121,7 @@ class GraphStep:
             self._capture(images, labels)
         self.static["images"].copy_(images)
         self.static["labels"].copy_(labels)
+        assert self.graph is not None  # captured above
         self.graph.replay()
         return self.static["loss"], self.static["logits"]
 

@@ -13,12 +13,10 @@ from __future__ import annotations
 import html
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .callbacks import Callback, Console, loss_text
-
-if TYPE_CHECKING:
-    from .trainer import Trainer
+from .callbacks import Callback, loss_text
+from .hooks import TrainerView
 
 
 def in_notebook() -> bool:
@@ -42,33 +40,31 @@ class NotebookProgress(Callback):
         self._drawn = 0.0
 
     # ------------------------------------------------------------------------------------- hooks
-    def on_fit_start(self, trainer: Trainer) -> None:
+    def on_fit_start(self, trainer: TrainerView) -> None:
         from IPython.display import display
 
-        for callback in trainer.callbacks:
-            if isinstance(callback, Console):
-                callback.quiet = True
+        # (the epoch lines are log records, shown in a notebook only when asked: cnnlab.show_messages)
         self.epochs = trainer.epochs
         self.handle = display(self._bundle(), raw=True, display_id=True)
 
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+    def on_epoch_start(self, trainer: TrainerView, epoch: int) -> None:
         self.live = {"epoch": epoch + 1, "step": 0, "steps": len(trainer.train_batches), "loss": None, "acc": None,
                      "speed": None}
         self._draw(force=True)
 
-    def on_progress(self, trainer: Trainer, progress: dict[str, Any]) -> None:
+    def on_progress(self, trainer: TrainerView, progress: dict[str, Any]) -> None:
         if self.live is not None:
             self.live.update(step=progress["step_in_epoch"], loss=progress["loss"], acc=progress["acc"],
                              speed=progress["images_per_second"])
             self._draw()
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, row: dict[str, Any]) -> None:
         self.rows.append({k: row.get(k) for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc",
                                                   "train_seconds", "images_per_second")})
         self.live = None
         self._draw(force=True)
 
-    def on_fit_end(self, trainer: Trainer, result: Any) -> None:
+    def on_fit_end(self, trainer: TrainerView, result: Any) -> None:
         """`result`: the run's FitResult (status and reason), as every callback gets it."""
         word = getattr(result.status, "value", result.status)
         self.status = f"{word}: {result.reason}" if result.reason else str(word)

@@ -23,7 +23,7 @@ import math
 import signal
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -67,12 +67,13 @@ class Trainer:
         self.model = model
         self.world = world
         self.compiled = config.train.compile
-        self.eval_model = torch.compile(model) if self.compiled else model
+        # torch.compile of a Module is an OptimizedModule (a Module); its annotation says only Callable
+        self.eval_model = cast(nn.Module, torch.compile(model)) if self.compiled else model
         self.forward_model = self.eval_model
         if world.active:  # gradients averaged over the ranks in backward (train/distributed.py)
             ids = [runtime.device.index] if runtime.device.type == "cuda" else None
             wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-            self.forward_model = torch.compile(wrapped) if self.compiled else wrapped
+            self.forward_model = cast(nn.Module, torch.compile(wrapped)) if self.compiled else wrapped
         self.optimizer = optimizer
         self.train_batches, self.val_batches = train_batches, val_batches
         self.config, self.runtime = config, runtime
@@ -266,7 +267,7 @@ class Trainer:
         if self.world.active:
             acc.merge()  # the checkpoint holds the epoch so far over all ranks: resumable on any world size
         self.partial = acc
-        name = signal.Signals(self.interrupt_signal).name
+        name = signal.Signals(self.interrupt_signal).name if self.interrupt_signal is not None else "a stop request"
         self._end(Status.INTERRUPTED, f"{name} during epoch {self.state.epoch + 1} after step {self.state.step}")
 
     @property

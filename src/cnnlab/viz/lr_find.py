@@ -12,8 +12,9 @@ from matplotlib.figure import Figure
 from .save import save_figure
 
 
-def plot_range_test(rates: Sequence[float], losses: Sequence[float], smoothed: Sequence[float],
-                    marks: dict[str, float], suggested: str, out: str | Path, title: str = "") -> Path:
+def plot_range_test(rates: Sequence[float] | np.ndarray, losses: Sequence[float] | np.ndarray,
+                    smoothed: Sequence[float] | np.ndarray, marks: dict[str, float], suggested: str, out: str | Path,
+                    title: str = "") -> Path:
     """`marks`: label -> lr (the suggestion among them, drawn solid; the others dashed)."""
     rates, losses, smoothed = np.asarray(rates), np.asarray(losses), np.asarray(smoothed)
     figure = Figure(figsize=(7, 4), layout="constrained")

@@ -127,7 +127,7 @@ def study_report(directory: Path) -> str:
     rows = study_rows(directory)
     curves, bars = plot_study(directory)
     table, notes = build_table(directory)
-    headers, cells = formatted(table, plan.get("metric", "test_acc"))
+    headers, cells = formatted(table, plan.get("metric", "test_acc"), plan.get("reference"))
     runs = [[r["run"], r["status"], _fmt(r["test_acc"]), _fmt(r["train_seconds"])] for r in rows]
     study_file = directory / "study.yaml"
     sections = [f"<p>{html.escape(plan.get('description') or '')}</p>", "<h2>Results</h2>", _table(headers, cells),
@@ -148,13 +148,13 @@ def _per_class_sections(directory: Path, rows: list[dict[str, Any]]) -> list[str
         if row["status"] in SCORED and row["variation"] not in firsts:
             firsts[row["variation"]] = row
     reports = {name: read_eval(directory / row["run"]) for name, row in firsts.items()}
-    reports = {name: r for name, r in reports.items() if r is not None}
-    if not reports:
+    found = {name: r for name, r in reports.items() if r is not None}
+    if not found:
         return []
-    classes = list(next(iter(reports.values()))["per_class"])
+    classes = list(next(iter(found.values()))["per_class"])
     table = [[name, *("-" if r["per_class"].get(c) is None else f"{100 * r['per_class'][c]:.1f}%" for c in classes)]
-             for name, r in reports.items()]
-    best = max(reports, key=lambda name: reports[name]["acc"])
+             for name, r in found.items()]
+    best = max(found, key=lambda name: found[name]["acc"])
     confusion = directory / firsts[best]["run"] / "plots" / "confusion_test.png"
     return ["<h2>Per-class test accuracy</h2>", _table(["variation", *classes], table),
             f"<h2>Confusion matrix of the best variation ({html.escape(best)})</h2>",
@@ -176,7 +176,8 @@ def parse_report(path: Path) -> dict[str, Any]:
     class Reader(HTMLParser):
         def __init__(self) -> None:
             super().__init__()
-            self.title, self.tables, self.images, self._cell, self._in_title = "", [], 0, None, False
+            self.tables: list[list[list[str]]] = []
+            self.title, self.images, self._cell, self._in_title = "", 0, None, False
 
         def handle_starttag(self, tag, attrs):
             if tag == "table":

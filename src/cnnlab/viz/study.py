@@ -66,9 +66,9 @@ def plot_study(directory: str | Path) -> tuple[Path, Path]:
     axes = bars.subplots()
     means = [100 * (e[metric] or 0) for e in table]
     errors = [100 * (e.get(f"{metric}_std") or 0) for e in table]
-    colors = ["tab:orange" if e["variation"].startswith("baseline") else
+    bar_colors = ["tab:orange" if e["variation"].startswith("baseline") else
               "tab:gray" if e[metric] is None else "tab:blue" for e in table]
-    axes.bar(range(len(table)), means, yerr=errors, capsize=3, color=colors)
+    axes.bar(range(len(table)), means, yerr=errors, capsize=3, color=bar_colors)
     for index, entry in enumerate(table):
         text = "diverged" if "diverged" in entry["status"] and entry[metric] is None else f"{means[index]:.1f}"
         axes.text(index, means[index] + 0.5, text, ha="center", va="bottom", fontsize=7)
