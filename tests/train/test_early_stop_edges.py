@@ -101,7 +101,10 @@ def history(accuracies: list[float], train: list[float] | None = None) -> list[d
 
 
 def test_decide_without_a_criterion_or_without_values() -> None:
-    assert decide(StopConfig(), history([0.5, 0.5, 0.5])) == Decision(False, 3)
+    # 30 epochs of rising validation error, on which UP_5 (strips of 5) would fire: no criterion, no decision
+    falling = history([0.9 - 0.01 * t for t in range(30)])
+    assert decide(StopConfig(criterion="up"), falling).stop
+    assert decide(StopConfig(), falling) == Decision(False, 30)
     assert decide(StopConfig(criterion="patience", patience=1), [{"epoch": 1, "val_acc": None}]) == Decision(False, 1)
 
 
@@ -120,13 +123,13 @@ def test_decide_uses_prechelts_middle_alphas_by_default() -> None:
     assert decide(StopConfig(criterion="gl"), history([0.5, 0.47])).stop
     assert decide(StopConfig(criterion="gl", alpha=7.0), history([0.5, 0.47])) == Decision(
         False, 2, "", {"GL": pytest.approx(6.0)})
-    # PQ_0.5 from the history: validation errors 0.5, 0.75 (GL 50), training errors 0.75, 0.5 (P_2 250): PQ 0.2
-    pq = decide(StopConfig(criterion="pq", strip=2), history([0.5, 0.25], train=[0.25, 0.5]))
-    assert pq == Decision(False, 2, "", {"GL": 50.0, "P": 250.0, "PQ": 0.2})
-    assert decide(StopConfig(criterion="pq", strip=2, alpha=0.1), history([0.5, 0.25], train=[0.25, 0.5])).stop
-    # on the losses: val_loss 0.5 -> 0.75, train_loss 0.75 -> 0.5 (1 - acc)
-    by_loss = decide(StopConfig(criterion="pq", strip=2, metric="val_loss"), history([0.5, 0.25], train=[0.25, 0.5]))
-    assert by_loss.values == {"GL": 50.0, "P": 250.0, "PQ": 0.2}
+    # PQ_0.5 from the history: validation errors 0.5, 0.75 (GL 50), training errors 0.5, 0.25 (P_2 500): PQ 0.1
+    pq = decide(StopConfig(criterion="pq", strip=2), history([0.5, 0.25], train=[0.5, 0.75]))
+    assert pq == Decision(False, 2, "", {"GL": 50.0, "P": 500.0, "PQ": 0.1})
+    assert decide(StopConfig(criterion="pq", strip=2, alpha=0.05), history([0.5, 0.25], train=[0.5, 0.75])).stop
+    # on the losses: val_loss 0.5 -> 0.75, train_loss 0.5 -> 0.25 (1 - acc)
+    by_loss = decide(StopConfig(criterion="pq", strip=2, metric="val_loss"), history([0.5, 0.25], train=[0.5, 0.75]))
+    assert by_loss.values == {"GL": 50.0, "P": 500.0, "PQ": 0.1}
 
 
 def test_check_refuses_what_cannot_work_and_allows_the_rest() -> None:
