@@ -98,3 +98,28 @@ def test_choose_takes_the_best_validation_accuracy_the_first_listed_on_a_tie_and
     assert choose({"diverged": {"val_acc": None}, "weak": {"val_acc": 0.0}}) == "weak"  # 0.0 is a score, None is not
     assert choose({"a": {"val_acc": None}, "b": {"val_acc": None}}) is None
     assert choose({}) is None
+
+
+def test_greedy_table_reads_every_stage_and_the_final_configuration(tmp_path: Path) -> None:
+    from cnnlab.experiments.greedy import greedy_table
+
+    record = {"stages": [
+        {"stage": "first", "chosen": "keep", "alternatives": {
+            "spiky": {"runs": ["first__spiky"], "status": "diverged", "val_acc": None, "test_acc": None},
+            "keep": {"runs": ["first__keep"], "status": "completed", "val_acc": 0.1, "test_acc": 0.0}}},
+        {"stage": "second", "chosen": "adam", "alternatives": {
+            "keep": {"runs": ["first__keep"], "status": "completed", "val_acc": 0.1, "test_acc": 0.0},
+            "adam": {"runs": ["second__adam"], "status": "stopped_early", "val_acc": 0.91234, "test_acc": 1.0}}}],
+        "final": {"stage": "second", "alternative": "adam", "runs": ["second__adam"], "status": "stopped_early",
+                  "val_acc": 0.91234, "test_acc": 1.0, "choices": ["keep", "adam"]},
+        "interrupted": False}
+    (tmp_path / "greedy.json").write_text(json.dumps(record))
+    headers, rows = greedy_table(tmp_path)
+    assert headers == ["stage", "alternative", "val top-1", "test top-1", "status", "chosen"]
+    assert rows == [["first", "spiky", "-", "-", "diverged", ""],
+                    ["first", "keep", "10.00%", "0.00%", "completed", "*"],
+                    ["second", "keep", "10.00%", "0.00%", "completed", ""],
+                    ["second", "adam", "91.23%", "100.00%", "stopped_early", "*"],
+                    ["final", "keep + adam", "91.23%", "100.00%", "stopped_early", ""]]
+    (tmp_path / "greedy.json").write_text(json.dumps({**record, "final": None}))  # stopped: every one diverged
+    assert greedy_table(tmp_path)[1][-1][0] == "second"
