@@ -90,7 +90,8 @@ def references(groups: dict[str, list[dict[str, Any]]],
     'baseline', else the first), at the same grid point when the reference has it. A reference of itself is None."""
     compare_to = compare_to or {}
     firsts = {members[0]["variation"]: name for name, members in reversed(groups.items())}
-    baseline = "baseline" if "baseline" in firsts else next(iter(firsts), None)
+    # (firsts' keys run in reverse plan order: the first variation is the first row's)
+    baseline = "baseline" if "baseline" in firsts else next((m[0]["variation"] for m in groups.values()), None)
     out: dict[str, str | None] = {}
     for name, members in groups.items():
         variation, grid = members[0]["variation"], members[0].get("grid", {})
