@@ -33,6 +33,7 @@ def test_grid_values_are_typed_as_yaml_reads_them() -> None:
         "lr": [0.1, 0.001], "model.activation": ["relu", "tanh"], "train.batch_size": [32],
         "model.batch_norm": [True, False]}
     assert parse_grid_options([" lr = 0.1"]) == {"lr": [0.1]}
+    assert parse_grid_options(["data.root=a=b,c"]) == {"data.root": ["a=b", "c"]}  # the first '=' splits
     assert (_scalar("1e-3"), _scalar("abc"), _scalar("[1, 2]"), _scalar("{")) == (0.001, "abc", [1, 2], "{")
     for bad in ("lr", "lr=", "=0.1", " =0.1", "lr= "):
         with pytest.raises(ConfigError) as error:
@@ -43,8 +44,9 @@ def test_grid_values_are_typed_as_yaml_reads_them() -> None:
 def test_pairs_go_together() -> None:
     assert parse_pairs(["lr,schedule.step_size=0.1:20,0.01:30"]) == {"lr": [0.1, 0.01], "schedule.step_size": [20, 30]}
     assert parse_pairs([" lr , schedule.step_size =0.1:20,"]) == {"lr": [0.1], "schedule.step_size": [20]}
-    for bad in ("lr,schedule.step_size", "lr=0.1:20", "lr,schedule.step_size=", "lr,schedule.step_size=0.1:20:5",
-                "lr,schedule.step_size=0.1"):
+    assert parse_pairs(["data.root,lr=a=b:0.1"]) == {"data.root": ["a=b"], "lr": [0.1]}
+    for bad in ("lr,schedule.step_size", "lr=0.1:20", "lr=0.1,0.2", "lr,schedule.step_size=",
+                "lr,schedule.step_size=0.1:20:5", "lr,schedule.step_size=0.1"):
         with pytest.raises(ConfigError) as error:
             parse_pairs([bad])
         assert str(error.value) == (
@@ -62,8 +64,20 @@ def test_plan_grid_needs_points_and_a_validation_split() -> None:
     assert [(s.config.optim.lr, s.config.schedule.options["step_size"]) for s in study.runs] == [(0.1, 1), (0.01, 2)]
     per_class = plan_grid(None, [*TINY, "data.val_fraction=0", "data.val_per_class=5"], {"lr": [0.1]}, "t")
     assert per_class.runs[0].config.data.val_per_class == 5  # a validation split of N images per class is one
-    with pytest.raises(ConfigError, match="tune grid selects on validation accuracy: data.val_fraction must be > 0"):
+    with pytest.raises(ConfigError) as no_validation:
         plan_grid(None, [*TINY, "data.val_fraction=0"], {"lr": [0.1]}, "t")
+    assert str(no_validation.value) == "tune grid selects on validation accuracy: data.val_fraction must be > 0"
+
+
+def test_a_mistake_in_a_grid_or_pair_key_names_where_it_was_given() -> None:
+    with pytest.raises(ConfigError, match=r"^'model.actvation' \(--grid grid/zip\) is not an option of model"):
+        plan_grid(None, TINY, {"model.actvation": ["relu"]}, "t")
+    with pytest.raises(ConfigError) as both:
+        plan_grid(None, TINY, {"lr": [0.1]}, "t", pairs={"lr": [0.1], "schedule.step_size": [2]})
+    assert str(both.value) == "--pairs: 'optim.lr' is in both grid: and zip:; give its values in one of them"
+    with pytest.raises(ConfigError) as uneven:
+        plan_grid(None, TINY, {}, "t", pairs={"lr": [0.1, 0.2], "seed": [1]})
+    assert str(uneven.value).startswith("--pairs: zip")
 
 
 def test_plan_grid_reads_a_base_config_file(tmp_path: Path, monkeypatch) -> None:
@@ -84,6 +98,9 @@ def test_select_best_by_validation_then_the_earlier_epoch_then_grid_order() -> N
     rows[0]["best_val_acc"] = 0.81
     assert select_best(rows)["run"] == "a"
     assert select_best([rows[1], rows[3]]) is None and select_best([]) is None
+    unknown = [{"run": "x", "discarded": False, "best_val_acc": 0.8, "best_epoch": 1},
+               {"run": "y", "discarded": False, "best_val_acc": 0.8, "best_epoch": None}]  # no epoch: counts as 0
+    assert select_best(unknown)["run"] == "y"
 
 
 def test_final_config_trains_on_train_plus_validation_for_the_best_epoch_with_nothing_to_stop_on() -> None:
@@ -120,14 +137,14 @@ def test_grid_rows_discard_diverged_and_failed_points_and_say_why(tmp_path: Path
 def test_the_tuned_table_of_one_grid(tmp_path: Path) -> None:
     study = plan_grid(None, TINY, {"lr": [0.1]}, "t")
     write_plan(study, tmp_path)
-    best = {"run": study.runs[0].name, "grid": {"optim.lr": 0.1, "schedule.step_size": 20}, "best_val_acc": 0.5,
+    best = {"run": study.runs[0].name, "grid": {"seed": 3, "optim.lr": 0.1, "schedule.step_size": 20}, "best_val_acc": 0.5,
             "best_epoch": 3, "epochs": 8}
     record = {"rows": [], "best": best, "final": {"run": "/elsewhere/final", "epochs": 3, "test": {"acc": 0.61}}}
     (tmp_path / "tune.json").write_text(json.dumps(record))
     headers, rows = tuned_table(tmp_path, {"source": "x", "top1": {"": 88.52}})
     assert headers == ["variation", "best point", "best val top-1", "best epoch", "epochs trained", "final epochs",
                        "test top-1", "Δ test top-1 [95% CI]", "verdict", "report top-1"]
-    assert rows == [["-", "lr=0.1 step_size=20", "50.00%", "3", "8", "3", "61.00%", "-", "-", "88.52%"]]
+    assert rows == [["-", "seed=3 lr=0.1 step_size=20", "50.00%", "3", "8", "3", "61.00%", "-", "-", "88.52%"]]
     (tmp_path / "tune.json").write_text(json.dumps({"rows": [], "best": None, "final": None}))  # every point diverged
     headers, rows = tuned_table(tmp_path)
     assert headers[-1] == "verdict" and rows == [["-", "-", "-", "-", "-", "-", "-", "-", "-"]]
@@ -143,6 +160,6 @@ def test_the_tuned_table_of_several_variations_names_those_not_run_yet(tmp_path:
     best = {"grid": {"optim.lr": 0.1}, "best_val_acc": 0.25, "best_epoch": 2, "epochs": 2}
     record = {"variations": {"tanh": {"rows": [], "best": best, "final": None}}}  # its retrain did not finish
     (tmp_path / "tune.json").write_text(json.dumps(record))
-    _, rows = tuned_table(tmp_path, {"source": "x", "top1": {"scratch": 50.92, "tanh": 0.0}, "seconds": {}})
-    assert rows == [["scratch", "not run", "-", "-", "-", "-", "-", "+0.00", "reference", "50.92%"],
-                    ["tanh", "lr=0.1", "25.00%", "2", "2", "-", "-", "-", "-", "0.00%"]]
+    _, rows = tuned_table(tmp_path, {"source": "x", "top1": {"scratch": 50.92, "tanh": 0.0}, "seconds": {"tanh": 5108}})
+    assert rows == [["scratch", "not run", "-", "-", "-", "-", "-", "+0.00", "reference", "50.92%", "-"],
+                    ["tanh", "lr=0.1", "25.00%", "2", "2", "-", "-", "-", "-", "0.00%", "5,108"]]

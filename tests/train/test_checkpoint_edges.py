@@ -152,3 +152,38 @@ def test_the_rng_state_restores_the_same_draws() -> None:
     now = torch.get_rng_state()
     restore_rng({"model.w": torch.ones(1)})  # no RNG state saved: the generator is left as it is
     assert torch.equal(torch.get_rng_state(), now)
+
+
+def test_a_long_reader_error_is_cut_at_200_characters(tmp_path: Path) -> None:
+    import struct
+
+    from safetensors import safe_open
+
+    path = tmp_path / "odd.safetensors"  # a header naming a dtype that does not exist, 300 letters long
+    header = json.dumps({"w": {"dtype": "Q" * 300, "shape": [1], "data_offsets": [0, 4]}}).encode()
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 4)
+    with pytest.raises(Exception) as reader:
+        with safe_open(str(path), framework="pt", device="cpu"):
+            pass
+    assert len(str(reader.value)) > 200
+    with pytest.raises(DataError) as error:
+        load_checkpoint(path)
+    assert str(error.value) == (f"checkpoint '{path}' is corrupt or not a cnnlab checkpoint "
+                                f"(SafetensorError: {str(reader.value)[:200]})")
+
+
+def test_optimizer_state_of_plain_numbers_only_and_dotted_number_keys() -> None:
+    trace = torch.ones(2)
+    meta = {"param_groups": [{"params": [0, 1]}], "scalars": {"0.seen.steps": 3, "1.count": 2}}
+    state = optimizer_from_flat({"optim.0.trace.fast": trace, "model.w": torch.zeros(1)}, meta)
+    assert state == {"state": {0: {"trace.fast": trace, "seen.steps": 3}, 1: {"count": 2}},
+                     "param_groups": [{"params": [0, 1]}]}
+
+
+def test_a_gpu_runs_rng_states_do_not_stop_a_resume_on_the_cpu() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("on a machine with CUDA the states are restored (tests/test_gpu.py)")
+    saved = {"rng.torch": torch.get_rng_state(), "rng.cuda.0": torch.zeros(16, dtype=torch.uint8)}
+    first = torch.rand(3)
+    restore_rng(saved)  # the CUDA state has no device to go to: left out, the CPU state restored
+    assert torch.equal(torch.rand(3), first)
