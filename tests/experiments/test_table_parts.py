@@ -25,6 +25,7 @@ from cnnlab.experiments.table import (
     study_rows,
     write_tables,
 )
+from cnnlab.experiments.verdicts import VerdictOptions
 from cnnlab.runs import RunRecord, Status
 from tests.experiments.test_verdicts import _run
 
@@ -160,3 +161,129 @@ def test_crossings_average_each_variations_seeds(tmp_path: Path) -> None:
     # baseline's mean error: 0.5, 0.25 -> crosses 0.3 at 1 + (0.5 - 0.3) / (0.5 - 0.25) = 1.8; wide never does
     assert crossings(tmp_path, 0.3) == pytest.approx({"baseline": 1.8, "wide": None})
     assert [row["status"] for row in study_rows(tmp_path)] == ["completed", "completed", "completed", "not run"]
+
+
+def test_a_folder_without_config_yaml_is_not_a_run_yet(tmp_path: Path) -> None:
+    path = a_run(tmp_path, "half", test={"acc": 0.9, "count": 10}, images_per_second=500.0, epochs_completed=2)
+    (path / "config.yaml").unlink()  # a run being created: run.json is not its yet
+    row = run_row(path, {"name": "half", "variation": "v", "seed": 0})
+    assert (row["status"], row["test_acc"], row["epochs"], row["images_per_second"]) == ("not run", None, None, None)
+    missing = run_row(tmp_path / "nothing", {"name": "nothing", "variation": "v", "seed": 0})
+    assert missing["images_per_second"] is None and missing["train_seconds"] is None
+
+
+def test_labels_of_one_part_keys_and_references_at_their_edges() -> None:
+    assert label({"variation": "lucky", "grid": {"seed": 3, "optim.lr": 0.1}}) == "lucky seed=3 lr=0.1"
+    one = [{"variation": "adam", "seed": 0}, {"variation": "baseline", "seed": 0}, {"variation": "sgd", "seed": 0}]
+    for row in one:
+        row["grid"] = {}
+    groups = grouped(one)
+    # 'baseline' is the reference wherever it is listed; rows without a grid compare at no grid point
+    assert references(groups) == {"adam": "baseline", "baseline": None, "sgd": "baseline"}
+    bare = {"adam": [{"variation": "adam"}], "sgd": [{"variation": "sgd"}]}  # rows that never had a grid
+    assert references(bare) == {"adam": None, "sgd": "adam"}
+
+
+def test_aggregate_uses_the_options_and_leaves_a_row_without_numbers_without_a_delta() -> None:
+    from cnnlab.experiments.verdicts import VerdictOptions
+
+    rows = [_run("baseline", s, a) for s, a in enumerate([0.50, 0.52, 0.51])]
+    rows += [_run("row", s, a) for s, a in enumerate([0.51, 0.54, 0.515])]  # p = 0.12 (test_verdicts_edges)
+    rows += [_run("hot", s, None, status="diverged") for s in range(3)]
+    default = {e["variation"]: e for e in aggregate(rows)}
+    loose = {e["variation"]: e for e in aggregate(rows, options=VerdictOptions(alpha=0.2))}
+    assert default["row"]["verdict"] == "within noise" and loose["row"]["verdict"] == "better"
+    assert default["hot"]["delta_test_acc"] is None and default["hot"]["verdict"] == "diverged"
+
+
+def predicted_run(directory: Path, name: str, right: int, count: int = 40) -> Path:
+    """A finished run with per-image test results: the first `right` of `count` images correct."""
+    import torch
+
+    from cnnlab.runs.predictions import write_predictions
+
+    labels = torch.arange(count) % 4
+    predicted = labels.clone()
+    predicted[right:] = (labels[right:] + 1) % 4
+    path = a_run(directory, name, test={"acc": right / count, "count": count}, data={"classes": ["a", "b", "c", "d"]})
+    write_predictions(path, {"test": {"predicted": predicted, "label": labels}})
+    return path
+
+
+def test_judge_runs_compares_each_run_with_the_reference_image_by_image(tmp_path: Path) -> None:
+    from cnnlab.evaluate import stats
+    from cnnlab.experiments.table import judge_runs
+
+    runs = {"sgd": predicted_run(tmp_path, "sgd", 20), "adam": predicted_run(tmp_path, "adam", 36), "lost": None}
+    verdicts = judge_runs(runs, "sgd")
+    right = lambda n: [i < n for i in range(40)]  # noqa: E731
+    expected = stats.mcnemar(right(36), right(20))  # 16 images only adam gets right, none the reverse
+    adam = verdicts["adam"]
+    assert adam["reference"] == "sgd" and adam["method"] == "McNemar exact" and adam["discordant"] == [16, 0]
+    assert adam["delta_test_acc"] == pytest.approx(0.4) and adam["verdict"] == "better"
+    assert (adam["delta_low"], adam["delta_high"], adam["p_holm"]) == pytest.approx(
+        (expected.low, expected.high, expected.p_value))
+    assert verdicts["sgd"]["verdict"] == "reference" and verdicts["sgd"]["delta_test_acc"] == 0.0
+    assert verdicts["lost"]["verdict"] == "-" and verdicts["lost"]["delta_test_acc"] is None
+    loose = judge_runs(runs, "sgd", options=VerdictOptions(min_effect=0.5))
+    assert loose["adam"]["verdict"] == "equivalent"  # (+40 points, inside ±50)
+    assert judge_runs(runs, "sgd", metric="test_top5")["adam"]["verdict"] == "-"  # no top-5 per image
+
+
+def test_verdict_fields_and_the_notes_under_a_table() -> None:
+    from cnnlab.evaluate.stats import Comparison
+    from cnnlab.experiments.table import table_notes, verdict_fields
+    from cnnlab.experiments.verdicts import RowVerdict
+
+    comparison = Comparison(0.1, 0.05, 0.15, 0.01, "McNemar exact", 1, (12, 2))
+    verdict = RowVerdict("base", "better", comparison, 0.02, at_chance=True, still_learning=True, note="one seed")
+    assert verdict_fields(verdict) == {
+        "reference": "base", "verdict": "better", "checks": "at chance, still learning", "delta_low": 0.05,
+        "delta_high": 0.15, "p_holm": 0.02, "method": "McNemar exact", "discordant": [12, 2], "verdict_note": "one seed"}
+    assert verdict_fields(RowVerdict(None, "reference")) == {
+        "reference": None, "verdict": "reference", "checks": "", "delta_low": None, "delta_high": None, "p_holm": None,
+        "method": None, "discordant": None, "verdict_note": ""}
+    table = [{"variation": "a", "verdict_note": "one seed"}, {"variation": "b", "verdict_note": ""},
+             {"variation": "c", "verdict_note": "one seed"}, {"variation": "d", "verdict_note": "older run"}]
+    swapped = [_run("a", 0, 0.5, curve=[0.1, 0.5, 0.6, 0.9]), _run("b", 0, 0.5, curve=[0.2, 0.6, 0.7, 0.8])]
+    notes = table_notes(swapped, table, VerdictOptions(alpha=0.05, min_effect=0.005))
+    assert notes[:3] == [
+        "verdict: Δ against the reference row with its 95% interval; better/worse at alpha 0.05 after Holm's "
+        "correction over the rows, equivalent when the interval lies inside ±0.5 points",
+        "a, c: one seed", "d: older run"]
+    assert len(notes) == 4 and notes[3].startswith("the ranking changed")
+    assert len(table_notes(swapped[:1], table[1:2], VerdictOptions())) == 1
+
+
+def test_more_cells_headers_and_files(tmp_path: Path) -> None:
+    assert [_cell(12.4, None, "int"), _cell(12.4, 1.0, "int"), _cell(1000.0, None, "float"),
+            _cell(999.4, None, "float")] == ["12", "12", "1,000", "999"]
+    assert delta_cell({"delta_train_seconds": 12345.6}, "train_seconds") == "+1.23e+04"
+    rows = [_run("baseline", 0, 0.5), _run("wide", 0, 0.7)]
+    table = aggregate(rows)
+    assert formatted(table, "test_loss")[0][-3] == "Δ test_loss [95% CI]"
+    bare = [{"variation": "x", "runs": 1, "status": "not run", **{k: None for k in (
+        "test_acc", "test_top5", "best_val_acc", "best_epoch", "train_seconds", "images_per_second", "parameters")}}]
+    assert formatted(bare)[1][0][-3:] == ["-", "-", ""]  # no verdict, no checks
+    csv_path, md_path = write_tables(table, tmp_path, metric="best_val_acc")
+    assert (csv_path, md_path) == (tmp_path / "table.csv", tmp_path / "table.md")
+    assert "Δ best val [95% CI]" in md_path.read_text().splitlines()[0]
+
+
+def test_build_table_reads_the_metric_compare_to_and_reference_from_the_plan(tmp_path: Path) -> None:
+    from cnnlab.experiments.study import load_study, write_plan
+    from cnnlab.experiments.table import build_table
+
+    (tmp_path / "s.yaml").write_text(
+        "name: s\nbase: {model: lenet5, data: digits}\nmetric: best_val_acc\nvariations:\n  wide: {epochs: 2}\n"
+        "  wider: {epochs: 3}\ncompare_to: {wider: wide}\nreference: {top1: {wide: 12.5}}\n")
+    study = load_study(tmp_path / "s.yaml")
+    write_plan(study, tmp_path)
+    for spec, curve in zip(study.runs, ([("", 0.5)], [("", 0.75)], [("", 0.5), ("", 0.875)])):
+        a_run(tmp_path, spec.name, curve=curve, test={"acc": 0.5, "count": 100})
+    table, notes = build_table(tmp_path)
+    by_name = {entry["variation"]: entry for entry in table}
+    assert by_name["wider"]["reference"] == "wide" and by_name["wide"]["reference"] == "baseline"
+    assert by_name["wider"]["delta_best_val_acc"] == pytest.approx(0.125)  # the plan's metric, against compare_to
+    assert by_name["wide"]["report_top1"] == 12.5 and by_name["baseline"]["report_top1"] is None
+    assert notes[0].startswith("verdict: Δ against the reference row")
