@@ -287,3 +287,33 @@ def test_build_table_reads_the_metric_compare_to_and_reference_from_the_plan(tmp
     assert by_name["wider"]["delta_best_val_acc"] == pytest.approx(0.125)  # the plan's metric, against compare_to
     assert by_name["wide"]["report_top1"] == 12.5 and by_name["baseline"]["report_top1"] is None
     assert notes[0].startswith("verdict: Δ against the reference row")
+    # an older plan.json without a metric: top-1 on test
+    import json
+
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    del plan["metric"]
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    table, _ = build_table(tmp_path)
+    assert all("delta_test_acc" in entry and "delta_best_val_acc" not in entry for entry in table)
+
+
+def test_build_table_passes_the_verdict_options_on(tmp_path: Path) -> None:
+    from cnnlab.experiments.study import load_study, write_plan
+    from cnnlab.experiments.table import build_table
+
+    (tmp_path / "s.yaml").write_text("name: s\nbase: {model: lenet5, data: digits}\nvariations: {wide: {epochs: 2}}\n"
+                                     "seeds: [0, 1]\n")
+    study = load_study(tmp_path / "s.yaml")
+    write_plan(study, tmp_path)
+    accuracy = {("baseline", 0): 0.50, ("baseline", 1): 0.60, ("wide", 0): 0.52, ("wide", 1): 0.63}
+    for spec in study.runs:  # wide gains 2 and 3 points: t = 5 with one degree of freedom, p = 0.126
+        a_run(tmp_path, spec.name, test={"acc": accuracy[spec.variation, spec.seed], "count": 1000})
+    default = {entry["variation"]: entry for entry in build_table(tmp_path)[0]}
+    loose = {entry["variation"]: entry for entry in build_table(tmp_path, VerdictOptions(alpha=0.2))[0]}
+    assert default["wide"]["verdict"] == "within noise" and loose["wide"]["verdict"] == "better"
+
+
+def test_the_checks_column_shows_what_was_found() -> None:
+    rows = [_run("baseline", 0, 0.5), _run("guess", 0, 0.104, count=1000, classes=10)]
+    headers, cells = formatted(aggregate(rows))
+    assert cells[1][headers.index("checks")] == "at chance" and cells[0][headers.index("checks")] == ""

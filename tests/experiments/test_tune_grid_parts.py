@@ -163,3 +163,23 @@ def test_the_tuned_table_of_several_variations_names_those_not_run_yet(tmp_path:
     _, rows = tuned_table(tmp_path, {"source": "x", "top1": {"scratch": 50.92, "tanh": 0.0}, "seconds": {"tanh": 5108}})
     assert rows == [["scratch", "not run", "-", "-", "-", "-", "-", "+0.00", "reference", "50.92%", "-"],
                     ["tanh", "lr=0.1", "25.00%", "2", "2", "-", "-", "-", "-", "0.00%", "5,108"]]
+
+
+def test_the_tuned_table_judges_the_retrained_runs_against_the_first_variation(tmp_path: Path) -> None:
+    from cnnlab.experiments.study import plan_study
+    from tests.experiments.test_table_parts import predicted_run
+
+    study = plan_study({"name": "t", "base": {"model": "lenet5", "data": "digits", "epochs": 3}, "metric": "test_acc",
+                        "protocol": "tune", "variations": {"scratch": {}, "tanh": {"model.activation": "tanh"}},
+                        "grid": {"optim.lr": [0.1]}})
+    write_plan(study, tmp_path)
+    best = {"grid": {"optim.lr": 0.1}, "best_val_acc": 0.25, "best_epoch": 2, "epochs": 2}
+    finals = {name: predicted_run(tmp_path, f"{name}__final", right) for name, right in (("scratch", 20), ("tanh", 36))}
+    record = {"variations": {name: {"rows": [], "best": best, "final": {"run": f"/where/it/ran/{path.name}", "epochs": 2,
+                                                                          "test": {"acc": right / 40}}}
+                             for (name, path), right in zip(finals.items(), (20, 36))}}
+    (tmp_path / "tune.json").write_text(json.dumps(record))
+    headers, rows = tuned_table(tmp_path)
+    # the final runs are found by name in this directory (tune.json's paths are where the study ran)
+    assert rows[0][-2:] == ["+0.00", "reference"] and rows[0][6] == "50.00%"
+    assert rows[1][-1] == "better" and rows[1][-2].startswith("+40.00 [") and rows[1][6] == "90.00%"
