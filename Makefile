@@ -12,7 +12,7 @@ demo: $(VENV)/.stamp-base
 # (tests/conftest.py): most of a slow test is starting
 # Python and torch in subprocesses, which overlap; a single test file runs alone with `pytest FILE`
 test: $(VENV)/.stamp-dev
-	$(BIN)/python -m pytest -n 2 --maxschedchunk 1
+	$(BIN)/python -m pytest -n 2 --maxschedchunk 1 --durations=30
 
 # mutation testing of the modules that decide results ([tool.mutmut] in pyproject.toml; docs/mutation.md):
 # minutes to an hour on two cores, so not part of `make test`

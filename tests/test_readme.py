@@ -1,7 +1,8 @@
 """The README's short examples, run as written (in a fresh folder, through a shell, the installed `cnnlab`):
 every block marked `<!-- readme-test -->` is a session of `$ command` lines and their output. Each command
-must succeed and print output of the README's shape: the same lines with numbers as placeholders (timings
-and accuracies differ between machines), `...` standing for any number of lines."""
+must succeed and print output of the README's shape: the same lines, `...` standing for any number of lines, with
+the measured numbers as placeholders (timings, rates, losses and accuracies differ between machines) and every
+other number as written (image and parameter counts, epochs k/n, shapes, class labels, file names)."""
 
 from __future__ import annotations
 
@@ -31,9 +32,36 @@ def sessions() -> list[list[tuple[str, list[str]]]]:
     return found
 
 
+# A measured number: one with decimals (0.2928, 91.36%, 0.7s), a duration in whole seconds (12s) or a rate
+# (1,810 img/s). A percentage stays a percentage between 0% and 100% (100.00% and 0.00% included).
+MEASURED = re.compile(r"\d[\d,]*\.\d+%?|\d[\d,]*(?=s\b)|\d[\d,]*(?= img/s)")
+
+
+def _placeholder(match: re.Match) -> str:
+    number = match.group()
+    if number.endswith("%"):
+        return "#%" if 0 <= float(number[:-1].replace(",", "")) <= 100 else number
+    return "#"
+
+
 def shape(line: str) -> str:
-    """Numbers become '#', runs of spaces one space: what stays is the line's shape."""
-    return " ".join(re.sub(r"\d[\d,]*(\.\d+)?", "#", line).split())
+    """Measured numbers become '#', runs of spaces one space: what stays is the line's shape, with its counts."""
+    return " ".join(MEASURED.sub(_placeholder, line).split())
+
+
+def test_the_shape_keeps_counts_and_masks_measurements() -> None:
+    line = "epoch 3/5  train loss 1.0719  acc 64.30%  val loss 0.4980  acc 83.22%  0.7s  1,865 img/s"
+    assert shape(line) == "epoch 3/5 train loss # acc #% val loss # acc #% #s # img/s"
+    assert fits([line], ["epoch 3/5  train loss 0.9  acc 100.00%  val loss 0.5  acc 0.00%  12s  905 img/s"])
+    assert not fits([line], ["epoch 3/6  train loss 1.0719  acc 64.30%  val loss 0.4980  acc 83.22%  0.7s  1,865 img/s"])
+    assert not fits([line], ["epoch 3/5  train loss 1.0719  acc 164.30%  val loss 0.4980  acc 83.22%  0.7s  1 img/s"])
+    counts = "data: digits from sklearn.datasets.load_digits (1,295 train, 143 val, 359 test)"
+    assert fits([counts], [counts]) and not fits([counts], [counts.replace("143 val", "144 val")])
+    assert not fits(["test: loss 0.2928  top-1 91.36%  (359 images, last checkpoint)"],
+                    ["test: loss 0.2928  top-1 91.36%  (360 images, last checkpoint)"])
+    assert fits(["  6  100.00%", "runs/samples/digits/000_5.png"], ["  6   97.22%", "runs/samples/digits/000_5.png"])
+    assert not fits(["runs/samples/digits/000_5.png"], ["runs/samples/digits/000_7.png"])
+    assert fits(["...", "done"], ["a", "b", "done"]) and not fits(["done"], [])
 
 
 def fits(expected: list[str], actual: list[str]) -> bool:

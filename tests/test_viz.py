@@ -17,16 +17,24 @@ from tests.helpers import FAST
 
 def test_the_pictures_of_a_trained_alexnet(tmp_path: Path, capsys) -> None:
     """One trained run (the paper's AlexNet, 61M parameters: trained once for all four pictures) drawn four
-    ways: first-layer kernels as RGB tiles, a deeper layer's grid and the layer lookup's message, the
-    feature maps of an image, and the predictions with their probability bars."""
-    args = [*FAST, "model=alexnet", "data.channels=3", "epochs=1", "batch_size=32", "lr=0.005", "data.train_limit=96"]
+    ways: first-layer kernels as RGB tiles (the paper's figure 3: 96 kernels of 11x11x3, so the digits are
+    enlarged to 67x67, the smallest input the ImageNet stem's 11x11/4 convolution and three 3/2 poolings take),
+    a deeper layer's grid and the layer lookup's message, the feature maps of an image, and the predictions with
+    their probability bars."""
+    args = [*FAST, "model=alexnet", "model.stem=imagenet", "data.channels=3", "data.image_size=67", "epochs=1",
+            "batch_size=32", "lr=0.005", "data.train_limit=96"]
     run_dir = cnnlab.train(None, args, runs_dir=tmp_path / "runs", name="alex", quiet=True).run_dir
 
     figure, out = explain.filters(run_dir)  # the first layer's kernels as RGB tiles
     assert out.name == "filters_features_conv1.png" and out.stat().st_size > 5000
     images = [ax.images[0].get_array() for ax in figure.axes if ax.images]
-    assert len(images) == 96 and images[0].shape == (3, 3, 3)  # 8x8 digits -> 32x32: the small stem's 3x3x3
-    assert all(0.0 <= float(np.min(a)) and float(np.max(a)) <= 1.0 for a in images)
+    assert len(images) == 96 and images[0].shape == (11, 11, 3)
+    kernels = cnnlab.load_run(run_dir).model("auto").features.conv1.weight.detach()
+    assert kernels.shape == (96, 3, 11, 11)
+    for index, tile in enumerate(images):  # tile i is kernel i, channels last, scaled to [0, 1] on its own
+        kernel = kernels[index].permute(1, 2, 0)
+        expected = (kernel - kernel.min()) / (kernel.max() - kernel.min())
+        assert np.allclose(np.asarray(tile), expected.numpy(), atol=1e-6), index
 
     assert main(["viz", "filters", str(run_dir), "--layer", "conv2"]) == 0  # a deeper layer, and the lookup
     assert "filters_features_conv2.png" in capsys.readouterr().out

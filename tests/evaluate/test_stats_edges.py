@@ -68,6 +68,15 @@ def test_paired_seeds_says_how_many_seeds_and_why_it_refuses_one() -> None:
     assert result.low == pytest.approx(1 / 60 - 2.919986 * 0.0033333, abs=1e-6)
 
 
+def test_the_same_shift_on_every_seed_is_no_evidence_even_through_rounding() -> None:
+    # 0.7 - 0.5 and 0.8 - 0.6 are 0.19999999999999996 and 0.20000000000000007: a spread of 1e-16, not a real one
+    shifted = stats.paired_seeds([0.7, 0.8], [0.5, 0.6])
+    assert shifted.p_value == 1.0 and shifted.low == shifted.high == shifted.delta == pytest.approx(0.2)
+    assert stats.verdict(shifted, shifted.p_value, min_effect=0.005) == "within noise"
+    real = stats.paired_seeds([0.7, 0.8], [0.5, 0.6 + 1e-6])  # a spread of a millionth is a spread
+    assert real.p_value < 0.01 and real.low < real.high
+
+
 def test_verdict_boundaries_are_strict() -> None:
     touching_high = stats.Comparison(0.0, -0.004, 0.005, 0.5, "t", 3)
     assert stats.verdict(touching_high, 1.0, min_effect=0.005) == "within noise"  # inside means strictly inside

@@ -89,3 +89,30 @@ def test_each_stage_is_judged_against_keep_on_the_carried_weights(tmp_path: Path
     with pytest.raises(ConfigError, match="greedy takes"):
         path.write_text(GREEDY % "small: {batch_size: 16}" + "greedy: {require: maybe}\n")
         api.plan_study(path)
+
+
+def test_greedy_table_reads_every_stage_and_the_final_configuration(tmp_path: Path) -> None:
+    from cnnlab.experiments.greedy import greedy_table
+
+    record = {"stages": [
+        {"stage": "first", "chosen": "keep", "alternatives": {
+            "spiky": {"runs": ["first__spiky"], "status": "diverged", "val_acc": None, "test_acc": None},
+            "keep": {"runs": ["first__keep"], "status": "completed", "val_acc": 0.1, "test_acc": 0.0}}},
+        {"stage": "second", "chosen": "adam", "alternatives": {
+            "keep": {"runs": ["first__keep"], "status": "completed", "val_acc": 0.1, "test_acc": 0.0},
+            "adam": {"runs": ["second__adam"], "status": "stopped_early", "val_acc": 0.91234, "test_acc": 1.0}}}],
+        "final": {"stage": "second", "alternative": "adam", "runs": ["second__adam"], "status": "stopped_early",
+                  "val_acc": 0.91234, "test_acc": 1.0, "choices": ["keep", "adam"]},
+        "interrupted": False}
+    (tmp_path / "greedy.json").write_text(json.dumps(record))
+    headers, rows = greedy_table(tmp_path)
+    assert headers == ["stage", "alternative", "val top-1", "test top-1", "status", "Δ val vs keep [95% CI]",
+                       "verdict", "chosen"]
+    # no predictions.safetensors beside these hand-written runs: no verdict can be computed, and none is invented
+    assert rows == [["first", "spiky", "-", "-", "diverged", "-", "-", ""],
+                    ["first", "keep", "10.00%", "0.00%", "completed", "-", "-", "*"],
+                    ["second", "keep", "10.00%", "0.00%", "completed", "-", "-", ""],
+                    ["second", "adam", "91.23%", "100.00%", "stopped_early", "-", "-", "*"],
+                    ["final", "keep + adam", "91.23%", "100.00%", "stopped_early", "", "", ""]]
+    (tmp_path / "greedy.json").write_text(json.dumps({**record, "final": None}))  # stopped: every one diverged
+    assert greedy_table(tmp_path)[1][-1][0] == "second"

@@ -135,10 +135,11 @@ def test_the_eq2425_report_file_builds_the_appendixs_networks() -> None:
 @pytest.mark.slow(first=True)
 def test_the_caltech_alexnet_study_runs_end_to_end(tmp_path: Path, monkeypatch, capsys) -> None:
     """The real file on a generated Caltech-101-shaped folder, with torchvision's AlexNet layout saved
-    locally as the 'ImageNet' weights (random here: nothing can be downloaded); one pair per variant
-    one variant (--shard 3/5: frozen_conv, its four pairs and their retrain) at 64x64 for one epoch, so it
-    takes seconds: tuned rows, the best pair retrained on train + validation with the variant's weights and
-    freezing, the table of the whole study with the paper's numbers beside ours (the other variants: not run)."""
+    locally as the 'ImageNet' weights (random here: nothing can be downloaded); one variant (--shard 3/5:
+    frozen_conv, its four pairs and their retrain) at 64x64 for at most four epochs, its plateau rule on strips
+    of one epoch so that it can fire within them: tuned rows, the runs that stopped early retrained for their best
+    epoch on train + validation with the variant's weights and freezing, the table of the whole study with the
+    paper's numbers beside ours (the other variants: not run)."""
     from cnnlab.cli import main
 
     monkeypatch.chdir(tmp_path)
@@ -146,7 +147,8 @@ def test_the_caltech_alexnet_study_runs_end_to_end(tmp_path: Path, monkeypatch, 
     Path("weights").mkdir()
     torch.save(torchvision.models.alexnet().state_dict(), WEIGHTS["caltech101_alexnet"])
     args = ["study", "run", str(STUDIES / "caltech101_alexnet.yaml"), "data.root=data", "data.image_size=64",
-            "epochs=1", "batch_size=8", "data.workers=0", "--shard", "3/5", "--dir", "runs/c", "--quiet"]
+            "epochs=4", "stop.strip=1", "stop.strips=1", "batch_size=8", "data.workers=0", "--shard", "3/5",
+            "--dir", "runs/c", "--quiet"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "study caltech101_alexnet: 4 of 24 runs (shard 3/5) (6 variations)" in out
@@ -168,7 +170,14 @@ def test_the_caltech_alexnet_study_runs_end_to_end(tmp_path: Path, monkeypatch, 
     tuned = json.loads((tmp_path / "runs" / "c" / best["run"] / "run.json").read_text())
     assert record["data"]["sizes"]["train"] == tuned["data"]["sizes"]["train"] + tuned["data"]["sizes"]["val"]
     assert record["weights"]["loaded"] > 0 and record["freeze"]["mode"] == "conv"
-    assert len(list((tmp_path / "runs" / "c").glob("frozen_conv__lr*"))) == 4
+    pairs = [json.loads((d / "run.json").read_text()) for d in (tmp_path / "runs" / "c").glob("frozen_conv__lr*")]
+    assert len(pairs) == 4
+    stopped = [p for p in pairs if p["status"] == "stopped_early"]
+    assert stopped, [p["status"] for p in pairs]  # the plateau rule ended at least one pair before its 4 epochs
+    for pair in stopped:
+        stop = pair["early_stop"]
+        assert stop["fired"] and stop["criterion"] == "plateau" and pair["epochs_completed"] == stop["epoch"] < 4
+    assert record["status"] == "completed" and record["epochs_completed"] == best["best_epoch"] == tuned["best_epoch"]
 
 
 @pytest.mark.parametrize("stem", ["caltech101_alexnet", "caltech101_vgg11"])

@@ -56,15 +56,28 @@ def test_frozen_layers_stay_bit_identical(tmp_path, source_run, mode, frozen_pre
     assert info["freeze"]["mode"] == mode and info["freeze"]["frozen"] > 0
 
 
+class StartingWeights(cnnlab.Callback):
+    """The weights the run starts training from (after loading and any reset), as the trainer holds them."""
+
+    def on_fit_start(self, trainer) -> None:
+        self.state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+
 def test_reset_head_and_fine_tune_all(tmp_path, source_run) -> None:
-    result = cnnlab.train(None, [*TARGET, f"model.weights={source_run}", "epochs=1", "lr=1e-9"],
-                          runs_dir=tmp_path, name="ft", quiet=True)
+    """model.reset_head re-initialises the output layer even where the source's fits (5 -> 5 classes) and keeps
+    every other loaded weight; without model.freeze, every layer then trains."""
+    start = StartingWeights()
+    result = cnnlab.train(None, [*TARGET, f"model.weights={source_run}", "epochs=1"], runs_dir=tmp_path, name="ft",
+                          quiet=True, callbacks=[start])
     info = cnnlab.load_run(result.run_dir).info
     assert info["weights"]["loaded"] == info["weights"]["total"]  # 5 -> 5 classes: even the head matched...
-    head = [k for k in state(source_run) if k.startswith("classifier.output.")]
-    after, before = state(result.run_dir), state(source_run)
-    assert all(not torch.allclose(after[k], before[k]) for k in head)  # ...and was re-initialised anyway
-    assert torch.allclose(after["features.conv1.weight"], before["features.conv1.weight"], atol=1e-6)
+    source, after = state(source_run), state(result.run_dir)
+    head = {k for k in source if k.startswith("classifier.output.")}
+    assert head == {"classifier.output.weight", "classifier.output.bias"} and set(start.state) == set(source)
+    for name, value in start.state.items():  # ...and was re-initialised anyway; everything else is the source's
+        assert torch.equal(value, source[name]) != (name in head), name
+    for name in ("features.conv1.weight", "features.bn1.weight", "classifier.fc1.weight", "classifier.output.weight"):
+        assert not torch.equal(after[name], start.state[name]), f"{name} did not train"
 
 
 def test_freeze_definitions_on_any_model() -> None:
@@ -93,10 +106,25 @@ def test_feature_export_and_logistic_regression(tmp_path, source_run, capsys) ->
         assert list(data["classes"]) == ["5", "6", "7", "8", "9"]
     with np.load(out / "features_test.npz") as data:
         test_count = len(data["labels"])
-    # the exported vectors are what the network computes before its output layer
-    model = cnnlab.load_run(source_run).model("auto")
+    # the exported vectors are what the network computes before its output layer: the source run's best weights
+    # on the same validation batches, the output layer's input caught by a hook
+    from cnnlab.api import make_config
+    from cnnlab.train import LoaderSpec, resolve_runtime, split_batches, splits_of
+
+    config = make_config(None, TARGET[:5])
+    runtime = resolve_runtime(config)
+    batches = split_batches(splits_of(config), "val", LoaderSpec.for_evaluation(config), runtime)
+    model = cnnlab.load_run(source_run).model("best").eval()
+    inputs, labels = [], []
+    model.classifier.output.register_forward_pre_hook(lambda _module, args: inputs.append(args[0].detach().clone()))
+    with torch.no_grad():
+        for images, batch_labels in batches:
+            model(images)
+            labels.append(batch_labels)
     with np.load(out / "features_val.npz") as data:
-        assert data["features"].shape[1] == model.classifier.output.in_features
+        assert data["features"].shape == (len(torch.cat(labels)), model.classifier.output.in_features)
+        assert np.allclose(data["features"], torch.cat(inputs).numpy(), atol=1e-5)
+        assert data["labels"].tolist() == torch.cat(labels).tolist()
     probe = json.loads((out / "linear_probe.json").read_text())
     assert probe["C"] in (0.01, 0.1, 1.0, 10.0) and probe["accuracy"]["test"] > 0.5 and test_count > 0
 
@@ -108,6 +136,24 @@ def test_ensemble_combines_members(tmp_path) -> None:
     assert len(result.members) == 3 and result.ensemble["count"] == result.members[0]["count"]
     for member, run in zip(result.members, runs):
         assert member["acc"] == pytest.approx(cnnlab.load_run(run).info["test"]["acc"])  # same data, same model
+    # the ensemble's own accuracy, by hand: the members' softmax outputs averaged image by image (Krizhevsky et
+    # al. 2012, section 6), its argmax against the labels; top-5 from the same averaged probabilities
+    probabilities, labels = [], None
+    for run_dir in runs:
+        run = cnnlab.load_run(run_dir)
+        batches, _ = run.batches("test")
+        model = run.model("auto").eval()
+        with torch.no_grad():
+            outputs = [(torch.softmax(model(images).float(), dim=1), batch_labels) for images, batch_labels in batches]
+        probabilities.append(torch.cat([p for p, _ in outputs]))
+        labels = torch.cat([y for _, y in outputs])
+    mean = torch.stack(probabilities).mean(0)
+    assert result.ensemble["acc"] == pytest.approx((mean.argmax(1) == labels).double().mean().item())
+    top5 = (mean.topk(5, dim=1).indices == labels[:, None]).any(1)
+    assert result.ensemble["top5"] == pytest.approx(top5.double().mean().item())
+    vote = run_ensemble(runs, "test", "vote").ensemble["acc"]
+    votes = sum(torch.nn.functional.one_hot(p.argmax(1), 10) for p in probabilities).float()
+    assert vote == pytest.approx(((votes + mean / 4).argmax(1) == labels).double().mean().item())
     assert main(["ensemble", *map(str, runs), "--combine", "vote", "--flip", "--out", str(tmp_path / "e.json")]) == 0
     assert json.loads((tmp_path / "e.json").read_text())["flip"] is True
     with pytest.raises(ConfigError, match="at least two"):

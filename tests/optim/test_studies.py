@@ -53,6 +53,22 @@ def test_every_optimizer_moves_downhill_on_every_surface(surface: str) -> None:
         start = float(function(torch.tensor(path[0, 0]), torch.tensor(path[0, 1])))
         end = float(function(torch.tensor(path[-1, 0]), torch.tensor(path[-1, 1])))
         assert np.isfinite(path).all() and end < start, (surface, name, start, end)
+        assert path.shape == (SURFACES[surface].steps + 1, 2) and tuple(path[0]) == SURFACES[surface].start
+    # the first step, by hand, at each rule's rate for this surface: plain gradient descent moves by -lr x gradient
+    # (no weight decay on a 2-D point); Adam's first step is lr x sign(gradient) (m_hat / sqrt(v_hat) = g / |g|)
+    x, y = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in SURFACES[surface].start)
+    function(x, y).backward()
+    gradient = np.array([float(x.grad), float(y.grad)])
+    rates = SURFACES[surface].rates
+    assert paths["sgd"][1] == pytest.approx(paths["sgd"][0] - rates["sgd"] * gradient, abs=1e-12)
+    assert paths["adam"][1] == pytest.approx(paths["adam"][0] - rates["adam"] * np.sign(gradient), abs=1e-6)
+
+
+def test_a_path_that_blows_up_stays_at_its_last_finite_point() -> None:
+    path = optimizer_paths("rosenbrock", ["sgd"], rates={"sgd": 0.1}, steps=30)["sgd"]  # far too large a step
+    assert np.isfinite(path).all() and path.shape == (31, 2)
+    last = max(i for i in range(31) if i == 0 or not np.array_equal(path[i], path[i - 1]))
+    assert last < 30 and (path[last:] == path[last]).all() and np.abs(path).max() <= 1e6
 
 
 def test_gradient_descent_zig_zags_on_the_elongated_quadratic_and_momentum_helps() -> None:

@@ -106,8 +106,11 @@ def paired_seeds(row: Sequence[float], reference: Sequence[float], alpha: float 
     mean = float(differences.mean())
     spread = float(_scipy_stats().sem(differences))
     method = f"paired t ({n} seeds)"
-    if spread == 0.0:  # every seed moved by exactly the same amount: t is undefined, and a spread of zero over
-        return Comparison(mean, mean, mean, 1.0, method, n)  # a few seeds is luck, not certainty: no test passes
+    # every seed moved by exactly the same amount: t is undefined, and a spread of zero over a few seeds is luck,
+    # not certainty: no test passes. "Exactly" up to rounding: 0.7 - 0.5 and 0.8 - 0.6 differ in their last bit,
+    # and t over that 1e-17 spread would call any such shift certain
+    if spread <= 1e-12 * max(1.0, abs(mean)):
+        return Comparison(mean, mean, mean, 1.0, method, n)
     low, high = _scipy_stats().t.interval(1 - alpha, n - 1, loc=mean, scale=spread)
     p_value = float(_scipy_stats().ttest_1samp(differences, 0.0).pvalue)
     return Comparison(mean, float(low), float(high), p_value, method, n)
