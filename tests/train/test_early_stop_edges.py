@@ -25,6 +25,7 @@ from cnnlab.train.early_stop import (
     training_progress,
     up_decision,
 )
+from cnnlab.train.result import EarlyStopRecord
 
 
 def test_a_zero_error_is_an_exact_best_not_a_division_by_zero() -> None:
@@ -148,37 +149,41 @@ def test_check_refuses_what_cannot_work_and_allows_the_rest() -> None:
 
 
 def trainer(accuracies: list[float], validation: bool = True) -> SimpleNamespace:
-    """What EarlyStopping reads and writes on the trainer: its validation loader, history, best epoch, facts."""
+    """What EarlyStopping reads on the trainer (its validation loader, history, best epoch) and the one call
+    it makes (`request_stop`), recorded in `requests`."""
     best = 1 + accuracies.index(max(accuracies)) if accuracies else None
-    return SimpleNamespace(val_batches=object() if validation else None, facts={}, should_stop=False,
-                           stop_reason="", state=SimpleNamespace(history=history(accuracies), best_epoch=best))
+    view = SimpleNamespace(val_batches=object() if validation else None, requests=[],
+                           state=SimpleNamespace(history=history(accuracies), best_epoch=best))
+    view.request_stop = lambda reason, early_stop=None: view.requests.append((reason, early_stop))
+    return view
 
 
-def test_the_callback_records_its_criterion_and_checks_it_at_the_start() -> None:
+def test_the_callback_checks_its_criterion_at_the_start_and_asks_nothing() -> None:
     quiet = trainer([])
     EarlyStopping(StopConfig()).on_fit_start(quiet)
-    assert quiet.facts == {}
-    watched = trainer([])
-    EarlyStopping(StopConfig(criterion="patience", metric="val_acc")).on_fit_start(watched)
-    assert watched.facts == {"early_stop": {"criterion": "patience", "fired": False, "metric": "val_acc",
-                                            "counted": "epochs"}}
+    EarlyStopping(StopConfig(criterion="patience", metric="val_acc")).on_fit_start(quiet)
+    assert quiet.requests == []
     with pytest.raises(ConfigError, match="needs a validation split"):
         EarlyStopping(StopConfig(criterion="up")).on_fit_start(trainer([], validation=False))
+    # armed, not fired: what run.json holds for a run whose criterion never fired (Trainer._early_stop_record)
+    assert EarlyStopRecord("patience", "val_acc").to_dict() == {"criterion": "patience", "fired": False,
+                                                                "metric": "val_acc", "counted": "epochs"}
 
 
 def test_the_callback_stops_the_trainer_with_the_decision() -> None:
     config = StopConfig(criterion="patience", metric="val_acc", patience=2)
     going = trainer([0.5, 0.75, 0.5])
     EarlyStopping(config).on_epoch_end(going, {})
-    assert not going.should_stop and going.stop_reason == "" and going.facts == {}
+    assert going.requests == []
     stopping = trainer([0.5, 0.75, 0.5, 0.5])
     EarlyStopping(config).on_epoch_end(stopping, {})
     why = "patience 2: no improvement of more than 0 since epoch 2"
-    assert stopping.should_stop and stopping.stop_reason == f"early stop after epoch 4: {why}"
-    assert stopping.facts == {"early_stop": {
+    [(reason, record)] = stopping.requests
+    assert reason == f"early stop after epoch 4: {why}"
+    assert record.to_dict() == {
         "criterion": "patience", "fired": True, "epoch": 4, "why": why, "values": {"best_epoch": 2.0, "waited": 2.0},
-        "metric": "val_acc", "counted": "epochs", "best_epoch": 2, "restored_best": True}}
+        "metric": "val_acc", "counted": "epochs", "best_epoch": 2, "restored_best": True}
     kept = trainer([0.5, 0.75, 0.5, 0.5])
     EarlyStopping(StopConfig(criterion="patience", metric="val_acc", patience=2, restore_best=False)).on_epoch_end(
         kept, {})
-    assert kept.facts["early_stop"]["restored_best"] is False
+    assert kept.requests[0][1].restored_best is False
