@@ -120,9 +120,12 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
     unknown = sorted(set(data) - set(STUDY_KEYS))
     if unknown:
         raise ConfigError(f"{where((unknown[0],))}: unknown study key '{unknown[0]}'; keys: {', '.join(STUDY_KEYS)}")
-    base = {**_base_layer(data.get("base"), path, where), **parse_overrides(overrides, "study override")}
-    seeds = _seeds(data, base, where)
     name = str(data.get("name") or (path.stem if path else "study"))
+    # the study's runs log to one MLflow experiment named after it (when train.mlflow is on; a base or
+    # variation that names another experiment wins, being a later layer)
+    base = {"train.mlflow_experiment": (name, "the study's name"), **_base_layer(data.get("base"), path, where),
+            **parse_overrides(overrides, "study override")}
+    seeds = _seeds(data, base, where)
     study = Study(name, path, str(data.get("description") or ""), [], str(data.get("metric") or "test_acc"),
                   dict(data), base=base, seeds=seeds, mode=str(data.get("mode") or "one_change"),
                   protocol=str(data.get("protocol") or "compare"), where=where)
