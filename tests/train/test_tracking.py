@@ -195,3 +195,24 @@ def test_without_mlflow_installed_the_key_is_a_config_error_exit_2(tmp_path: Pat
                                  "train.mlflow_experiment=lab"])
 def test_tracking_keys_do_not_change_the_config_hash(key: str) -> None:
     assert config_hash(api.make_config(None, [*FAST, key])) == config_hash(api.make_config(None, FAST))
+
+
+@pytest.mark.parametrize("args", [["train", *FAST, "--mlflow", ""], ["study", "run", "missing.yaml", "--mlflow", " "]])
+def test_an_empty_mlflow_flag_is_refused(args, tmp_path, monkeypatch, capsys) -> None:
+    from cnnlab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as raised:
+        main(args)
+    assert raised.value.code == 2 and "--mlflow takes a tracking URI" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("key,message", [("train.mlflow_uri=''", "train.mlflow_uri must be a tracking URI"),
+                                         ("train.mlflow_experiment=''", "train.mlflow_experiment must be an")])
+def test_an_empty_tracking_uri_or_experiment_is_refused(key, message, tmp_path, monkeypatch, capsys) -> None:
+    from cnnlab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *FAST, key]) == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

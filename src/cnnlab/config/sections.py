@@ -196,6 +196,10 @@ class TrainConfig:
                                                      and self.divergence_threshold > 1),
                "train.divergence_threshold", self.divergence_threshold, "> 1 (a multiple of ln(classes)) or null")
         _check(all(e >= 1 for e in self.keep_epochs), "train.keep_epochs", self.keep_epochs, "epochs >= 1")
+        _check(self.mlflow_uri is None or self.mlflow_uri.strip() != "", "train.mlflow_uri", self.mlflow_uri,
+               "a tracking URI (http://host:5000, sqlite:///FILE.db) or null")
+        _check(self.mlflow_experiment is None or self.mlflow_experiment.strip() != "", "train.mlflow_experiment",
+               self.mlflow_experiment, "an experiment name or null")
         _check(self.batch_size == "full" or self.batch_size > 0, "train.batch_size", self.batch_size, "> 0 or full")
         _check(self.eval_batch_size > 0, "train.eval_batch_size", self.eval_batch_size, "> 0")
 
