@@ -46,6 +46,7 @@ EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "
 MLFLOW_STATUS = {Status.COMPLETED: "FINISHED", Status.STOPPED_EARLY: "FINISHED", Status.DIVERGED: "FAILED",
                  Status.FAILED: "FAILED", Status.INTERRUPTED: "KILLED"}
 PARAMS_PER_CALL = 100  # MLflow's limit on params in one log_batch
+PARAM_LENGTH = 6000  # MLflow's limit on a param's value (since MLflow 2.0; 500 before)
 
 
 def wanted(config: RunConfig) -> bool:
@@ -70,8 +71,10 @@ def params_plain(config: RunConfig) -> dict[str, Any]:
 
 
 def params(config: RunConfig) -> dict[str, str]:
-    """The resolved config as MLflow params: dotted keys, values as in YAML (null, true, [1.0, 1.0])."""
-    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in params_plain(config).items()}
+    """The resolved config as MLflow params: dotted keys, values as in YAML (null, true, [1.0, 1.0]), cut to
+    MLflow's limit (a long class list would otherwise fail the whole batch)."""
+    return {key: (value if isinstance(value, str) else json.dumps(value))[:PARAM_LENGTH]
+            for key, value in params_plain(config).items()}
 
 
 def store_folder(run_dir: Path) -> Path:
