@@ -165,10 +165,12 @@ def test_cli_train_with_mlflow_true_logs_to_the_default_store(runs: Path) -> Non
     assert artifacts(client, run_id, "plots") == ["plots/curves.png"]
 
 
-def test_cli_mlflow_flag_sets_the_tracking_uri(tmp_path: Path, empty_store: Path, capsys) -> None:
+def test_cli_mlflow_flag_sets_the_tracking_uri(tmp_path: Path, empty_store: Path, monkeypatch) -> None:
     database = tmp_path / "elsewhere.db"
     shutil.copy(empty_store, database)
     from cnnlab.cli import main
+
+    monkeypatch.chdir(tmp_path)  # a store given by URI keeps MLflow's default artifact root, ./mlruns
 
     assert main(["train", "--runs-dir", str(tmp_path / "runs"), "--name", "flag", "--quiet", *FAST,
                  "--mlflow", f"sqlite:///{database}"]) == 0
@@ -176,6 +178,7 @@ def test_cli_mlflow_flag_sets_the_tracking_uri(tmp_path: Path, empty_store: Path
     assert client.tracking_uri == f"sqlite:///{database}"
     assert client.get_run(run_id).data.params["train.mlflow_uri"] == f"sqlite:///{database}"
     assert not (tmp_path / "runs" / STORE_FOLDER).exists()
+    assert artifacts(client, run_id, "plots") == ["plots/curves.png"]
 
 
 def test_without_mlflow_installed_the_key_is_a_config_error_exit_2(tmp_path: Path) -> None:
