@@ -191,6 +191,7 @@ def _resume(path: Path, config: Any, overrides: Sequence[str], keywords: Mapping
 def draw_curves(run_dir: str | Path) -> Path | None:
     """plots/curves.png of a run that has at least one epoch in metrics.csv and no curves yet."""
     from ..train import read_metrics
+    from ..train.tracking import log_pictures
     from ..viz.curves import plot_curves
 
     run_dir = Path(run_dir)
@@ -202,6 +203,7 @@ def draw_curves(run_dir: str | Path) -> Path | None:
         return None
     try:
         plot_curves(run_dir)
+        log_pictures(run_dir)  # a run tracked in MLflow (train.mlflow) gets its pictures as artifacts
     finally:
         run.release()
     return target

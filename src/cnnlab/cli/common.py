@@ -34,6 +34,19 @@ def add_items(parser: argparse.ArgumentParser, config_file: bool = True, help_te
         else "config overrides such as data.root=DIR"))
 
 
+def add_mlflow(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mlflow", metavar="URI", type=_tracking_uri,
+                        help="also log to MLflow at this tracking URI (http://host:5000, sqlite:///FILE.db): "
+                             "train.mlflow=true train.mlflow_uri=URI; train.mlflow=true alone logs to RUNS_DIR/mlruns")
+
+
+def _tracking_uri(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("--mlflow takes a tracking URI (http://host:5000, sqlite:///FILE.db); "
+                                         "for the default store (RUNS_DIR/mlruns) give train.mlflow=true instead")
+    return text
+
+
 def add_run_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (runs/NAME)")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import api
 from ..errors import ConfigError
-from .common import command, group, table
+from .common import add_mlflow, command, group, table
 
 
 def register(sub: Any) -> None:
@@ -22,6 +22,7 @@ def register(sub: Any) -> None:
     run.add_argument("--shard", metavar="I/N", help="only runs I, I+N, I+2N, ... of the study (job arrays)")
     run.add_argument("--rerun-failed", action="store_true", help="run again the runs that failed")
     run.add_argument("--quiet", action="store_true", help="no per-epoch output from the runs")
+    add_mlflow(run)
     verdict_arguments(run)
     run.add_argument("--until-decided", action="store_true",
                      help="after the planned seeds, add seeds to the rows whose verdict is 'within noise' (and to "
@@ -49,7 +50,9 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    study = api.plan_study(args.file, args.items, args.shard, args.seeds)
+    items = [*args.items, "train.mlflow=true", f"train.mlflow_uri={args.mlflow}"] if args.mlflow is not None \
+        else args.items
+    study = api.plan_study(args.file, items, args.shard, args.seeds)
     directory = args.dir or f"runs/{study.name}"
     if study.mode == "greedy":
         print(f"study {study.name}: a greedy search of {len(study.stages)} stages into {directory}")

@@ -9,7 +9,17 @@ from typing import Any
 from .. import api
 from ..api import loss_text
 from ..errors import ConfigError
-from .common import add_checkpoint, add_device, add_items, add_run_dir, add_split, command, split_items, top5_text
+from .common import (
+    add_checkpoint,
+    add_device,
+    add_items,
+    add_mlflow,
+    add_run_dir,
+    add_split,
+    command,
+    split_items,
+    top5_text,
+)
 
 
 def register(sub: Any) -> None:
@@ -30,6 +40,7 @@ def register(sub: Any) -> None:
     train.add_argument("--skip-bad", action="store_true",
                        help="train without image files that fail to decode (listed in run.json) instead of stopping")
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    add_mlflow(train)
     train.add_argument("--nproc", type=int, metavar="N",
                        help="train on N processes of this machine (one per GPU; gloo on the CPU): runs "
                             "`torchrun --standalone --nproc-per-node N -m cnnlab train ...`; batch_size is global")
@@ -62,6 +73,8 @@ def _train(args: argparse.Namespace) -> int:
         keywords["model.weights"] = args.weights
     if args.data_root is not None:
         keywords["data.root"] = args.data_root
+    if args.mlflow is not None:
+        keywords.update({"train.mlflow": True, "train.mlflow_uri": args.mlflow})
     if args.nproc is not None:
         if args.nproc < 1:
             raise ConfigError(f"--nproc must be at least 1, got {args.nproc}")

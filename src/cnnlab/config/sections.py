@@ -177,6 +177,11 @@ class TrainConfig:
     restore_best: bool = False  # evaluate the test set with the best weights instead of the last
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU; CPU is already)
     tensorboard: bool = False  # also log to RUN_DIR/tensorboard (pip install 'cnnlab[tensorboard]')
+    # also log params, per-epoch metrics, plots and the final checkpoint to MLflow (pip install 'cnnlab[track]'):
+    # by default into RUNS_DIR/mlruns (a study's runs: the folder that holds the study's directory)
+    mlflow: bool = False
+    mlflow_uri: str | None = None  # a tracking URI (http://host:5000, sqlite:///file.db); setting it turns mlflow on
+    mlflow_experiment: str | None = None  # the MLflow experiment; None: 'cnnlab', or a study's name for its runs
     # a run whose mean training loss over an epoch exceeds this many times ln(classes), the loss of a uniform
     # guess where training starts, has exploded: it ends as 'diverged' (exit 3) instead of completing (lr=10 on
     # the digits demo trains at 40-100 x ln 10 and is caught; a sound run stays below 1-2 x); null: NaN/Inf only
@@ -191,6 +196,10 @@ class TrainConfig:
                                                      and self.divergence_threshold > 1),
                "train.divergence_threshold", self.divergence_threshold, "> 1 (a multiple of ln(classes)) or null")
         _check(all(e >= 1 for e in self.keep_epochs), "train.keep_epochs", self.keep_epochs, "epochs >= 1")
+        _check(self.mlflow_uri is None or self.mlflow_uri.strip() != "", "train.mlflow_uri", self.mlflow_uri,
+               "a tracking URI (http://host:5000, sqlite:///FILE.db) or null")
+        _check(self.mlflow_experiment is None or self.mlflow_experiment.strip() != "", "train.mlflow_experiment",
+               self.mlflow_experiment, "an experiment name or null")
         _check(self.batch_size == "full" or self.batch_size > 0, "train.batch_size", self.batch_size, "> 0 or full")
         _check(self.eval_batch_size > 0, "train.eval_batch_size", self.eval_batch_size, "> 0")
 

@@ -120,9 +120,10 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
     unknown = sorted(set(data) - set(STUDY_KEYS))
     if unknown:
         raise ConfigError(f"{where((unknown[0],))}: unknown study key '{unknown[0]}'; keys: {', '.join(STUDY_KEYS)}")
-    base = {**_base_layer(data.get("base"), path, where), **parse_overrides(overrides, "study override")}
-    seeds = _seeds(data, base, where)
     name = str(data.get("name") or (path.stem if path else "study"))
+    base = {**_base_layer(data.get("base"), path, where), **parse_overrides(overrides, "study override")}
+    base = {**experiment_layer(name, base), **base}
+    seeds = _seeds(data, base, where)
     study = Study(name, path, str(data.get("description") or ""), [], str(data.get("metric") or "test_acc"),
                   dict(data), base=base, seeds=seeds, mode=str(data.get("mode") or "one_change"),
                   protocol=str(data.get("protocol") or "compare"), where=where)
@@ -147,7 +148,8 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
         grid_layer = {key: (value, f"{where(('grid',))} grid/zip") for key, value in point.items()}
         own_seeds, seed_origin = run_seeds(seeds, f"{where(('seeds',))} seeds", layer, grid_layer)
         for seed in own_seeds:
-            config = resolve(base, layer, grid_layer, {"seed": (seed, seed_origin)})
+            config = resolve(experiment_layer(name, base, layer, grid_layer), base, layer, grid_layer,
+                             {"seed": (seed, seed_origin)})
             prefix = "" if len(variations) == 1 and point else variation  # a pure grid: name runs by their point
             name = run_name(prefix, point, seed, len(seeds) > 1 and "seed" not in point)
             study.runs.append(RunSpec(name, variation, seed, dict(point), config))
@@ -213,6 +215,16 @@ def _zip(pairs: Any, where: Any) -> list[dict[str, Any]]:
                           f"together), got lengths {sizes}")
     keys = _distinct([canonical_key(str(key), where(("zip",))) for key in pairs], where(("zip",)))
     return [dict(zip(keys, values)) for values in zip(*pairs.values())] or [{}]
+
+
+def experiment_layer(name: str, *layers: Layer) -> Layer:
+    """A study's runs tracked in MLflow (train.mlflow or train.mlflow_uri in these layers) log to one
+    experiment named after the study: this layer, placed first, so that a layer naming another wins.
+    Nothing for untracked runs, whose configs stay those of the study file."""
+    merged = {key: value for layer in layers for key, (value, _) in layer.items()}
+    if merged.get("train.mlflow") is True or merged.get("train.mlflow_uri") is not None:
+        return {"train.mlflow_experiment": (name, "the study's name (MLflow experiment)")}
+    return {}
 
 
 def _greedy_options(options: Any, mode: str, where: Any) -> str:

@@ -45,6 +45,7 @@ from ..train import (
     distributed,
     resolve_runtime,
     seed_everything,
+    tracking,
 )
 from ..train.build import (
     LoaderSpec,
@@ -55,6 +56,7 @@ from ..train.build import (
     splits_of,
     train_batch_size,
 )
+from ..train.callbacks import hparams_of
 from ..train.checkpoint import load_checkpoint, split_prefix
 from ..train.checks import cheap_checks
 from ..train.distributed import World, world_from_env
@@ -139,6 +141,8 @@ def prepare_session(config: RunConfig, resuming: bool = False, world: World = di
     check_early_stop(config.stop, splits.val is not None)
     if config.train.tensorboard:
         TensorBoard.require()
+    if tracking.wanted(config):
+        tracking.require()
     model = make_model(config.model, splits.spec, runtime)
     if world.active:
         distributed.rank_batch(train_batch_size(config.train.batch_size, len(splits.train)), world)
@@ -309,7 +313,9 @@ def _trainer(session: Session, run: RunDir | None, checkpoint: tuple[dict[str, A
         standard = [Console(), MetricsCSV(run.metrics_path), StepLosses(run.steps_path),
                     Checkpointer(run.checkpoints, config_hash(config), config.train.keep_epochs)]
         if config.train.tensorboard:
-            standard.append(TensorBoard(run.path / "tensorboard"))
+            standard.append(TensorBoard(run.path / "tensorboard", hparams_of(tracking.params_plain(config))))
+        if tracking.wanted(config):
+            standard.append(tracking.MLflowTracking(config, run.path))
     trainer = Trainer(session.model, optimizer, train, val, config, runtime, [*standard, *stopping, *callbacks],
                       world)
     trainer.num_classes = splits.spec.num_classes
@@ -354,12 +360,26 @@ def _train_main(trainer: Trainer, session: Session, run: RunDir, started: float,
             result = trainer.fit()
             test = _score_test(trainer, run, session) if result.status.scored else None
         except Exception as exc:
-            _record_failure(run, record, result, trainer, exc, world)
+            failed = _record_failure(run, record, result, trainer, exc, world)
+            _run_end(trainer, failed)
             raise
         wall = base.wall_seconds + time.perf_counter() - started
         record = run.save(record.with_fit(result).updated(test=test, wall_seconds=wall,
                                                           ended=time.strftime("%Y-%m-%dT%H:%M:%S")))
+        _run_end(trainer, record)
     return TrainResult(run.path, record, list(result.history), result.interrupt_signal)
+
+
+def _run_end(trainer: Trainer, record: RunRecord) -> None:
+    """Each callback's on_run_end (trackers log the test metrics and the status); a callback that raises here
+    is a warning: the run's record is final and must not turn into an error now."""
+    for callback in trainer.callbacks:
+        hook = getattr(callback, "on_run_end", None)  # a callback written before this hook may lack it
+        try:
+            if hook is not None:
+                hook(record.status, record.reason, record.test)
+        except Exception as exc:
+            LOG.warning(f"{type(callback).__name__}: at the end of the run: {type(exc).__name__}: {exc}")
 
 
 def _say_notes(trainer: Trainer, config: RunConfig) -> None:
@@ -380,7 +400,7 @@ def _peer_lost(exc: Exception, run: RunDir | None) -> PeerLost:
 
 
 def _record_failure(run: RunDir, record: RunRecord, result: FitResult | None, trainer: Trainer,
-                    exc: Exception, world: World) -> None:
+                    exc: Exception, world: World) -> RunRecord:
     """run.json says how the run failed: training raised (`result` None) or scoring the test set did. A rank
     whose peer died raises PeerLost instead and leaves run.json 'running': crashed, resumable, not failed.
     If the disk refuses the write (it is full), the run reads as crashed once this process is gone, which
@@ -398,6 +418,7 @@ def _record_failure(run: RunDir, record: RunRecord, result: FitResult | None, tr
         run.save(failed)
     except OSError:
         pass
+    return failed
 
 
 def _score_test(trainer: Trainer, run: RunDir, session: Session) -> dict[str, float]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ METRIC_COLUMNS = (
 )
 
 __all__ = ["METRIC_COLUMNS", "Callback", "Checkpointer", "Console", "MetricsCSV", "StepLosses", "TensorBoard",
-           "loss_text", "read_metrics", "read_step_losses"]
+           "hparams_of", "loss_text", "read_metrics", "read_step_losses"]
 
 
 class MetricsCSV(Callback):
@@ -223,12 +224,16 @@ class Checkpointer(Callback):
 
 class TensorBoard(Callback):
     """Per-epoch scalars (losses, accuracies, learning rate, img/s) and per-step training loss in
-    RUN_DIR/tensorboard, so `tensorboard --logdir runs` shows runs live. TensorBoard is an optional extra;
-    asking for it without the package is a clear error before training starts."""
+    RUN_DIR/tensorboard, so `tensorboard --logdir runs` shows runs live; when the run has ended, its
+    hyperparameters (`hparams`: the resolved config) with its final metrics for TensorBoard's HPARAMS tab.
+    TensorBoard is an optional extra; asking for it without the package is a clear error before training
+    starts."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, hparams: Mapping[str, Any] | None = None) -> None:
         self.directory = Path(directory)
+        self.hparams = dict(hparams or {})
         self.writer: Any = None
+        self.last_row: dict[str, Any] = {}
 
     @staticmethod
     def require() -> Any:
@@ -256,6 +261,28 @@ class TensorBoard(Callback):
         self.writer.add_scalar("lr", row["lr"], row["epoch"])
         self.writer.add_scalar("speed/images_per_second", row["images_per_second"], row["epoch"])
         self.writer.flush()
+        self.last_row = row
+
+    def on_run_end(self, status: Status, reason: str, test: Mapping[str, Any] | None) -> None:
+        """The hparams plugin's summaries (hparams and session, as SummaryWriter.add_hparams writes them, but
+        into this run's own folder so its scalars sit beside them) and the final metrics as hparam/* scalars.
+        Only for a finished run: an interrupted one writes them when it ends after its resume."""
+        if not status.finished or not self.hparams:
+            return
+        from torch.utils.tensorboard.summary import hparams
+
+        final = {f"hparam/{key}": self.last_row[key] for key in ("train_loss", "train_acc", "val_loss", "val_acc")
+                 if self.last_row.get(key) is not None}
+        final.update({f"hparam/test_{key}": test[key] for key in ("loss", "acc", "top5")
+                      if test and test.get(key) is not None})
+        writer = self.require()(str(self.directory))
+        try:
+            for summary in hparams(self.hparams, final):
+                writer.file_writer.add_summary(summary)
+            for key, value in final.items():
+                writer.add_scalar(key, value, self.last_row.get("epoch"))
+        finally:
+            writer.close()
 
     def on_fit_end(self, trainer: TrainerView, result: FitResult) -> None:
         self._close()
@@ -267,6 +294,13 @@ class TensorBoard(Callback):
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+def hparams_of(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat config values as TensorBoard takes hparams: numbers and strings as they are, anything else as
+    its JSON text (true, null, [1.0, 1.0]; torch's writer would show a boolean as the number 1.0)."""
+    return {key: value if isinstance(value, (int, float, str)) and not isinstance(value, bool) else json.dumps(value)
+            for key, value in values.items()}
 
 
 def loss_text(value: float) -> str:

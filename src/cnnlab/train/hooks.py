@@ -7,11 +7,14 @@ Order: on_fit_start; per epoch on_epoch_start, on_progress (every `progress_seco
 on_fit_end with the `FitResult`. When anything raises instead (a callback, a full disk, Ctrl-C twice),
 every callback gets on_exception and the error goes on; as in Lightning, so a progress display or a
 TensorBoard writer is closed either way. on_exception may come after on_fit_end (on_fit_end of a later
-callback raised): make it safe to call then.
+callback raised): make it safe to call then. Last, in a run (runs/lifecycle.py, not `Trainer.fit`),
+on_run_end once the test set is scored and run.json written: what trackers log last (test metrics, the
+status, TensorBoard's hparams).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # annotations only
@@ -21,6 +24,7 @@ if TYPE_CHECKING:  # annotations only
     from ..data import Batches
 
 from .result import EarlyStopRecord, FitResult, TrainState
+from .status import Status
 
 
 class TrainerView(Protocol):
@@ -56,3 +60,7 @@ class Callback:
 
     def on_exception(self, trainer: TrainerView, error: BaseException) -> None:
         """Training raised `error` (re-raised after every callback's on_exception)."""
+
+    def on_run_end(self, status: Status, reason: str, test: Mapping[str, Any] | None) -> None:
+        """The run ended with `status` (and `reason`); `test`: its test metrics (loss, acc, top5, count), None
+        when the test set was not scored. Also after a failure, when the run is recorded as failed."""
