@@ -22,6 +22,8 @@ from .layers import (
 )
 from .sections import (
     AUGMENT_OFF,
+    MIXING,
+    MIXING_OFF,
     AugmentConfig,
     DataConfig,
     ModelConfig,
@@ -90,8 +92,9 @@ def _plain_section(cls: type, section: str, values: Layer) -> Any:
 def _augment(config: AugmentConfig, dataset: str) -> AugmentConfig:
     """Fill unset augmentation fields from the dataset's recipe (or switch all off when disabled)."""
     kept = {"pca_lighting_scale": config.pca_lighting_scale}  # how, not whether: no dataset recipe sets it
+    kept.update({k: getattr(config, k) for k in MIXING})  # no dataset recipe mixes either
     if not config.enabled:
-        return AugmentConfig(enabled=False, **AUGMENT_OFF, **kept)
+        return AugmentConfig(enabled=False, **AUGMENT_OFF, **{**kept, **MIXING_OFF})
     recipe = {**AUGMENT_OFF, **dataset_defaults(dataset).augment}
     values = {k: getattr(config, k) for k in AUGMENT_OFF}
     return AugmentConfig(enabled=True, **{k: recipe[k] if v is None else v for k, v in values.items()}, **kept)

@@ -75,6 +75,9 @@ class RunRecord:
     data_notes: list[str] | None = None  # what the data scan left out and why (hidden files, links)
     checks: dict | None = None  # train/checks.py at the start: initial_loss, labels, balance, inputs, leakage
     lr_find: dict | None = None  # optim.lr=find: the range test's suggestion and where its plot is
+    # the recipe knobs in use (config.yaml has them all): effective batch, label smoothing, mixing, and for an
+    # EMA which weights the test score used (ema.scored: ema or raw); null when none is on
+    recipe: dict | None = None
     traceback: str | None = None  # status failed: where
     schema: str = SCHEMA  # cnnlab.run/N: the version of this layout
     extra: dict[str, Any] = field(default_factory=dict)
