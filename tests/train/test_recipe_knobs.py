@@ -11,8 +11,8 @@ import torch.nn.functional as F
 import cnnlab
 from cnnlab.errors import ConfigError
 from cnnlab.train import Callback
-from cnnlab.train.checkpoint import load_checkpoint, split_prefix
 from cnnlab.train import step as step_module
+from cnnlab.train.checkpoint import load_checkpoint, split_prefix
 from cnnlab.train.step import training_loss
 
 # LeNet-5 has no batch norm and no dropout: k micro-batches of B images and one batch of k x B images give

@@ -64,7 +64,8 @@ def epoch_mix_draws(plan: MixPlan, count: int, seed: int, epoch: int) -> list[Mi
         if not plan.active or uniforms[index, 0] >= plan.mix_prob:
             draws.append(MixDraw())
         elif use_cutmix:
-            draws.append(MixDraw("cutmix", float(cutmix[index]), (float(uniforms[index, 2]), float(uniforms[index, 3]))))
+            center = (float(uniforms[index, 2]), float(uniforms[index, 3]))
+            draws.append(MixDraw("cutmix", float(cutmix[index]), center))
         else:
             draws.append(MixDraw("mixup", float(mixup[index])))
     return draws

@@ -62,7 +62,7 @@ from ..train.early_stop import EarlyStopping
 from ..train.early_stop import check as check_early_stop
 from ..train.interrupts import STOP
 from ..train.recipe import recipe_record
-from ..train.trainer import steps_per_epoch
+from ..train.step import steps_per_epoch
 from .directory import RunDir, create_run_dir
 from .predictions import write_predictions
 from .record import RunRecord

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
+
 Batch = tuple[torch.Tensor, torch.Tensor]  # (images, targets): int64 labels [B] or soft targets [B, C]
 
 
@@ -34,6 +36,15 @@ def groups(batches: Iterable[Batch], size: int, count: int) -> Iterator[list[Bat
         if len(group) < size:
             return
         yield group
+
+
+def steps_per_epoch(batches: int, accumulation: int) -> int:
+    """Optimizer steps per epoch: whole groups of `accumulation` batches; none is a ConfigError."""
+    if batches // accumulation < 1:
+        raise ConfigError(f"train.grad_accum_steps={accumulation} needs at least {accumulation} training batches per "
+                          f"epoch, and the training set makes {batches}: lower train.grad_accum_steps or "
+                          "train.batch_size (the micro-batch)")
+    return batches // accumulation
 
 
 class EagerStep:

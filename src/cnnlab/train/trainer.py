@@ -31,7 +31,6 @@ from torch import nn
 from ..config import RunConfig
 from ..data import Batches
 from ..data.mixing import Mixer, MixPlan
-from ..errors import ConfigError
 from ..evaluate.metrics import evaluate_model
 from ..optim import apply_schedule, lr_factor
 from . import distributed
@@ -51,7 +50,7 @@ from .interrupts import STOP
 from .result import EMA_KEYS, FINAL_KEYS, Divergence, EarlyStopRecord, FitResult, GraphsRecord, TrainState
 from .runtime import Runtime
 from .status import Status
-from .step import EagerStep, groups
+from .step import EagerStep, groups, steps_per_epoch
 
 LOG = logging.getLogger(__name__)
 
@@ -388,15 +387,6 @@ class Trainer:
             self.partial = Accumulator(self.runtime.device, self.steps_per_epoch)
             self.partial.load(tensors, meta["partial"], self.world)
         restore_rng(tensors)
-
-
-def steps_per_epoch(batches: int, accumulation: int) -> int:
-    """Optimizer steps per epoch: whole groups of `accumulation` batches; none is a ConfigError."""
-    if batches // accumulation < 1:
-        raise ConfigError(f"train.grad_accum_steps={accumulation} needs at least {accumulation} training batches per "
-                          f"epoch, and the training set makes {batches}: lower train.grad_accum_steps or "
-                          "train.batch_size (the micro-batch)")
-    return batches // accumulation
 
 
 def _output_features(model: nn.Module) -> int:
