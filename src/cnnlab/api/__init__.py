@@ -22,6 +22,7 @@ from .data import (
     show_samples,
     verify_data,
 )
+from .average import average
 from .exports import export
 from .pictures import (
     PathsPicture,
@@ -71,4 +72,5 @@ __all__ = [
     "show_samples", "study_plot",
     "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
     "CheckReport", "check", "lr_find",  # cnnlab check, cnnlab lr-find
+    "average",  # cnnlab average
 ]
