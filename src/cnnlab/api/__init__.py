@@ -10,6 +10,7 @@
 from ..log import printing, quiet, show_messages
 from ..runs import Run, Status, TrainResult, load_run
 from ..train.callbacks import loss_text
+from .average import average
 from .catalog import ModelEntry, bench, datasets, models, optimizers, resolved_config, summary
 from .checks import CheckReport, check, lr_find
 from .data import (
@@ -22,7 +23,6 @@ from .data import (
     show_samples,
     verify_data,
 )
-from .average import average
 from .exports import export
 from .pictures import (
     PathsPicture,

@@ -29,7 +29,8 @@ def _average(args: argparse.Namespace) -> int:
         try:
             epochs = [int(part) for part in args.epochs.split(",") if part.strip()]
         except ValueError:
-            raise ConfigError(f"--epochs takes whole numbers separated by commas (3,4,5), got '{args.epochs}'") from None
+            raise ConfigError(f"--epochs takes whole numbers separated by commas (3,4,5), "
+                              f"got '{args.epochs}'") from None
     result = api.average(args.run_dir, epochs=epochs, last=args.last, name=args.name, runs_dir=args.runs_dir,
                          overwrite=args.overwrite, device=args.device)
     record = result.record

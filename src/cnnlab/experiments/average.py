@@ -79,7 +79,7 @@ def average_run(source: Run, epochs: Sequence[int], name: str | None = None, run
                 overwrite: bool = False, device: str | None = None) -> RunDir:
     """A new run `name` (default SOURCE-avg) in `runs_dir` (default the source's folder) holding the average of
     the source's kept `epochs`, batch-norm statistics recomputed, scored on the test set."""
-    started = time.perf_counter()
+    started, now = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S")
     config = source.config
     runs_dir = Path(runs_dir) if runs_dir is not None else source.path.parent
     run = plan_run_dir(runs_dir, name or f"{source.path.name}-avg", config, overwrite)
@@ -106,7 +106,7 @@ def average_run(source: Run, epochs: Sequence[int], name: str | None = None, run
             status=Status.COMPLETED, reason=f"average of epochs {', '.join(map(str, epochs))} of {source.path.name}",
             config_hash=digest, seed=config.seed, device=runtime.describe(), versions=versions(),
             parameters=source.record.parameters, data=source.record.data, run_dir=str(run.path),
-            owner=owner_identity(), started=time.strftime("%Y-%m-%dT%H:%M:%S"), ended=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            owner=owner_identity(), started=now, ended=now,
             sessions=1, epochs_completed=max(epochs), test={k: test[k] for k in ("loss", "acc", "top5", "count")},
             wall_seconds=time.perf_counter() - started, recipe=source.record.recipe, averaged=averaged))
     finally:

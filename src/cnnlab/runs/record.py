@@ -78,7 +78,7 @@ class RunRecord:
     # the recipe knobs in use (config.yaml has them all): effective batch, label smoothing, mixing, and for an
     # EMA which weights the test score used (ema.scored: ema or raw); null when none is on
     recipe: dict | None = None
-    averaged: dict | None = None  # cnnlab average: the source run, the epochs averaged, whether batch norm was recomputed
+    averaged: dict | None = None  # cnnlab average: the source run, the epochs averaged, batch norm recomputed or not
     traceback: str | None = None  # status failed: where
     schema: str = SCHEMA  # cnnlab.run/N: the version of this layout
     extra: dict[str, Any] = field(default_factory=dict)
