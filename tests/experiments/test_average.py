@@ -64,6 +64,8 @@ def test_eval_and_predict_accept_the_averaged_run(source: Path, tmp_path: Path) 
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(image)
     done = cli("predict", str(averaged_dir), str(image), "-k", "2")
     assert done.returncode == 0, done.stderr
+    done = cli("train", "--resume", str(averaged_dir))  # no optimizer state: said, not a KeyError
+    assert done.returncode == 2 and "holds averaged weights without a training state" in done.stderr
 
 
 def test_epochs_that_were_not_kept_are_refused_naming_the_key(source: Path) -> None:

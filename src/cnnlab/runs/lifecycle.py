@@ -185,7 +185,8 @@ def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | N
         session = prepare_session(config, world=world)
         session.facts = dataclasses.replace(session.facts, checks=start_checks(session), **(facts or {}))
         runs_dir = Path(runs_dir) if runs_dir is not None else run.path.parent
-        check_writable(runs_dir, checkpoint_bytes(config.model, session.splits.spec))
+        slots = 2 + (config.train.ema_decay > 0)  # the EMA: one more copy of the weights in each checkpoint
+        check_writable(runs_dir, checkpoint_bytes(config.model, session.splits.spec, slots))
         owned = run.lock.held
         run = create_run_dir(run, runs_dir, overwrite, named)
         try:
@@ -258,6 +259,9 @@ def _resume_checkpoint(run: RunDir, which: str, config: RunConfig, allow_change:
             except DataError:
                 offer = f"\n{run.previous} is damaged too; start the run again."
         raise DataError(f"{exc}{offer}") from None
+    if "optimizer" not in meta:  # weights only: `cnnlab average` made this run
+        raise ConfigError(f"'{run.path}' holds averaged weights without a training state to continue from: train "
+                          f"its source run further, or start a new run from them with model.weights={path}")
     if not allow_change:
         _check_checkpoint_config(run, path, meta, config)
     return tensors, meta

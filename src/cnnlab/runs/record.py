@@ -170,7 +170,7 @@ class RunRecord:
 PARTS = {
     "test": {"acc": "fraction", "top5": "fraction", "loss": "number", "count": "count"},
     "final": {"train_loss": "number", "train_acc": "fraction", "val_loss": "number", "val_acc": "fraction",
-              "val_top5": "fraction"},
+              "val_top5": "fraction", "ema_val_loss": "number", "ema_val_acc": "fraction", "ema_val_top5": "fraction"},
     "freeze": {"frozen": "count", "trainable": "count"},
 }
 COUNTS = ("world_size", "parameters", "sessions", "epochs_completed", "steps", "best_epoch")
