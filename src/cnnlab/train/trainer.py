@@ -175,16 +175,14 @@ class Trainer:
             return
         started = time.perf_counter()
         val = self.evaluate(self.val_batches) if self.val_batches is not None else {}
-        if self.ema is not None and self.val_batches is not None:
-            ema = self.evaluate(self.val_batches, ema=True)
-            val.update({f"ema_{key}": ema[key] for key in ("loss", "acc", "top5")})
+        averaged = self.evaluate(self.val_batches, ema=True) if self.ema and self.val_batches is not None else {}
         row = {
             "epoch": epoch + 1, "step": self.state.step, "lr": train["lr"],
             "train_loss": train["loss"], "train_acc": train["acc"],
             "val_loss": val.get("loss"), "val_acc": val.get("acc"), "val_top5": val.get("top5"),
             "train_seconds": train["seconds"], "val_seconds": time.perf_counter() - started,
             "images_per_second": train["images_per_second"], "step_losses": train["step_losses"],
-            **{f"ema_val_{key}": val[f"ema_{key}"] for key in ("loss", "acc", "top5") if f"ema_{key}" in val},
+            **{f"ema_val_{key}": averaged[key] for key in ("loss", "acc", "top5") if key in averaged},
         }
         self.state.epoch = epoch + 1
         row["is_best"] = self._update_best(row)
