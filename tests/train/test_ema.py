@@ -11,6 +11,7 @@ import cnnlab
 from cnnlab.train import read_metrics
 from cnnlab.train.checkpoint import load_checkpoint, split_prefix
 from cnnlab.train.ema import WeightAverage
+from cnnlab.train.recipe import recipe_notes
 
 from .test_resume_and_divergence import BASE, InterruptAt, untimed
 
@@ -35,6 +36,14 @@ def test_the_average_follows_the_ema_formula_for_weights_and_batch_norm_buffers(
 
 
 EMA = [*BASE, "train.ema_decay=0.9"]
+
+
+def test_an_ema_longer_than_the_run_is_said() -> None:
+    config = cnnlab.make_config(None, ["epochs=3", "train.ema_decay=0.999"])
+    (note,) = recipe_notes(config, steps_per_epoch=20)
+    assert "about 1,000 steps and this run takes 60" in note and "about 0.833" in note
+    assert recipe_notes(config, steps_per_epoch=1000) == []
+    assert recipe_notes(cnnlab.make_config(None, ["epochs=3"]), steps_per_epoch=20) == []
 
 
 def test_ema_weights_are_checkpointed_evaluated_and_scored(tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ from ..train.distributed import World, world_from_env
 from ..train.early_stop import EarlyStopping
 from ..train.early_stop import check as check_early_stop
 from ..train.interrupts import STOP
-from ..train.recipe import recipe_record
+from ..train.recipe import recipe_notes, recipe_record
 from ..train.step import steps_per_epoch
 from .directory import RunDir, create_run_dir
 from .predictions import write_predictions
@@ -366,6 +366,8 @@ def _train_main(trainer: Trainer, session: Session, run: RunDir, started: float,
 
 
 def _say_notes(trainer: Trainer, config: RunConfig) -> None:
+    for note in recipe_notes(config, trainer.steps_per_epoch):
+        LOG.info(f"note: {note}")
     if trainer.graphs is not None and not trainer.graphs.used:
         LOG.info(f"note: {trainer.graphs.why}; training eagerly")
     beyond = sorted(e for e in config.train.keep_epochs if e > config.train.epochs)

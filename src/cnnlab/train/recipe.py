@@ -27,3 +27,14 @@ def recipe_record(config: RunConfig) -> dict[str, Any] | None:
         record["ema"] = {"decay": train.ema_decay, "scored": "ema" if train.ema_eval else "raw",
                          "reported_beside": "raw" if train.ema_eval else "ema"}
     return record or None
+
+
+def recipe_notes(config: RunConfig, steps_per_epoch: int) -> list[str]:
+    """What a user should know before the run: an EMA whose horizon, about 1 / (1 - decay) steps, is longer
+    than the run stays close to the initial weights (and those are what train.ema_eval scores)."""
+    decay, total = config.train.ema_decay, steps_per_epoch * config.train.epochs
+    if decay > 0 and total < 1 / (1 - decay):
+        return [f"train.ema_decay={decay:g} averages over about {1 / (1 - decay):,.0f} steps and this run takes "
+                f"{total:,}: its EMA weights stay close to the initial ones; about {1 - 10 / total:.3g} suits "
+                "this length"]
+    return []
