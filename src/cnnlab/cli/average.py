@@ -33,8 +33,8 @@ def _average(args: argparse.Namespace) -> int:
                               f"got '{args.epochs}'") from None
     result = api.average(args.run_dir, epochs=epochs, last=args.last, name=args.name, runs_dir=args.runs_dir,
                          overwrite=args.overwrite, device=args.device)
-    record = result.record
-    print(f"averaged epochs {', '.join(map(str, record.averaged['epochs']))} of {args.run_dir}"
-          f"{' (batch norm recomputed)' if record.averaged['batch_norm_recomputed'] else ''}: test top-1 "
-          f"{100 * record.test['acc']:.2f}% -> {result.path}")
+    averaged, test = result.record.averaged or {}, result.record.test or {}
+    print(f"averaged epochs {', '.join(map(str, averaged['epochs']))} of {args.run_dir}"
+          f"{' (batch norm recomputed)' if averaged['batch_norm_recomputed'] else ''}: test top-1 "
+          f"{100 * test['acc']:.2f}% -> {result.path}")
     return 0

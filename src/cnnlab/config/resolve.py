@@ -91,8 +91,8 @@ def _plain_section(cls: type, section: str, values: Layer) -> Any:
 
 def _augment(config: AugmentConfig, dataset: str) -> AugmentConfig:
     """Fill unset augmentation fields from the dataset's recipe (or switch all off when disabled)."""
-    kept = {"pca_lighting_scale": config.pca_lighting_scale}  # how, not whether: no dataset recipe sets it
-    kept.update({k: getattr(config, k) for k in MIXING})  # no dataset recipe mixes either
+    # how, not whether: no dataset recipe sets it; nor does any recipe mix batches
+    kept: dict[str, Any] = {"pca_lighting_scale": config.pca_lighting_scale, **{k: getattr(config, k) for k in MIXING}}
     if not config.enabled:
         return AugmentConfig(enabled=False, **AUGMENT_OFF, **{**kept, **MIXING_OFF})
     recipe = {**AUGMENT_OFF, **dataset_defaults(dataset).augment}

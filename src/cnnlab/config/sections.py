@@ -133,7 +133,7 @@ class AugmentConfig:
 AUGMENT_OFF = {"hflip": False, "crop_padding": 0, "rotation": 0.0, "scale": (1.0, 1.0), "color_jitter": 0.0,
                "erasing": 0.0, "pca_lighting": 0.0}
 MIXING = ("mixup_alpha", "cutmix_alpha", "mix_prob", "mix_switch_prob")  # batch mixing: set by the user only
-MIXING_OFF = {"mixup_alpha": 0.0, "cutmix_alpha": 0.0}
+MIXING_OFF: dict[str, Any] = {"mixup_alpha": 0.0, "cutmix_alpha": 0.0}
 
 
 @dataclass(frozen=True)

@@ -56,11 +56,12 @@ def epoch_mix_draws(plan: MixPlan, count: int, seed: int, epoch: int) -> list[Mi
     """The draws of an epoch's `count` batches, a pure function of (plan, count, seed, epoch)."""
     generator = np.random.default_rng([seed % 2**64, epoch, MIX_STREAM])
     uniforms = generator.random((count, 4))  # mixed?, CutMix?, centre row, centre column
-    mixup = generator.beta(plan.mixup_alpha, plan.mixup_alpha, count) if plan.mixup_alpha > 0 else None
-    cutmix = generator.beta(plan.cutmix_alpha, plan.cutmix_alpha, count) if plan.cutmix_alpha > 0 else None
+    on_mixup, on_cutmix = plan.mixup_alpha > 0, plan.cutmix_alpha > 0  # a kind that is off draws nothing
+    mixup = generator.beta(plan.mixup_alpha, plan.mixup_alpha, count) if on_mixup else np.ones(count)
+    cutmix = generator.beta(plan.cutmix_alpha, plan.cutmix_alpha, count) if on_cutmix else np.ones(count)
     draws = []
     for index in range(count):
-        use_cutmix = cutmix is not None and (mixup is None or uniforms[index, 1] < plan.switch_prob)
+        use_cutmix = on_cutmix and (not on_mixup or uniforms[index, 1] < plan.switch_prob)
         if not plan.active or uniforms[index, 0] >= plan.mix_prob:
             draws.append(MixDraw())
         elif use_cutmix:

@@ -15,14 +15,16 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
 from ..config import HASH_SCHEME, config_hash
+from ..data import Batches
 from ..errors import ConfigError
 from ..evaluate.metrics import evaluate_model
 from ..io import owner_identity
@@ -44,6 +46,7 @@ def chosen_epochs(source: Run, epochs: Sequence[int] | None, last: int | None) -
         if not 1 <= last <= completed:
             raise ConfigError(f"--last {last}: the run trained {completed} epochs; give 1 to {completed}")
         epochs = range(completed - last + 1, completed + 1)
+    assert epochs is not None
     chosen = sorted(set(epochs))
     missing = [e for e in chosen if not RunDir(source.path).epoch_checkpoint(e).is_file()]
     if missing:
@@ -71,6 +74,11 @@ def average_weights(paths: Sequence[Path]) -> dict[str, torch.Tensor]:
             ((name, t / len(paths) if t.is_floating_point() else t) for name, t in total.items())}
 
 
+def _in_order(batches: Batches) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    """One pass over `batches` in order, as evaluation reads them."""
+    return cast(Iterable[tuple[torch.Tensor, torch.Tensor]], batches)
+
+
 def has_batch_norm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
@@ -89,9 +97,9 @@ def average_run(source: Run, epochs: Sequence[int], name: str | None = None, run
     load_trained_weights(model, average_weights(paths), paths[-1])
     recomputed = has_batch_norm(model)
     if recomputed:
-        update_bn(source.batches("train", device)[0], model, runtime.device)
+        update_bn(_in_order(source.batches("train", device)[0]), model, runtime.device)
     test_batches, _ = source.batches("test", device)
-    test = evaluate_model(model.eval(), test_batches, source.spec.num_classes, runtime.autocast)
+    test = evaluate_model(model.eval(), _in_order(test_batches), source.spec.num_classes, runtime.autocast)
     averaged = {"source": str(source.path), "epochs": list(epochs), "batch_norm_recomputed": recomputed}
     run = create_run_dir(run, runs_dir, overwrite, named=True)
     try:

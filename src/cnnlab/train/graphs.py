@@ -68,7 +68,7 @@ def sgd_update(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], bu
 class GraphStep:
     """Callable like Trainer._step: (images, labels) -> (loss, logits), both detached device tensors."""
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.SGD, autocast_dtype: torch.dtype | None,
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, autocast_dtype: torch.dtype | None,
                  label_smoothing: float = 0.0) -> None:
         self.model, self.optimizer, self.dtype = model, optimizer, autocast_dtype
         self.label_smoothing = label_smoothing
