@@ -98,7 +98,8 @@ def test_augmentation_recipe_comes_from_the_dataset_and_is_written_out() -> None
     assert (off.hflip, off.crop_padding) == (False, 0)
     assert to_dict(load_config(None, ["data=cifar10"]))["augment"] == {
         "enabled": True, "hflip": True, "crop_padding": 4, "rotation": 0.0, "scale": [1.0, 1.0], "color_jitter": 0.0,
-        "erasing": 0.0, "pca_lighting": 0.0, "pca_lighting_scale": "sqrt"}
+        "erasing": 0.0, "pca_lighting": 0.0, "pca_lighting_scale": "sqrt", "mixup_alpha": 0.0, "cutmix_alpha": 0.0,
+        "mix_prob": 1.0, "mix_switch_prob": 0.5}
     caltech = load_config(None, ["data=caltech101"]).augment
     assert caltech.scale == (0.25, 1.0) and caltech.hflip is True
 

@@ -10,6 +10,7 @@
 from ..log import printing, quiet, show_messages
 from ..runs import Run, Status, TrainResult, load_run
 from ..train.callbacks import loss_text
+from .average import average
 from .catalog import ModelEntry, bench, datasets, models, optimizers, resolved_config, summary
 from .checks import CheckReport, check, lr_find
 from .data import (
@@ -73,4 +74,5 @@ __all__ = [
     "show_samples", "study_plot",
     "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
     "CheckReport", "check", "lr_find",  # cnnlab check, cnnlab lr-find
+    "average",  # cnnlab average
 ]

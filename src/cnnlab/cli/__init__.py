@@ -17,9 +17,9 @@ from .. import api
 from .._version import __version__
 from ..errors import CnnlabError, out_of_memory
 from ..io import DISK_ERRORS, storage_error
-from . import catalog, checks, data, export, optim, studies, training, transfer, tune, viz
+from . import average, catalog, checks, data, export, optim, studies, training, transfer, tune, viz
 
-GROUPS = (training, checks, catalog, data, viz, optim, studies, tune, transfer, export)
+GROUPS = (training, checks, catalog, data, viz, optim, studies, tune, transfer, export, average)
 
 
 def run() -> None:

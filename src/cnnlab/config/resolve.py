@@ -22,6 +22,8 @@ from .layers import (
 )
 from .sections import (
     AUGMENT_OFF,
+    MIXING,
+    MIXING_OFF,
     AugmentConfig,
     DataConfig,
     ModelConfig,
@@ -89,10 +91,10 @@ def _plain_section(cls: type, section: str, values: Layer) -> Any:
 
 def _augment(config: AugmentConfig, dataset: str) -> AugmentConfig:
     """Fill unset augmentation fields from the dataset's recipe (or switch all off when disabled)."""
-    # how, not whether: no dataset recipe sets it
-    kept: dict[str, Any] = {"pca_lighting_scale": config.pca_lighting_scale}
+    # how, not whether: no dataset recipe sets it; nor does any recipe mix batches
+    kept: dict[str, Any] = {"pca_lighting_scale": config.pca_lighting_scale, **{k: getattr(config, k) for k in MIXING}}
     if not config.enabled:
-        return AugmentConfig(enabled=False, **AUGMENT_OFF, **kept)
+        return AugmentConfig(enabled=False, **AUGMENT_OFF, **{**kept, **MIXING_OFF})
     recipe = {**AUGMENT_OFF, **dataset_defaults(dataset).augment}
     values: dict[str, Any] = {k: getattr(config, k) for k in AUGMENT_OFF}
     return AugmentConfig(enabled=True, **{k: recipe[k] if v is None else v for k, v in values.items()}, **kept)

@@ -103,6 +103,14 @@ class AugmentConfig:
     # eigenvalues of the RGB covariance in [0, 1] units: sqrt = sqrt(lambda_i), the spread along p_i, so sigma
     # does not depend on the pixel units; eigenvalue = lambda_i, the paper's formula read literally (data/augment.py)
     pca_lighting_scale: Literal["sqrt", "eigenvalue"] = "sqrt"
+    # batch-wise mixing on the device with soft targets (data/mixing.py); accuracy still counts the hard label.
+    # mixup (Zhang et al. 2018): x = lam x_i + (1 - lam) x_j, y likewise, lam ~ Beta(alpha, alpha); 0 is off (timm: 0.8)
+    mixup_alpha: float = 0.0
+    # CutMix (Yun et al. 2019): a box of image j pasted into image i, lam ~ Beta(alpha, alpha) sets its size and
+    # the targets take the box's real area (after clipping at the border); 0 is off (timm: 1.0)
+    cutmix_alpha: float = 0.0
+    mix_prob: float = 1.0  # probability that a training batch is mixed (when mixup or cutmix is on)
+    mix_switch_prob: float = 0.5  # with both on: probability that a mixed batch uses CutMix rather than mixup
 
     def __post_init__(self) -> None:
         _check(self.crop_padding is None or self.crop_padding >= 0, "augment.crop_padding", self.crop_padding, ">= 0")
@@ -114,10 +122,18 @@ class AugmentConfig:
         _check(self.erasing is None or 0 <= self.erasing <= 1, "augment.erasing", self.erasing, "in [0, 1]")
         _check(self.pca_lighting is None or 0 <= self.pca_lighting <= 1, "augment.pca_lighting", self.pca_lighting,
                "in [0, 1] (the paper's 0.1)")
+        for key in ("mixup_alpha", "cutmix_alpha"):
+            value = getattr(self, key)
+            _check(math.isfinite(value) and value >= 0, f"augment.{key}", value, ">= 0 (0 is off)")
+        for key in ("mix_prob", "mix_switch_prob"):
+            value = getattr(self, key)
+            _check(0 <= value <= 1, f"augment.{key}", value, "a probability in [0, 1]")
 
 
 AUGMENT_OFF: dict[str, Any] = {"hflip": False, "crop_padding": 0, "rotation": 0.0, "scale": (1.0, 1.0),
                                "color_jitter": 0.0, "erasing": 0.0, "pca_lighting": 0.0}
+MIXING = ("mixup_alpha", "cutmix_alpha", "mix_prob", "mix_switch_prob")  # batch mixing: set by the user only
+MIXING_OFF: dict[str, Any] = {"mixup_alpha": 0.0, "cutmix_alpha": 0.0}
 
 
 @dataclass(frozen=True)
@@ -187,6 +203,19 @@ class TrainConfig:
     # the digits demo trains at 40-100 x ln 10 and is caught; a sound run stays below 1-2 x); null: NaN/Inf only
     divergence_threshold: float | None = 20.0
     keep_epochs: tuple[int, ...] = ()  # also keep the weights after these epochs (checkpoints/epoch_NNNN)
+    # micro-batches of batch_size whose gradients are summed before one optimizer step: the effective batch is
+    # batch_size x grad_accum_steps. A "step" (steps in run.json, steps.csv, per-iteration schedules) is one
+    # optimizer step; an epoch's leftover micro-batches that fill no whole step are dropped, as a last partial batch
+    grad_accum_steps: int = 1
+    # cross-entropy's label_smoothing (Szegedy et al. 2016): targets (1 - e) y + e / C; the training loss only
+    # (validation and test losses stay the plain cross-entropy)
+    label_smoothing: float = 0.0
+    # an exponential moving average of the weights and batch-norm buffers after every optimizer step
+    # (torch.optim.swa_utils.AveragedModel): ema = decay x ema + (1 - decay) x weights; 0 is off (timm: 0.9998)
+    ema_decay: float = 0.0
+    # with ema_decay: score validation ('best') and the test set with the EMA weights (the raw weights' validation
+    # metrics are reported beside them); false: score the raw weights and report the EMA's beside them
+    ema_eval: bool = True
 
     def __post_init__(self) -> None:
         _check(self.epochs > 0, "train.epochs", self.epochs, "> 0")
@@ -202,6 +231,20 @@ class TrainConfig:
                self.mlflow_experiment, "an experiment name or null")
         _check(self.batch_size == "full" or self.batch_size > 0, "train.batch_size", self.batch_size, "> 0 or full")
         _check(self.eval_batch_size > 0, "train.eval_batch_size", self.eval_batch_size, "> 0")
+        _check(0 <= self.label_smoothing < 1, "train.label_smoothing", self.label_smoothing, "in [0, 1)")
+        _check(0 <= self.ema_decay < 1, "train.ema_decay", self.ema_decay, "in [0, 1) (0 is off; 0.999 is usual)")
+        self._check_accumulation()
+
+    def _check_accumulation(self) -> None:
+        steps = self.grad_accum_steps
+        _check(isinstance(steps, int) and steps >= 1, "train.grad_accum_steps", steps, "a whole number >= 1")
+        if steps > 1 and self.batch_size == "full":
+            raise ConfigError("train.grad_accum_steps cannot apply to train.batch_size=full (one batch of the whole "
+                              "training set per step leaves nothing to accumulate): set a batch_size, the "
+                              "micro-batch, so that batch_size x grad_accum_steps is the batch you want")
+        if steps > 1 and self.graphs:
+            raise ConfigError("train.grad_accum_steps > 1 cannot run with train.graphs=true (the CUDA graph captures "
+                              "one batch per step): set train.graphs=false, or train.grad_accum_steps=1")
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ from ..train.distributed import World, world_from_env
 from ..train.early_stop import EarlyStopping
 from ..train.early_stop import check as check_early_stop
 from ..train.interrupts import STOP
+from ..train.recipe import recipe_notes, recipe_record
+from ..train.step import steps_per_epoch
 from .directory import RunDir, create_run_dir
 from .predictions import write_predictions
 from .record import RunRecord
@@ -168,7 +170,8 @@ def prepare_session(config: RunConfig, resuming: bool = False, world: World = di
         reset_head(model)
     if config.model.freeze != "none":  # on resume too: requires_grad is not part of a checkpoint
         facts = dataclasses.replace(facts, freeze={"mode": config.model.freeze, **freeze(model, config.model.freeze)})
-    train_batch_size(config.train.batch_size, len(splits.train))
+    steps_per_epoch(len(splits.train) // train_batch_size(config.train.batch_size, len(splits.train)),
+                    config.train.grad_accum_steps)  # refused before the run directory exists
     return Session(config, runtime, splits, model, facts)
 
 
@@ -188,7 +191,8 @@ def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | N
         session = prepare_session(config, world=world)
         session.facts = dataclasses.replace(session.facts, checks=start_checks(session), **(facts or {}))
         runs_dir = Path(runs_dir) if runs_dir is not None else run.path.parent
-        check_writable(runs_dir, checkpoint_bytes(config.model, session.splits.spec))
+        slots = 2 + (config.train.ema_decay > 0)  # the EMA: one more copy of the weights in each checkpoint
+        check_writable(runs_dir, checkpoint_bytes(config.model, session.splits.spec, slots))
         owned = run.lock.held
         run = create_run_dir(run, runs_dir, overwrite, named)
         try:
@@ -262,6 +266,9 @@ def _resume_checkpoint(run: RunDir, which: str, config: RunConfig,
             except DataError:
                 offer = f"\n{run.previous} is damaged too; start the run again."
         raise DataError(f"{exc}{offer}") from None
+    if "optimizer" not in meta:  # weights only: `cnnlab average` made this run
+        raise ConfigError(f"'{run.path}' holds averaged weights without a training state to continue from: train "
+                          f"its source run further, or start a new run from them with model.weights={path}")
     if not allow_change:
         _check_checkpoint_config(run, path, meta, config)
     return tensors, meta
@@ -310,7 +317,7 @@ def _trainer(session: Session, run: RunDir | None, checkpoint: tuple[dict[str, A
     stopping: list[Callback] = [EarlyStopping(config.stop)] if config.stop.criterion != "none" else []
     standard: list[Callback] = []
     if world.main and run is not None:  # rank 0 writes the run directory; the others have none
-        standard = [Console(), MetricsCSV(run.metrics_path), StepLosses(run.steps_path),
+        standard = [Console(), MetricsCSV(run.metrics_path, ema=config.train.ema_decay > 0), StepLosses(run.steps_path),
                     Checkpointer(run.checkpoints, config_hash(config), config.train.keep_epochs)]
         if config.train.tensorboard:
             standard.append(TensorBoard(run.path / "tensorboard", hparams_of(tracking.params_plain(config))))
@@ -352,7 +359,7 @@ def _train_main(trainer: Trainer, session: Session, run: RunDir, started: float,
         started=base.started or time.strftime("%Y-%m-%dT%H:%M:%S"), sessions=base.sessions + 1, ended=None,
         traceback=None, world_size=facts.world_size, weights=facts.weights, freeze=facts.freeze,
         skipped_files=facts.skipped_files, data_notes=facts.data_notes,
-        checks=facts.checks or base.checks, lr_find=facts.lr_find or base.lr_find,
+        checks=facts.checks or base.checks, lr_find=facts.lr_find or base.lr_find, recipe=recipe_record(config),
     ))
     result: FitResult | None = None
     with STOP.watching():  # until run.json is final: a signal after the last epoch lets the run finish
@@ -383,6 +390,8 @@ def _run_end(trainer: Trainer, record: RunRecord) -> None:
 
 
 def _say_notes(trainer: Trainer, config: RunConfig) -> None:
+    for note in recipe_notes(config, trainer.steps_per_epoch):
+        LOG.info(f"note: {note}")
     if trainer.graphs is not None and not trainer.graphs.used:
         LOG.info(f"note: {trainer.graphs.why}; training eagerly")
     beyond = sorted(e for e in config.train.keep_epochs if e > config.train.epochs)
@@ -423,15 +432,18 @@ def _record_failure(run: RunDir, record: RunRecord, result: FitResult | None, tr
 
 def _score_test(trainer: Trainer, run: RunDir, session: Session) -> dict[str, float]:
     config, splits = session.config, session.splits
+    ema = trainer.scores_ema  # train.ema_eval: the EMA weights are the run's (recipe.ema.scored in run.json)
     if restores_best(config) and run.best.is_file():
         tensors, _ = load_checkpoint(run.best)
         trainer.model.load_state_dict(split_prefix(tensors, "model."))
+        if trainer.ema is not None:
+            trainer.ema.load(tensors)
     evaluation = LoaderSpec.for_evaluation(config)
     metrics = trainer.evaluate(make_batches(splits.test, splits.spec, evaluation, session.runtime, splits.cache),
-                               per_image=True)
+                               per_image=True, ema=ema)
     scored = {"test": metrics}  # for the verdicts: two runs compared image by image, on test and validation,
     if splits.val is not None:  # with the weights the test score used (what a greedy search carries forward)
         scored["val"] = trainer.evaluate(make_batches(splits.val, splits.spec, evaluation, session.runtime,
-                                                      splits.cache), per_image=True)
+                                                      splits.cache), per_image=True, ema=ema)
     write_predictions(run.path, scored)
     return {k: metrics[k] for k in ("loss", "acc", "top5", "count")}

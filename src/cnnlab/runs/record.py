@@ -76,6 +76,10 @@ class RunRecord:
     data_notes: list[str] | None = None  # what the data scan left out and why (hidden files, links)
     checks: dict[str, Any] | None = None  # train/checks.py at the start: initial_loss, labels, balance, inputs, leakage
     lr_find: dict[str, Any] | None = None  # optim.lr=find: the range test's suggestion and where its plot is
+    # the recipe knobs in use (config.yaml has them all): effective batch, label smoothing, mixing, and for an
+    # EMA which weights the test score used (ema.scored: ema or raw); null when none is on
+    recipe: dict[str, Any] | None = None
+    averaged: dict[str, Any] | None = None  # cnnlab average: the source run, the epochs averaged, batch norm recomputed or not
     traceback: str | None = None  # status failed: where
     schema: str = SCHEMA  # cnnlab.run/N: the version of this layout
     extra: dict[str, Any] = field(default_factory=dict)
@@ -167,7 +171,7 @@ class RunRecord:
 PARTS = {
     "test": {"acc": "fraction", "top5": "fraction", "loss": "number", "count": "count"},
     "final": {"train_loss": "number", "train_acc": "fraction", "val_loss": "number", "val_acc": "fraction",
-              "val_top5": "fraction"},
+              "val_top5": "fraction", "ema_val_loss": "number", "ema_val_acc": "fraction", "ema_val_top5": "fraction"},
     "freeze": {"frozen": "count", "trainable": "count"},
 }
 COUNTS = ("world_size", "parameters", "sessions", "epochs_completed", "steps", "best_epoch")

@@ -101,12 +101,19 @@ class Run:
 
     def model(self, checkpoint: str = "auto", device: str | torch.device = "cpu") -> nn.Module:
         """The network with the weights of `checkpoint` ('best', 'last', 'previous', a file path, or 'auto':
-        those the run's own test score used), in eval mode."""
+        those the run's own test score used), in eval mode: the EMA weights in it when the run scored those
+        (train.ema_decay with train.ema_eval)."""
         path = checkpoint_path(RunDir(self.path), checkpoint, self.config)
         tensors, _ = load_checkpoint(path)
         model = make_model(self.config.model, self.spec, Runtime(torch.device(device), None, False))
-        load_trained_weights(model, split_prefix(tensors, "model."), path)
+        load_trained_weights(model, split_prefix(tensors, weights_prefix(self.config, tensors)), path)
         return model.eval()
+
+
+def weights_prefix(config: RunConfig, tensors: dict[str, torch.Tensor]) -> str:
+    """'ema.' when the run scores its EMA weights and the checkpoint holds them, else 'model.'."""
+    scores_ema = config.train.ema_decay > 0 and config.train.ema_eval
+    return "ema." if scores_ema and any(name.startswith("ema.") for name in tensors) else "model."
 
 
 def load_trained_weights(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:

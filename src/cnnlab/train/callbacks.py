@@ -18,7 +18,7 @@ from ..io import atomic_write_text, storage_error
 from ..log import get as get_logger
 from ..log import on_terminal
 from .hooks import Callback, TrainerView
-from .result import FitResult
+from .result import EMA_KEYS, FitResult
 from .status import Status
 
 LOG = get_logger(__name__)
@@ -27,6 +27,7 @@ METRIC_COLUMNS = (
     "epoch", "step", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_top5",
     "train_seconds", "val_seconds", "images_per_second",
 )
+EMA_COLUMNS = EMA_KEYS  # train.ema_decay: the averaged weights' validation loss, top-1, top-5
 
 __all__ = ["METRIC_COLUMNS", "Callback", "Checkpointer", "Console", "MetricsCSV", "StepLosses", "TensorBoard",
            "hparams_of", "loss_text", "read_metrics", "read_step_losses"]
@@ -34,20 +35,21 @@ __all__ = ["METRIC_COLUMNS", "Callback", "Checkpointer", "Console", "MetricsCSV"
 
 class MetricsCSV(Callback):
     """metrics.csv: one row per epoch. On resume, rows after the checkpoint's epoch are dropped, so the
-    file always agrees with the weights."""
+    file always agrees with the weights. `ema`: the EMA weights' validation columns too (train.ema_decay)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, ema: bool = False) -> None:
         self.path = Path(path)
+        self.columns = METRIC_COLUMNS + (EMA_COLUMNS if ema else ())
 
     def on_fit_start(self, trainer: TrainerView) -> None:
         rows = read_metrics(self.path) if self.path.exists() else []
         kept = [row for row in rows if int(row["epoch"]) <= trainer.state.epoch]
-        _rewrite_csv(self.path, METRIC_COLUMNS, [{k: _format(row.get(k)) for k in METRIC_COLUMNS} for row in kept])
+        _rewrite_csv(self.path, self.columns, [{k: _format(row.get(k)) for k in self.columns} for row in kept])
 
     def on_epoch_end(self, trainer: TrainerView, row: dict[str, Any]) -> None:
         with _appending(self.path) as handle:
-            csv.DictWriter(handle, METRIC_COLUMNS, extrasaction="ignore").writerow(
-                {key: _format(row.get(key)) for key in METRIC_COLUMNS}
+            csv.DictWriter(handle, self.columns, extrasaction="ignore").writerow(
+                {key: _format(row.get(key)) for key in self.columns}
             )
 
 
@@ -149,7 +151,7 @@ class Console(Callback):
             if self.task is not None:
                 self.progress.remove_task(self.task)
             self.task = self.progress.add_task(
-                "train", total=len(trainer.train_batches), epoch=f"{epoch + 1}/{trainer.epochs}",
+                "train", total=trainer.steps_per_epoch, epoch=f"{epoch + 1}/{trainer.epochs}",
                 loss="-", acc="-", speed="",
             )
 
@@ -211,7 +213,7 @@ class Checkpointer(Callback):
     def _weights(self, trainer: TrainerView, row: dict[str, Any], path: Path) -> None:
         from .checkpoint import save_checkpoint
 
-        weights = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
+        weights = trainer.weight_tensors()  # model.*, and ema.* with train.ema_decay
         metrics = {k: v for k, v in row.items() if k not in ("is_best", "step_losses")}
         meta = {"epoch": row["epoch"], "monitor": trainer.monitor, "metrics": metrics, "config_hash": self.config_hash,
                 "config_hash_scheme": HASH_SCHEME}

@@ -24,8 +24,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .step import training_loss
 
 WARMUP_STEPS = 3
 
@@ -65,8 +66,10 @@ def sgd_update(params: list[torch.Tensor], grads: list[torch.Tensor], buffers: l
 class GraphStep:
     """Callable like Trainer._step: (images, labels) -> (loss, logits), both detached device tensors."""
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, autocast_dtype: torch.dtype | None) -> None:
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, autocast_dtype: torch.dtype | None,
+                 label_smoothing: float = 0.0) -> None:
         self.model, self.optimizer, self.dtype = model, optimizer, autocast_dtype
+        self.label_smoothing = label_smoothing
         device = next(model.parameters()).device
         self.rates = [torch.zeros((), device=device) for _ in optimizer.param_groups]
         self.taken = 0
@@ -100,7 +103,7 @@ class GraphStep:
         enabled = self.dtype is not None
         with torch.autocast("cuda", dtype=self.dtype or torch.bfloat16, enabled=enabled, cache_enabled=False):
             logits = self.model(images)
-            loss = F.cross_entropy(logits.float(), labels)
+            loss = training_loss(logits, labels, self.label_smoothing)  # labels: hard, or mixing's soft targets
         loss.backward()
         return loss.detach(), logits.detach()
 

@@ -36,11 +36,14 @@ class TrainerView(Protocol):
     train_batches: Batches
     val_batches: Batches | None
     progress_seconds: float  # how often on_progress is called (and the loss is read mid-epoch)
+    steps_per_epoch: int  # optimizer steps per epoch (train.grad_accum_steps batches each)
 
     @property
     def monitor(self) -> str: ...
 
     def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]: ...
+
+    def weight_tensors(self) -> dict[str, torch.Tensor]: ...
 
     def request_stop(self, reason: str, early_stop: EarlyStopRecord | None = None) -> None: ...
 

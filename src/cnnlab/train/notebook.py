@@ -48,7 +48,7 @@ class NotebookProgress(Callback):
         self.handle = display(self._bundle(), raw=True, display_id=True)
 
     def on_epoch_start(self, trainer: TrainerView, epoch: int) -> None:
-        self.live = {"epoch": epoch + 1, "step": 0, "steps": len(trainer.train_batches), "loss": None, "acc": None,
+        self.live = {"epoch": epoch + 1, "step": 0, "steps": trainer.steps_per_epoch, "loss": None, "acc": None,
                      "speed": None}
         self._draw(force=True)
 

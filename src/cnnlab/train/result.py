@@ -78,6 +78,7 @@ class GraphsRecord:
 
 
 FINAL_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5")
+EMA_KEYS = ("ema_val_loss", "ema_val_acc", "ema_val_top5")  # train.ema_decay: the averaged weights' validation
 
 
 @dataclass(frozen=True)

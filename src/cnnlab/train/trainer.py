@@ -26,11 +26,11 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import RunConfig
 from ..data import Batches
+from ..data.mixing import Mixer, MixPlan
 from ..evaluate.metrics import evaluate_model
 from ..optim import apply_schedule, lr_factor
 from . import distributed
@@ -42,12 +42,15 @@ from .checkpoint import (
     rng_tensors,
     split_prefix,
 )
+from .ema import PREFIX as EMA_PREFIX
+from .ema import WeightAverage
 from .graphs import GraphStep, graph_support
 from .hooks import Callback
 from .interrupts import STOP
-from .result import FINAL_KEYS, Divergence, EarlyStopRecord, FitResult, GraphsRecord, TrainState
+from .result import EMA_KEYS, FINAL_KEYS, Divergence, EarlyStopRecord, FitResult, GraphsRecord, TrainState
 from .runtime import Runtime
 from .status import Status
+from .step import EagerStep, groups, steps_per_epoch
 
 LOG = logging.getLogger(__name__)
 
@@ -89,11 +92,17 @@ class Trainer:
         self.divergence: Divergence | None = None
         self.graphs: GraphsRecord | None = None
         self.graph_step: GraphStep | None = None
+        smoothing = config.train.label_smoothing
         if config.train.graphs:
             why = graph_support(runtime.device, train_batches, optimizer, self.compiled, world.active)
             self.graphs = GraphsRecord(used=why is None, why=why)
             if why is None:
-                self.graph_step = GraphStep(model, optimizer, runtime.amp_dtype)
+                self.graph_step = GraphStep(model, optimizer, runtime.amp_dtype, smoothing)
+        self.accumulation = config.train.grad_accum_steps
+        self.steps_per_epoch = steps_per_epoch(len(train_batches), self.accumulation)
+        self.eager_step = EagerStep(self.forward_model, optimizer, runtime.autocast, smoothing)
+        self.mixer = Mixer(MixPlan.from_config(config.augment), len(train_batches), config.seed)
+        self.ema = WeightAverage(model, config.train.ema_decay) if config.train.ema_decay > 0 else None
 
     # ------------------------------------------------------------------------------------------ loop
     def fit(self) -> FitResult:
@@ -141,11 +150,12 @@ class Trainer:
         state = self.state
         status, reason = self.ending or (Status.COMPLETED,
                                          f"trained {state.epoch} epoch{'' if state.epoch == 1 else 's'}")
-        images = state.step * self.train_batches.batch_size
+        images = state.step * self.train_batches.batch_size * self.accumulation
         last = state.history[-1] if state.history else {}
+        keys = FINAL_KEYS + (EMA_KEYS if self.ema is not None else ())
         return FitResult(
             status=status, reason=reason, epochs=state.epoch, steps=state.step, best_epoch=state.best_epoch,
-            monitor=self.monitor, final={key: last.get(key) for key in FINAL_KEYS},
+            monitor=self.monitor, final={key: last.get(key) for key in keys},
             train_seconds=state.train_seconds,
             images_per_second=images / state.train_seconds if state.train_seconds > 0 else 0.0,
             history=tuple(dict(row) for row in state.history), interrupt_signal=self.interrupt_signal,
@@ -166,12 +176,14 @@ class Trainer:
             return
         started = time.perf_counter()
         val = self.evaluate(self.val_batches) if self.val_batches is not None else {}
+        averaged = self.evaluate(self.val_batches, ema=True) if self.ema and self.val_batches is not None else {}
         row = {
             "epoch": epoch + 1, "step": self.state.step, "lr": train["lr"],
             "train_loss": train["loss"], "train_acc": train["acc"],
             "val_loss": val.get("loss"), "val_acc": val.get("acc"), "val_top5": val.get("top5"),
             "train_seconds": train["seconds"], "val_seconds": time.perf_counter() - started,
             "images_per_second": train["images_per_second"], "step_losses": train["step_losses"],
+            **{f"ema_val_{key}": averaged[key] for key in ("loss", "acc", "top5") if key in averaged},
         }
         self.state.epoch = epoch + 1
         row["is_best"] = self._update_best(row)
@@ -181,7 +193,7 @@ class Trainer:
     def train_epoch(self, epoch: int) -> dict[str, Any] | None:
         """One epoch (or the rest of an interrupted one): loss, acc, lr, seconds, img/s and every step's
         loss; None when the run ended in it instead (interrupted or diverged: `ending` says which)."""
-        steps = len(self.train_batches)
+        steps = self.steps_per_epoch
         acc = self.partial or Accumulator(self.runtime.device, steps)
         self.partial = None
         started = time.perf_counter()
@@ -207,16 +219,17 @@ class Trainer:
         """The epoch's remaining steps, until its end or the end of the run (an interrupt, or NaN/Inf seen
         at a progress report)."""
         self.model.train()
-        steps = len(self.train_batches)
+        steps, accumulation = self.steps_per_epoch, self.accumulation
         schedule, history = self.config.schedule, self.state.history
         apply_schedule(self.optimizer, lr_factor(schedule, epoch, self.epochs, history))
         next_report = started + self.progress_seconds
-        for images, labels in self.train_batches.batches(epoch, self.state.step_in_epoch):
+        micro = self.train_batches.batches(epoch, self.state.step_in_epoch * accumulation)
+        for group in groups(micro, accumulation, steps - self.state.step_in_epoch):
             if schedule.per_iteration:  # a Python float per step: no device sync
                 position = epoch + self.state.step_in_epoch / steps
                 apply_schedule(self.optimizer, lr_factor(schedule, position, self.epochs, history))
-            loss, logits = (self.graph_step or self._step)(images, labels)
-            acc.add(self.state.step_in_epoch, loss, logits, labels)
+            loss, logits, labels = self._step(group, epoch)
+            acc.add(self.state.step_in_epoch, loss, logits, labels)  # accuracy: the hard labels, mixed or not
             self.state.step += 1
             self.state.step_in_epoch += 1
             if self._interrupt_agreed():
@@ -228,14 +241,18 @@ class Trainer:
                     return
                 next_report = time.perf_counter() + self.progress_seconds
 
-    def _step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with self.runtime.autocast():
-            logits = self.forward_model(images)
-            loss = F.cross_entropy(logits.float(), labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach(), logits.detach()
+    def _step(self, group: list[tuple[torch.Tensor, torch.Tensor]],
+              epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimizer step over a group of micro-batches, each mixed (mixup/CutMix) by its index in the
+        epoch: (mean loss, logits, hard labels)."""
+        first = self.state.step_in_epoch * self.accumulation
+        inputs = [self.mixer(images, labels, self.num_classes, epoch, first + index)
+                  for index, (images, labels) in enumerate(group)]
+        loss, logits = self.graph_step(*inputs[0]) if self.graph_step else self.eager_step(inputs)
+        if self.ema is not None:
+            self.ema.update(self.model)
+        labels = group[0][1] if len(group) == 1 else torch.cat([labels for _, labels in group])
+        return loss, logits, labels
 
     def _report(self, acc: Accumulator, started: float, epoch: int) -> None:
         """on_progress from one read of the device sums. A NaN/Inf loss seen here ends the run at once; the
@@ -295,9 +312,17 @@ class Trainer:
         self.divergence = Divergence(rule, epoch + 1, self.state.step,
                                      loss_mean if math.isfinite(loss_mean) else str(loss_mean), limit)
 
-    def evaluate(self, batches: Batches, confusion: bool = False, per_image: bool = False) -> dict[str, Any]:
-        return evaluate_model(self.eval_model, batches, self.num_classes, self.runtime.autocast, confusion,
+    def evaluate(self, batches: Batches, confusion: bool = False, per_image: bool = False,
+                 ema: bool = False) -> dict[str, Any]:
+        """Metrics of the model on `batches`; `ema`: of the averaged weights (train.ema_decay)."""
+        model = self.ema.module if ema else self.eval_model
+        return evaluate_model(model, batches, self.num_classes, self.runtime.autocast, confusion,
                               per_image=per_image)
+
+    @property
+    def scores_ema(self) -> bool:
+        """Whether 'best' and the test score use the EMA weights (train.ema_eval with train.ema_decay)."""
+        return self.ema is not None and self.config.train.ema_eval
 
     @property
     def monitor(self) -> str:
@@ -310,7 +335,7 @@ class Trainer:
 
     def _update_best(self, row: dict[str, Any]) -> bool:
         monitor = self.monitor
-        value = row.get(monitor)
+        value = row.get(f"ema_{monitor}" if self.scores_ema else monitor)
         if value is None:  # no validation split: the last epoch is the best we know
             value, monitor = -row["train_loss"], "train_loss"
         elif monitor.endswith("loss"):
@@ -336,7 +361,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------ checkpoints
     def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """(tensors, JSON metadata) of the complete training position, for a resumable checkpoint."""
-        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        tensors = self.weight_tensors()
         optim_tensors, optim_meta = optimizer_to_flat(self.optimizer)
         tensors.update(optim_tensors)
         tensors.update(rng_tensors())
@@ -346,12 +371,19 @@ class Trainer:
             meta["partial"] = {"count": self.partial.count, "seconds": self.partial.seconds}
         return tensors, meta
 
+    def weight_tensors(self) -> dict[str, torch.Tensor]:
+        """The weights under `model.`, and the EMA's under `ema.` when one is kept."""
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        return {**tensors, **(self.ema.tensors() if self.ema is not None else {})}
+
     def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         self.model.load_state_dict(split_prefix(tensors, "model."))
+        if self.ema is not None and any(name.startswith(EMA_PREFIX) for name in tensors):
+            self.ema.load(tensors)  # else (EMA turned on at a resume) it starts from the weights at the next step
         self.optimizer.load_state_dict(optimizer_from_flat(tensors, meta["optimizer"]))
         self.state = TrainState(**meta["state"])
         if "partial" in meta:
-            self.partial = Accumulator(self.runtime.device, len(self.train_batches))
+            self.partial = Accumulator(self.runtime.device, self.steps_per_epoch)
             self.partial.load(tensors, meta["partial"], self.world)
         restore_rng(tensors)
 
