@@ -79,7 +79,7 @@ class RunRecord:
     # the recipe knobs in use (config.yaml has them all): effective batch, label smoothing, mixing, and for an
     # EMA which weights the test score used (ema.scored: ema or raw); null when none is on
     recipe: dict[str, Any] | None = None
-    averaged: dict[str, Any] | None = None  # cnnlab average: the source run, the epochs averaged, batch norm recomputed or not
+    averaged: dict[str, Any] | None = None  # cnnlab average: the source run, its epochs averaged, batch norm redone?
     traceback: str | None = None  # status failed: where
     schema: str = SCHEMA  # cnnlab.run/N: the version of this layout
     extra: dict[str, Any] = field(default_factory=dict)
