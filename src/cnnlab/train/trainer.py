@@ -315,7 +315,7 @@ class Trainer:
     def evaluate(self, batches: Batches, confusion: bool = False, per_image: bool = False,
                  ema: bool = False) -> dict[str, Any]:
         """Metrics of the model on `batches`; `ema`: of the averaged weights (train.ema_decay)."""
-        model = self.ema.module if ema else self.eval_model
+        model = self.ema.module if ema and self.ema is not None else self.eval_model
         return evaluate_model(model, batches, self.num_classes, self.runtime.autocast, confusion,
                               per_image=per_image)
 
