@@ -17,6 +17,36 @@ from tests.helpers import write_mnist_like
 
 RELIABILITY = Path(__file__).parent / "reliability"
 
+# The longest tests (each 30 s to 2 min of real processes on two cores), run by `make test-long`, not by `make test`,
+# which must stay within CI's ten minutes on two cores. Each kind keeps a shorter relative in `make test`: a docs
+# page (first-session, optimizers), a kill -9 resume, a SQLite search kill, PostgreSQL's two workers, an export
+# format, a distributed run, a notebook. Chosen from `--durations` of a full run; listed here, in one place.
+LONG = {
+    "tests/test_viz.py::test_the_pictures_of_a_trained_alexnet",
+    "tests/experiments/test_study_files.py::test_the_caltech_alexnet_study_runs_end_to_end",
+    "tests/test_distributed.py::test_two_machines_through_c10d_equal_one_process_then_resume_onto_one_and_onto_two",
+    "tests/test_distributed.py::test_sigterm_ends_every_rank_with_a_checkpoint_that_resumes_on_one_process",
+    "tests/reliability/test_search_kills.py::test_a_search_signalled_at_random_steps_ends_with_every_point_once",
+    "tests/reliability/test_search_kills.py::test_a_search_signalled_mid_trial_continues_that_trial_on_sqlite[SIGINT]",
+    *(f"tests/reliability/test_search_kills.py::test_a_search_signalled_mid_trial_continues_that_trial_on_postgresql"
+      f"[{name}]" for name in ("SIGINT", "SIGTERM", "SIGKILL")),
+    "tests/experiments/test_verdicts.py::test_until_decided_adds_seeds_only_where_undecided_and_is_resumable",
+    "tests/experiments/test_verdicts.py::test_a_tuned_studys_table_judges_each_retrained_run_against_the_first",
+    *(f"tests/test_docs_sessions.py::test_a_page_runs_as_written[{page}]" for page in (
+        "tutorials/ablation.md", "how-to/bad-data.md", "how-to/resuming.md", "explanation/guarantees.md",
+        "reference/config.md", "reference/exit-codes.md", "how-to/checks.md")),
+    "tests/reliability/test_processes.py::test_two_study_processes_share_one_study_and_do_every_run_exactly_once",
+    "tests/reliability/test_processes.py::test_a_signal_after_the_last_epoch_completes_that_run_and_starts_no_other",
+    "tests/experiments/test_export.py::test_export_is_checked_describes_its_input_and_predicts[exported-program]",
+    "tests/experiments/test_export.py::test_export_is_checked_describes_its_input_and_predicts[torchscript]",
+    "tests/experiments/test_study.py::test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_runs[2]",
+    "tests/optim/test_studies.py::test_optim_paths_writes_png_and_animated_gif",
+    "tests/test_notebooks.py::test_a_tutorial_notebook_runs[transfer-notebook]",
+    "tests/test_notebooks.py::test_a_tutorial_notebook_runs[optimizers-notebook]",
+    "tests/test_notebooks.py::test_interrupting_the_kernel_stops_a_run_that_the_next_cell_resumes",
+    "tests/test_checks_cli.py::test_lr_find_writes_its_plot_and_csv_and_suggests_within_the_range",
+}
+
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Every test of tests/reliability runs the real program in subprocesses: slow (`pytest -m "not slow"`
@@ -25,10 +55,22 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item.add_marker(pytest.mark.slow)
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: every listed test is seen
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests (real processes, real training) first, the quick ones after. `make test` hands the
-    two workers one test at a time (--maxschedchunk 1), so they share the long ones from the start and the
-    quick ones fill the end, instead of one worker finishing a long test alone while the other has nothing."""
+    """The tests of LONG are marked `long` (and slow); a LONG name that no longer names a test of a collected
+    file is an error, so a renamed test cannot leave `make test-long` unnoticed. Then the slow tests (real
+    processes, real training) first, the quick ones after. `make test` hands the two workers one test at a
+    time (--maxschedchunk 1), so they share the long ones from the start and the quick ones fill the end,
+    instead of one worker finishing a long test alone while the other has nothing."""
+    names = {item.nodeid for item in items}
+    files = {name.split("::")[0] for name in names}
+    stale = sorted(name for name in LONG if name.split("::")[0] in files and name not in names)
+    if stale:
+        raise pytest.UsageError(f"tests/conftest.py LONG names tests that do not exist: {', '.join(stale)}")
+    for item in items:
+        if item.nodeid in LONG:
+            item.add_marker(pytest.mark.long)
+            item.add_marker(pytest.mark.slow)
     items.sort(key=_order)
 
 
