@@ -12,12 +12,12 @@ demo: $(VENV)/.stamp-base
 # (tests/conftest.py): most of a slow test is starting
 # Python and torch in subprocesses, which overlap; a single test file runs alone with `pytest FILE`
 test: $(VENV)/.stamp-dev
-	$(BIN)/python -m pytest -n 2 --maxschedchunk 1 --durations=30 -m "not long"
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --maxschedchunk 1 --durations=30 -m "not long"
 
 # the longest tests (tests/conftest.py LONG: more docs pages, notebooks and kills, PostgreSQL kills, c10d), which
 # `make test` leaves out to stay within CI's ten minutes on two cores; run them before a release
 test-long: $(VENV)/.stamp-dev
-	$(BIN)/python -m pytest -n 2 --maxschedchunk 1 --durations=30 -m long
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --maxschedchunk 1 --durations=30 -m long
 
 # mutation testing of the modules that decide results ([tool.mutmut] in pyproject.toml; docs/mutation.md):
 # minutes to an hour on two cores, so not part of `make test`

@@ -45,7 +45,16 @@ LONG = {
     "tests/test_notebooks.py::test_a_tutorial_notebook_runs[optimizers-notebook]",
     "tests/test_notebooks.py::test_interrupting_the_kernel_stops_a_run_that_the_next_cell_resumes",
     "tests/test_checks_cli.py::test_lr_find_writes_its_plot_and_csv_and_suggests_within_the_range",
+    "tests/test_checks_cli.py::test_check_overfit_passes_on_digits_and_fails_with_an_lr_that_cannot_learn",
+    "tests/experiments/test_study.py::test_killing_a_study_midway_then_rerunning_completes_it_without_repeating_runs[1]",
+    "tests/reliability/test_inputs.py::test_a_signal_while_a_study_is_checked_stops_it_before_anything_is_written",
+    "tests/reliability/test_inputs.py::test_a_read_only_or_full_disk_is_refused_before_anything_is_written[read-only]",
+    "tests/reliability/test_processes.py::test_ctrl_c_while_the_program_loads_ends_it_without_a_traceback",
+    "tests/test_distributed.py::test_a_signal_while_the_ranks_meet_ends_them_at_once",
 }
+# Tests that share a module fixture costing tens of seconds (the built site, a trained run to export) run on one
+# worker (`--dist loadgroup`), so the fixture is made once, not once per worker.
+SHARED_FIXTURE_FILES = ("tests/test_docs.py", "tests/experiments/test_export.py")
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
@@ -68,6 +77,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if stale:
         raise pytest.UsageError(f"tests/conftest.py LONG names tests that do not exist: {', '.join(stale)}")
     for item in items:
+        if item.nodeid.split("::")[0] in SHARED_FIXTURE_FILES:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
         if item.nodeid in LONG:
             item.add_marker(pytest.mark.long)
             item.add_marker(pytest.mark.slow)
