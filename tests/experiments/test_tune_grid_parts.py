@@ -183,3 +183,25 @@ def test_the_tuned_table_judges_the_retrained_runs_against_the_first_variation(t
     # the final runs are found by name in this directory (tune.json's paths are where the study ran)
     assert rows[0][-2:] == ["+0.00", "reference"] and rows[0][6] == "50.00%"
     assert rows[1][-1] == "better" and rows[1][-2].startswith("+40.00 [") and rows[1][6] == "90.00%"
+
+
+def test_the_tuned_table_lists_each_point_under_its_variation(tmp_path: Path) -> None:
+    study = plan_grid(None, TINY, {"lr": [0.1, 0.2, 0.3]}, "t")
+    write_plan(study, tmp_path)
+    first, second, third = (spec.name for spec in study.runs)
+    points = [{"run": first, "variation": "", "grid": {"optim.lr": 0.1}, "discarded": False, "why": "",
+               "best_val_acc": 0.5, "best_epoch": 3, "epochs": 8},
+              {"run": second, "variation": "", "grid": {"optim.lr": 0.2}, "discarded": True,
+               "why": "loss became NaN/Inf", "best_val_acc": None, "best_epoch": None, "epochs": None},
+              {"run": third, "variation": "", "grid": {"optim.lr": 0.3}, "discarded": False, "why": "",
+               "best_val_acc": 0.25, "best_epoch": 0, "epochs": 2}]
+    record = {"rows": points, "best": points[0], "final": {"run": "final", "epochs": 3, "test": {"acc": 0.75}}}
+    (tmp_path / "tune.json").write_text(json.dumps(record))
+    headers, rows = tuned_table(tmp_path, {"source": "x", "best_epoch": {"lr=0.1": 52, "lr=0.3": 7}})
+    assert headers[-1] == "report best ep."
+    assert rows == [["-", "lr=0.1", "50.00%", "3", "8", "3", "75.00%", "-", "-", "-"],
+                    ["lr=0.1", "chosen", "50.00%", "3", "8", "-", "-", "-", "-", "52"],
+                    ["lr=0.2", "discarded: loss became NaN/Inf", "-", "-", "-", "-", "-", "-", "-", "-"],
+                    ["lr=0.3", "", "25.00%", "0", "2", "-", "-", "-", "-", "7"]]
+    (tmp_path / "tune.json").write_text(json.dumps({**record, "best": None, "final": None}))
+    assert [row[1] for row in tuned_table(tmp_path)[1][1:]] == ["", "discarded: loss became NaN/Inf", ""]
