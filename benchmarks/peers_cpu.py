@@ -38,8 +38,8 @@ from torch.utils.data import DataLoader, Subset
 
 from cnnlab.api import train as cnnlab_train
 from cnnlab.config import load_config
-from cnnlab.train.cpu import cpu_model_name
 from cnnlab.train import make_model, resolve_runtime, seed_everything, splits_of
+from cnnlab.train.cpu import cpu_model_name
 
 LIGHTNING_HOW = "pip install 'cnnlab[bench]'  (or: pip install 'lightning>=2.2')"
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

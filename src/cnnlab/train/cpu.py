@@ -1,13 +1,14 @@
 """What the CPU can do: its name, native bf16, and its fp32 peak, read from the machine (never guessed).
 
 Peak fp32 FLOP/s = cores x FMA lanes per cycle x 2 (a fused multiply-add is 2 FLOPs) x clock. The lanes
-come from the instruction set /proc/cpuinfo lists, assuming the two FMA pipes every x86 core since Intel
-Haswell (2013) and AMD Zen 1 has: AVX2 + FMA, 2 x 8 fp32 lanes; AVX-512, 2 x 16 on Intel server cores
-(Skylake-SP onwards; Xeon Bronze/Silver parts with one 512-bit FMA unit reach half of it) and on AMD
-Zen 5 (an upper bound: its laptop parts have 256-bit pipes), but 2 x 8 on AMD Zen 4 (family 0x19), which runs a 512-bit FMA as two 256-bit halves (AMD's
-Zen 4 software optimisation guide, publication 57647). The clock is the maximum lscpu reports (or
-sysfs cpuinfo_max_freq); a virtual machine often reports none, and then the peak is unknown: the
-current 'cpu MHz' of /proc/cpuinfo is shown beside it, labelled, because boost clocks exceed it.
+come from the instruction set /proc/cpuinfo lists, assuming two FMA pipes per core as Intel has had since
+Haswell (2013) and AMD since Zen 2: AVX2 + FMA, 2 x 8 fp32 lanes (Zen 1's 128-bit pipes reach half);
+AVX-512, 2 x 16 on Intel server cores (Skylake-SP onwards; parts with one 512-bit FMA unit reach half)
+and on AMD Zen 5 (its laptop parts have 256-bit pipes), but 2 x 8 on AMD Zen 4 (family 0x19), which runs
+a 512-bit FMA as two 256-bit halves (AMD's Zen 4 software optimisation guide, no. 57647). So the peak is
+an upper bound. The clock is the maximum lscpu reports (or sysfs cpuinfo_max_freq); a virtual machine
+often reports none, and then the peak is unknown: the current 'cpu MHz' of /proc/cpuinfo is shown beside
+it, labelled, because boost clocks exceed it.
 
 Native bf16: AVX512_BF16 (Intel Cooper Lake, Sapphire Rapids; AMD Zen 4) converts and multiplies bf16
 in hardware, AMX_BF16 (Sapphire Rapids) adds tile matrix units; oneDNN uses either for bf16 autocast.
@@ -140,8 +141,8 @@ def cpu_peak(threads: int | None = None) -> CpuPeak:
     cores = min(threads or torch.get_num_threads(), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                 else os.cpu_count() or 1)
     current = cpuinfo_field(text, "cpu MHz")
-    return CpuPeak(model=cpu_model_name(text), cores=cores,
-                   lanes=fma_lanes_per_cycle(flags, cpuinfo_field(text, "vendor_id"), cpuinfo_field(text, "cpu family")),
+    lanes = fma_lanes_per_cycle(flags, cpuinfo_field(text, "vendor_id"), cpuinfo_field(text, "cpu family"))
+    return CpuPeak(model=cpu_model_name(text), cores=cores, lanes=lanes,
                    max_mhz=_lscpu_max_mhz(), current_mhz=float(current) if current else None)
 
 

@@ -72,9 +72,7 @@ def resolve_runtime(config: RunConfig) -> Runtime:
     threads = os.environ.get("CNNLAB_NUM_THREADS")  # set by `cnnlab study run --jobs N` for its runs
     if threads and threads.isdigit() and int(threads) > 0:
         torch.set_num_threads(int(threads))
-    precision = config.train.precision
-    if precision == "auto":
-        precision = auto_precision(device)
+    precision = auto_precision(device) if config.train.precision == "auto" else config.train.precision
     channels_last = config.train.channels_last
     if channels_last is None:  # NHWC: cuDNN's fast kernels; on CPU oneDNN's, measured 1.25-1.6x (convnet, batch 64)
         channels_last = device.type in ("cuda", "cpu")
