@@ -56,3 +56,30 @@ def test_peers_cpu_trains_the_same_network_three_ways_and_writes_its_json(tmp_pa
     assert report["ratios"]["cnnlab/plain"] == pytest.approx(
         report["cnnlab"]["images_per_second"] / report["plain"]["images_per_second"])
     assert report["cpu"] and report["threads"] == 1
+
+
+def _run_script(name: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_precision_cpu_times_three_variants_against_fp32_nhwc(tmp_path: Path) -> None:
+    done = _run_script("precision_cpu.py", ["--steps", "1", "--repeats", "2", "--batch-size", "8",
+                                            "--out", str(tmp_path / "p.json")], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "p.json").read_text())
+    assert set(report["variants"]) == {"fp32 NCHW", "fp32 NHWC", "bf16 NHWC"}
+    assert report["variants"]["fp32 NHWC"]["ratio_to_fp32_nhwc"] == 1.0
+    assert all(len(v["all"]) == 2 and v["median_images_per_second"] > 0 for v in report["variants"].values())
+    assert report["flops_per_image"] == 3 * 7_538_944 and isinstance(report["native_bf16"], bool)  # 3x32x32
+
+
+@pytest.mark.skipif(not _fashion_mnist_present(), reason="Fashion-MNIST is not on this machine")
+def test_eval_speed_times_training_and_evaluation_in_one_process(tmp_path: Path) -> None:
+    done = _run_script("eval_speed.py", ["--limit", "640", "--test-limit", "512", "--repeats", "1",
+                                         "--clock", "process", "--out", str(tmp_path / "e.json")], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert set(report["images_per_second"]) == {"train epoch", "eval (channels_last weights)", "eval (NCHW weights)"}
+    assert report["ratios_to_training"]["train epoch"] == 1.0 and report["clock"] == "process"
