@@ -101,3 +101,37 @@ def test_compiled_training_computes_the_eager_losses(tmp_path: Path) -> None:
         assert steps[1][0] == pytest.approx(steps[0][0], rel=1e-6), model
         assert steps[1] == pytest.approx(steps[0], rel=tolerance), model
         assert compiled.test["acc"] == pytest.approx(eager.test["acc"], abs=2 / 359), model
+
+
+def test_flops_per_image_and_achieved_gflops_by_hand(tmp_path: Path, capsys, monkeypatch) -> None:
+    """A 12 -> 5 linear layer without bias: 60 multiply-adds = 120 FLOPs forward, 360 per training image
+    (forward + backward = 3 x forward). At a million img/s training: 0.36 GFLOP/s; on a core of 16 FMA lanes
+    at 1,000 MHz (16 x 2 x 1e9 = 32 GFLOP/s peak), 1.125% of it."""
+    from torch import nn
+
+    from cnnlab.experiments.bench import achieved, flops_per_image
+    from cnnlab.train.cpu import CpuPeak
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 5, bias=False))
+    assert flops_per_image(model, (3, 2, 2), "eval") == 120
+    assert flops_per_image(model, (3, 2, 2), "train") == 360
+    assert flops_per_image(model, (3, 2, 2), "loader") == 0
+    row = achieved(1e6, 360, CpuPeak("test CPU", cores=1, lanes=16, max_mhz=1000.0, current_mhz=None))
+    assert row["gflops_per_second"] == pytest.approx(0.36) and row["peak_gflops_per_second"] == pytest.approx(32.0)
+    assert row["fraction_of_peak"] == pytest.approx(0.36 / 32)
+    unknown = achieved(1000.0, 360, CpuPeak("VM", cores=1, lanes=16, max_mhz=None, current_mhz=None))
+    assert unknown["peak_gflops_per_second"] is None and "fraction_of_peak" not in unknown
+    assert unknown["peak"].startswith("peak unknown")
+    assert achieved(1000.0, 0, None) == {}  # the loader alone computes nothing
+
+    # convnet for Fashion-MNIST (1x32x32): 5.7 MFLOP forward (cnnlab summary), ~17 per training image
+    convnet = cnnlab.experiments.bench._ours(BenchCase("convnet"), 1, 32, 10, False)
+    assert flops_per_image(convnet, (1, 32, 32), "train") == 3 * flops_per_image(convnet, (1, 32, 32), "eval")
+    assert 5.6e6 < flops_per_image(convnet, (1, 32, 32), "eval") < 5.8e6
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "lenet5", "--steps", "2", "--repeats", "1", "--warmup", "1", "--out", "b.json"]) == 0
+    out = capsys.readouterr().out
+    first = json.loads(Path("b.json").read_text())[0]
+    assert first["gflops_per_second"] == pytest.approx(first["images_per_second"] * first["flops_per_image"] / 1e9)
+    assert "GFLOP/s" in out and "FLOPs per training image (3 x forward); CPU peak" in out

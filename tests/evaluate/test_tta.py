@@ -75,7 +75,10 @@ def test_eval_with_tta_on_a_trained_run(tmp_path, capsys) -> None:
     assert all(0 <= s["acc"] <= 1 and s["tta"] in scores for s in scores.values())
     # the run trained on shifts of its images padded by 3 (digits' recipe): the centre crop of the padded
     # image is the image itself, the corners are the shifts it learned
-    assert scores["center"]["loss"] == scores["none"]["loss"]
+    # (up to rounding: 'center' scores log(softmax(logits)), 'none' the logits; equal bit for bit only when
+    # the rounding happens to agree, as it did in one batch of 1024 but not in batches of 256 on the CPU)
+    assert scores["center"]["loss"] == pytest.approx(scores["none"]["loss"], rel=1e-6)
+    assert scores["center"]["acc"] == scores["none"]["acc"]
     assert len({scores[t]["loss"] for t in ("none", "flip", "10crop")}) == 3  # different views, different scores
     with pytest.raises(SystemExit) as refused:
         main(["eval", str(run), "--tta", "12crop"])

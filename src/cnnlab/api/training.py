@@ -27,7 +27,7 @@ from ..evaluate import per_class_accuracy
 from ..io import atomic_write_json, atomic_write_text
 from ..runs import Run, RunDir, TrainResult, load_run, plan_run_dir, resume_run, start_run
 from ..runs.run import checkpoint_name
-from ..train import STOP, Callback
+from ..train import STOP, Callback, Runtime, resolve_runtime
 from ..train.distributed import World, rank_batch, world_from_env
 from ..train.notebook import NotebookProgress, in_notebook
 from .lr_find import asks_lr_find, config_for_lr_find, find_lr, lr_find_folder, lr_found_config
@@ -289,14 +289,18 @@ def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, check
         model, spec = exported.forward, exported.spec
         device = "cpu"
         limit = max_pixels or exported.max_pixels or MAX_PIXELS  # an export written before it kept its bound
+        runtime = Runtime(torch.device(device), None, False)  # the exported program's own layout, fp32
     else:
         run = load_run(run_dir)
         spec = run.spec
-        model = run.model(checkpoint, device)
+        runtime = resolve_runtime(run.data_config(device))  # the run's precision and memory format, as eval
+        model = run.model(checkpoint, runtime.device).to(
+            memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)
         limit = max_pixels or run.config.data.max_pixels
-    batch = torch.stack([read_image(p, spec, limit) for p in images]).to(device)
-    with torch.inference_mode():
-        probs = torch.softmax(model(Normalizer(spec.mean, spec.std, torch.device(device))(batch)).float(), dim=1)
+    batch = torch.stack([read_image(p, spec, limit) for p in images]).to(runtime.device)
+    normalize = Normalizer(spec.mean, spec.std, runtime.device, runtime.channels_last)
+    with torch.inference_mode(), runtime.autocast():
+        probs = torch.softmax(model(normalize(batch)).float(), dim=1)
     top = probs.topk(min(k, spec.num_classes), dim=1)
     return [
         {"image": str(path), "top": [(spec.classes[i], float(p)) for p, i in zip(values.tolist(), indices.tolist())]}

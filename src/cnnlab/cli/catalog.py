@@ -56,9 +56,18 @@ def _bench(args: argparse.Namespace) -> int:
     print(f"{first['model']} {first['mode']}, batch {first['batch_size']}, {first['data']} data, "
           f"{first['precision']}, {'NHWC' if first['channels_last'] else 'NCHW'}, {first['device_name']}; "
           f"{first['repeats']} x {first['steps']} steps after {first['warmup']} warm-up")
-    table(("implementation", "img/s", "± std", "min", "max", "ratio"),
+    table(("implementation", "img/s", "± std", "min", "max", "GFLOP/s", "ratio"),
           [(r["implementation"], f"{r['images_per_second']:,.0f}", f"{r['std']:,.0f}", f"{r['min']:,.0f}",
-            f"{r['max']:,.0f}", f"{r['ratio']:.3f}" if "ratio" in r else "") for r in rows])
+            f"{r['max']:,.0f}", f"{r['gflops_per_second']:,.1f}" if "gflops_per_second" in r else "",
+            f"{r['ratio']:.3f}" if "ratio" in r else "") for r in rows])
+    if "flops_per_image" in first:
+        per = "training image (3 x forward)" if first["mode"] == "train" else "image (forward)"
+        line = f"{human(first['flops_per_image'])} FLOPs per {per}"
+        if "peak" in first:
+            line += f"; CPU {first['peak']}"
+        if first.get("fraction_of_peak") is not None:
+            line += f"; achieved {first['fraction_of_peak']:.1%} of it"
+        print(line)
     print(f"wrote {path}")
     return 0
 

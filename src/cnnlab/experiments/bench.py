@@ -15,7 +15,6 @@ figure includes loading and augmentation).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import statistics
 import time
@@ -28,7 +27,9 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..models import MODELS, build_model
+from ..models.summary import summarize
 from ..train import Runtime, resolve_device
+from ..train.cpu import cpu_model_name, cpu_peak
 
 MODES = ("train", "eval", "loader")
 
@@ -117,6 +118,16 @@ def _batches(case: BenchCase, runtime: Runtime) -> tuple[Callable[[], Iterator[t
     return real, splits.spec.channels, splits.spec.image_size, splits.spec.num_classes
 
 
+def flops_per_image(model: torch.nn.Module, input_shape: tuple[int, int, int], mode: str) -> int:
+    """FLOPs one image costs in `mode` (models/summary.py counts a multiply-add as 2): the forward pass in
+    eval; in training 3 x forward: the backward pass computes the gradients of every layer's input and of its
+    weights, each about one forward's cost (Kaplan et al. 2020, section 2.1: backward = 2 x forward)."""
+    if mode == "loader":
+        return 0
+    forward = summarize(model, input_shape).flops
+    return forward * (3 if mode == "train" else 1)
+
+
 def _step(model: torch.nn.Module, case: BenchCase, runtime: Runtime) -> Callable[[torch.Tensor, torch.Tensor], Any]:
     model = model.to(runtime.device, memory_format=torch.channels_last if runtime.channels_last
                      else torch.preserve_format)
@@ -164,13 +175,15 @@ def run_bench(case: BenchCase, steps: int = 20, warmup: int = 5, repeats: int = 
     runtime = runtime_of(case)
     source, channels, size, classes = _batches(case, runtime)
     data = source()
+    flops: dict[str, int] = {}
     if case.mode == "loader":
         implementations = {"cnnlab loader": lambda images, labels: images}
     else:
-        implementations = {"cnnlab": _step(_ours(case, channels, size, classes, bool(compare)), case, runtime)}
+        models = {"cnnlab": _ours(case, channels, size, classes, bool(compare))}
         if compare:
-            implementations[f"torchvision {torchvision_twin(case.model)}"] = _step(
-                _theirs(case, channels, classes), case, runtime)
+            models[f"torchvision {torchvision_twin(case.model)}"] = _theirs(case, channels, classes)
+        flops = {name: flops_per_image(model, (channels, size, size), case.mode) for name, model in models.items()}
+        implementations = {name: _step(model, case, runtime) for name, model in models.items()}
     for step in implementations.values():
         for _ in range(warmup):
             step(*next(data))
@@ -183,25 +196,38 @@ def run_bench(case: BenchCase, steps: int = 20, warmup: int = 5, repeats: int = 
                 step(*next(data))
             _sync(runtime.device)
             rates[name].append(steps * case.batch_size / (time.perf_counter() - started))
+    peak = cpu_peak() if runtime.device.type == "cpu" else None
     rows = []
     for name, values in rates.items():
+        mean = statistics.fmean(values)
         rows.append({"implementation": name, **dataclasses.asdict(case), "device_name": runtime_name(runtime),
                      "precision": "bf16" if runtime.amp_dtype else "fp32", "channels_last": runtime.channels_last,
-                     "images_per_second": statistics.fmean(values),
-                     "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-                     "min": min(values), "max": max(values), "repeats": repeats, "steps": steps, "warmup": warmup})
+                     "images_per_second": mean, "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                     "min": min(values), "max": max(values), "repeats": repeats, "steps": steps, "warmup": warmup,
+                     **achieved(mean, flops.get(name, 0), peak)})
     if len(rows) == 2:
         rows[0]["ratio"] = rows[0]["images_per_second"] / rows[1]["images_per_second"]
     return rows
+
+
+def achieved(images_per_second: float, flops: int, peak: Any) -> dict[str, Any]:
+    """The roofline's numbers of one row: FLOPs per image, achieved GFLOP/s, and the device's fp32 peak
+    (CPU only, and only when the machine says its clock: train/cpu.py) with the achieved fraction of it."""
+    if not flops:
+        return {}
+    gflops = images_per_second * flops / 1e9
+    row: dict[str, Any] = {"flops_per_image": flops, "gflops_per_second": gflops}
+    if peak is not None:
+        row["peak"] = peak.describe()
+        row["peak_gflops_per_second"] = None if peak.peak is None else peak.peak / 1e9
+        if peak.peak is not None:
+            row["fraction_of_peak"] = gflops * 1e9 / peak.peak
+    return row
 
 
 def runtime_name(runtime: Runtime) -> str:
     if runtime.device.type == "cuda":
         return torch.cuda.get_device_name(runtime.device)
     if runtime.device.type == "cpu":
-        with contextlib.suppress(OSError):
-            for line in open("/proc/cpuinfo"):
-                if line.startswith("model name"):
-                    return f"CPU ({line.split(':', 1)[1].strip()}, {torch.get_num_threads()} threads)"
-        return f"CPU ({torch.get_num_threads()} threads)"
+        return f"CPU ({cpu_model_name()}, {torch.get_num_threads()} threads)"
     return runtime.device.type

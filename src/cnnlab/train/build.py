@@ -35,6 +35,9 @@ from ..optim import build_optimizer
 from .runtime import Runtime
 
 STREAM_EVAL_BATCH = 256  # folder evaluation: decoded in workers and queued as float (1024 x 3x224x224 = 616 MB)
+# evaluation on the CPU: a batch's activations must stay in the caches; convnet at 1x32x32 on a 32 MB L3
+# (AMD EPYC, one thread, inference mode) ran 12,600 img/s at batch 64 or 256 but 6,700 at 1024, 5,600 at 4096
+CPU_EVAL_BATCH = 256
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -103,6 +106,8 @@ def make_batches(split: Split, spec: DataSpec, loader: LoaderSpec, runtime: Runt
     """The loader of one split: on the device for in-memory data, through workers for image folders."""
     batch_size = train_batch_size(loader.batch_size, len(split)) if loader.training else \
         (len(split) if loader.batch_size == "full" else loader.batch_size)
+    if not loader.training and loader.batch_size != "full" and runtime.device.type == "cpu":
+        batch_size = min(batch_size, CPU_EVAL_BATCH)  # the same scores, twice as fast
     plan = loader.augment if loader.training else None
     shuffle = loader.training and loader.shuffle
     pca = (spec.pca_std, spec.pca_vectors) if spec.pca_std else None

@@ -18,6 +18,7 @@ import torch
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from . import cpu
 from .distributed import world_from_env
 
 
@@ -71,9 +72,7 @@ def resolve_runtime(config: RunConfig) -> Runtime:
     threads = os.environ.get("CNNLAB_NUM_THREADS")  # set by `cnnlab study run --jobs N` for its runs
     if threads and threads.isdigit() and int(threads) > 0:
         torch.set_num_threads(int(threads))
-    precision = config.train.precision
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    precision = auto_precision(device) if config.train.precision == "auto" else config.train.precision
     channels_last = config.train.channels_last
     if channels_last is None:  # NHWC: cuDNN's fast kernels; on CPU oneDNN's, measured 1.25-1.6x (convnet, batch 64)
         channels_last = device.type in ("cuda", "cpu")
@@ -84,6 +83,16 @@ def resolve_runtime(config: RunConfig) -> Runtime:
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes (drop_last): the autotuned kernel is reused
     return Runtime(device, torch.bfloat16 if precision == "bf16" else None, channels_last)
+
+
+def auto_precision(device: torch.device) -> str:
+    """precision=auto: bf16 on CUDA devices that support it; on the CPU, bf16 only with native bf16 and the
+    verdict study's evidence (train/cpu.py, BF16_CPU_DEFAULT); fp32 elsewhere (MPS)."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return cpu.cpu_precision(cpu.cpu_flags(), cpu.BF16_CPU_DEFAULT, cpu.mkldnn_bf16_supported())
+    return "fp32"
 
 
 def seed_everything(seed: int) -> None:

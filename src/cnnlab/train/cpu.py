@@ -1,0 +1,150 @@
+"""What the CPU can do: its name, native bf16, and its fp32 peak, read from the machine (never guessed).
+
+Peak fp32 FLOP/s = cores x FMA lanes per cycle x 2 (a fused multiply-add is 2 FLOPs) x clock. The lanes
+come from the instruction set /proc/cpuinfo lists, assuming two FMA pipes per core as Intel has had since
+Haswell (2013) and AMD since Zen 2: AVX2 + FMA, 2 x 8 fp32 lanes (Zen 1's 128-bit pipes reach half);
+AVX-512, 2 x 16 on Intel server cores (Skylake-SP onwards; parts with one 512-bit FMA unit reach half)
+and on AMD Zen 5 (its laptop parts have 256-bit pipes), but 2 x 8 on AMD Zen 4 (family 0x19), which runs
+a 512-bit FMA as two 256-bit halves (AMD's Zen 4 software optimisation guide, no. 57647). So the peak is
+an upper bound. The clock is the maximum lscpu reports (or sysfs cpuinfo_max_freq); a virtual machine
+often reports none, and then the peak is unknown: the current 'cpu MHz' of /proc/cpuinfo is shown beside
+it, labelled, because boost clocks exceed it.
+
+Native bf16: AVX512_BF16 (Intel Cooper Lake, Sapphire Rapids; AMD Zen 4) converts and multiplies bf16
+in hardware, AMX_BF16 (Sapphire Rapids) adds tile matrix units; oneDNN uses either for bf16 autocast.
+Without them bf16 is emulated and slower than fp32, so precision=auto keeps fp32 there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+import torch
+
+# bf16 autocast on CPUs with native bf16 is off by default until a verdict study (studies/bf16_cpu.yaml:
+# fp32 vs bf16, 3 seeds, Fashion-MNIST) finds the two `equivalent`; on that evidence set this to True and
+# precision=auto picks bf16 on such CPUs (issue 25). Measured speed alone does not flip it.
+BF16_CPU_DEFAULT = False
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpuinfo_text() -> str:
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as file:
+            return file.read()
+    return ""
+
+
+def cpuinfo_field(text: str, key: str) -> str | None:
+    """The first value of `key` in /proc/cpuinfo's text ('flags', 'model name', 'cpu family', ...)."""
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == key:
+            return value.strip()
+    return None
+
+
+def cpu_flags(text: str | None = None) -> frozenset[str]:
+    return frozenset((cpuinfo_field(cpuinfo_text() if text is None else text, "flags") or "").split())
+
+
+def has_native_bf16(flags: frozenset[str] | set[str]) -> bool:
+    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+
+
+def mkldnn_bf16_supported() -> bool | None:
+    """oneDNN's own answer (it reads CPUID), where this torch exposes it; None when it does not."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if check is None or not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        return bool(check())
+    except (RuntimeError, AttributeError):
+        return None
+
+
+def cpu_precision(flags: frozenset[str] | set[str], measured_equivalent: bool = BF16_CPU_DEFAULT,
+                  onednn_bf16: bool | None = None) -> str:
+    """precision=auto on the CPU: 'bf16' only where the CPU has native bf16 (and oneDNN agrees, when it
+    was asked) and the verdict study found bf16's results equivalent to fp32's; 'fp32' otherwise."""
+    native = has_native_bf16(flags) and onednn_bf16 is not False
+    return "bf16" if native and measured_equivalent else "fp32"
+
+
+def fma_lanes_per_cycle(flags: frozenset[str] | set[str], vendor: str | None, family: str | None) -> int | None:
+    """fp32 FMAs one core completes per cycle (see the module's notes); None for an unknown ISA."""
+    if "avx512f" in flags:
+        if vendor == "AuthenticAMD" and family == "25":  # Zen 4: 512-bit FMAs on 256-bit pipes
+            return 16
+        return 32
+    if "avx2" in flags and "fma" in flags:
+        return 16
+    return None
+
+
+@dataclass(frozen=True)
+class CpuPeak:
+    model: str
+    cores: int
+    lanes: int | None  # fp32 FMA lanes per core per cycle
+    max_mhz: float | None  # lscpu's / sysfs's maximum clock; None when the machine does not report one
+    current_mhz: float | None  # /proc/cpuinfo's 'cpu MHz' (the clock now, not the maximum)
+
+    def flops(self, mhz: float | None) -> float | None:
+        if self.lanes is None or mhz is None:
+            return None
+        return self.cores * self.lanes * 2 * mhz * 1e6
+
+    @property
+    def peak(self) -> float | None:
+        """fp32 FLOP/s at the maximum clock; None (unknown) without one."""
+        return self.flops(self.max_mhz)
+
+    def describe(self) -> str:
+        cores = f"{self.cores} core{'s' if self.cores != 1 else ''}"
+        lanes = f"{self.lanes} fp32 FMA lanes" if self.lanes else "unknown FMA width"
+        if self.peak is not None:
+            return (f"peak {self.peak / 1e9:,.0f} GFLOP/s fp32 ({cores} x {lanes} x 2 x "
+                    f"{self.max_mhz:,.0f} MHz max)")
+        text = f"peak unknown ({cores} x {lanes}; no maximum clock reported)"
+        at_current = self.flops(self.current_mhz)
+        if at_current is not None:
+            text += (f"; {at_current / 1e9:,.0f} GFLOP/s at the {self.current_mhz:,.0f} MHz /proc/cpuinfo "
+                     "reports (boost clocks are higher)")
+        return text
+
+
+def _lscpu_max_mhz() -> float | None:
+    text = ""
+    if shutil.which("lscpu"):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10,
+                                  env={**os.environ, "LC_ALL": "C"}).stdout
+    value = cpuinfo_field(text, "CPU max MHz")
+    if value:
+        with contextlib.suppress(ValueError):
+            return float(value)
+    with contextlib.suppress(OSError, ValueError):
+        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as file:
+            return int(file.read().strip()) / 1000.0  # kHz
+    return None
+
+
+def cpu_peak(threads: int | None = None) -> CpuPeak:
+    """The peak of the cores torch computes on (its thread count, at most the cores this process may use)."""
+    text = cpuinfo_text()
+    flags = cpu_flags(text)
+    cores = min(threads or torch.get_num_threads(), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                else os.cpu_count() or 1)
+    current = cpuinfo_field(text, "cpu MHz")
+    lanes = fma_lanes_per_cycle(flags, cpuinfo_field(text, "vendor_id"), cpuinfo_field(text, "cpu family"))
+    return CpuPeak(model=cpu_model_name(text), cores=cores, lanes=lanes,
+                   max_mhz=_lscpu_max_mhz(), current_mhz=float(current) if current else None)
+
+
+def cpu_model_name(text: str | None = None) -> str:
+    return cpuinfo_field(cpuinfo_text() if text is None else text, "model name") or "unknown CPU"
