@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two
 
     torch.set_num_threads(1)
 
-from tests.helpers import write_mnist_like
+# The tests send SIGINT to cnnlab processes as Ctrl-C at a terminal would. A shell starts a background job (`make test
+# &`, nohup, CI wrappers) with SIGINT ignored, and a child inherits that: Python then never raises
+# KeyboardInterrupt and the tests would measure the wrapper, not cnnlab. So the test processes restore it (a Python
+# handler is reset to the default at exec); the tests of an ignored SIGINT set that up themselves.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+from tests.helpers import write_mnist_like  # noqa: E402
 
 RELIABILITY = Path(__file__).parent / "reliability"
 
@@ -65,14 +73,15 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects: every listed test is seen
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tests of LONG are marked `long` (and slow); a LONG name that no longer names a test of a collected
     file is an error, so a renamed test cannot leave `make test-long` unnoticed. Then the slow tests (real
     processes, real training) first, the quick ones after. `make test` hands the two workers one test at a
     time (--maxschedchunk 1), so they share the long ones from the start and the quick ones fill the end,
     instead of one worker finishing a long test alone while the other has nothing."""
     names = {item.nodeid for item in items}
-    files = {name.split("::")[0] for name in names}
+    whole = not any("::" in arg for arg in config.args)  # whole files collected (not `pytest FILE::TEST`)
+    files = {name.split("::")[0] for name in names} if whole else set()
     stale = sorted(name for name in LONG if name.split("::")[0] in files and name not in names)
     if stale:
         raise pytest.UsageError(f"tests/conftest.py LONG names tests that do not exist: {', '.join(stale)}")

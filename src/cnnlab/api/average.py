@@ -14,8 +14,8 @@ def average(run_dir: str | Path, epochs: Sequence[int] | None = None, last: int 
             device: str | None = None) -> Run:
     """Average the weights of `epochs` (or the `last` N epochs) of `run_dir`, kept by train.keep_epochs, into
     a new run `name` (default RUN-avg beside it), batch-norm statistics recomputed over the training data
-    (torch.optim.swa_utils.update_bn), scored on the test set; returns the new run. Epochs that were not
-    kept are a ConfigError naming train.keep_epochs."""
+    (each image weighted alike, as torch.optim.swa_utils.update_bn does per batch), scored on the test set;
+    returns the new run. Epochs that were not kept are a ConfigError naming train.keep_epochs."""
     with RunDir(run_dir).require().writing("read its checkpoints"):
         source = load_run(run_dir)
         made = average_run(source, chosen_epochs(source, epochs, last), name, runs_dir, overwrite, device)

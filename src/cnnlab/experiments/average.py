@@ -5,7 +5,9 @@ Generalization", algorithm 1) averages the weights the optimizer visited, then r
 statistics of the averaged network with one pass over the training data, because the running statistics of
 the individual epochs do not describe the averaged weights (their section 3.2). Here the points are the
 epoch checkpoints a run kept (`train.keep_epochs`), averaged with equal weights; the statistics come from
-torch.optim.swa_utils.update_bn over the training split, unaugmented, in eval batches. The result is a run
+one pass over the training split, unaugmented, in eval batches, each image weighted alike (`recompute_batch_norm`:
+torch.optim.swa_utils.update_bn weights each *batch* alike, which a smaller last batch, or eval batches capped
+on the CPU, skews: 45% off on one channel of a digits run). The result is a run
 directory like any other (config.yaml of the source, checkpoints/last.safetensors, run.json with its test
 score and `averaged`), so `cnnlab eval` and `cnnlab predict` take it.
 """
@@ -21,7 +23,6 @@ from typing import cast
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import update_bn
 
 from ..config import HASH_SCHEME, config_hash
 from ..data import Batches
@@ -83,6 +84,28 @@ def has_batch_norm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
+def recompute_batch_norm(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], model: nn.Module,
+                         device: torch.device) -> None:
+    """The running statistics of every batch-norm layer as the mean over the images of `batches`: each batch's
+    momentum is its share of the images seen so far (n / (seen + n)), so the running mean is the per-image mean
+    whatever the batch sizes (the running variance averages the batches' unbiased variances alike)."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+    training, seen = model.training, 0
+    model.train()
+    with torch.no_grad():
+        for images, _ in batches:
+            for layer in layers:
+                layer.momentum = images.shape[0] / (seen + images.shape[0])
+            model(images.to(device))
+            seen += images.shape[0]
+    for layer, momentum in zip(layers, momenta):
+        layer.momentum = momentum
+    model.train(training)
+
+
 def average_run(source: Run, epochs: Sequence[int], name: str | None = None, runs_dir: str | Path | None = None,
                 overwrite: bool = False, device: str | None = None) -> RunDir:
     """A new run `name` (default SOURCE-avg) in `runs_dir` (default the source's folder) holding the average of
@@ -97,7 +120,7 @@ def average_run(source: Run, epochs: Sequence[int], name: str | None = None, run
     load_trained_weights(model, average_weights(paths), paths[-1])
     recomputed = has_batch_norm(model)
     if recomputed:
-        update_bn(_in_order(source.batches("train", device)[0]), model, runtime.device)
+        recompute_batch_norm(_in_order(source.batches("train", device)[0]), model, runtime.device)
     test_batches, _ = source.batches("test", device)
     test = evaluate_model(model.eval(), _in_order(test_batches), source.spec.num_classes, runtime.autocast)
     averaged = {"source": str(source.path), "epochs": list(epochs), "batch_norm_recomputed": recomputed}
