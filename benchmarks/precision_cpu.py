@@ -6,7 +6,7 @@ decision (train/cpu.py; the accuracy half is the verdict study studies/bf16_cpu.
     python benchmarks/precision_cpu.py --mode eval --batch-size 1024
 
 Each variant is the step `cnnlab bench` times (experiments/bench.py) on a fixed synthetic batch (the
-network alone); the ratio of each is against fp32 NHWC, cnnlab's CPU default.
+network alone); the ratio of each is against fp32 NHWC, cnnlab's CPU default where the CPU has no native bf16.
 """
 
 from __future__ import annotations

@@ -68,7 +68,10 @@ def write_cifar10(directory: Path, per_batch: int = 20, seed: int = 0) -> Path:
     return directory
 
 
-FAST = ["data=digits", "model=lenet5", "data.train_limit=256", "epochs=2", "batch_size=32"]
+# fp32 pinned: on a CPU with native bf16, precision=auto trains in bf16 (train/cpu.py), and tests that compare a
+# run with fp32 arithmetic (predict against the model, an export against its run, an ensemble's vote) would
+# compare two precisions
+FAST = ["data=digits", "model=lenet5", "data.train_limit=256", "epochs=2", "batch_size=32", "train.precision=fp32"]
 
 
 def write_jpeg_tree(root: Path, classes: dict[str, int], size: tuple[int, int] = (48, 36), seed: int = 0,

@@ -110,7 +110,9 @@ def test_verdict_words():
 def test_at_chance():
     assert stats.at_chance(105, 1000, 10)  # 10.5% of ten classes: interval [8.8%, 12.5%] holds 10%
     assert not stats.at_chance(150, 1000, 10)
-    assert not stats.at_chance(50, 1000, 10)  # below chance is not "at chance" either
+    assert stats.at_chance(50, 1000, 10)  # below chance: no better than a guess, learned nothing either
+    assert stats.at_chance(896, 10000, 10)  # interval [8.4%, 9.6%]: below 10%
+    assert not stats.at_chance(1105, 10000, 10)  # interval [10.5%, 11.7%]: above it, barely
     assert stats.at_chance(1, 4, 2)
 
 

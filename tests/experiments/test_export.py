@@ -22,7 +22,9 @@ import cnnlab
 from cnnlab.errors import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[2]
-TRAIN = ["data=digits", "model=lenet5", "data.train_limit=256", "epochs=2", "batch_size=32"]
+# fp32: the exported program runs in fp32, and predict through the run uses the run's precision (bf16 where the
+# CPU has it natively, under precision=auto)
+TRAIN = ["data=digits", "model=lenet5", "data.train_limit=256", "epochs=2", "batch_size=32", "train.precision=fp32"]
 # a real `cnnlab` process whose TorchScript writer exports a copy of the network with one weight changed: what
 # a wrong exporter would write; the check must catch it
 BROKEN = ("import copy, torch, cnnlab.models.export as export\n"

@@ -18,9 +18,11 @@ from cnnlab.models.transfer import freeze, head_module, penultimate
 from cnnlab.train.checkpoint import load_checkpoint, split_prefix
 from tests.helpers import FAST
 
-SOURCE = ["model=convnet", "model.batch_norm=true", "data=digits", "data.classes=[0,1,2,3,4]", "epochs=2"]
+# fp32: the tests recompute features and votes with fp32 arithmetic (precision=auto is bf16 on CPUs with native bf16)
+SOURCE = ["model=convnet", "model.batch_norm=true", "data=digits", "data.classes=[0,1,2,3,4]", "epochs=2",
+          "train.precision=fp32"]
 TARGET = ["model=convnet", "model.batch_norm=true", "data=digits", "data.classes=[5,6,7,8,9]",
-          "data.train_per_class=30", "epochs=2", "model.reset_head=true"]
+          "data.train_per_class=30", "epochs=2", "model.reset_head=true", "train.precision=fp32"]
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,7 @@ def test_freeze_definitions_on_any_model() -> None:
 
 def test_feature_export_and_logistic_regression(tmp_path, source_run, capsys) -> None:
     out = tmp_path / "features"
-    assert main(["features", *TARGET[:5], "--weights", str(source_run), "--out", str(out)]) == 0
+    assert main(["features", *TARGET[:5], "train.precision=fp32", "--weights", str(source_run), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "logistic regression on 512-d features" in printed
     with np.load(out / "features_train.npz") as data:
@@ -111,7 +113,7 @@ def test_feature_export_and_logistic_regression(tmp_path, source_run, capsys) ->
     from cnnlab.api import make_config
     from cnnlab.train import LoaderSpec, resolve_runtime, split_batches, splits_of
 
-    config = make_config(None, TARGET[:5])
+    config = make_config(None, [*TARGET[:5], "train.precision=fp32"])
     runtime = resolve_runtime(config)
     batches = split_batches(splits_of(config), "val", LoaderSpec.for_evaluation(config), runtime)
     model = cnnlab.load_run(source_run).model("best").eval()

@@ -185,7 +185,7 @@ class TrainConfig:
     epochs: int = 10  # passes over the training set
     batch_size: int | Literal["full"] = 64  # full: the whole training set per step (batch gradient descent)
     eval_batch_size: int = 1024  # images per batch when validating and testing (at most 256 on the CPU: caches)
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on CUDA; CPU: train/cpu.py (fp32 for now)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on CUDA and on CPUs with native bf16, else fp32
     channels_last: bool | None = None  # None: on for CUDA and CPU (faster there), off for MPS
     compile: bool = False  # torch.compile the model (pays off for long runs of large models on a GPU)
     graphs: bool = False  # CUDA-graph training step (train/graphs.py); unproven on a GPU yet, so off by default

@@ -8,7 +8,7 @@ this module decides which runs are compared with which.
 - One shared seed: McNemar's exact test on the two runs' per-image test results (RUN/predictions.safetensors),
   when both scored the same images; the table then says seed-to-seed variance is not covered.
 - Holm's correction over the rows of one table; a row that diverged or failed says so instead of a word.
-- Checks: `at chance` (the test accuracy's Wilson interval holds 1/C), `still learning` (validation accuracy
+- Checks: `at chance` (the test accuracy's Wilson interval reaches 1/C or below), `still learning` (validation accuracy
   still rising over the last quarter of the epochs, in any seed), and one line when the rows' ranking by
   validation accuracy at half the budget differs from the final one. A study without a validation split
   (the report file trains on all its images) reads its training accuracy instead, and says so.
@@ -130,7 +130,7 @@ def _failure_word(members: Sequence[Mapping[str, Any]]) -> str:
 
 
 def row_at_chance(members: Sequence[Mapping[str, Any]]) -> bool | None:
-    """Whether the row's pooled test accuracy (all its finished seeds) is indistinguishable from a guess."""
+    """Whether the row's pooled test accuracy (all its finished seeds) is no better than a guess."""
     usable = [m for m in _usable(members) if m.get("test_acc") is not None and m.get("test_count")]
     classes = {m.get("num_classes") for m in usable}
     if not usable or len(classes) != 1 or not classes.pop():
