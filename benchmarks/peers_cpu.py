@@ -49,8 +49,13 @@ FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3
 def overrides(args: argparse.Namespace) -> list[str]:
     items = ["model=convnet", "data=fashion-mnist", "device=cpu", f"batch_size={args.batch_size}",
              f"epochs={args.epochs}", "augment=false", "schedule=constant", "data.val_fraction=0",
-             f"seed={args.seed}", "optim=momentum", "optim.lr=0.02", "optim.weight_decay=0.0005"]
+             f"seed={args.seed}", "optim=momentum", "optim.lr=0.02", "optim.weight_decay=0.0005",
+             f"train.precision={args.precision}"]
     return items + ([f"data.train_limit={args.limit}"] if args.limit else [])
+
+
+def runtime_precision(runtime: Any) -> str:
+    return "bf16" if runtime.amp_dtype == torch.bfloat16 else "fp16" if runtime.amp_dtype == torch.float16 else "fp32"
 
 
 def user_optimizer(model: nn.Module) -> torch.optim.Optimizer:
@@ -205,6 +210,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="train each this many times (order rotated)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-lightning", action="store_true")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                        help="cnnlab's train.precision (auto: its default, bf16 on a CPU with native bf16); the "
+                             "plain loop and Lightning run fp32, as their users write them")
     parser.add_argument("--out", default="benchmarks/results/peers_cpu.json")
     args = parser.parse_args()
 
@@ -245,11 +253,12 @@ def main() -> None:
         "epochs": args.epochs, "repeats": args.repeats, "workers": args.workers,
         "cpu": cpu_model_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "python": platform.python_version(), "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
+        "load_average_after": os.getloadavg(), "cnnlab_precision": runtime_precision(runtime),
     })
     print(f"convnet on Fashion-MNIST ({spec.sizes['train']} training images, 1x{spec.image_size}x{spec.image_size}), "
           f"batch {args.batch_size}, {args.epochs} epoch(s), {report['cpu']}, {torch.get_num_threads()} threads, "
-          f"load average {load_before[0]:.1f} -> {report['load_average_after'][0]:.1f}")
+          f"load average {load_before[0]:.1f} -> {report['load_average_after'][0]:.1f}; cnnlab in "
+          f"{report['cnnlab_precision']}, the others in fp32")
     for side in ("cnnlab", "plain", "lightning"):
         entry = report[side]
         if "skipped" in entry:
