@@ -7,14 +7,18 @@ The longer search whose diverged alternative had the best curve is test_greedy_s
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import yaml
 
 from cnnlab import api
-from cnnlab.experiments.greedy import _carried_val_acc, greedy_notes, greedy_table
+from cnnlab.experiments.greedy import _carried_val_acc, _score, greedy_notes, greedy_table
+from cnnlab.runs import Status
 from cnnlab.runs.predictions import write_predictions
+from cnnlab.train import STOP
 from tests.experiments.test_table_parts import a_run
 
 BASE = """\
@@ -42,7 +46,7 @@ def test_a_three_stage_search_carries_each_winner_and_reuses_its_run(tmp_path: P
     out = tmp_path / "out"
     result = api.run_study(api.plan_study(path), out, log=said.append)
     record = json.loads((out / "greedy.json").read_text())
-    assert result.directory == out and not result.interrupted and record["interrupted"] is False
+    assert result.directory == out and result.interrupted is False and record["interrupted"] is False
     assert result.stages == record["stages"] and result.final == record["final"]
     first, second, third = record["stages"]
     winner = first["chosen"]
@@ -57,6 +61,7 @@ def test_a_three_stage_search_carries_each_winner_and_reuses_its_run(tmp_path: P
     assert third["alternatives"]["again"]["runs"] == third["alternatives"]["keep"]["runs"] == [carried]
     # a stage is judged against its 'keep' wherever it is listed; without one, against its first alternative
     assert second["alternatives"]["small"]["verdict"] == "reference"
+    assert second["alternatives"]["same"]["verdict"] != "reference"  # judged against 'small'
     assert first["alternatives"]["keep"]["verdict"] == "reference"
     for stage in record["stages"]:
         for row in stage["alternatives"].values():  # the test score is the carried run's own
@@ -67,10 +72,12 @@ def test_a_three_stage_search_carries_each_winner_and_reuses_its_run(tmp_path: P
         "third", "keep", [winner, second["chosen"], "keep"])
     assert final["val_acc"] == third["alternatives"]["keep"]["val_acc"]
     plan = json.loads((out / "plan.json").read_text())["runs"]
-    assert [(run["name"], run["variation"], run["seed"]) for run in plan] == [
-        ("first__relu", "first:relu", 0), ("first__keep", "first:keep", 0), ("second__small", "second:small", 0)]
+    assert [(run["name"], run["variation"], run["seed"], run["grid"]) for run in plan] == [
+        ("first__relu", "first:relu", 0, {}), ("first__keep", "first:keep", 0, {}),
+        ("second__small", "second:small", 0, {})]
     stage_lines = [line for line in said if line.startswith("stage ")]
     assert stage_lines[0] == "stage 1/3 first: relu, keep" and "stage 2/3 second: small, same" in stage_lines
+    assert any(line.startswith("[1/2] first__relu") for line in said)  # the runs' own lines reach the same log
     chosen = first["alternatives"][winner]["val_acc"]
     assert f"stage first: chose {winner} (val top-1 {100 * chosen:.2f}%)" in said
 
@@ -105,6 +112,55 @@ def test_the_carried_validation_accuracy_is_the_scored_images_else_the_last_epoc
     write_predictions(older, {"test": {"predicted": labels, "label": labels}})  # no validation split scored
     assert _carried_val_acc(older) == 0.3
     assert _carried_val_acc(a_run(tmp_path, "never", curve=[(0.5, "")])) is None
+    assert _carried_val_acc(a_run(tmp_path, "three", curve=[(0.5, 0.9), (0.6, 0.3), (0.7, 0.4)])) == 0.4  # the last
+
+
+def test_an_alternative_is_scored_only_when_every_seed_finished(tmp_path: Path) -> None:
+    test = {"acc": 0.5, "top5": 1.0, "loss": 1.0, "count": 8}
+    done = [a_run(tmp_path, f"done{i}", curve=[(0.5, 0.25 * (i + 1))], test=test) for i in range(2)]
+    a_run(tmp_path, "wild", Status.DIVERGED, curve=[(0.1, 0.1)])
+    specs = [SimpleNamespace(name=path.name) for path in done]
+    assert _score(tmp_path, specs) == {"runs": ["done0", "done1"], "status": "completed", "val_acc": 0.375,
+                                       "test_acc": 0.5}
+    mixed = _score(tmp_path, [*specs, SimpleNamespace(name="wild")])
+    assert mixed == {"runs": ["done0", "done1", "wild"], "status": "completed, diverged", "val_acc": None,
+                     "test_acc": None}
+    assert _score(tmp_path, [specs[0], SimpleNamespace(name="missing")])["val_acc"] is None  # never started
+
+
+def test_two_seeds_give_each_alternative_one_run_per_seed_and_an_own_seed_one(tmp_path: Path) -> None:
+    path = tmp_path / "greedy.yaml"
+    path.write_text(BASE + "seeds: [0, 1]\nstages:\n  - first: {keep: {}, relu: {model.activation: relu}, "
+                    "five: {seed: 5}}\n")
+    out = tmp_path / "out"
+    api.run_study(api.plan_study(path), out, log=lambda line: None)
+    plan = json.loads((out / "plan.json").read_text())["runs"]
+    assert [(run["name"], run["seed"]) for run in plan] == [
+        ("first__keep__seed0", 0), ("first__keep__seed1", 1), ("first__relu__seed0", 0), ("first__relu__seed1", 1),
+        ("first__five__seed5", 5)]
+    for run in plan:
+        config = yaml.safe_load((out / run["name"] / "config.yaml").read_text())
+        assert config["seed"] == run["seed"], run["name"]
+        assert config["model"]["activation"] == ("relu" if "relu" in run["name"] else "tanh"), run["name"]
+    stage = json.loads((out / "greedy.json").read_text())["stages"][0]
+    assert stage["alternatives"]["relu"]["runs"] == ["first__relu__seed0", "first__relu__seed1"]
+
+
+def test_a_stop_request_during_a_stage_ends_the_search_recorded_as_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / "greedy.yaml"
+    path.write_text(THREE_STAGES)
+    out = tmp_path / "out"
+
+    def log(line: str) -> None:  # the stop request arrives as the second stage starts, as a Ctrl-C would
+        if line.startswith("stage 2/3"):
+            STOP.signal = signal.SIGINT
+
+    with STOP.watching():
+        result = api.run_study(api.plan_study(path), out, log=log)
+    record = json.loads((out / "greedy.json").read_text())
+    assert result.interrupted is True and record["interrupted"] is True
+    assert result.directory == out and result.final is None and record["final"] is None
+    assert [stage["stage"] for stage in result.stages] == [stage["stage"] for stage in record["stages"]] == ["first"]
 
 
 def test_the_greedy_table_shows_each_verdict_and_the_published_numbers(tmp_path: Path) -> None:
