@@ -54,10 +54,6 @@ def overrides(args: argparse.Namespace) -> list[str]:
     return items + ([f"data.train_limit={args.limit}"] if args.limit else [])
 
 
-def runtime_precision(runtime: Any) -> str:
-    return "bf16" if runtime.amp_dtype == torch.bfloat16 else "fp16" if runtime.amp_dtype == torch.float16 else "fp32"
-
-
 def user_optimizer(model: nn.Module) -> torch.optim.Optimizer:
     """What the config above builds (cnnlab's 'momentum' is torch's SGD with these numbers)."""
     return torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9, weight_decay=5e-4)
@@ -253,7 +249,7 @@ def main() -> None:
         "epochs": args.epochs, "repeats": args.repeats, "workers": args.workers,
         "cpu": cpu_model_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "python": platform.python_version(), "load_average_before": load_before,
-        "load_average_after": os.getloadavg(), "cnnlab_precision": runtime_precision(runtime),
+        "load_average_after": os.getloadavg(), "cnnlab_precision": runtime.precision,
     })
     print(f"convnet on Fashion-MNIST ({spec.sizes['train']} training images, 1x{spec.image_size}x{spec.image_size}), "
           f"batch {args.batch_size}, {args.epochs} epoch(s), {report['cpu']}, {torch.get_num_threads()} threads, "
