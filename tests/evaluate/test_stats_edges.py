@@ -75,6 +75,10 @@ def test_the_same_shift_on_every_seed_is_no_evidence_even_through_rounding() -> 
     assert stats.verdict(shifted, shifted.p_value, min_effect=0.005) == "within noise"
     real = stats.paired_seeds([0.7, 0.8], [0.5, 0.6 + 1e-6])  # a spread of a millionth is a spread
     assert real.p_value < 0.01 and real.low < real.high
+    # the rounding allowance is 1e-12 of the shift's size, at least 1e-12: a standard error of 1.5e-12 on a
+    # shift of 0.1 is a spread, one of 5e-12 on a shift of 10 is rounding
+    assert stats.paired_seeds([0.1, 0.1 + 3e-12], [0.0, 0.0]).p_value < 1e-6
+    assert stats.paired_seeds([10.0, 10.0 + 1e-11], [0.0, 0.0]).p_value == 1.0
 
 
 def test_verdict_boundaries_are_strict() -> None:
@@ -86,8 +90,10 @@ def test_verdict_boundaries_are_strict() -> None:
 
 
 def test_at_chance_at_its_edges_and_confidence() -> None:
-    # every one of 50 images right, one class: the Wilson interval's upper end is exactly 1 = 1/C
+    # every one of 50 images right, one class: a guess is always right (1/C = 1), so no accuracy beats it
     assert stats.at_chance(50, 50, 1) is True
+    # at confidence 0 the interval is the point 1/10 itself: its lower end *is* chance, which is at chance
+    assert stats.wilson_interval(1, 10, 0.0) == (0.1, 0.1) and stats.at_chance(1, 10, 10, confidence=0.0) is True
     # 13 of 100 with ten classes: the 95% interval [7.8%, 21.0%] holds 10%, the 50% interval [11.1%, 15.2%] not
     assert stats.at_chance(13, 100, 10) is True
     assert stats.at_chance(13, 100, 10, confidence=0.5) is False
