@@ -276,7 +276,7 @@ def test_build_table_reads_the_metric_compare_to_and_reference_from_the_plan(tmp
 
     (tmp_path / "s.yaml").write_text(
         "name: s\nbase: {model: lenet5, data: digits}\nmetric: best_val_acc\nvariations:\n  wide: {epochs: 2}\n"
-        "  wider: {epochs: 3}\ncompare_to: {wider: wide}\nreference: {top1: {wide: 12.5}}\n")
+        "  wider: {epochs: 3}\ncompare_to: {wider: wide}\nreference: {source: the paper, top1: {wide: 12.5}}\n")
     study = load_study(tmp_path / "s.yaml")
     write_plan(study, tmp_path)
     for spec, curve in zip(study.runs, ([("", 0.5)], [("", 0.75)], [("", 0.5), ("", 0.875)])):
@@ -287,6 +287,7 @@ def test_build_table_reads_the_metric_compare_to_and_reference_from_the_plan(tmp
     assert by_name["wider"]["delta_best_val_acc"] == pytest.approx(0.125)  # the plan's metric, against compare_to
     assert by_name["wide"]["report_top1"] == 12.5 and by_name["baseline"]["report_top1"] is None
     assert notes[0].startswith("verdict: Δ against the reference row")
+    assert notes[-1].startswith("report columns: the paper")  # the plan's reference names its source
     # an older plan.json without a metric: top-1 on test
     import json
 
@@ -317,3 +318,11 @@ def test_the_checks_column_shows_what_was_found() -> None:
     rows = [_run("baseline", 0, 0.5), _run("guess", 0, 0.104, count=1000, classes=10)]
     headers, cells = formatted(aggregate(rows))
     assert cells[1][headers.index("checks")] == "at chance" and cells[0][headers.index("checks")] == ""
+
+
+def test_an_unreadable_run_is_one_note_naming_it_and_why() -> None:
+    from cnnlab.experiments.table import UNREADABLE, problems
+
+    rows = [{"run": "good"}, {"run": "bad", "problem": "run.json: 'test' must be an object"}, {"run": "empty",
+                                                                                              "problem": ""}]
+    assert problems(rows) == [f"run bad is {UNREADABLE}: run.json: 'test' must be an object"]
