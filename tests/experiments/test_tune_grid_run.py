@@ -5,11 +5,13 @@ CLI end-to-end tests in test_tune.py and test_tune_early_stop.py."""
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 from cnnlab.experiments.study import plan_study
 from cnnlab.experiments.tune_grid import plan_grid, run_grid, run_tuned
 from cnnlab.runs import RunDir, Status
+from cnnlab.train import STOP
 
 TINY = ["model=lenet5", "data=digits", "data.train_limit=64", "epochs=2", "batch_size=32", "optimizer=sgd",
         "optim.weight_decay=0"]
@@ -63,3 +65,25 @@ def test_each_variation_is_tuned_and_retrained_on_its_own(tmp_path: Path) -> Non
     record = json.loads((tmp_path / "tune.json").read_text())
     assert list(record["variations"]) == ["scratch", "relu"]
     assert record["variations"]["relu"]["best"]["run"] == results["relu"].best["run"]
+
+
+def test_a_stop_request_ends_the_protocol_recorded_as_interrupted_without_retraining(tmp_path: Path) -> None:
+    study = plan_study({"name": "t", "base": {"model": "lenet5", "data": {"name": "digits", "train_limit": 64},
+                                              "epochs": 1, "batch_size": 32},
+                        "protocol": "tune", "grid": {"optim.lr": [0.01, 0.02]}})
+
+    def log(line: str) -> None:  # a Ctrl-C as the second point starts
+        if line.startswith("[2/2]"):
+            STOP.signal = signal.SIGINT
+
+    with STOP.watching():
+        results = run_tuned(study, tmp_path, quiet=True, log=log)
+    (result,) = results.values()
+    assert result.interrupted is True and result.directory == tmp_path
+    assert result.best is None and result.final is None and not (tmp_path / "final").exists()
+    assert [row["run"] for row in result.rows] == [spec.name for spec in study.runs]
+    with STOP.watching():  # a stop request before any run was checked: nothing written, nothing retrained
+        STOP.signal = signal.SIGTERM
+        early = run_tuned(study, tmp_path / "early", quiet=True, log=lambda line: None)
+    assert {variation: (r.directory, r.rows, r.best, r.final, r.interrupted) for variation, r in early.items()} == {
+        variation: (tmp_path / "early", [], None, None, True) for variation in study.variations}
