@@ -24,7 +24,7 @@ test-long: $(VENV)/.stamp-dev
 mutants: $(VENV)/.stamp-dev
 	$(BIN)/python -m pip install --quiet -e '.[mutation]'
 	rm -rf mutants
-	$(BIN)/mutmut run --max-children 2 > mutants.log 2>&1 || (tail -5 mutants.log; exit 1)
+	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 1 > mutants.log 2>&1 || (tail -5 mutants.log; exit 1)
 	$(BIN)/mutmut results | tee mutants-survivors.txt | tail -40
 
 # the documentation site into site/ (open site/index.html, or `$(BIN)/mkdocs serve`); strict: a broken link,
