@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tools import docs_sessions  # noqa: E402
+
+README = ROOT / "README.md"
 MARK = "<!-- readme-test -->"
 
 
@@ -69,12 +74,9 @@ def test_the_shape_keeps_counts_and_masks_measurements() -> None:
 
 
 def fits(expected: list[str], actual: list[str]) -> bool:
-    """Whether `actual` has `expected`'s shape, '...' matching any number of lines."""
-    if not expected:
-        return not actual
-    if expected[0] == "...":
-        return any(fits(expected[1:], actual[i:]) for i in range(len(actual) + 1))
-    return bool(actual) and shape(expected[0]) == shape(actual[0]) and fits(expected[1:], actual[1:])
+    """Whether `actual` has `expected`'s shape, as the docs' sessions are compared, with the README's stricter
+    shape (counts kept)."""
+    return docs_sessions.fits(expected, actual, shape)
 
 
 def test_the_readme_has_tested_examples() -> None:

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,13 +98,13 @@ def shape(line: str) -> str:
     return " ".join(re.sub(r"\d[\d,]*(\.\d+)?", "#", line).split())
 
 
-def fits(expected: list[str], actual: list[str]) -> bool:
-    """Whether `actual` has `expected`'s shape, '...' matching any number of lines."""
+def fits(expected: list[str], actual: list[str], shape: Callable[[str], str] = shape) -> bool:
+    """Whether `actual` has `expected`'s shape (as `shape` reads a line), '...' matching any number of lines."""
     if not expected:
         return not actual
     if expected[0] == "...":
-        return any(fits(expected[1:], actual[i:]) for i in range(len(actual) + 1))
-    return bool(actual) and shape(expected[0]) == shape(actual[0]) and fits(expected[1:], actual[1:])
+        return any(fits(expected[1:], actual[i:], shape) for i in range(len(actual) + 1))
+    return bool(actual) and shape(expected[0]) == shape(actual[0]) and fits(expected[1:], actual[1:], shape)
 
 
 def printed(expected: list[str]) -> list[str]:
