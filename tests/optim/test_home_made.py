@@ -31,18 +31,26 @@ def run_torch(optimizer_class, steps: int, shape=(3,), **kwargs) -> list[float]:
     return param.detach().flatten().tolist()
 
 
-def test_qhadam_follows_algorithm_2() -> None:
-    lr, (b1, b2), (v1, v2), eps = 0.1, (0.9, 0.99), (0.7, 0.8), 1e-8
+def qhadam_by_hand(steps: int, lr: float, betas: tuple[float, float], nus: tuple[float, float], eps: float,
+                   decay: float = 0.0) -> list[float]:
+    """Algorithm 2 of Ma & Yarats 2019 on W0, written out, on g + decay x w (L2, as torch's Adam)."""
+    (b1, b2), (v1, v2) = betas, nus
     w, m, s = list(W0), [0.0] * 3, [0.0] * 3
-    for t in range(1, 6):
-        g = grad_of(w)
+    for t in range(1, steps + 1):
+        g = [gi + decay * wi for gi, wi in zip(grad_of(w), w)]
         m = [b1 * mi + (1 - b1) * gi for mi, gi in zip(m, g)]
         s = [b2 * si + (1 - b2) * gi * gi for si, gi in zip(s, g)]
         for i in range(3):
             numerator = (1 - v1) * g[i] + v1 * m[i] / (1 - b1**t)
             denominator = math.sqrt((1 - v2) * g[i] ** 2 + v2 * s[i] / (1 - b2**t)) + eps
             w[i] -= lr * numerator / denominator
-    assert run_torch(QHAdam, 5, lr=lr, betas=(b1, b2), nus=(v1, v2), eps=eps) == pytest.approx(w, abs=1e-6)
+    return w
+
+
+def test_qhadam_follows_algorithm_2() -> None:
+    lr, betas, nus, eps = 0.1, (0.9, 0.99), (0.7, 0.8), 1e-8
+    w = qhadam_by_hand(5, lr, betas, nus, eps)
+    assert run_torch(QHAdam, 5, lr=lr, betas=betas, nus=nus, eps=eps) == pytest.approx(w, abs=1e-6)
 
 
 def test_qhadam_with_nus_one_is_adam() -> None:

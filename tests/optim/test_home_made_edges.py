@@ -16,7 +16,7 @@ from cnnlab.optim.base import trust_ratio
 from cnnlab.optim.lamb import LAMB
 from cnnlab.optim.lars import LARS
 from cnnlab.optim.qhadam import QHAdam
-from tests.optim.test_home_made import W0, grad_of, run_torch
+from tests.optim.test_home_made import W0, grad_of, qhadam_by_hand, run_torch
 
 
 def one_parameter() -> list[torch.nn.Parameter]:
@@ -74,17 +74,9 @@ def test_trust_ratio_is_one_where_a_norm_is_zero() -> None:
 
 
 def test_qhadam_adds_weight_decay_to_the_gradient() -> None:
-    lr, (b1, b2), (v1, v2), eps, decay = 0.1, (0.9, 0.99), (0.7, 0.8), 1e-8, 0.3
-    w, m, s = list(W0), [0.0] * 3, [0.0] * 3
-    for t in range(1, 5):  # Algorithm 2 of Ma & Yarats 2019 on g + decay x w (L2, as torch's Adam)
-        g = [gi + decay * wi for gi, wi in zip(grad_of(w), w)]
-        m = [b1 * mi + (1 - b1) * gi for mi, gi in zip(m, g)]
-        s = [b2 * si + (1 - b2) * gi * gi for si, gi in zip(s, g)]
-        for i in range(3):
-            numerator = (1 - v1) * g[i] + v1 * m[i] / (1 - b1**t)
-            denominator = math.sqrt((1 - v2) * g[i] ** 2 + v2 * s[i] / (1 - b2**t)) + eps
-            w[i] -= lr * numerator / denominator
-    got = run_torch(QHAdam, 4, lr=lr, betas=(b1, b2), nus=(v1, v2), eps=eps, weight_decay=decay)
+    lr, betas, nus, eps, decay = 0.1, (0.9, 0.99), (0.7, 0.8), 1e-8, 0.3
+    w = qhadam_by_hand(4, lr, betas, nus, eps, decay)
+    got = run_torch(QHAdam, 4, lr=lr, betas=betas, nus=nus, eps=eps, weight_decay=decay)
     assert got == pytest.approx(w, abs=1e-6)
 
 
