@@ -150,14 +150,19 @@ def test_the_tuned_table_of_one_grid(tmp_path: Path) -> None:
     assert headers[-1] == "verdict" and rows == [["-", "-", "-", "-", "-", "-", "-", "-", "-"]]
 
 
-def test_the_tuned_table_of_several_variations_names_those_not_run_yet(tmp_path: Path) -> None:
+def plan_two_tuned_variations(directory: Path) -> dict:
+    """plan.json of a tuned study of two variations (scratch, tanh) over one lr; returns a best point for tune.json."""
     from cnnlab.experiments.study import plan_study
 
     study = plan_study({"name": "t", "base": {"model": "lenet5", "data": "digits", "epochs": 3}, "metric": "test_acc",
                         "protocol": "tune", "variations": {"scratch": {}, "tanh": {"model.activation": "tanh"}},
                         "grid": {"optim.lr": [0.1]}})
-    write_plan(study, tmp_path)
-    best = {"grid": {"optim.lr": 0.1}, "best_val_acc": 0.25, "best_epoch": 2, "epochs": 2}
+    write_plan(study, directory)
+    return {"grid": {"optim.lr": 0.1}, "best_val_acc": 0.25, "best_epoch": 2, "epochs": 2}
+
+
+def test_the_tuned_table_of_several_variations_names_those_not_run_yet(tmp_path: Path) -> None:
+    best = plan_two_tuned_variations(tmp_path)
     record = {"variations": {"tanh": {"rows": [], "best": best, "final": None}}}  # its retrain did not finish
     (tmp_path / "tune.json").write_text(json.dumps(record))
     _, rows = tuned_table(tmp_path, {"source": "x", "top1": {"scratch": 50.92, "tanh": 0.0}, "seconds": {"tanh": 5108}})
@@ -166,14 +171,9 @@ def test_the_tuned_table_of_several_variations_names_those_not_run_yet(tmp_path:
 
 
 def test_the_tuned_table_judges_the_retrained_runs_against_the_first_variation(tmp_path: Path) -> None:
-    from cnnlab.experiments.study import plan_study
     from tests.experiments.test_table_parts import predicted_run
 
-    study = plan_study({"name": "t", "base": {"model": "lenet5", "data": "digits", "epochs": 3}, "metric": "test_acc",
-                        "protocol": "tune", "variations": {"scratch": {}, "tanh": {"model.activation": "tanh"}},
-                        "grid": {"optim.lr": [0.1]}})
-    write_plan(study, tmp_path)
-    best = {"grid": {"optim.lr": 0.1}, "best_val_acc": 0.25, "best_epoch": 2, "epochs": 2}
+    best = plan_two_tuned_variations(tmp_path)
     finals = {name: predicted_run(tmp_path, f"{name}__final", right) for name, right in (("scratch", 20), ("tanh", 36))}
     record = {"variations": {name: {"rows": [], "best": best, "final": {"run": f"/where/it/ran/{path.name}", "epochs": 2,
                                                                           "test": {"acc": right / 40}}}
