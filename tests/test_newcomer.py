@@ -75,6 +75,14 @@ def test_examples_chain_export_samples_then_predict(tmp_path: Path, monkeypatch,
     predicted = cnnlab.predict("runs/digits", files, k=1)
     assert [p["top"][0][0] for p in predicted] == [run.spec.classes[int(i)] for i in probs.argmax(1)]
     assert [p["top"][0][1] for p in predicted] == pytest.approx(probs.max(1).values.tolist(), abs=1e-5)
+    # predict builds the run's network in the run's layout (channels_last on a CPU), as evaluation does
+    from cnnlab.train import Runtime
+
+    def last_conv(model: torch.nn.Module) -> torch.Tensor:
+        return [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1].weight
+    nhwc = last_conv(run.model(runtime=Runtime(torch.device("cpu"), None, True)))
+    assert nhwc.is_contiguous(memory_format=torch.channels_last) and not nhwc.is_contiguous()
+    assert last_conv(run.model()).is_contiguous() and torch.equal(nhwc, last_conv(run.model()))
     Path("runs/samples/mine").mkdir(parents=True)
     Path("runs/samples/mine/notes.txt").write_text("mine")
     assert main(["data", "export-samples", "digits", "--out", "runs/samples/mine"]) == 2  # never into others' files

@@ -294,8 +294,7 @@ def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, check
         run = load_run(run_dir)
         spec = run.spec
         runtime = resolve_runtime(run.data_config(device))  # the run's precision and memory format, as eval
-        model = run.model(checkpoint, runtime.device).to(
-            memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)
+        model = run.model(checkpoint, runtime=runtime)
         limit = max_pixels or run.config.data.max_pixels
     batch = torch.stack([read_image(p, spec, limit) for p in images]).to(runtime.device)
     normalize = Normalizer(spec.mean, spec.std, runtime.device, runtime.channels_last)

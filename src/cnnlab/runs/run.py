@@ -99,13 +99,14 @@ class Run:
             return make_batches(padded, spec, loader, runtime, splits.cache), runtime
         return split_batches(splits, split, loader, runtime), runtime
 
-    def model(self, checkpoint: str = "auto", device: str | torch.device = "cpu") -> nn.Module:
+    def model(self, checkpoint: str = "auto", device: str | torch.device = "cpu",
+              runtime: Runtime | None = None) -> nn.Module:
         """The network with the weights of `checkpoint` ('best', 'last', 'previous', a file path, or 'auto':
         those the run's own test score used), in eval mode: the EMA weights in it when the run scored those
-        (train.ema_decay with train.ema_eval)."""
+        (train.ema_decay with train.ema_eval). On `device` in NCHW, or on `runtime`'s device and layout."""
         path = checkpoint_path(RunDir(self.path), checkpoint, self.config)
         tensors, _ = load_checkpoint(path)
-        model = make_model(self.config.model, self.spec, Runtime(torch.device(device), None, False))
+        model = make_model(self.config.model, self.spec, runtime or Runtime(torch.device(device), None, False))
         load_trained_weights(model, split_prefix(tensors, weights_prefix(self.config, tensors)), path)
         return model.eval()
 
