@@ -80,8 +80,8 @@ def _in_order(batches: Batches) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
     return cast(Iterable[tuple[torch.Tensor, torch.Tensor]], batches)
 
 
-def has_batch_norm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+def batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
 def recompute_batch_norm(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], model: nn.Module,
@@ -89,7 +89,7 @@ def recompute_batch_norm(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], m
     """The running statistics of every batch-norm layer as the mean over the images of `batches`: each batch's
     momentum is its share of the images seen so far (n / (seen + n)), so the running mean is the per-image mean
     whatever the batch sizes (the running variance averages the batches' unbiased variances alike)."""
-    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    layers = batch_norm_layers(model)
     momenta = [m.momentum for m in layers]
     for layer in layers:
         layer.reset_running_stats()
@@ -118,7 +118,7 @@ def average_run(source: Run, epochs: Sequence[int], name: str | None = None, run
     runtime = resolve_runtime(config if device is None else dataclasses.replace(config, device=device))
     model = make_model(config.model, source.spec, runtime)
     load_trained_weights(model, average_weights(paths), paths[-1])
-    recomputed = has_batch_norm(model)
+    recomputed = bool(batch_norm_layers(model))
     if recomputed:
         recompute_batch_norm(_in_order(source.batches("train", device)[0]), model, runtime.device)
     test_batches, _ = source.batches("test", device)
