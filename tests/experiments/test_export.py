@@ -20,11 +20,9 @@ from PIL import Image
 
 import cnnlab
 from cnnlab.errors import ConfigError, DataError
+from tests.helpers import FAST
 
 ROOT = Path(__file__).resolve().parents[2]
-# fp32: the exported program runs in fp32, and predict through the run uses the run's precision (bf16 where the
-# CPU has it natively, under precision=auto)
-TRAIN = ["data=digits", "model=lenet5", "data.train_limit=256", "epochs=2", "batch_size=32", "train.precision=fp32"]
 # a real `cnnlab` process whose TorchScript writer exports a copy of the network with one weight changed: what
 # a wrong exporter would write; the check must catch it
 BROKEN = ("import copy, torch, cnnlab.models.export as export\n"
@@ -47,7 +45,8 @@ def cnnlab_process(*args: str, cwd: Path, code: str | None = None) -> subprocess
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A LeNet-5 trained two epochs on 256 digits, and three digit images as PNG files beside it."""
     folder = tmp_path_factory.mktemp("export")
-    result = cnnlab_process("train", "--name", "tiny", "--quiet", *TRAIN, cwd=folder)
+    # FAST pins fp32: the exported program runs in fp32, and predict through the run in the run's precision
+    result = cnnlab_process("train", "--name", "tiny", "--quiet", *FAST, cwd=folder)
     assert result.returncode == 0, result.stderr
     from sklearn.datasets import load_digits
 
