@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from .. import api
+from ..errors import command_line
 from .common import add_run_dir, command
 
 FORMATS = ("onnx", "torchscript", "exported-program")
@@ -34,5 +35,5 @@ def _export(args: argparse.Namespace) -> int:
     print(f"max |Δ logit| {result.max_difference:.3g} against PyTorch on the run's test images (batch sizes "
           f"{sizes}; tolerance {result.tolerance:g})")
     print(f"wrote {result.path} ({result.file_format}, dynamic batch) and {result.description}")
-    print(f"predict with: cnnlab predict {result.path} IMAGE...")
+    print(f"predict with: {command_line('predict', result.path)} IMAGE...")
     return 0

@@ -24,7 +24,7 @@ from torch import nn
 from .. import html
 from ..config import HASH_SCHEME, RunConfig, config_hash
 from ..data import DataSplits
-from ..errors import CnnlabError, ConfigError, DataError, PeerLost
+from ..errors import CnnlabError, ConfigError, DataError, PeerLost, command_line
 from ..io import atomic_write_json, check_writable, owner_identity
 from ..log import get as get_logger
 from ..log import quiet as quieted
@@ -262,7 +262,7 @@ def _resume_checkpoint(run: RunDir, which: str, config: RunConfig,
                 _, meta = load_checkpoint(run.previous)
                 epoch = meta.get("state", {}).get("epoch")
                 offer = (f"\nThe checkpoint before it, {run.previous} (epoch {epoch}), is intact: continue from "
-                         f"it with `cnnlab train --resume {run.path} --checkpoint previous`.")
+                         f"it with `{command_line('train', '--resume', run.path, '--checkpoint', 'previous')}`.")
             except DataError:
                 offer = f"\n{run.previous} is damaged too; start the run again."
         raise DataError(f"{exc}{offer}") from None
@@ -402,7 +402,7 @@ def _say_notes(trainer: Trainer, config: RunConfig) -> None:
 
 def _peer_lost(exc: Exception, run: RunDir | None) -> PeerLost:
     """The one line a rank says when another rank is gone: what the backend saw, without its source paths."""
-    where = f"cnnlab train --resume {run.path}" if run is not None else "cnnlab train --resume RUN_DIR"
+    where = command_line("train", "--resume", run.path) if run is not None else "cnnlab train --resume RUN_DIR"
     seen = distributed.peer_reason(exc)
     return PeerLost(f"another process of this distributed run ended ({seen}); the run continues from its last "
                     f"checkpoint with {where}")
