@@ -52,11 +52,11 @@ bench: $(VENV)/.stamp-base
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.stamp-base: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.stamp-base: pyproject.toml setup.py | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.stamp-dev: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.stamp-dev: pyproject.toml setup.py | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,tune,tensorboard,timm]'
 	touch $@ $(VENV)/.stamp-base
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 _EXPORTS = {
-    ".api": ("evaluate", "export", "load_run", "make_config", "predict", "train"),
+    ".api": ("check", "evaluate", "export", "load_run", "lr_find", "make_config", "predict", "study", "train", "tune"),
     ".config": ("RunConfig",),
     ".data": ("DATASETS",),
     ".errors": ("CnnlabError", "ConfigError", "DataError", "RunBusy", "StorageError"),
@@ -28,8 +28,8 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "DATASETS", "MODELS", "OPTIMIZERS", "SCHEDULES", "Callback", "CnnlabError", "ConfigError", "DataError",
-    "Run", "RunBusy", "RunConfig", "RunRecord", "Status", "StorageError", "TrainResult", "__version__", "evaluate",
-    "export", "load_run", "make_config", "predict", "show_messages", "train",
+    "Run", "RunBusy", "RunConfig", "RunRecord", "Status", "StorageError", "TrainResult", "__version__", "check",
+    "evaluate", "export", "load_run", "lr_find", "make_config", "predict", "show_messages", "study", "train", "tune",
 ]
 
 
@@ -60,7 +60,8 @@ sys.modules[__name__].__class__ = _Package
 
 
 if TYPE_CHECKING:  # what type checkers and editors see
-    from .api import evaluate, export, load_run, make_config, predict, train
+    from .api import evaluate, export, load_run, make_config, predict, study, train, tune
+    from .api.checks import check, lr_find  # (cnnlab.api.lr_find is also a module's name)
     from .config import RunConfig
     from .data import DATASETS
     from .errors import CnnlabError, ConfigError, DataError, RunBusy, StorageError

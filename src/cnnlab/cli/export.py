@@ -32,7 +32,8 @@ def _export(args: argparse.Namespace) -> int:
     result = api.export(args.run_dir, args.format, checkpoint=args.checkpoint, out=args.out,
                         tolerance=args.tolerance, images=args.images)
     sizes = " and ".join(str(size) for size in result.batch_sizes)
-    print(f"max |Δ logit| {result.max_difference:.3g} against PyTorch on the run's test images (batch sizes "
+    print(f"max |Δ logit| {result.max_difference:.3g}, |Δ probability| {result.max_probability_difference:.2g} "
+          f"against PyTorch on the run's test images (batch sizes "
           f"{sizes}; tolerance {result.tolerance:g})")
     print(f"wrote {result.path} ({result.file_format}, dynamic batch) and {result.description}")
     print(f"predict with: {command_line('predict', result.path)} IMAGE...")
