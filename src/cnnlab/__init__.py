@@ -21,13 +21,13 @@ _EXPORTS = {
     ".log": ("show_messages",),
     ".models": ("MODELS",),
     ".optim": ("OPTIMIZERS", "SCHEDULES"),
-    ".runs": ("Run", "RunRecord", "Status", "TrainResult"),
+    ".runs": ("History", "Run", "RunRecord", "Status", "TrainResult"),
     ".train": ("Callback",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
-    "DATASETS", "MODELS", "OPTIMIZERS", "SCHEDULES", "Callback", "CnnlabError", "ConfigError", "DataError",
+    "DATASETS", "MODELS", "OPTIMIZERS", "SCHEDULES", "Callback", "CnnlabError", "ConfigError", "DataError", "History",
     "Run", "RunBusy", "RunConfig", "RunRecord", "Status", "StorageError", "TrainResult", "__version__", "check",
     "evaluate", "export", "load_run", "lr_find", "make_config", "predict", "show_messages", "study", "train", "tune",
 ]
@@ -68,5 +68,5 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from .log import show_messages
     from .models import MODELS
     from .optim import OPTIMIZERS, SCHEDULES
-    from .runs import Run, RunRecord, Status, TrainResult
+    from .runs import History, Run, RunRecord, Status, TrainResult
     from .train import Callback

@@ -66,6 +66,7 @@ from ..train.interrupts import STOP
 from ..train.recipe import recipe_notes, recipe_record
 from ..train.step import steps_per_epoch
 from .directory import RunDir, create_run_dir
+from .history import History
 from .predictions import write_predictions
 from .record import RunRecord
 from .versions import versions
@@ -80,7 +81,7 @@ class TrainResult:
 
     run_dir: Path
     record: RunRecord
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: History = field(default_factory=History)  # one row per epoch: a list of dicts and a table
     interrupt_signal: int | None = None
 
     status = property(lambda self: self.record.status)
@@ -339,7 +340,7 @@ def _train_other_rank(trainer: Trainer, run: RunDir | None, world: World) -> Tra
         if distributed.lost_peer(exc, world):
             raise _peer_lost(exc, run) from None
         raise
-    return TrainResult(run.path if run else Path("."), RunRecord().with_fit(result), list(result.history),
+    return TrainResult(run.path if run else Path("."), RunRecord().with_fit(result), History(result.history),
                        result.interrupt_signal)
 
 
@@ -374,7 +375,7 @@ def _train_main(trainer: Trainer, session: Session, run: RunDir, started: float,
         record = run.save(record.with_fit(result).updated(test=test, wall_seconds=wall,
                                                           ended=time.strftime("%Y-%m-%dT%H:%M:%S")))
         _run_end(trainer, record)
-    return TrainResult(run.path, record, list(result.history), result.interrupt_signal)
+    return TrainResult(run.path, record, History(result.history), result.interrupt_signal)
 
 
 def _run_end(trainer: Trainer, record: RunRecord) -> None:
