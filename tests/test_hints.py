@@ -90,3 +90,23 @@ def unquoted_hints(path: Path) -> list[str]:
 def test_no_printed_command_interpolates_a_value_without_shell_quoting() -> None:
     found = [hint for path in sorted(PACKAGE.rglob("*.py")) for hint in unquoted_hints(path)]
     assert not found, "\n".join(found)
+
+
+def test_missing_data_names_the_command_that_fetches_it(tmp_path: Path) -> None:
+    """Every dataset cnnlab downloads itself: its missing-data message ends with the command, into the root
+    the user named, which `cnnlab data download` takes as it is."""
+    from cnnlab.data.download import RESOURCES
+
+    empty = tmp_path / "no data"
+    takes = subprocess.run([sys.executable, "-m", "cnnlab", "data", "download", "--help"], capture_output=True,
+                           text=True, timeout=300).stdout
+    for name in sorted(RESOURCES):
+        missing = subprocess.run([sys.executable, "-m", "cnnlab", "train", f"data={name}", "--data-root", str(empty)],
+                                 capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert missing.returncode == 2 and "Traceback" not in missing.stderr, missing.stderr
+        command = missing.stderr.split("or fetch it: `")[1].split("`")[0]
+        assert shlex.split(command) == ["cnnlab", "data", "download", name, "--root", str(empty)], command
+        assert name in takes
+    folder = subprocess.run([sys.executable, "-m", "cnnlab", "train", "data=imagefolder", "--data-root", str(empty)],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert folder.returncode == 2 and "data download" not in folder.stderr  # nothing to fetch: a folder of one's own
