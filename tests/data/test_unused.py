@@ -73,6 +73,15 @@ def test_augment_keys_without_what_they_act_on_are_said() -> None:
                                                          "augment.scale=[1, 1]"])) == []
 
 
+def test_the_keys_of_a_distributed_run_are_said_in_a_run_of_one_process() -> None:
+    from cnnlab.train.recipe import unused_distributed_keys
+
+    config = cnnlab.make_config(None, ["model.sync_bn=true", "optim.lr_scaling=linear"])
+    notes = unused_distributed_keys(config, 1)
+    assert [n.split("=")[0] for n in notes] == ["model.sync_bn", "optim.lr_scaling"]
+    assert unused_distributed_keys(config, 2) == []
+
+
 @pytest.mark.slow
 def test_test_per_class_on_fashion_mnist_is_said_at_the_start_of_the_run(tmp_path: Path) -> None:
     root = write_mnist_like(tmp_path / "fmnist", train=100, test=30)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import AugmentConfig, RunConfig
+from .distributed import world_from_env
 
 
 def recipe_record(config: RunConfig) -> dict[str, Any] | None:
@@ -34,11 +35,25 @@ def recipe_notes(config: RunConfig, steps_per_epoch: int) -> list[str]:
     than the run stays close to the initial weights (and those are what train.ema_eval scores); and the
     augmentation keys set that cannot act (`unused_augment_keys`)."""
     decay, total = config.train.ema_decay, steps_per_epoch * config.train.epochs
-    notes = unused_augment_keys(config)
+    notes = unused_augment_keys(config) + unused_distributed_keys(config, world_from_env().size)
     if decay > 0 and total < 1 / (1 - decay):
         notes.append(f"train.ema_decay={decay:g} averages over about {1 / (1 - decay):,.0f} steps and this run takes "
                      f"{total:,}: its EMA weights stay close to the initial ones; about {1 - 10 / total:.3g} suits "
                      "this length")
+    return notes
+
+
+def unused_distributed_keys(config: RunConfig, processes: int) -> list[str]:
+    """The keys of a distributed run, set in a run of one process."""
+    if processes > 1:
+        return []
+    notes = []
+    if config.model.sync_bn:
+        notes.append("model.sync_bn=true has no effect in a run of one process: it shares batch-norm statistics "
+                     "between the processes of a distributed run (--nproc N)")
+    if config.optim.lr_scaling != "none":
+        notes.append(f"optim.lr_scaling={config.optim.lr_scaling} has no effect in a run of one process: it scales "
+                     "optim.lr by the number of processes of a distributed run (--nproc N)")
     return notes
 
 
