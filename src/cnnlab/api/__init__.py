@@ -24,7 +24,7 @@ from .data import (
     verify_data,
 )
 from .exports import export
-from .lr_find import LR_FIND_RULE, LR_FIND_RULES
+from .lr_find import LR_FIND_MEASURED, LR_FIND_RULE, LR_FIND_RULES
 from .pictures import (
     PathsPicture,
     Projections,
@@ -78,7 +78,8 @@ __all__ = [
     "predict", "predictions", "printing", "quiet", "report", "resolved_config", "run_study", "show_messages",
     "show_samples", "study_plot",
     "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
-    "CheckReport", "check", "lr_find", "LR_FIND_RULE", "LR_FIND_RULES",  # cnnlab check, cnnlab lr-find
+    "CheckReport", "check", "lr_find",  # cnnlab check, cnnlab lr-find
+    "LR_FIND_RULE", "LR_FIND_RULES", "LR_FIND_MEASURED",
     "average",  # cnnlab average
     "study", "packaged_studies", "study_text", "tune",  # cnnlab study run/list/show, cnnlab tune
 ]
