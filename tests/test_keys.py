@@ -129,6 +129,7 @@ def attempt(items: list[str], tmp: Path, name: str, caplog: pytest.LogCaptureFix
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # some 85 short runs, 5 to 15 minutes on 2 cores
 @pytest.mark.parametrize("kind", list(KINDS), ids=["fashion-mnist", "digits", "imagefolder"])
 def test_every_key_changes_the_run_or_says_why_not(kind: str, tmp_path: Path, caplog, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -73,6 +73,17 @@ def test_augment_keys_without_what_they_act_on_are_said() -> None:
                                                          "augment.scale=[1, 1]"])) == []
 
 
+def test_schedule_keys_without_what_they_act_on_are_said() -> None:
+    from cnnlab.train.recipe import unused_schedule_keys
+
+    config = cnnlab.make_config(None, ["schedule.warmup_start=0.1", "schedule.per_iteration=true"])
+    assert [n.split("=")[0] for n in unused_schedule_keys(config, 1)] == ["schedule.warmup_start",
+                                                                           "schedule.per_iteration"]
+    warm = cnnlab.make_config(None, ["schedule.warmup_start=0.1", "schedule.warmup_epochs=1",
+                                     "schedule.per_iteration=true"])
+    assert unused_schedule_keys(warm, 20) == []
+
+
 def test_the_keys_of_a_distributed_run_are_said_in_a_run_of_one_process() -> None:
     from cnnlab.train.recipe import unused_distributed_keys
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import AugmentConfig, RunConfig
+from ..config import AugmentConfig, RunConfig, ScheduleConfig
 from .distributed import world_from_env
 
 
@@ -35,11 +35,25 @@ def recipe_notes(config: RunConfig, steps_per_epoch: int) -> list[str]:
     than the run stays close to the initial weights (and those are what train.ema_eval scores); and the
     augmentation keys set that cannot act (`unused_augment_keys`)."""
     decay, total = config.train.ema_decay, steps_per_epoch * config.train.epochs
-    notes = unused_augment_keys(config) + unused_distributed_keys(config, world_from_env().size)
+    notes = (unused_augment_keys(config) + unused_distributed_keys(config, world_from_env().size)
+             + unused_schedule_keys(config, steps_per_epoch))
     if decay > 0 and total < 1 / (1 - decay):
         notes.append(f"train.ema_decay={decay:g} averages over about {1 / (1 - decay):,.0f} steps and this run takes "
                      f"{total:,}: its EMA weights stay close to the initial ones; about {1 - 10 / total:.3g} suits "
                      "this length")
+    return notes
+
+
+def unused_schedule_keys(config: RunConfig, steps_per_epoch: int) -> list[str]:
+    """The schedule keys that cannot act: a warm-up's start without a warm-up, per-iteration updates of an
+    epoch that has one step."""
+    schedule, notes = config.schedule, []
+    if schedule.warmup_start != ScheduleConfig().warmup_start and schedule.warmup_epochs == 0:
+        notes.append(f"schedule.warmup_start={schedule.warmup_start:g} has no effect without a warm-up: set "
+                     "schedule.warmup_epochs")
+    if schedule.per_iteration and steps_per_epoch == 1:
+        notes.append("schedule.per_iteration=true has no effect: an epoch of this run is one step, so the rate "
+                     "changes once per epoch either way")
     return notes
 
 
