@@ -88,12 +88,14 @@ def _shard(text: str) -> tuple[int, int]:
 
 def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: bool = False,
               quiet: bool = False, log: Callable[[str], None] = STUDY_LOG.info, until_decided: bool = False,
-              max_seeds: int = 5, alpha: float = 0.05, min_effect: float = 0.5) -> Any:
+              max_seeds: int = 5, alpha: float = 0.05, min_effect: float = 0.5,
+              boundary: str = "obrien-fleming") -> Any:
     """Run every run of `study` not yet finished (with other processes on the same folder, each run once),
     then draw the curves of the runs that have none. A greedy study runs stage by stage; a study with
     `protocol: tune` then retrains each variation's best point on train + validation. `until_decided`:
     then add seeds to the rows whose verdict is 'within noise' (and their references), a round at a time,
-    until each is decided or has `max_seeds` seeds (experiments/decided.py)."""
+    until each is decided or has `max_seeds` seeds (experiments/decided.py), under a group-sequential design with
+    `boundary` 'obrien-fleming' or 'pocock' (evaluate/sequential.py) that keeps `alpha` over all the looks."""
     from ..experiments.decided import run_until_decided
     from ..experiments.greedy import run_greedy
     from ..experiments.runner import run_study as execute
@@ -105,6 +107,8 @@ def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: 
                           "protocol: tune decides on validation: give it seeds: [...] instead")
     if until_decided and not 2 <= max_seeds <= 100:
         raise ConfigError(f"--max-seeds must be between 2 and 100 (a verdict over seeds needs two), got {max_seeds}")
+    if boundary not in ("obrien-fleming", "pocock"):
+        raise ConfigError(f"--boundary must be obrien-fleming or pocock, not '{boundary}'")
 
     # one stop request from the first run to the last picture: a signal while the curves are drawn lets them
     # be drawn whole (the study's runs are all finished by then), as for `cnnlab train`
@@ -116,7 +120,8 @@ def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: 
             results = run_tuned(study, directory, jobs, quiet, log)
             outcome = StudyOutcome(Path(directory), {}, [], any(r.interrupted for r in results.values()))
         elif until_decided:
-            outcome = run_until_decided(study, directory, jobs, rerun_failed, quiet, log, max_seeds, options)
+            outcome = run_until_decided(study, directory, jobs, rerun_failed, quiet, log, max_seeds, options,
+                                        boundary)
         else:
             outcome = execute(study, directory, jobs, rerun_failed, quiet, log)
         runs = Path(directory).iterdir() if Path(directory).is_dir() else ()  # (none: stopped before the first)
@@ -176,7 +181,9 @@ def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 
     if plan.get("mode") == "greedy" or plan.get("protocol") == "tune":
         headers, rows = greedy_table(directory, plan.get("reference")) if plan.get("mode") == "greedy" else \
             tuned_table(directory, plan.get("reference"))
-        notes = greedy_notes((plan.get("greedy") or {}).get("require", "best")) if plan.get("mode") == "greedy" \
+        options = plan.get("greedy") or {}
+        notes = greedy_notes(options.get("require", "best"), options.get("keep", "auto"), options.get("seeds", 1)) \
+            if plan.get("mode") == "greedy" \
             else []
         notes += reference_notes(plan.get("reference"))
         csv_path, md_path = directory / "table.csv", directory / "table.md"

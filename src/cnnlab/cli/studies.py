@@ -25,8 +25,12 @@ def register(sub: Any) -> None:
     add_mlflow(run)
     verdict_arguments(run)
     run.add_argument("--until-decided", action="store_true",
-                     help="after the planned seeds, add seeds to the rows whose verdict is 'within noise' (and to "
-                          "their reference rows), one round at a time, until each is decided")
+                     help="after the planned seeds, add seeds to the rows whose verdict is 'within noise' or '1 seed' "
+                          "(and to their reference rows), one round at a time, until each is decided; a "
+                          "group-sequential test keeps --alpha over every look (docs/verdicts.md)")
+    run.add_argument("--boundary", choices=("obrien-fleming", "pocock"), default="obrien-fleming",
+                     help="with --until-decided: the sequential boundary (default obrien-fleming: the higher power "
+                          "in docs/verdicts.md's table; pocock decides large effects with fewer seeds)")
     run.add_argument("--max-seeds", type=int, default=5, metavar="N",
                      help="with --until-decided: stop adding seeds to a row at N seeds (default 5)")
     worker = study.add_parser("worker")  # one run of a study in its own process (`study run --jobs N`)
@@ -62,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"study {study.name}: {part} ({len(study.variations)} variations) into {directory}")
     outcome = api.run_study(study, directory, args.jobs, args.rerun_failed, args.quiet,
                             until_decided=args.until_decided, max_seeds=args.max_seeds, alpha=args.alpha,
-                            min_effect=args.min_effect)
+                            min_effect=args.min_effect, boundary=args.boundary)
     if outcome.interrupted:
         return 130
     print_table(directory, args.alpha, args.min_effect)
