@@ -132,9 +132,11 @@ def test_a_one_seed_study_prints_verdicts_from_its_runs_own_predictions(tmp_path
     assert (tmp_path / "runs/verdicts/baseline/predictions.safetensors").is_file()
     lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.split()}
     assert "reference" in lines["baseline"]
-    assert "equivalent" in lines["same_again"] and "+0.00 [+0.00, +0.00]" in lines["same_again"]
-    assert "worse" in lines["tiny_lr"]
-    assert "seed-to-seed variance is not covered" in done.stdout
+    # one seed: McNemar's interval is printed, the word is '1 seed' (not 'equivalent' nor 'worse'), and the note
+    # says how to get a verdict over seeds
+    assert "1 seed" in lines["same_again"] and "+0.00 [+0.00, +0.00]" in lines["same_again"]
+    assert "1 seed" in lines["tiny_lr"] and "worse" not in lines["tiny_lr"]
+    assert "seed-to-seed variance is not measured" in done.stdout and "--seeds 0,1,2 (or --until-decided)" in done.stdout
     table = (tmp_path / "runs/verdicts/table.md").read_text()
     assert "| verdict |" in table.replace("verdict | checks", "verdict |") and "McNemar" in table
     csv_text = (tmp_path / "runs/verdicts/table.csv").read_text()
@@ -187,10 +189,14 @@ def test_until_decided_adds_seeds_only_where_undecided_and_is_resumable(tmp_path
     seeds = {}
     for meta in plan["runs"]:
         seeds.setdefault(meta["variation"], []).append(meta["seed"])
-    assert seeds["same"] == [0]  # equivalent after one seed (identical predictions): no more runs
+    assert seeds["same"] == [0]  # identical predictions after one seed (batch 64 is the default): no more runs
     table = {line.split()[0]: line for line in done.stdout.splitlines() if line.split()}
-    assert "equivalent" in table["same"]
-    assert "within noise" in table["noisy"] and "paired t (3 seeds)" in (tmp_path / "runs/ud/table.csv").read_text()
+    assert "identical" in table["same"]
+    # the noisy row's seeds were added until decided: its test is the group-sequential one the plan fixed first
+    assert plan["sequential"] == {"max_seeds": 3, "boundary": "obrien-fleming", "first_look": 2}
+    assert "within noise" in table["noisy"]
+    assert "group-sequential t (3 seeds)" in (tmp_path / "runs/ud/table.csv").read_text()
+    assert "group-sequential paired t (O'Brien-Fleming boundary over looks at 2-3 seeds" in done.stdout
     assert seeds["noisy"] == [0, 1, 2] and "noisy still within noise at --max-seeds 3" in done.stdout
     assert sorted(seeds["baseline"]) == sorted(seeds["noisy"])  # the reference got every seed its row needed
     assert all(m.get("added") for m in plan["runs"] if m["seed"] > 0)
@@ -199,6 +205,10 @@ def test_until_decided_adds_seeds_only_where_undecided_and_is_resumable(tmp_path
     assert json.loads((tmp_path / "runs/ud/plan.json").read_text())["runs"] == plan["runs"]
     plain = subprocess.run(command[:-3], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert plain.returncode == 0 and json.loads((tmp_path / "runs/ud/plan.json").read_text())["runs"] == plan["runs"]
+    # a plain run keeps the design (its verdicts stay sequential); another --max-seeds is refused
+    assert json.loads((tmp_path / "runs/ud/plan.json").read_text())["sequential"] == plan["sequential"]
+    other = subprocess.run(command[:-1] + ["5"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert other.returncode == 2 and "--max-seeds 3" in other.stderr and "Traceback" not in other.stderr
 
 
 def test_compare_to_in_a_study_file_is_checked_and_planned(tmp_path):

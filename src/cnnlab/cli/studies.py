@@ -44,11 +44,29 @@ def register(sub: Any) -> None:
     tabulate = command(study, "table", _table, "one row per variation: metrics, mean ± std, Δ baseline")
     tabulate.add_argument("directory", metavar="STUDY_DIR", help="a study directory (runs/<study name>)")
     verdict_arguments(tabulate)
-    plot = command(study, "plot", _plot, "curves of all variations and a bar chart of the final metric")
+    plot = command(study, "plot", _plot, "curves of all variations, a bar chart of the final metric and a forest "
+                                         "plot of the verdicts")
     plot.add_argument("directory", metavar="STUDY_DIR", help="a study directory")
+    verdict_arguments(plot)
     plot.add_argument("--crossing", type=float, metavar="ERROR",
                       help="also plot training error with this line (e.g. 0.25, AlexNet figure 1) and print the "
                            "epoch each variation reaches it, and their ratios")
+    power = command(study, "power", _power, "simulate studies through the verdict code: the false-positive rate and "
+                                           "the power of a study of this kind")
+    power.add_argument("--rows", type=int, default=3, help="rows compared with one reference (default 3)")
+    power.add_argument("--seeds", type=int, default=3, help="seeds per row (default 3)")
+    power.add_argument("--max-seeds", type=int, metavar="N", help="add seeds until decided, up to N (--until-decided)")
+    power.add_argument("--boundary", choices=("obrien-fleming", "pocock"), default="obrien-fleming",
+                       help="with --max-seeds: the sequential boundary (default obrien-fleming)")
+    power.add_argument("--seed-sd", type=float, default=2.0, metavar="POINTS",
+                       help="spread of a run's accuracy over seeds, in points (default 2; a study table's ± column)")
+    power.add_argument("--effects", type=_point_list, default=[1.0, 2.0, 5.0], metavar="P,P,...",
+                       help="true differences to simulate besides the null, in points (default 1,2,5)")
+    power.add_argument("--test-images", type=int, default=10_000, help="test images (default 10000)")
+    power.add_argument("--accuracy", type=float, default=80.0, metavar="PERCENT",
+                       help="the reference's accuracy (default 80)")
+    power.add_argument("--studies", type=int, default=10_000, help="simulated studies per effect (default 10000)")
+    verdict_arguments(power)
     report = command(sub, "report", _report, "a self-contained HTML page of a study or a run")
     report.add_argument("directory", metavar="STUDY_DIR|RUN_DIR", help="a study or run directory")
 
@@ -70,6 +88,24 @@ def _run(args: argparse.Namespace) -> int:
     if outcome.interrupted:
         return 130
     print_table(directory, args.alpha, args.min_effect)
+    return 0
+
+
+def _point_list(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--effects takes points of accuracy separated by commas (e.g. 1,2,5), not "
+                                         f"'{text}'") from None
+
+
+def _power(args: argparse.Namespace) -> int:
+    result = api.study_power(args.rows, args.seeds, args.max_seeds, args.seed_sd, args.effects, args.studies,
+                             args.test_images, args.accuracy, args.boundary, args.alpha, args.min_effect)
+    print(f"simulated {args.studies:,} studies per effect: {result.setting.describe().split(', effect')[0]}")
+    table(result.headers, result.rows)
+    for note in result.notes:
+        print(f"note: {note}")
     return 0
 
 
@@ -108,8 +144,8 @@ def _table(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     if args.crossing is not None and not 0 < args.crossing < 1:  # before anything is redrawn
         raise ConfigError(f"--crossing must be an error rate between 0 and 1 (e.g. 0.25), got {args.crossing}")
-    curves, bars = api.study_plot(args.directory)
-    print(f"wrote {curves} and {bars}")
+    curves, bars, forest = api.study_plot(args.directory, args.alpha, args.min_effect)
+    print(f"wrote {curves}, {bars} and {forest}")
     if args.crossing is not None:
         path, reached = api.error_crossing(args.directory, args.crossing)
         for variation, epoch in reached.items():

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -49,12 +48,14 @@ class Setting:
     accuracy: float = 0.8  # the reference's true accuracy
     test_images: int = 10_000
     studies: int = 10_000
-    boundary: str = "obrien-fleming"  # the sequential design's boundary (evaluate/sequential.py)
+    boundary: str = "obrien-fleming"  # the sequential design's boundary (evaluate/sequential.py); 'none': the rule
+    # this replaced, the fixed-seed test at every look
     stages: int = 0  # a greedy search of this many stages (rows + 1 alternatives each, keep first); 0: one table
     require: str = "best"  # greedy: {require: better}
     keep: str = "retrain"  # greedy: keep trained again on each stage's seeds (retrain) or the winner's runs (reuse)
     alpha: float = 0.05
     min_effect: float = 0.005
+    old_rule: bool = False  # one seed: also count what McNemar's words said (a per-image draw per run: slow)
 
     @property
     def options(self) -> VerdictOptions:
@@ -114,28 +115,32 @@ def simulate(setting: Setting, seed: int = 0) -> Outcome:
     accuracies = _accuracies(setting, rng, setting.rows + 1, effects)
     differences = accuracies[:, 1:, :] - accuracies[:, :1, :]
     if setting.max_seeds is None:
-        decided = decide(differences, setting.options)
-        seeds = np.full(decided.words.shape, setting.seeds)
+        words = decide(differences, setting.options).words
+        seeds = np.full(words.shape, setting.seeds)
     else:
-        decided, seeds = _until_decided(setting, differences)
-    old = _mcnemar_words(setting, rng, accuracies) if setting.seeds == 1 and setting.max_seeds is None else None
-    return _outcome(setting, decided.words, seeds, old)
+        words, seeds = _until_decided(setting, differences)
+    old = _mcnemar_words(setting, rng, accuracies) if setting.old_rule and setting.seeds == 1 else None
+    return _outcome(setting, words, seeds, old)
 
 
-def _until_decided(setting: Setting, differences: np.ndarray) -> tuple[Any, np.ndarray]:
+def _until_decided(setting: Setting, differences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`--until-decided`: look, give each open row one more seed (its reference gets it too: the reference's runs
-    are drawn for every seed already), look again, until no row wants one."""
+    are drawn for every seed already), look again, until no row of the study wants one. Returns the final words
+    and seeds per row. A study whose rows are all decided is left as it is (it gets no more runs)."""
     assert setting.max_seeds is not None
-    design = Design(max(setting.max_seeds, setting.seeds, 2), setting.boundary)
+    design = None if setting.boundary == "none" else Design(max(setting.max_seeds, setting.seeds, 2), setting.boundary)
     seeds = np.full(differences.shape[:2], setting.seeds)
+    words = np.empty(differences.shape[:2], dtype=object)
     columns = np.arange(differences.shape[-1])
-    while True:
-        seen = np.where(columns[None, None, :] < seeds[..., None], differences, np.nan)
+    active = np.ones(len(differences), dtype=bool)
+    while active.any():
+        seen = np.where(columns[None, None, :] < seeds[active][..., None], differences[active], np.nan)
         decided = decide(seen, setting.options, design)
-        more = wants_seed(decided.words, seeds, setting.max_seeds)
-        if not more.any():
-            return decided, seeds
-        seeds = seeds + more
+        more = wants_seed(decided.words, seeds[active], setting.max_seeds)
+        words[active] = decided.words
+        seeds[active] += more
+        active[active] = more.any(axis=-1)
+    return words, seeds
 
 
 def _greedy(setting: Setting, rng: np.random.Generator) -> Outcome:

@@ -188,7 +188,7 @@ def judge(groups: Mapping[str, Sequence[Mapping[str, Any]]], references: Mapping
             out[name] = RowVerdict(reference, _failure_word(members), **checks)
         elif not shared[name][1]:
             out[name] = RowVerdict(reference, "-", note="no seed finished by both rows", **checks)
-        elif same_runs(groups[name], groups[reference], shared[name][1]):
+        elif _identical(groups[name], groups[reference], shared[name], metric):
             out[name] = RowVerdict(reference, IDENTICAL, note=IDENTICAL_NOTE, seeds=len(shared[name][1]),
                                    planned=len(members), **checks)
         elif name in one_seed:
@@ -205,7 +205,15 @@ def judge(groups: Mapping[str, Sequence[Mapping[str, Any]]], references: Mapping
 
 
 IDENTICAL = "identical"
-IDENTICAL_NOTE = "the very runs of its reference (the same configuration, trained once): nothing to compare"
+IDENTICAL_NOTE = ("the same predictions as its reference on every image at every seed (the same runs, or a change "
+                  "that changed nothing the network computes): nothing to compare")
+
+
+def _identical(row: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str, Any]],
+               shared: tuple[list[float], list[Any]], metric: str) -> bool:
+    differences, seeds = shared
+    return same_runs(row, reference, seeds) or (not any(differences) and
+                                                same_predictions(row, reference, seeds, metric))
 
 
 def same_runs(row: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str, Any]], seeds: Sequence[Any]) -> bool:
@@ -213,6 +221,25 @@ def same_runs(row: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str,
     keep shares its runs)."""
     paths = [{m["seed"]: m.get("path") for m in _usable(members)} for members in (row, reference)]
     return all(paths[0].get(seed) and paths[0].get(seed) == paths[1].get(seed) for seed in seeds)
+
+
+def same_predictions(row: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str, Any]], seeds: Sequence[Any],
+                     metric: str) -> bool:
+    """Whether the two rows predicted the same class for every image at every one of `seeds` (read only when every
+    difference is exactly zero): a variation that changes nothing the network computes."""
+    split = PAIRED_METRICS.get(metric)
+    if split is None:
+        return False
+    mine, theirs = ({m["seed"]: m for m in _usable(members)} for members in (row, reference))
+    try:
+        for seed in seeds:
+            ours, other = (read_predictions(Path(m[seed]["path"])).get(split) for m in (mine, theirs))
+            if ours is None or other is None or not ours.same_images(other) or \
+                    not np.array_equal(ours.predicted, other.predicted):
+                return False
+    except (CnnlabError, KeyError):
+        return False
+    return True
 
 
 NO_SPREAD_NOTE = ("every seed moved by the same amount: no spread, so no interval can be estimated and no test "
