@@ -256,9 +256,11 @@ def greedy_notes(require: str = "best", keep: str = "auto", seeds: int = 1) -> l
 
 
 def _interval(values: list[float | None] | None) -> str:
-    if not values or values[0] is None:
+    if not values:
         return "-"
     delta, low, high = values
+    if delta is None:
+        return "-"
     if low is None or high is None:
         return f"{100 * delta:+.2f} [no spread]"
     return f"{100 * delta:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
