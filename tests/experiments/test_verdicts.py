@@ -252,7 +252,7 @@ def test_a_tuned_studys_table_judges_each_retrained_run_against_the_first(tmp_pa
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     result = study_table(tmp_path / "runs/tuned")
-    assert result.headers[-2:] == ["Δ test top-1 [95% CI]", "verdict"]
+    assert result.headers[-2:] == ["Δ test top-1 vs baseline [95% CI]", "verdict"]  # which row it is against
     rows = {row[0]: row for row in result.rows}
     ours, theirs = (read_predictions(tmp_path / "runs/tuned" / f"{v}__final")["test"] for v in ("wide", "baseline"))
     expected = mcnemar(ours.correct, theirs.correct)
