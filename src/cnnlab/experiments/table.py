@@ -202,6 +202,12 @@ def table_notes(rows: list[dict[str, Any]], table: list[dict[str, Any]], options
     notes = [f"verdict: Δ against the row in 'vs' ({how}); better/worse at alpha {options.alpha:g} after Holm's "
              f"correction over the rows, equivalent when the interval lies inside ±{100 * options.min_effect:g} "
              "points; one seed gives no verdict ('1 seed')"]
+    if design is not None and (plan or {}).get("sequential", {}).get("chosen_after_a_plain_run"):
+        notes.append("the sequential design was chosen after a plain run of this study: a table printed before it "
+                     "tested its first seeds at the full alpha, outside the design")
+    if design is not None and any(entry["runs"] > design.max_seeds for entry in table):
+        notes.append(f"rows with more than the design's {design.max_seeds} seeds (added by hand) are judged on their "
+                     f"first {design.max_seeds}")
     if plan is not None and plan.get("implicit_baseline"):
         notes.append("'baseline' is the study's base config unchanged: cnnlab added it as the reference because "
                      "every variation of the file changes something")

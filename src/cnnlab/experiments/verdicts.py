@@ -168,6 +168,8 @@ def judge(groups: Mapping[str, Sequence[Mapping[str, Any]]], references: Mapping
     compared = [name for name, members in groups.items()
                 if references.get(name) in groups and references.get(name) != name and _usable(members)]
     shared = {name: shared_differences(groups[name], groups[references[name] or ""], metric) for name in compared}
+    if design is not None:  # seeds run beyond the design's last look (added by hand) are not part of its test
+        shared = {name: (d[:design.max_seeds], s[:design.max_seeds]) for name, (d, s) in shared.items()}
     width = max([len(seeds) for _, seeds in shared.values()] + [1])
     table = np.full((len(compared), width), np.nan)
     for index, name in enumerate(compared):
