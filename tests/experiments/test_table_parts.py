@@ -340,3 +340,39 @@ def test_an_unreadable_run_is_one_note_naming_it_and_why() -> None:
     rows = [{"run": "good"}, {"run": "bad", "problem": "run.json: 'test' must be an object"}, {"run": "empty",
                                                                                               "problem": ""}]
     assert problems(rows) == [f"run bad is {UNREADABLE}: run.json: 'test' must be an object"]
+
+
+def test_one_seed_rows_count_what_mcnemars_words_would_have_said() -> None:
+    from cnnlab.experiments.table import table_notes
+
+    table = [{"variation": "a", "verdict": "1 seed", "p_holm": 0.01, "verdict_note": ""},
+             {"variation": "b", "verdict": "1 seed", "p_holm": 0.2, "verdict_note": ""},
+             {"variation": "c", "verdict": "1 seed", "p_holm": 0.05, "verdict_note": ""},  # not below alpha
+             {"variation": "d", "verdict": "within noise", "p_holm": 0.001, "verdict_note": ""}]
+    notes = table_notes([], table, VerdictOptions())
+    assert ("McNemar's exact test, after Holm, finds 1 of the 3 one-seed rows' networks different from their "
+            "reference's on these images: a; that is about the trained networks, not the configurations (another "
+            "seed may reverse it)") in notes
+    assert "for a verdict over seeds: cnnlab study run STUDY.yaml --seeds 0,1,2 (or --until-decided)" in notes
+    assert not any("McNemar" in note for note in table_notes([], table[3:], VerdictOptions()))
+
+
+def test_a_table_of_some_seeds_reads_only_their_runs(tmp_path: Path) -> None:
+    import json
+
+    from cnnlab.errors import ConfigError
+    from cnnlab.experiments.table import build_table
+
+    runs = [{"name": f"{v}__seed{s}", "variation": v, "seed": s, "grid": {}} for v in ("baseline", "row")
+            for s in range(3)]
+    (tmp_path / "plan.json").write_text(json.dumps({"name": "s", "runs": runs}))
+    for v, accs in (("baseline", (0.5, 0.6, 0.55)), ("row", (0.7, 0.72, 0.71))):
+        for seed, acc in enumerate(accs):
+            a_run(tmp_path, f"{v}__seed{seed}", test={"acc": acc, "count": 1000})
+    whole, _ = build_table(tmp_path)
+    assert whole[1]["runs"] == 3 and whole[1]["method"] == "paired t (3 seeds)"
+    some, _ = build_table(tmp_path, seeds=[0, 2])
+    assert some[1]["runs"] == 2 and some[1]["method"] == "paired t (2 seeds)"
+    assert some[1]["test_acc"] == pytest.approx(0.705)
+    with pytest.raises(ConfigError, match="has no run of seeds 7: its seeds are 0, 1, 2"):
+        build_table(tmp_path, seeds=[7])

@@ -167,11 +167,14 @@ class StudyTable:
         return table(self.headers, self.rows, str(self.csv.parent), self.notes) + picture
 
 
-def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 0.5) -> StudyTable:
+def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 0.5,
+                seeds: Sequence[int] | None = None) -> StudyTable:
     """The study's table, as its kind has it: one row per variation (mean ± std over seeds, Δ baseline,
     the reference's numbers beside ours); per stage and alternative (greedy); or per variation's tuned
     point and final test accuracy (protocol tune). Written to table.csv and table.md. Each row's verdict
-    (experiments/verdicts.py) uses `alpha` and `min_effect` (in points of accuracy: 0.5 = half a point)."""
+    (experiments/verdicts.py) uses `alpha` and `min_effect` (in points of accuracy: 0.5 = half a point).
+    `seeds`: the table of those seeds' runs only (how the study reads with fewer seeds), written to
+    table-seeds-S_S.csv/.md beside the whole table."""
     from ..experiments.greedy import greedy_notes, greedy_table
     from ..experiments.reference import notes as reference_notes
     from ..experiments.study import read_plan
@@ -182,6 +185,9 @@ def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 
     directory = Path(directory)
     plan = read_plan(directory)
     metric = plan.get("metric", "test_acc")
+    if seeds is not None and (plan.get("mode") == "greedy" or plan.get("protocol") == "tune"):
+        raise ConfigError("--seeds reads a one-change study's table at some of its seeds; a greedy or tuned study's "
+                          "table is one search: tabulate it whole")
     if plan.get("mode") == "greedy" or plan.get("protocol") == "tune":
         headers, rows = greedy_table(directory, plan.get("reference")) if plan.get("mode") == "greedy" else \
             tuned_table(directory, plan.get("reference"))
@@ -197,10 +203,12 @@ def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 
     from ..viz.study import plot_forest
 
     options = verdict_options(alpha, min_effect)
-    table, notes = build_table(directory, options)
+    table, notes = build_table(directory, options, seeds)
     headers, rows = formatted(table, metric, plan.get("reference"))
-    csv_path, md_path = write_tables(table, directory, metric, notes, plan.get("reference"))
-    forest = plot_forest(table, directory / "forest.png", metric, options.min_effect, plan.get("name", ""))
+    stem = "table" if seeds is None else "table-seeds-" + "_".join(map(str, seeds))
+    csv_path, md_path = write_tables(table, directory, metric, notes, plan.get("reference"), stem)
+    forest = plot_forest(table, directory / f"{stem.replace('table', 'forest')}.png", metric, options.min_effect,
+                         plan.get("name", ""))
     return StudyTable(headers, rows, csv_path, md_path, notes, forest)
 
 

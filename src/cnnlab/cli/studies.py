@@ -43,6 +43,9 @@ def register(sub: Any) -> None:
                                                               args.rerun_failed))
     tabulate = command(study, "table", _table, "one row per variation: metrics, mean ± std, Δ baseline")
     tabulate.add_argument("directory", metavar="STUDY_DIR", help="a study directory (runs/<study name>)")
+    tabulate.add_argument("--seeds", type=_seed_list, metavar="S,S,...",
+                          help="only these seeds' runs: how the table reads with fewer seeds (written to "
+                               "table-seeds-S.csv/.md)")
     verdict_arguments(tabulate)
     plot = command(study, "plot", _plot, "curves of all variations, a bar chart of the final metric and a forest "
                                          "plot of the verdicts")
@@ -128,8 +131,9 @@ def verdict_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 0.5)")
 
 
-def print_table(directory: str, alpha: float = 0.05, min_effect: float = 0.5) -> None:
-    result = api.study_table(directory, alpha, min_effect)
+def print_table(directory: str, alpha: float = 0.05, min_effect: float = 0.5,
+                seeds: list[int] | None = None) -> None:
+    result = api.study_table(directory, alpha, min_effect, seeds)
     table(result.headers, result.rows)
     for note in result.notes:
         print(f"note: {note}")
@@ -137,7 +141,7 @@ def print_table(directory: str, alpha: float = 0.05, min_effect: float = 0.5) ->
 
 
 def _table(args: argparse.Namespace) -> int:
-    print_table(args.directory, args.alpha, args.min_effect)
+    print_table(args.directory, args.alpha, args.min_effect, args.seeds)
     return 0
 
 

@@ -83,12 +83,15 @@ def study_rows(directory: str | Path) -> list[dict[str, Any]]:
     return [run_row(directory / meta["name"], meta) for meta in read_plan(directory)["runs"]]
 
 
-def build_table(directory: str | Path,
-                options: VerdictOptions = VerdictOptions()) -> tuple[list[dict[str, Any]], list[str]]:
+def build_table(directory: str | Path, options: VerdictOptions = VerdictOptions(),
+                seeds: Sequence[int] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """A study's rows (aggregated, judged against their references, with the published numbers beside them)
-    and the notes printed under the table."""
+    and the notes printed under the table; `seeds`: only those seeds' runs."""
     plan = read_plan(Path(directory))
-    rows = study_rows(directory)
+    rows = [row for row in study_rows(directory) if seeds is None or row["seed"] in seeds]
+    if seeds is not None and not rows:
+        raise ConfigError(f"'{directory}' has no run of seeds {', '.join(map(str, seeds))}: its seeds are "
+                          f"{', '.join(map(str, sorted({r['seed'] for r in study_rows(directory)})))}")
     design = sequential_design(plan)
     table = aggregate(rows, plan.get("metric", "test_acc"), plan.get("compare_to"), options, design)
     notes = problems(rows) + table_notes(rows, table, options, design, plan) + published.notes(plan.get("reference"))
@@ -216,7 +219,13 @@ def table_notes(rows: list[dict[str, Any]], table: list[dict[str, Any]], options
         if entry.get("verdict_note"):
             rows_of.setdefault(entry["verdict_note"], []).append(entry["variation"])
     notes += [f"{', '.join(names)}: {note}" for note, names in rows_of.items()]
-    if any(entry.get("verdict") == ONE_SEED for entry in table):
+    one_seed = [entry for entry in table if entry.get("verdict") == ONE_SEED]
+    if one_seed:
+        differ = [e["variation"] for e in one_seed if e.get("p_holm") is not None and e["p_holm"] < options.alpha]
+        named = f": {', '.join(differ)}" if differ else ""
+        notes.append(f"McNemar's exact test, after Holm, finds {len(differ)} of the {len(one_seed)} one-seed rows' "
+                     f"networks different from their reference's on these images{named}; that is about the trained "
+                     "networks, not the configurations (another seed may reverse it)")
         notes.append("for a verdict over seeds: cnnlab study run STUDY.yaml --seeds 0,1,2 (or --until-decided)")
     ranking = ranking_note(grouped(rows))
     return notes + ([ranking] if ranking else [])
@@ -292,9 +301,10 @@ def markdown(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "test_acc",
-                 notes: Sequence[str] = (), reference: Any = None) -> tuple[Path, Path]:
-    """table.csv and table.md; `notes` (the unreadable runs, `problems`) go under the markdown table."""
-    csv_path, md_path = directory / "table.csv", directory / "table.md"
+                 notes: Sequence[str] = (), reference: Any = None, stem: str = "table") -> tuple[Path, Path]:
+    """table.csv and table.md (or `stem`.csv/.md); `notes` (the unreadable runs, `problems`) go under the markdown
+    table."""
+    csv_path, md_path = directory / f"{stem}.csv", directory / f"{stem}.md"
     fields = list(dict.fromkeys(key for entry in table for key in entry)) if table else ["variation"]
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fields)
