@@ -190,13 +190,13 @@ def _resume(path: Path, config: Any, overrides: Sequence[str], keywords: Mapping
 
 def draw_curves(run_dir: str | Path) -> Path | None:
     """plots/curves.png of a run that has at least one epoch in metrics.csv and no curves yet."""
-    from ..train import read_metrics
+    from ..runs.identity import run_metrics
     from ..train.tracking import log_pictures
     from ..viz.curves import plot_curves
 
     run_dir = Path(run_dir)
     target = run_dir / "plots" / "curves.png"
-    if target.is_file() or not (run_dir / "metrics.csv").is_file() or not read_metrics(run_dir / "metrics.csv"):
+    if target.is_file() or not run_metrics(run_dir):
         return None
     run = RunDir(run_dir)
     if not run.claim():  # its owner is still writing it (another process trains or draws it): theirs to draw

@@ -13,6 +13,7 @@ from typing import Any
 from ..experiments.table import SCORED
 from ..io import atomic_write_text
 from ..runs import RunRecord
+from ..runs.identity import run_metrics
 
 STYLE = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1100px;
@@ -47,8 +48,6 @@ def _page(title: str, sections: list[str]) -> str:
 
 
 def run_report(run_dir: Path) -> str:
-    from ..train import read_metrics
-
     # read through RunRecord: a run.json changed by hand, or of a newer schema, is a ConfigError naming the
     # file and field, not a TypeError from a format below
     record = RunRecord.load(run_dir / "run.json")
@@ -69,7 +68,7 @@ def run_report(run_dir: Path) -> str:
         facts.append(["frozen", f"{info['freeze'].get('mode')}: {info['freeze']['frozen']:,} parameters"])
     sections = [f"<h2>Summary</h2><p class='status-{html.escape(status)}'>{html.escape(status)}</p>",
                 _table(["", ""], facts), *_checks_section(info)]
-    rows = read_metrics(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else []
+    rows = run_metrics(run_dir, record)
     if rows:
         keys = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "train_seconds"]
         sections += ["<h2>Training</h2>", _image(run_dir / "plots" / "curves.png", "training curves"),
