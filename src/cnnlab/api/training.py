@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -12,6 +13,7 @@ from typing import Any
 import torch
 
 from ..config import (
+    Layer,
     RunConfig,
     flatten,
     keyword_layer,
@@ -21,6 +23,7 @@ from ..config import (
     resolve,
     to_dict,
 )
+from ..config.resolve import COMPONENT_CLASSES
 from ..data import DataSpec, Normalizer
 from ..errors import ConfigError
 from ..evaluate import per_class_accuracy
@@ -171,21 +174,42 @@ def launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
 
 def _resume(path: Path, config: Any, overrides: Sequence[str], keywords: Mapping[str, Any],
             allow_change: bool, quiet: bool, callbacks: Sequence[Callback], checkpoint: str) -> TrainResult:
-    run = RunDir(path).require()
-    saved = run.read_config()
-    layers = [flatten(to_dict(saved), lambda keys: str(run.config_path))]
-    if isinstance(config, (str, Path)):
-        layers.append(load_yaml_layer(config))
-    elif isinstance(config, RunConfig):
-        layers.append(flatten(to_dict(config)))
-    layers += [parse_overrides(overrides), keyword_layer(keywords)]
-    requested = resolve(*layers)
+    run, requested = resumed_config(path, config, overrides, keywords)
     if not allow_change:
         run.refuse_changed(requested, "resume", "Resume without these changes, or allow them with "
                            "allow_config_change=True.", cli_fix="Resume without these changes, or allow them with "
                            "--allow-config-change.")
     return resume_run(requested, run, quiet=quiet, callbacks=callbacks, checkpoint=checkpoint,
                       allow_config_change=allow_change)
+
+
+def resumed_config(path: str | Path, config: Any = None, overrides: Sequence[str] = (),
+                   keywords: Mapping[str, Any] | None = None) -> tuple[RunDir, RunConfig]:
+    """The run at `path` and the config a resume of it with `config`, `overrides` and `keywords` asks for: the
+    run's own config.yaml below them."""
+    run = RunDir(path).require()
+    saved = run.read_config()
+    layers = []
+    if isinstance(config, (str, Path)):
+        layers.append(load_yaml_layer(config))
+    elif isinstance(config, RunConfig):
+        layers.append(flatten(to_dict(config)))
+    layers += [parse_overrides(overrides), keyword_layer(keywords or {})]
+    return run, resolve(_saved_layer(saved, run, layers), *layers)
+
+
+def _saved_layer(saved: RunConfig, run: RunDir, layers: Sequence[Layer]) -> Layer:
+    """The run's own config as the bottom layer of a resume, less the options of a component (schedule, optim,
+    model) that `layers` name anew: `schedule=constant` on a cosine run is the constant schedule, not an error
+    about cosine's min_factor."""
+    layer = flatten(to_dict(saved), lambda keys: str(run.config_path))
+    for section, cls in COMPONENT_CLASSES.items():
+        named = [values[f"{section}.name"][0] for values in layers if f"{section}.name" in values]
+        if named and named[-1] != getattr(saved, section).name:
+            fields = {f.name for f in dataclasses.fields(cls)}
+            layer = {key: value for key, value in layer.items()
+                     if not (key.startswith(f"{section}.") and key.split(".", 1)[1] not in fields)}
+    return layer
 
 
 def draw_curves(run_dir: str | Path) -> Path | None:

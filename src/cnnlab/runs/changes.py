@@ -26,8 +26,6 @@ RESUMABLE = {
     "schedule.": "the schedule recomputed from the new values at every epoch from the resumed one on",
     "train.keep_epochs": "the epochs whose weights are kept from now on",
     "train.tensorboard": "what is logged from now on",
-    "data.root": "where the same data is read from",
-    "data.workers": "how many loader processes read it",
 }
 
 

@@ -243,6 +243,8 @@ def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks
             session = prepare_session(config, resuming=True, world=world)
             record = run.record() or RunRecord()
             entries = [change_entry(changes, saved, config, state[1].get("state", {}))] if changes else []
+            for entry in entries:
+                LOG.info(f"note: from epoch {entry['epoch']} on: {'; '.join(changes)}")
             run.save(record.updated(run_id=record.run_id or new_run_id(),
                                     config_changes=[*record.config_changes, *entries]))
             run.write_config(config)

@@ -66,6 +66,9 @@ def run_report(run_dir: Path) -> str:
         facts.append(["early stop", f"{stop.get('criterion')} after epoch {stop.get('epoch')}: {stop.get('why', '')}"])
     if (info.get("freeze") or {}).get("frozen") is not None:
         facts.append(["frozen", f"{info['freeze'].get('mode')}: {info['freeze']['frozen']:,} parameters"])
+    for change in record.config_changes if record is not None else []:  # resumes with --allow-config-change
+        if isinstance(change, dict):
+            facts.append([f"changed from epoch {change.get('epoch')}", "; ".join(map(str, change.get("changes", [])))])
     sections = [f"<h2>Summary</h2><p class='status-{html.escape(status)}'>{html.escape(status)}</p>",
                 _table(["", ""], facts), *_checks_section(info)]
     rows = run_metrics(run_dir, record)
