@@ -50,6 +50,7 @@ from ..errors import ConfigError, closest
 from ..io import atomic_write_json, atomic_write_text, check_name
 from ..options import coerce
 from . import reference as published
+from .plan import read_plan, seal
 
 STUDY_KEYS = ("name", "description", "base", "variations", "grid", "zip", "seeds", "repeats", "metric", "reference",
               "mode", "stages", "protocol", "compare_to", "greedy")
@@ -428,7 +429,7 @@ def write_plan(study: Study, directory: Path) -> None:
     meta = {"name": study.name, "description": study.description, "metric": study.metric, "mode": study.mode,
             "protocol": study.protocol, "reference": study.reference, "compare_to": study.compare_to,
             "greedy": {"require": study.require}, "runs": plan}
-    atomic_write_json(directory / "plan.json", meta)
+    atomic_write_json(directory / "plan.json", seal(meta))  # read back by experiments/plan.py, which checks it
 
 
 def adopt_added_runs(study: Study, directory: Path) -> None:
@@ -446,13 +447,6 @@ def adopt_added_runs(study: Study, directory: Path) -> None:
             if spec.name == meta["name"]:
                 study.runs.append(spec)
                 known.add(spec.name)
-
-
-def read_plan(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / "plan.json"
-    if not path.is_file():
-        raise ConfigError(f"'{directory}' is not a study directory (no plan.json); run `cnnlab study run FILE` first")
-    return json.loads(path.read_text())
 
 
 def names_in(specs: Iterable[RunSpec]) -> list[str]:
