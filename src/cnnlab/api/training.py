@@ -260,7 +260,8 @@ def _evaluate(run_dir: str | Path, split: str, checkpoint: str, device: str | No
     count = metrics["count"]  # Wilson 95% intervals: how far each accuracy could move on another sample of images
     metrics["acc_interval"] = wilson_interval(round(metrics["acc"] * count), count)
     metrics["top5_interval"] = wilson_interval(round(metrics["top5"] * count), count)
-    report = {"split": split, "checkpoint": checkpoint_name(checkpoint, run.config), "tta": tta, **metrics,
+    report = {"split": split, "run_id": run.record.run_id, "checkpoint": checkpoint_name(checkpoint, run.config),
+              "tta": tta, **metrics,
               "per_class": dict(zip(spec.classes, per_class_accuracy(confusion))),
               "confusion": confusion.tolist(), "classes": list(spec.classes), "notes": tta_notes(run, tta)}
     if write:
