@@ -78,6 +78,8 @@ def _train(args: argparse.Namespace) -> int:
         keywords["data.root"] = args.data_root
     if args.mlflow is not None:
         keywords.update({"train.mlflow": True, "train.mlflow_uri": args.mlflow})
+    if args.mlflow_required:
+        keywords.update({"train.mlflow": True, "train.mlflow_required": True})
     if args.nproc is not None:
         if args.nproc < 1:
             raise ConfigError(f"--nproc must be at least 1, got {args.nproc}")

@@ -129,6 +129,7 @@ class Session:
     splits: DataSplits
     model: nn.Module
     facts: SessionFacts
+    tracked: bool = False  # logs to MLflow: asked for, and its store probed writable before the first epoch
 
 
 def restores_best(config: RunConfig) -> bool:
@@ -195,6 +196,7 @@ def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | N
         runs_dir = Path(runs_dir) if runs_dir is not None else run.path.parent
         slots = 2 + (config.train.ema_decay > 0)  # the EMA: one more copy of the weights in each checkpoint
         check_writable(runs_dir, checkpoint_bytes(config.model, session.splits.spec, slots))
+        session.tracked = tracking.check_store(config, run.path)
         owned = run.lock.held
         run = create_run_dir(run, runs_dir, overwrite, named)
         try:
@@ -241,6 +243,7 @@ def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks
             changes = check_resumable(run.path, saved, config) if allow_config_change else []
             state = _resume_checkpoint(run, checkpoint)
             session = prepare_session(config, resuming=True, world=world)
+            session.tracked = tracking.check_store(config, run.path)
             record = run.record() or RunRecord()
             entries = [change_entry(changes, saved, config, state[1].get("state", {}))] if changes else []
             for entry in entries:
@@ -315,7 +318,7 @@ def _trainer(session: Session, run: RunDir | None, checkpoint: tuple[dict[str, A
                     Checkpointer(run.checkpoints, config_hash(config), config.train.keep_epochs, run_id)]
         if config.train.tensorboard:
             standard.append(TensorBoard(run.path / "tensorboard", hparams_of(tracking.params_plain(config))))
-        if tracking.wanted(config):
+        if session.tracked:
             standard.append(tracking.MLflowTracking(config, run.path))
     trainer = Trainer(session.model, optimizer, train, val, config, runtime, [*standard, *stopping, *callbacks],
                       world)
