@@ -36,12 +36,12 @@ def report(directory: str | Path) -> Path:
     else:
         raise ConfigError(f"'{directory}' is neither a study directory nor a run directory")
     for run_dir in runs:
-        draw_curves(run_dir)
         try:
+            draw_curves(run_dir)
             status = RunDir(run_dir).status() if (run_dir / "run.json").is_file() else None
         except CnnlabError:
             if len(runs) == 1:
-                raise  # the report of this one run: its run.json is the problem, said as such (exit 2)
+                raise  # the report of this one run: its run.json (or metrics.csv) is the problem, said so (exit 2)
             continue  # one of a study's runs: the report's table shows it as unreadable, with the reason
         if status is not None and status.scored and not (run_dir / "eval_test.json").is_file():
             try:

@@ -77,6 +77,8 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     items = [*args.items, "train.mlflow=true", f"train.mlflow_uri={args.mlflow}"] if args.mlflow is not None \
         else args.items
+    if args.mlflow_required:
+        items = [*items, "train.mlflow=true", "train.mlflow_required=true"]
     study = api.plan_study(args.file, items, args.shard, args.seeds)
     directory = args.dir or f"runs/{study.name}"
     if study.mode == "greedy":

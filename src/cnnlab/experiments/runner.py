@@ -37,6 +37,9 @@ from .study import RunSpec, Study, adopt_added_runs, adopt_design, write_plan
 BUSY = "busy"  # the outcome of a run another process holds
 NOT_STARTED = "not started"  # a worker signalled while Python started, before its run existed
 STUDY_LOCK = ".lock"  # held while a process writes the study's plan.json
+# what a study writes into its folder besides its runs (and plan.json)
+STUDY_FILES = {"study.yaml", "table.csv", "table.md", "report.html", "plots", "greedy.json", "tune.json", ".configs",
+               "mlruns"}
 WAIT_SECONDS = 1.0  # between looks at runs other processes hold
 
 
@@ -170,14 +173,21 @@ def prepare_study_dir(study: Study, directory: Path) -> None:
 
 def refuse_foreign_dir(directory: Path, being_made: bool) -> None:
     """A folder with other things in it and no plan.json is the user's, not a study's: refuse it. The
-    study's own lock (and, outside the lock, another process's plan being written) are not 'other things'."""
+    study's own lock (and, outside the lock, another process's plan being written) are not 'other things'; nor,
+    beside the study file's copy (study.yaml), are a study's own files and cnnlab run directories: a study whose
+    damaged plan.json was deleted (experiments/plan.py's advice) is planned anew there."""
     if not directory.is_dir() or (directory / "plan.json").is_file():
         return
+    replanned = (directory / "study.yaml").is_file()
 
-    def ours(name: str) -> bool:
-        return name == STUDY_LOCK or (being_made and name.startswith(".plan.json.") and name.endswith(TEMP_SUFFIX))
+    def ours(entry: Path) -> bool:
+        name = entry.name
+        if name == STUDY_LOCK or (being_made and name.startswith(".plan.json.") and name.endswith(TEMP_SUFFIX)):
+            return True
+        return replanned and (name in STUDY_FILES or (entry.is_dir() and not entry.is_symlink()
+                                                      and RunDir(entry).is_cnnlab_run()))
 
-    if any(not ours(entry.name) for entry in directory.iterdir()):
+    if any(not ours(entry) for entry in directory.iterdir()):
         raise ConfigError(f"'{directory}' is not empty and is not a cnnlab study directory (no plan.json); "
                           "cnnlab writes studies only into new or study folders: choose another --dir")
 

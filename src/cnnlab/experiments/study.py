@@ -50,6 +50,7 @@ from ..errors import ConfigError, closest
 from ..io import atomic_write_json, atomic_write_text, check_name
 from ..options import coerce
 from . import reference as published
+from .plan import read_plan, seal
 
 STUDY_KEYS = ("name", "description", "base", "variations", "grid", "zip", "seeds", "repeats", "metric", "reference",
               "mode", "stages", "protocol", "compare_to", "greedy")
@@ -452,7 +453,7 @@ def write_plan(study: Study, directory: Path) -> None:
             "greedy": {"require": study.require, "keep": study.keep, "seeds": len(study.seeds)}, "runs": plan,
             **({"sequential": study.sequential} if study.sequential else {}),
             **({"implicit_baseline": True} if study.implicit_baseline else {})}
-    atomic_write_json(directory / "plan.json", meta)
+    atomic_write_json(directory / "plan.json", seal(meta))  # read back by experiments/plan.py, which checks it
 
 
 def adopt_added_runs(study: Study, directory: Path) -> None:
@@ -492,13 +493,6 @@ def adopt_design(study: Study, directory: Path) -> None:
             f"{earlier.get('boundary')}, or into a new --dir")
     else:
         study.sequential = earlier
-
-
-def read_plan(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / "plan.json"
-    if not path.is_file():
-        raise ConfigError(f"'{directory}' is not a study directory (no plan.json); run `cnnlab study run FILE` first")
-    return json.loads(path.read_text())
 
 
 def names_in(specs: Iterable[RunSpec]) -> list[str]:

@@ -190,16 +190,20 @@ class Checkpointer(Callback):
     epoch_NNNN.safetensors (weights) after each epoch listed in train.keep_epochs. A diverged run writes
     nothing, so 'last' stays the last good state."""
 
-    def __init__(self, directory: Path, config_hash: str, keep_epochs: Sequence[int] = ()) -> None:
+    def __init__(self, directory: Path, config_hash: str, keep_epochs: Sequence[int] = (),
+                 run_id: str | None = None) -> None:
         self.directory = Path(directory)
         self.config_hash = config_hash
         self.keep_epochs = set(keep_epochs)
+        # whose checkpoints these are (run.json's run_id): a reader refuses one of another run (runs/identity.py)
+        self.identity = {"config_hash": config_hash, "config_hash_scheme": HASH_SCHEME,
+                         **({"run_id": run_id} if run_id else {})}
 
     def save_last(self, trainer: TrainerView) -> None:
         from .checkpoint import save_checkpoint
 
         tensors, meta = trainer.snapshot()
-        meta.update(config_hash=self.config_hash, config_hash_scheme=HASH_SCHEME)  # checked on resume
+        meta.update(self.identity)  # checked on resume
         save_checkpoint(self.directory / "last.safetensors", tensors, meta,
                         previous=self.directory / "previous.safetensors")
 
@@ -215,8 +219,7 @@ class Checkpointer(Callback):
 
         weights = trainer.weight_tensors()  # model.*, and ema.* with train.ema_decay
         metrics = {k: v for k, v in row.items() if k not in ("is_best", "step_losses")}
-        meta = {"epoch": row["epoch"], "monitor": trainer.monitor, "metrics": metrics, "config_hash": self.config_hash,
-                "config_hash_scheme": HASH_SCHEME}
+        meta = {"epoch": row["epoch"], "monitor": trainer.monitor, "metrics": metrics, **self.identity}
         save_checkpoint(path, weights, meta)
 
     def on_fit_end(self, trainer: TrainerView, result: FitResult) -> None:

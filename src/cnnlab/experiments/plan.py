@@ -1,0 +1,97 @@
+"""A study's plan.json, checked on read like run.json: damaged or edited, it is one ConfigError, never a count.
+
+plan.json lists the study's runs (name, variation, seed, grid point) and what its table judges by (metric,
+mode, reference, compare_to). `cnnlab study table`, `study plot`, `report` and `study run` read it; a table that
+counted an edited plan (a run's seed changed, a run relabelled) would report seeds or rows that never ran. So
+`seal` writes a sha256 of the plan's content into it (`digest`), and `read_plan` refuses a plan that
+- is not JSON, not an object, or empty (a truncated or zeroed file),
+- holds a field of the wrong type (`runs` not a list of {name, variation, seed, grid}, a name that is no plain
+  folder name),
+- lists one run name twice, or one variation, grid point and seed twice (two "seed 0" runs of a row),
+- or (plans written since the digest) whose content no longer matches its digest: changed after cnnlab wrote it.
+A plan written before the digest is checked by the rest. The fix is always the same: restore the file, or delete
+it and run `cnnlab study run` on the study file again, which plans the study anew and reuses its finished runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import CnnlabError, ConfigError
+from ..io import check_name
+
+FILE_NAME = "plan.json"
+MAX_BYTES = 64 << 20  # a plan of a million runs is ~100 MB less than this; a bigger file is not a plan
+FIELDS = {"name": str, "variation": str, "seed": int, "grid": dict}  # of each entry of `runs`
+TOP = {"runs": list, "name": (str, type(None)), "metric": (str, type(None)), "mode": (str, type(None)),
+       "compare_to": (dict, type(None)), "greedy": (dict, type(None)), "description": (str, type(None))}
+
+
+def digest_of(meta: dict[str, Any]) -> str:
+    """The sha256 of a plan's content (everything but `digest`), keys sorted."""
+    content = {key: value for key, value in meta.items() if key != "digest"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def seal(meta: dict[str, Any]) -> dict[str, Any]:
+    """`meta` with its digest, as plan.json is written."""
+    return {**meta, "digest": digest_of(meta)}
+
+
+def read_plan(directory: Path) -> dict[str, Any]:
+    """The study's plan.json, checked (see the module's docstring): a ConfigError naming the file, what is
+    wrong and what to do, for a plan that is missing, damaged or edited."""
+    path = Path(directory) / FILE_NAME
+    if not path.is_file():
+        raise ConfigError(f"'{directory}' is not a study directory (no plan.json); run `cnnlab study run FILE` first")
+    fix = ("Restore it from a copy, or delete it and run `cnnlab study run STUDY.yaml --dir "
+           f"{directory}` again: the plan is written anew from the study file (study.yaml here is its copy) and "
+           "the finished runs are reused")
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ValueError(f"{path.stat().st_size:,} bytes, more than a plan holds")
+        meta = json.loads(path.read_bytes())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise ConfigError(f"{path}: the study's plan is damaged ({str(exc)[:160] or 'empty'}). {fix}") from None
+    problem = plan_problem(meta)
+    if problem is not None:
+        raise ConfigError(f"{path}: the study's plan {problem}. {fix}")
+    return meta
+
+
+def plan_problem(meta: Any) -> str | None:
+    """What is wrong with a parsed plan, in words that follow 'the study's plan', or None."""
+    if not isinstance(meta, dict):
+        return f"is not a JSON object (it holds {type(meta).__name__})"
+    for key, kinds in TOP.items():
+        if (key in meta or key == "runs") and not isinstance(meta.get(key), kinds):
+            return f"is damaged: field '{key}' is {_shown(meta.get(key))}"
+    if "digest" in meta and meta["digest"] != digest_of(meta):
+        return ("was changed after cnnlab wrote it (its content no longer matches its digest), so its runs, seeds "
+                "or rows may not be the ones that ran")
+    names, rows = set(), set()
+    for index, run in enumerate(meta["runs"]):
+        wrong = [key for key, kind in FIELDS.items() if not isinstance(run, dict) or not isinstance(run.get(key), kind)
+                 or (kind is int and isinstance(run.get(key), bool))]
+        if wrong:
+            return f"is damaged: run {index + 1} has no valid '{wrong[0]}'"
+        try:
+            check_name(run["name"], "run name")
+        except CnnlabError:
+            return f"is damaged: run {index + 1}'s name {run['name']!r} is not a plain folder name"
+        row = (run["variation"], json.dumps(run["grid"], sort_keys=True, default=str), run["seed"])
+        if run["name"] in names or row in rows:
+            what = f"run '{run['name']}'" if run["name"] in names else \
+                f"variation '{run['variation']}' with seed {run['seed']}"
+            return f"lists {what} twice (edited by hand?)"
+        names.add(run["name"])
+        rows.add(row)
+    return None
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
