@@ -93,3 +93,90 @@ def test_generated_markers_are_filled_and_unknown_ones_refused() -> None:
     assert "`data.val_fraction`" in docs_reference.fill("<!-- generated: config-keys -->\n")
     with pytest.raises(ValueError, match="no such generator"):
         docs_reference.fill("<!-- generated: nothing-like-this -->\n")
+
+
+def internal_links(site: Path) -> tuple[int, list[str]]:
+    """(how many internal links the built site has, those that lead nowhere: a missing file or a missing
+    anchor), over every page, the notebooks' included."""
+    from urllib.parse import unquote, urlsplit
+
+    anchors: dict[Path, set[str]] = {}
+    broken, count = [], 0
+    for page in sorted(site.rglob("*.html")):
+        for link in re.findall(r'\b(?:href|src)="([^"]*)"', page.read_text(errors="replace")):
+            link = html.unescape(link)
+            parts = urlsplit(link)
+            if parts.scheme or parts.netloc or link.startswith(("mailto:", "javascript:", "data:")):
+                continue
+            count += 1
+            base = site if parts.path.startswith("/") else page.parent
+            target = (base / unquote(parts.path.lstrip("/"))).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append(f"{page.relative_to(site)}: {link}")
+            elif parts.fragment and target.suffix == ".html":
+                if target not in anchors:
+                    anchors[target] = set(re.findall(r'\b(?:id|name)="([^"]+)"', target.read_text(errors="replace")))
+                if unquote(parts.fragment) not in anchors[target]:
+                    broken.append(f"{page.relative_to(site)}: {link} (no such anchor)")
+    return count, broken
+
+
+@pytest.mark.slow
+def test_every_internal_link_of_the_built_site_leads_somewhere(site: Path) -> None:
+    count, broken = internal_links(site)
+    assert count > 1000 and not broken, "\n".join(broken)
+    notebook = (site / "tutorials" / "alexnet-notebook.html").read_text()
+    assert 'href="alexnet.html"' in notebook  # a notebook's link to its .md page, as the site's page
+
+
+def test_a_broken_link_and_a_missing_anchor_are_found(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "p.html").write_text('<h2 id="here">x</h2><a href="p.html#here">ok</a><a href="../b.html">gone'
+                                           '</a><a href="p.html#there">no anchor</a><a href="https://x.org/y">out</a>')
+    count, broken = internal_links(tmp_path)
+    assert count == 3 and broken == ["a/p.html: ../b.html", "a/p.html: p.html#there (no such anchor)"]
+
+
+@pytest.mark.slow
+def test_the_navigation_has_one_title_per_page(site: Path) -> None:
+    nav = re.findall(r'<a href="([^"#]*)" class="md-nav__link[^"]*">(.*?)</a>', (site / "index.html").read_text(),
+                     flags=re.S)
+    titles: dict[str, set[str]] = {}
+    for target, inside in nav:
+        titles.setdefault(" ".join(re.sub(r"<[^>]+>", " ", html.unescape(inside)).split()), set()).add(target)
+    shared = {title: targets for title, targets in titles.items() if len(targets) > 1}
+    assert len(titles) > 30 and not shared, shared  # "AlexNet's recipe" named the page and its notebook
+
+
+@pytest.mark.slow
+def test_search_works_in_the_site_opened_as_a_file(site: Path) -> None:
+    """Material's offline plugin: the index as a script beside the pages, and the Web Worker shim served from
+    the site itself (not from unpkg.com), so site/index.html opened from the disk searches without a server
+    or a network. Where Chromium is installed, a search is run in it from file://."""
+    index = (site / "search" / "search_index.js").read_text()
+    assert index.startswith("var __index = ") and '"location":"tutorials/ablation.html"' in index
+    for page in (site / "index.html", site / "tutorials" / "ablation.html"):
+        text = page.read_text()
+        assert "iframe-worker-shim.js" in text and "unpkg.com" not in text and "fonts.googleapis" not in text
+    import shutil
+
+    chromium = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+                    None)
+    if chromium is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium): the search itself is not run")
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
+                          "--dump-dom", f"{(site / 'index.html').as_uri()}?q=lr-find"], capture_output=True,
+                         text=True, timeout=180).stdout
+    found = re.search(r'md-search-result__meta">\s*(\d+) matching documents?', dom)
+    assert found and int(found.group(1)) > 0, dom[-2000:]
+
+
+def test_the_docs_prose_has_no_doubled_full_stop() -> None:
+    """A typo of the home page ("PyTorch >= 2.10).."), looked for in every page's prose (code left out)."""
+    found = []
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        prose = re.sub(r"```.*?```|`[^`\n]*`", "", page.read_text(), flags=re.S)
+        found += [f"{page.relative_to(ROOT)}: ...{m.group(0)}" for m in re.finditer(r"\w\)?\.\.(?!\.)\s", prose)]
+    assert not found, "\n".join(found)

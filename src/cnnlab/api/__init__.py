@@ -24,6 +24,7 @@ from .data import (
     verify_data,
 )
 from .exports import export
+from .lr_find import LR_FIND_RULE, LR_FIND_RULES
 from .pictures import (
     PathsPicture,
     Projections,
@@ -43,13 +44,17 @@ from .studies import (
     ensemble,
     error_crossing,
     features,
+    packaged_studies,
     plan_study,
     report,
     run_study,
+    study,
     study_plot,
     study_power,
     study_table,
+    study_text,
     study_worker,
+    tune,
     tune_grid,
     tune_search,
 )
@@ -74,6 +79,7 @@ __all__ = [
     "predict", "predictions", "printing", "quiet", "report", "resolved_config", "run_study", "show_messages",
     "show_samples", "study_plot",
     "study_power", "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
-    "CheckReport", "check", "lr_find",  # cnnlab check, cnnlab lr-find
+    "CheckReport", "check", "lr_find", "LR_FIND_RULE", "LR_FIND_RULES",  # cnnlab check, cnnlab lr-find
     "average",  # cnnlab average
+    "study", "packaged_studies", "study_text", "tune",  # cnnlab study run/list/show, cnnlab tune
 ]

@@ -22,9 +22,11 @@ fastai's, which covers eight decades in seconds.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,28 +71,82 @@ def stop_index(smoothed: np.ndarray, factor: float = DIVERGED) -> int | None:
     return None
 
 
+RULES = {  # how each rule reads the smoothed curve before it diverged (train/lr_find.py's docstring)
+    "valley": "the middle of the longest valley of the smoothed loss (fastai's valley)",
+    "steepest": "the steepest descent of the smoothed loss (fastai v1)",
+    "minimum/10": "the lr of the smoothed loss's minimum / 10 (fastai's lr_min)",
+}
+DEFAULT_RULE = "minimum/10"  # measured: docs/how-to/checks.md, "Which suggestion" (tools/lr_find_rules.py)
+
+
 @dataclass(frozen=True)
 class Suggestion:
-    """What the range test suggests, from the smoothed curve before it diverged."""
+    """What the range test suggests, from the smoothed curve before it diverged: every rule's rate
+    (`candidates`), the default rule's as `lr`, or no suggestion (`lr` None) and `why`."""
 
-    lr: float  # the suggestion: minimum_lr / 10
-    steepest_lr: float  # where the smoothed loss falls fastest against log lr
+    lr: float | None  # the suggestion: the rate of `rule`; None when the curve gives none (see `why`)
+    candidates: dict[str, float]  # rule -> its rate, each below the divergence point
     minimum_lr: float  # where the smoothed loss is lowest
     minimum_loss: float
     falls: bool  # whether the loss fell at all (else the suggestion means little)
-    how: str = "the lr of the smoothed loss's minimum / 10 (fastai's lr_min)"
+    rule: str = DEFAULT_RULE
+    diverged_lr: float | None = None  # the rate at which the test stopped on divergence (no suggestion reaches it)
+    why: str | None = None  # why there is no suggestion
 
-    def to_dict(self) -> dict[str, float | bool | str]:
-        return {"lr": self.lr, "steepest_lr": self.steepest_lr, "minimum_lr": self.minimum_lr,
-                "minimum_loss": self.minimum_loss, "falls": self.falls, "how": self.how}
+    @property
+    def how(self) -> str:
+        return RULES[self.rule]
+
+    @property
+    def steepest_lr(self) -> float | None:
+        return self.candidates.get("steepest")
+
+    @property
+    def alternatives(self) -> dict[str, float]:
+        """The other rules' rates, for a person to weigh (printed beside the suggestion)."""
+        return {rule: lr for rule, lr in self.candidates.items() if rule != self.rule}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lr": self.lr, "rule": self.rule, "how": self.how, "candidates": dict(self.candidates),
+                "steepest_lr": self.steepest_lr, "minimum_lr": self.minimum_lr, "minimum_loss": self.minimum_loss,
+                "falls": self.falls, "diverged_lr": self.diverged_lr, "why": self.why}
 
 
-def suggest(rates: np.ndarray, smoothed: np.ndarray) -> Suggestion:
-    """The suggestion from the points before the stop (`rates` and `smoothed` cut there already)."""
+def valley_index(smoothed: np.ndarray) -> int:
+    """fastai's `valley` (v2.5): the longest strictly falling run of points (a longest decreasing subsequence,
+    O(n^2) over ~100 points), and the point 1/3 + 1/6 of the way along it (its middle, leaning early)."""
+    count = len(smoothed)
+    lengths = [1] * count
+    start = end = 0
+    for i in range(1, count):
+        for j in range(i):
+            if smoothed[i] < smoothed[j] and lengths[i] < lengths[j] + 1:
+                lengths[i] = lengths[j] + 1
+            if lengths[end] < lengths[i]:
+                end = i
+                start = end - lengths[end]
+    sections = (end - start) / 3
+    return start + int(sections) + int(sections / 2)
+
+
+def _three_digits(lr: float) -> float:
+    return float(f"{lr:.3g}")  # the number a person writes in a config
+
+
+def suggest(rates: np.ndarray, smoothed: np.ndarray, diverged_lr: float | None = None,
+            rule: str = DEFAULT_RULE) -> Suggestion:
+    """The suggestion from the points before the stop (`rates` and `smoothed` cut there already);
+    `diverged_lr`: the rate at which the loss diverged (None: the test reached --end). Every rule reads the
+    curve before the divergence, so no rate it gives reaches it; a test that diverged before the loss fell
+    gives no suggestion."""
+    if rule not in RULES:
+        raise ConfigError(f"the lr-find rule must be one of {', '.join(RULES)}, not '{rule}'")
     finite = np.isfinite(smoothed)
     if finite.sum() < 2:
-        raise ConfigError("the range test diverged at once (the loss was NaN/Inf from the first steps): lower "
-                          "--start, or check the data and model with `cnnlab check`")
+        first = float(rates[0]) if len(rates) else diverged_lr
+        return Suggestion(None, {}, math.nan, math.nan, False, rule, diverged_lr if diverged_lr is not None else first,
+                          why=f"the range test diverged at once (the loss was NaN/Inf from its first steps, at lr "
+                              f"{first:.3g}): lower --start, or check the data and model with `cnnlab check --overfit`")
     rates, smoothed = rates[finite], smoothed[finite]
     lowest = int(np.argmin(smoothed))
     # the steepest descent before the minimum: np.gradient of loss against log10(lr), as fastai v1
@@ -98,8 +154,22 @@ def suggest(rates: np.ndarray, smoothed: np.ndarray) -> Suggestion:
     slopes = np.gradient(smoothed[falling], np.log10(rates[falling]))
     steepest = int(np.argmin(slopes))
     falls = bool(smoothed[lowest] < 0.95 * smoothed[0])  # 5%: more than the smoothing's wobble on a flat curve
-    suggested = float(f"{rates[lowest] / 10:.3g}")  # three digits: the number a person writes in a config
-    return Suggestion(suggested, float(rates[falling][steepest]), float(rates[lowest]), float(smoothed[lowest]), falls)
+    # fastai reads the valley without the first tenth of the steps (the smoothing's start) and the last five
+    # (the rise into the divergence); a short curve is read whole
+    skip = len(smoothed) // 10 if len(smoothed) >= 20 else 0
+    tail = 5 if len(smoothed) - skip >= 15 else 0
+    valley = skip + valley_index(smoothed[skip:len(smoothed) - tail])
+    candidates = {"valley": float(rates[valley]), "steepest": float(rates[falling][steepest]),
+                  "minimum/10": float(rates[lowest] / 10)}
+    candidates = {name: _three_digits(lr) for name, lr in candidates.items()
+                  if diverged_lr is None or lr < diverged_lr}  # never at or past the divergence
+    found = Suggestion(None, candidates, float(rates[lowest]), float(smoothed[lowest]), falls, rule, diverged_lr)
+    if diverged_lr is not None and not falls:
+        return dataclasses.replace(found, why=(
+            f"the loss diverged at lr {diverged_lr:.3g} before it fell: every rate of the range test from "
+            f"{rates[0]:.3g} up was too high to learn at, or the model cannot learn (lower --start, e.g. "
+            f"{rates[0] / 1000:.3g}, and check the run with `cnnlab check --overfit`)"))
+    return dataclasses.replace(found, lr=candidates.get(rule))
 
 
 @dataclass
@@ -114,11 +184,12 @@ class RangeTest:
     def smoothed(self) -> np.ndarray:
         return smooth(self.losses)
 
-    def suggestion(self) -> Suggestion:
+    def suggestion(self, rule: str = DEFAULT_RULE) -> Suggestion:
         smoothed = self.smoothed
         end = stop_index(smoothed)
+        diverged = None if end is None else self.rates[end]
         end = len(smoothed) if end is None else end
-        return suggest(np.asarray(self.rates[:end]), smoothed[:end])
+        return suggest(np.asarray(self.rates[:end]), smoothed[:end], diverged, rule)
 
 
 def range_test(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Batches, runtime: Runtime,
