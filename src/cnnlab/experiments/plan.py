@@ -26,8 +26,10 @@ from ..io import check_name
 FILE_NAME = "plan.json"
 MAX_BYTES = 64 << 20  # a plan of a million runs is ~100 MB less than this; a bigger file is not a plan
 FIELDS = {"name": str, "variation": str, "seed": int, "grid": dict}  # of each entry of `runs`
-TOP = {"runs": list, "name": (str, type(None)), "metric": (str, type(None)), "mode": (str, type(None)),
-       "compare_to": (dict, type(None)), "greedy": (dict, type(None)), "description": (str, type(None))}
+TOP: dict[str, type | tuple[type, ...]] = {
+    "runs": list, "name": (str, type(None)), "metric": (str, type(None)), "mode": (str, type(None)),
+    "compare_to": (dict, type(None)), "greedy": (dict, type(None)), "description": (str, type(None)),
+    "sequential": (dict, type(None)), "implicit_baseline": bool}
 
 
 def digest_of(meta: dict[str, Any]) -> str:
