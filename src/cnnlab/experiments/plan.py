@@ -56,10 +56,24 @@ def read_plan(directory: Path) -> dict[str, Any]:
         meta = json.loads(path.read_bytes())
     except (OSError, ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise ConfigError(f"{path}: the study's plan is damaged ({str(exc)[:160] or 'empty'}). {fix}") from None
-    problem = plan_problem(meta)
+    problem = plan_problem(meta) or seeds_problem(Path(directory), meta)
     if problem is not None:
         raise ConfigError(f"{path}: the study's plan {problem}. {fix}")
     return meta
+
+
+def seeds_problem(directory: Path, meta: dict[str, Any]) -> str | None:
+    """A plan entry whose run says it trained another seed (another study's plan.json, sealed and whole, copied
+    in): what is wrong, or None. Runs not there yet, or whose run.json cannot be read, are not compared."""
+    for run in meta["runs"]:
+        try:
+            seed = json.loads((directory / run["name"] / "run.json").read_text()).get("seed")
+        except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+            continue
+        if isinstance(seed, int) and not isinstance(seed, bool) and seed != run["seed"]:
+            return (f"says run '{run['name']}' is seed {run['seed']}, but that run trained seed {seed}: it is not "
+                    "the plan of the runs in this folder")
+    return None
 
 
 def plan_problem(meta: Any) -> str | None:

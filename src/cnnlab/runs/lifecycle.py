@@ -67,7 +67,7 @@ from ..train.recipe import recipe_notes, recipe_record
 from ..train.step import steps_per_epoch
 from .changes import change_entry, check_resumable
 from .directory import RunDir, create_run_dir
-from .identity import check_checkpoint, new_run_id, recorded_files
+from .identity import check_checkpoint, new_run_id, recorded_files, run_metrics, run_step_losses
 from .predictions import write_predictions
 from .record import RunRecord
 from .versions import versions
@@ -283,8 +283,11 @@ def _resume_checkpoint(run: RunDir, which: str) -> tuple[dict[str, Any], dict[st
         raise ConfigError(f"'{run.path}' holds averaged weights without a training state to continue from: train "
                           f"its source run further, or start a new run from them with model.weights={path}")
     # a checkpoint of another run (copied in, or the run's folder replaced) would otherwise continue silently
-    # under settings and a history it never had: refused whatever --allow-config-change says
+    # under settings and a history it never had: refused whatever --allow-config-change says; so are curves
+    # files the resume would extend that are not the run's (or not readable)
     check_checkpoint(run, path, meta)
+    run_metrics(run.path)
+    run_step_losses(run.path)
     return tensors, meta
 
 
