@@ -174,3 +174,14 @@ def test_many_damaged_files_of_a_finished_run(finished: dict[str, Path], name: s
 def test_many_damaged_files_of_a_finished_study(finished: dict[str, Path], name: str, damage: str,
                                                 position: float) -> None:
     damaged_study_case(finished, name, damage, position)
+
+
+def test_the_guarantees_page_lists_every_file_kind_damaged_here() -> None:
+    """docs/explanation/guarantees.md's table names each file kind this test damages, with its check."""
+    page = (Path(__file__).parents[2] / "docs" / "explanation" / "guarantees.md").read_text()
+    table = page.split("## Every file, and how it is checked")[1]
+    for name in {*RUN_FILES, *(f.split("/", 1)[-1] for f in STUDY_FILES)}:
+        base = name.split("/")[-1]
+        shown = "checkpoints/*.safetensors" if name.startswith("checkpoints/") else base
+        owner = "STUDY" if base in ("plan.json", "study.yaml") else "RUN"
+        assert f"`{owner}/{shown}" in table or f"`{owner}/{shown}`" in table, name

@@ -174,8 +174,16 @@ def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 
     plan = read_plan(directory)
     metric = plan.get("metric", "test_acc")
     if plan.get("mode") == "greedy" or plan.get("protocol") == "tune":
-        headers, rows = greedy_table(directory, plan.get("reference")) if plan.get("mode") == "greedy" else \
-            tuned_table(directory, plan.get("reference"))
+        record = directory / ("greedy.json" if plan.get("mode") == "greedy" else "tune.json")
+        try:  # the search's own record: damaged, it is named (not a traceback from deep inside the table)
+            headers, rows = greedy_table(directory, plan.get("reference")) if plan.get("mode") == "greedy" else \
+                tuned_table(directory, plan.get("reference"))
+        except FileNotFoundError:
+            raise ConfigError(f"'{record}' is missing: the search has not finished a stage yet; run the study "
+                              "(`cnnlab study run`) to write it") from None
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:  # JSONDecodeError: ValueError
+            raise ConfigError(f"{record} is damaged ({type(exc).__name__}: {str(exc)[:120]}); restore it, or delete "
+                              "it and run the study again (`cnnlab study run`): finished runs are reused") from None
         notes = greedy_notes((plan.get("greedy") or {}).get("require", "best")) if plan.get("mode") == "greedy" \
             else []
         notes += reference_notes(plan.get("reference"))
