@@ -24,5 +24,14 @@ def fields(values: Mapping[str, Any], caption: str = "") -> str:
     return table(["", ""], rows, caption).replace("<thead><tr><th></th><th></th></tr></thead>", "")
 
 
+def image(path: Any, alt: str) -> str:
+    """A PNG file inline (base64), so a notebook's output keeps the picture when the file moves."""
+    import base64
+    from pathlib import Path
+
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<div><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}" style="max-width: 100%"></div>'
+
+
 def percent(value: float | None) -> str | None:
     return None if value is None else f"{100 * value:.2f}%"

@@ -66,7 +66,7 @@ def test_top5_error_columns_show_the_published_numbers_in_their_rows(tmp_path: P
     out = planned(tmp_path, COMPARE)
     assert main(["study", "table", str(out)]) == 0
     headers, rows = markdown_rows(out / "table.md")
-    assert headers[headers.index("checks") + 1:] == [
+    assert headers[headers.index("params") + 1:] == [
         "report top-1 error (2010 test)", "report top-5 error (2010 test)", "report top-5 error (2012)"]
     cells = {row[0]: dict(zip(headers, row, strict=True)) for row in rows}
     assert list(cells) == ["baseline lr=0.1", "baseline lr=0.01", "wide lr=0.1", "wide lr=0.01"]

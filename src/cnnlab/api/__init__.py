@@ -47,6 +47,7 @@ from .studies import (
     report,
     run_study,
     study_plot,
+    study_power,
     study_table,
     study_worker,
     tune_grid,
@@ -72,7 +73,7 @@ __all__ = [
     "lr_plot", "main_process", "make_config", "models", "optim_paths", "optimizers", "parse_rates", "plan_study",
     "predict", "predictions", "printing", "quiet", "report", "resolved_config", "run_study", "show_messages",
     "show_samples", "study_plot",
-    "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
+    "study_power", "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
     "CheckReport", "check", "lr_find",  # cnnlab check, cnnlab lr-find
     "average",  # cnnlab average
 ]

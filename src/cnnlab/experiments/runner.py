@@ -32,7 +32,7 @@ from ..parent import PARENT_VARIABLE
 from ..runs import Action, RunDir, Status, decide, resume_run, start_run
 from ..train import STOP
 from ..train.interrupts import unignored
-from .study import RunSpec, Study, adopt_added_runs, write_plan
+from .study import RunSpec, Study, adopt_added_runs, adopt_design, write_plan
 
 BUSY = "busy"  # the outcome of a run another process holds
 NOT_STARTED = "not started"  # a worker signalled while Python started, before its run existed
@@ -166,6 +166,7 @@ def prepare_study_dir(study: Study, directory: Path) -> None:
             stale.unlink(missing_ok=True)  # a temporary one seen now is a killed writer's
         refuse_foreign_dir(directory, being_made=False)
         adopt_added_runs(study, directory)
+        adopt_design(study, directory)
         refuse_changed_runs(study.runs, directory)
         write_plan(study, directory)
 

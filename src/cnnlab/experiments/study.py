@@ -85,6 +85,7 @@ class Study:
     reference: Any = field(default_factory=dict)  # published numbers, as the file gives them (reference.py)
     compare_to: dict[str, str] = field(default_factory=dict)  # variation -> the row its verdict compares with
     require: str = "best"  # greedy: {require: better}: keep stays unless an alternative is 'better' (greedy.py)
+    keep: str = "auto"  # greedy: {keep: retrain|reuse|auto}: keep trained again on each stage's seeds (greedy.py)
     protocol: str = "compare"  # or 'tune'
     mode: str = "one_change"  # or 'greedy' (then `runs` grows stage by stage: experiments/greedy.py)
     base: Layer = field(default_factory=dict)  # base + study overrides, for stages planned later
@@ -92,6 +93,8 @@ class Study:
     stages: list[Any] = field(default_factory=list)
     where: Any = None  # keys -> 'file:line' of the study file, for messages found after planning
     only: frozenset[str] | None = None  # `--shard`: the runs this process runs (plan.json keeps them all)
+    sequential: dict[str, Any] | None = None  # --until-decided: the design fixed before the first look (decided.py)
+    implicit_baseline: bool = False  # the 'baseline' row is cnnlab's (the file's variations all change something)
 
     @property
     def variations(self) -> list[str]:
@@ -131,8 +134,9 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
     if study.metric not in METRICS:
         raise ConfigError(f"{where(('metric',))}: metric must be one of {', '.join(METRICS)}, not '{study.metric}' "
                           "(training curves are in each run's metrics.csv and `cnnlab study plot`)")
-    study.require = _greedy_options(data.get("greedy"), study.mode, where)
+    study.require, study.keep = _greedy_options(data.get("greedy"), study.mode, where)
     if study.mode == "greedy":
+        _check_greedy_keep(study, where)
         study.stages = plan_stages(data, study, where)
         rows = [name for stage in study.stages for alt in stage.alternatives for name in (alt, f"{stage.name}:{alt}")]
         study.reference = published.check(data.get("reference"), [*rows, "final"], where(("reference",)))
@@ -140,6 +144,7 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
     if study.mode != "one_change":
         raise ConfigError(f"{where(('mode',))}: mode must be one_change (the default) or greedy, not '{study.mode}'")
     variations = _variations(data.get("variations") or {}, where)
+    study.implicit_baseline = "baseline" in variations and "baseline" not in (data.get("variations") or {})
     grid, pairs = _grid(data.get("grid") or {}, where), _zip(data.get("zip") or {}, where)
     both = sorted(set(grid[0]) & set(pairs[0]))
     if both:
@@ -228,17 +233,34 @@ def experiment_layer(name: str, *layers: Layer) -> Layer:
     return {}
 
 
-def _greedy_options(options: Any, mode: str, where: Any) -> str:
-    """`greedy: {require: better}` (or `best`, the default): what a stage needs to replace its keep."""
+def _greedy_options(options: Any, mode: str, where: Any) -> tuple[str, str]:
+    """`greedy: {require: better|best, keep: auto|retrain|reuse}`: what a stage needs to replace its keep, and
+    whether keep is trained again on each stage's own seeds (experiments/greedy.py says why)."""
     if options is None:
-        return "best"
+        return "best", "auto"
     if mode != "greedy":
         raise ConfigError(f"{where(('greedy',))}: greedy: options apply to mode: greedy only")
-    valid = isinstance(options, Mapping) and not set(options) - {"require"}
-    if not valid or options.get("require") not in ("best", "better"):
-        raise ConfigError(f"{where(('greedy',))}: greedy takes {{require: better}} (keep stays unless an alternative "
-                          "is better on validation) or {require: best} (the highest validation accuracy, the default)")
-    return str(options["require"])
+    valid = isinstance(options, Mapping) and not set(options) - {"require", "keep"}
+    if not valid or options.get("require", "best") not in ("best", "better") or \
+            options.get("keep", "auto") not in ("auto", "retrain", "reuse"):
+        raise ConfigError(f"{where(('greedy',))}: greedy takes require: better (keep stays unless an alternative is "
+                          "better on validation) or best (the highest validation accuracy, the default), and keep: "
+                          "retrain (keep trained again on each stage's own seeds), reuse (the winner's runs carried "
+                          "forward) or auto (retrain with two or more seeds, the default)")
+    return str(options.get("require", "best")), str(options.get("keep", "auto"))
+
+
+def _check_greedy_keep(study: Study, where: Any) -> None:
+    """`require: better` decides on verdicts, which need seeds on both sides and a keep not chosen on them."""
+    if study.require != "better":
+        return
+    if len(study.seeds) < 2:
+        raise ConfigError(f"{where(('greedy',))}: greedy: {{require: better}} replaces keep on a verdict, and one "
+                          "seed gives none ('1 seed'): give the study seeds: [0, 1, 2]")
+    if study.keep == "reuse":
+        raise ConfigError(f"{where(('greedy',))}: greedy: {{require: better}} with keep: reuse would judge each stage "
+                          "against runs chosen for being the best on the same seeds (a biased reference): use keep: "
+                          "retrain (or auto)")
 
 
 def _compare_to(compare_to: Any, variations: list[str], where: Any) -> dict[str, str]:
@@ -428,7 +450,9 @@ def write_plan(study: Study, directory: Path) -> None:
              else {})} for s in study.runs]
     meta = {"name": study.name, "description": study.description, "metric": study.metric, "mode": study.mode,
             "protocol": study.protocol, "reference": study.reference, "compare_to": study.compare_to,
-            "greedy": {"require": study.require}, "runs": plan}
+            "greedy": {"require": study.require, "keep": study.keep, "seeds": len(study.seeds)}, "runs": plan,
+            **({"sequential": study.sequential} if study.sequential else {}),
+            **({"implicit_baseline": True} if study.implicit_baseline else {})}
     atomic_write_json(directory / "plan.json", seal(meta))  # read back by experiments/plan.py, which checks it
 
 
@@ -447,6 +471,28 @@ def adopt_added_runs(study: Study, directory: Path) -> None:
             if spec.name == meta["name"]:
                 study.runs.append(spec)
                 known.add(spec.name)
+
+
+def adopt_design(study: Study, directory: Path) -> None:
+    """Keep the sequential design an earlier `--until-decided` fixed (its verdicts keep alpha only under the design
+    chosen before its first look): a plain run of the study keeps it, another --max-seeds is refused. A design
+    chosen for a study that already has a plan is marked: its first seeds may have been tabulated at the full alpha."""
+    if not (Path(directory) / "plan.json").is_file():
+        return
+    earlier = read_plan(directory).get("sequential")
+    if study.sequential is None:
+        study.sequential = earlier
+    elif earlier is None:
+        study.sequential = {**study.sequential, "chosen_after_a_plain_run": True}
+    elif (earlier.get("max_seeds"), earlier.get("boundary")) != (study.sequential["max_seeds"],
+                                                                 study.sequential["boundary"]):
+        raise ConfigError(
+            f"'{directory}' added seeds until decided with --max-seeds {earlier.get('max_seeds')} and the "
+            f"{earlier.get('boundary')} boundary; its verdicts keep their alpha only under the design chosen before "
+            f"the first look: run it with --max-seeds {earlier.get('max_seeds')} --boundary "
+            f"{earlier.get('boundary')}, or into a new --dir")
+    else:
+        study.sequential = earlier
 
 
 def names_in(specs: Iterable[RunSpec]) -> list[str]:

@@ -167,13 +167,14 @@ def study_report(directory: Path) -> str:
 
     plan = read_plan(directory)
     rows = study_rows(directory)
-    curves, bars = plot_study(directory)
+    curves, bars, forest = plot_study(directory)
     table, notes = build_table(directory)
     headers, cells = formatted(table, plan.get("metric", "test_acc"), plan.get("reference"))
     runs = [[r["run"], r["status"], _fmt(r["test_acc"]), _fmt(r["train_seconds"])] for r in rows]
     study_file = directory / "study.yaml"
     sections = [f"<p>{html.escape(plan.get('description') or '')}</p>", "<h2>Results</h2>", _table(headers, cells),
                 "<ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>",
+                _image(forest, "the verdicts: each row's Δ with its interval against its reference"),
                 _image(bars, "final metric per variation"), _image(curves, "curves of every variation"),
                 *_per_class_sections(directory, rows),
                 "<h2>Runs</h2>", _table(["run", "status", "test top-1", "train seconds"], runs)]
