@@ -111,3 +111,17 @@ def test_deleting_a_damaged_plan_as_advised_plans_the_study_anew_and_reuses_its_
     (out / "notes.txt").write_text("mine")
     refused = cli_here("study", "run", "tiny.yaml", "--dir", "out", "--quiet", cwd=tmp_path)
     assert refused.returncode == 2 and "is not a cnnlab study directory" in refused.stderr
+
+
+@pytest.mark.parametrize("content", ["", "{not json", "[]", '{"variations": {"tanh": {"rows": 3}}}'])
+def test_a_damaged_tune_json_is_one_message_naming_it(tmp_path: Path, content: str) -> None:
+    """A tuned study's own record (tune.json; greedy.json alike): damaged, `study table` names it, exit 2."""
+    from tests.experiments.test_tune_grid_parts import plan_two_tuned_variations
+
+    plan_two_tuned_variations(tmp_path / "tuned")
+    result = cli_here("study", "table", "tuned", cwd=tmp_path)
+    assert result.returncode == 2 and "tune.json' is missing" in result.stderr, result.output
+    (tmp_path / "tuned" / "tune.json").write_text(content)
+    result = cli_here("study", "table", "tuned", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.output, result.output
+    assert f"{Path('tuned') / 'tune.json'} is damaged" in result.stderr

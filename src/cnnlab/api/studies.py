@@ -191,8 +191,16 @@ def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 
         raise ConfigError("--seeds reads a one-change study's table at some of its seeds; a greedy or tuned study's "
                           "table is one search: tabulate it whole")
     if plan.get("mode") == "greedy" or plan.get("protocol") == "tune":
-        headers, rows = greedy_table(directory, plan.get("reference")) if plan.get("mode") == "greedy" else \
-            tuned_table(directory, plan.get("reference"))
+        record = directory / ("greedy.json" if plan.get("mode") == "greedy" else "tune.json")
+        try:  # the search's own record: damaged, it is named (not a traceback from deep inside the table)
+            headers, rows = greedy_table(directory, plan.get("reference")) if plan.get("mode") == "greedy" else \
+                tuned_table(directory, plan.get("reference"))
+        except FileNotFoundError:
+            raise ConfigError(f"'{record}' is missing: the search has not finished a stage yet; run the study "
+                              "(`cnnlab study run`) to write it") from None
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:  # JSONDecodeError: ValueError
+            raise ConfigError(f"{record} is damaged ({type(exc).__name__}: {str(exc)[:120]}); restore it, or delete "
+                              "it and run the study again (`cnnlab study run`): finished runs are reused") from None
         options = plan.get("greedy") or {}
         notes = greedy_notes(options.get("require", "best"), options.get("keep", "auto"), options.get("seeds", 1)) \
             if plan.get("mode") == "greedy" \

@@ -39,7 +39,8 @@ NOT_STARTED = "not started"  # a worker signalled while Python started, before i
 STUDY_LOCK = ".lock"  # held while a process writes the study's plan.json
 # what a study writes into its folder besides its runs (and plan.json)
 STUDY_FILES = {"study.yaml", "table.csv", "table.md", "report.html", "plots", "greedy.json", "tune.json", ".configs",
-               "mlruns"}
+               "mlruns", "forest.png", "bars.png", "curves.png", "error_crossing.png", "search_history.png",
+               "param_importance.png"}
 WAIT_SECONDS = 1.0  # between looks at runs other processes hold
 
 
@@ -184,8 +185,9 @@ def refuse_foreign_dir(directory: Path, being_made: bool) -> None:
         name = entry.name
         if name == STUDY_LOCK or (being_made and name.startswith(".plan.json.") and name.endswith(TEMP_SUFFIX)):
             return True
-        return replanned and (name in STUDY_FILES or (entry.is_dir() and not entry.is_symlink()
-                                                      and RunDir(entry).is_cnnlab_run()))
+        by_seeds = name.startswith(("table-seeds-", "forest-seeds-"))  # `study table --seeds`
+        return replanned and (name in STUDY_FILES or by_seeds
+                              or (entry.is_dir() and not entry.is_symlink() and RunDir(entry).is_cnnlab_run()))
 
     if any(not ours(entry) for entry in directory.iterdir()):
         raise ConfigError(f"'{directory}' is not empty and is not a cnnlab study directory (no plan.json); "

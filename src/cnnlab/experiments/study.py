@@ -37,21 +37,33 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import RunConfig, flatten, load_yaml_layer, parse_overrides, resolve
-from ..config.layers import Layer, add_key, canonical_key
+from ..config import RunConfig, parse_overrides, resolve
+from ..config.layers import Layer
 from ..config.yaml_file import read_yaml
 from ..errors import ConfigError, closest
-from ..io import atomic_write_json, atomic_write_text, check_name
-from ..options import coerce
+from ..io import check_name
 from . import reference as published
-from .plan import read_plan, seal
+from .plan import adopt_added_runs as adopt_added_runs  # the plan.json side of a study, in experiments/plan.py
+from .plan import adopt_design as adopt_design
+from .plan import names_in as names_in
+from .plan import read_plan as read_plan
+from .plan import write_plan as write_plan
+from .study_values import (
+    base_layer,
+    dotted_layer,
+    grid_points,
+    run_name,
+    run_seeds,
+    study_seeds,
+    unique_name,
+    variation_layers,
+    zip_points,
+)
 
 STUDY_KEYS = ("name", "source", "description", "base", "variations", "grid", "zip", "seeds", "repeats", "metric",
               "reference", "mode", "stages", "protocol", "compare_to", "greedy")
@@ -126,9 +138,9 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
     if unknown:
         raise ConfigError(f"{where((unknown[0],))}: unknown study key '{unknown[0]}'; keys: {', '.join(STUDY_KEYS)}")
     name = str(data.get("name") or (path.stem if path else "study"))
-    base = {**_base_layer(data.get("base"), path, where), **parse_overrides(overrides, "study override")}
+    base = {**base_layer(data.get("base"), path, where), **parse_overrides(overrides, "study override")}
     base = {**experiment_layer(name, base), **base}
-    seeds = _seeds(data, base, where)
+    seeds = study_seeds(data, base, where)
     study = Study(name, path, str(data.get("description") or ""), [], str(data.get("metric") or "test_acc"),
                   dict(data), base=base, seeds=seeds, mode=str(data.get("mode") or "one_change"),
                   protocol=str(data.get("protocol") or "compare"), where=where)
@@ -144,9 +156,9 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
         return study
     if study.mode != "one_change":
         raise ConfigError(f"{where(('mode',))}: mode must be one_change (the default) or greedy, not '{study.mode}'")
-    variations = _variations(data.get("variations") or {}, where)
+    variations = variation_layers(data.get("variations") or {}, where)
     study.implicit_baseline = "baseline" in variations and "baseline" not in (data.get("variations") or {})
-    grid, pairs = _grid(data.get("grid") or {}, where), _zip(data.get("zip") or {}, where)
+    grid, pairs = grid_points(data.get("grid") or {}, where), zip_points(data.get("zip") or {}, where)
     both = sorted(set(grid[0]) & set(pairs[0]))
     if both:
         raise ConfigError(f"{where(('zip',))}: '{both[0]}' is in both grid: and zip:; give its values in one of them")
@@ -198,7 +210,7 @@ def plan_stages(data: Mapping[str, Any], study: Study, where: Any) -> list[Stage
                               "directories); give each stage its own name")
         layers: dict[str, Layer] = {}
         for alt, overrides in alternatives.items():
-            alt = _unique(check_name(str(alt), "alternative name"), layers, f"{where(('stages',))}: stage '{name}'")
+            alt = unique_name(check_name(str(alt), "alternative name"), layers, f"{where(('stages',))}: stage '{name}'")
             layers[alt] = dotted_layer(overrides or {}, f"stage '{name}' {alt}")
         planned.append(Stage(name, layers))
     probes = []
@@ -209,19 +221,6 @@ def plan_stages(data: Mapping[str, Any], study: Study, where: Any) -> list[Stage
                                   resolve(study.base, layer, {"seed": (seeds[0], origin)})))
     check_models(probes)
     return planned
-
-
-def _zip(pairs: Any, where: Any) -> list[dict[str, Any]]:
-    """`zip: {optim.lr: [0.1, 0.01], schedule.step_size: [20, 30]}` -> the points (0.1, 20), (0.01, 30)."""
-    if not isinstance(pairs, Mapping):
-        raise ConfigError(f"{where(('zip',))}: zip must map keys to lists of equal length")
-    lengths = {len(v) if isinstance(v, list) else -1 for v in pairs.values()}
-    if pairs and (len(lengths) != 1 or min(lengths) < 1):
-        sizes = sorted(len(v) if isinstance(v, list) else 0 for v in pairs.values())
-        raise ConfigError(f"{where(('zip',))}: zip needs non-empty lists of one length (the i-th values go "
-                          f"together), got lengths {sizes}")
-    keys = _distinct([canonical_key(str(key), where(("zip",))) for key in pairs], where(("zip",)))
-    return [dict(zip(keys, values)) for values in zip(*pairs.values())] or [{}]
 
 
 def experiment_layer(name: str, *layers: Layer) -> Layer:
@@ -317,68 +316,6 @@ def check_models(runs: list[RunSpec]) -> None:
                 raise ConfigError(f"run '{spec.name}': {exc}") from None
 
 
-def _base_layer(base: Any, path: Path | None, where: Any) -> Layer:
-    if base is None:
-        return {}
-    if isinstance(base, str):  # a config file, relative to the study file
-        base_path = Path(base) if path is None or Path(base).is_absolute() else path.parent / base
-        return load_yaml_layer(base_path)
-    if not isinstance(base, Mapping):
-        raise ConfigError(f"{where(('base',))}: base must be a config mapping or the path of a config file")
-    return flatten(base, lambda keys: f"{where(('base',))} base")
-
-
-def _variations(variations: Any, where: Any) -> dict[str, Layer]:
-    if not isinstance(variations, Mapping):
-        raise ConfigError(f"{where(('variations',))}: variations must map names to override mappings")
-    layers: dict[str, Layer] = {}
-    if "baseline" not in variations and all(variations.values()):  # an empty variation is the baseline itself
-        layers["baseline"] = {}
-    for name, overrides in variations.items():
-        name = str(name)
-        try:
-            check_name(name, "variation name")
-        except ConfigError as exc:
-            raise ConfigError(f"{where(('variations', name))}: {exc}") from None
-        _unique(name, layers, where(("variations", name)))
-        if overrides is None:
-            overrides = {}
-        if not isinstance(overrides, Mapping):
-            raise ConfigError(f"{where(('variations',))}: variation '{name}' must be a mapping of key: value")
-        origin = f"{where(('variations', name))} variation '{name}'"
-        layers[name] = dotted_layer(overrides, origin)
-    return layers
-
-
-def dotted_layer(values: Mapping[str, Any], origin: str) -> Layer:
-    """{'model.filters': [..], 'optimizer': 'adam', 'data': {'shuffle': False}} -> a config layer."""
-    nested = {str(k): v for k, v in values.items() if isinstance(v, Mapping)}
-    layer = flatten(nested, lambda keys: origin)
-    for key, value in values.items():
-        if not isinstance(value, Mapping):
-            add_key(layer, canonical_key(str(key), origin), value, origin)
-    return layer
-
-
-def _unique(name: str, taken: Mapping[str, Any], where: str) -> str:
-    """`name`, unless taken: `1:` and `'1':` are two YAML keys but one name (one run directory)."""
-    if name in taken:
-        raise ConfigError(f"{where}: the name '{name}' is given twice (as a number and as text?); "
-                          "give each its own name")
-    return name
-
-
-def run_seeds(seeds: list[int], origin: str, *layers: Layer) -> tuple[list[int], str]:
-    """The seeds of the runs made from these layers (variation, grid/zip point; or the winners so far and a
-    greedy alternative), and where they came from. A `seed:` in one of them (the last one that has it)
-    replaces the study's seeds: one run, with that seed. Otherwise one run per seed of the study."""
-    for layer in reversed(layers):
-        if "seed" in layer:
-            value, where = layer["seed"]
-            return [coerce(value, int, "seed", where)], where
-    return seeds, origin
-
-
 def _check_unique_names(runs: list[RunSpec], where: Any) -> None:
     """Two runs of one name would share one directory: the second would find the first's result."""
     first: dict[str, RunSpec] = {}
@@ -389,112 +326,3 @@ def _check_unique_names(runs: list[RunSpec], where: Any) -> None:
                               f"{spec.variation} {spec.grid or ''} would both be named '{spec.name}' (a run's name "
                               "keeps only letters, digits and _.+- of its grid values); make the values or "
                               "variation names differ in those characters")
-
-
-def _grid(grid: Any, where: Any) -> list[dict[str, Any]]:
-    if not isinstance(grid, Mapping):
-        raise ConfigError(f"{where(('grid',))}: grid must map keys to lists of values")
-    keys = list(grid)
-    for key in keys:
-        if not isinstance(grid[key], list) or not grid[key]:
-            raise ConfigError(f"{where(('grid',))}: grid '{key}' must be a non-empty list of values")
-    canonical = _distinct([canonical_key(str(key), where(("grid",))) for key in keys], where(("grid",)))
-    return [dict(zip(canonical, values)) for values in itertools.product(*(grid[k] for k in keys))] or [{}]
-
-
-def _distinct(keys: list[str], where: str) -> list[str]:
-    """Keys of a grid or zip, each once: `lr:` and `optim.lr:` are one key in two spellings."""
-    twice = sorted({key for key in keys if keys.count(key) > 1})
-    if twice:
-        raise ConfigError(f"{where}: '{twice[0]}' is given twice (a short and a dotted name?); keep one")
-    return keys
-
-
-def _seeds(data: Mapping[str, Any], base: Layer, where: Any) -> list[int]:
-    """The study's seeds: seeds: [...], repeats: N (seeds 0..N-1), or the base's (or an override's) seed."""
-    if "seeds" in data and "repeats" in data:
-        raise ConfigError(f"{where(('seeds',))}: give seeds: [...] or repeats: N, not both")
-    if "seed" in base:
-        value, origin = base["seed"]
-        given = next((key for key in ("seeds", "repeats") if key in data), None)
-        if given is not None:
-            raise ConfigError(f"seed is set for the whole study twice: at {origin} and by {given}: "
-                              f"({where((given,))}); give the study's seeds once, as seeds: [...] (a variation's "
-                              "own seed: replaces them for that variation)")
-        return [coerce(value, int, "seed", origin)]
-    if "seeds" in data:
-        seeds = data["seeds"]
-        if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds) or not seeds:
-            raise ConfigError(f"{where(('seeds',))}: seeds must be a list of integers")
-        return seeds
-    repeats = data.get("repeats", 1)
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ConfigError(f"{where(('repeats',))}: repeats must be a positive integer")
-    return list(range(repeats))
-
-
-def run_name(variation: str, point: Mapping[str, Any], seed: int, with_seed: bool) -> str:
-    parts = [variation] if variation else []
-    for key, value in point.items():
-        section, _, field_name = key.rpartition(".")
-        short = section if field_name == "name" else field_name  # schedule.name=step -> schedulestep
-        parts.append(re.sub(r"[^A-Za-z0-9_.+-]", "", f"{short}{value}".replace(" ", "")))
-    if with_seed:
-        parts.append(f"seed{seed}")
-    return check_name("__".join(parts) or "run", "run name")
-
-
-def write_plan(study: Study, directory: Path) -> None:
-    if study.path is not None:
-        atomic_write_text(directory / "study.yaml", study.path.read_text())
-    plan = [{"name": s.name, "variation": s.variation, "seed": s.seed, "grid": s.grid, **({"added": True} if s.added
-             else {})} for s in study.runs]
-    meta = {"name": study.name, "description": study.description, "metric": study.metric, "mode": study.mode,
-            "protocol": study.protocol, "reference": study.reference, "compare_to": study.compare_to,
-            "greedy": {"require": study.require, "keep": study.keep, "seeds": len(study.seeds)}, "runs": plan,
-            **({"sequential": study.sequential} if study.sequential else {}),
-            **({"implicit_baseline": True} if study.implicit_baseline else {})}
-    atomic_write_json(directory / "plan.json", seal(meta))  # read back by experiments/plan.py, which checks it
-
-
-def adopt_added_runs(study: Study, directory: Path) -> None:
-    """Keep in `study.runs` the seeds an earlier `--until-decided` added (plan.json marks them), for the rows the
-    study still has, so running or tabulating the study again neither forgets nor repeats them."""
-    path = Path(directory) / "plan.json"
-    if not path.is_file():
-        return
-    known = {spec.name for spec in study.runs}
-    firsts = {(spec.variation, json.dumps(spec.grid, sort_keys=True)): spec for spec in reversed(study.runs)}
-    for meta in read_plan(directory).get("runs", []):
-        first = firsts.get((meta.get("variation"), json.dumps(meta.get("grid", {}), sort_keys=True)))
-        if meta.get("added") and first is not None and meta["name"] not in known:
-            spec = first.with_seed(int(meta["seed"]))
-            if spec.name == meta["name"]:
-                study.runs.append(spec)
-                known.add(spec.name)
-
-
-def adopt_design(study: Study, directory: Path) -> None:
-    """Keep the sequential design an earlier `--until-decided` fixed (its verdicts keep alpha only under the design
-    chosen before its first look): a plain run of the study keeps it, another --max-seeds is refused. A design
-    chosen for a study that already has a plan is marked: its first seeds may have been tabulated at the full alpha."""
-    if not (Path(directory) / "plan.json").is_file():
-        return
-    earlier = read_plan(directory).get("sequential")
-    if study.sequential is None:
-        study.sequential = earlier
-    elif earlier is None:
-        study.sequential = {**study.sequential, "chosen_after_a_plain_run": True}
-    elif (earlier.get("max_seeds"), earlier.get("boundary")) != (study.sequential["max_seeds"],
-                                                                 study.sequential["boundary"]):
-        raise ConfigError(
-            f"'{directory}' added seeds until decided with --max-seeds {earlier.get('max_seeds')} and the "
-            f"{earlier.get('boundary')} boundary; its verdicts keep their alpha only under the design chosen before "
-            f"the first look: run it with --max-seeds {earlier.get('max_seeds')} --boundary "
-            f"{earlier.get('boundary')}, or into a new --dir")
-    else:
-        study.sequential = earlier
-
-
-def names_in(specs: Iterable[RunSpec]) -> list[str]:
-    return [s.name for s in specs]

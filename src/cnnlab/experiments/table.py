@@ -17,6 +17,7 @@ from ..evaluate.sequential import Design
 from ..evaluate.stats import ONE_SEED
 from ..io import atomic_write_text
 from ..runs import RunDir, RunRecord, Status
+from ..runs.identity import run_metrics
 from ..train import read_metrics
 from . import reference as published
 from .study import read_plan
@@ -40,9 +41,9 @@ def run_row(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     try:
         record = (run.record() if run.exists() else None) or RunRecord()
         status = run.status() if run.exists() and run.info_path.is_file() else None
+        rows = run_metrics(run_dir, record)  # checked against run.json: another run's curves are no row's
     except CnnlabError as exc:
         return {**_empty_row(meta), "status": UNREADABLE, "problem": str(exc)}
-    rows = read_metrics(run.metrics_path) if run.metrics_path.is_file() else []
     val = [r["val_acc"] for r in rows if r.get("val_acc") is not None]
     test = record.test or {}
     return {
@@ -338,7 +339,7 @@ def crossings(directory: str | Path, level: float, key: str = "train_acc") -> di
     curves: dict[str, list[list[float | None]]] = {}
     for row in study_rows(directory):
         path = Path(directory) / row["run"] / "metrics.csv"
-        if path.is_file():
+        if path.is_file() and row["status"] != UNREADABLE:
             curves.setdefault(row["variation"], []).append([r.get(key) for r in read_metrics(path)])
     out = {}
     for variation, series in curves.items():

@@ -11,7 +11,6 @@ that raises is recorded as failed, with the reason, before the error reaches the
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -19,61 +18,50 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
 from .. import html
 from ..config import RunConfig, config_hash
-from ..data import DataSplits
 from ..errors import CnnlabError, ConfigError, DataError, PeerLost, command_line
 from ..io import atomic_write_json, check_writable, owner_identity
 from ..log import get as get_logger
 from ..log import quiet as quieted
 from ..models import count_parameters
-from ..models.transfer import freeze, reset_head
-from ..models.weights import load_weights
 from ..train import (
     Callback,
     Checkpointer,
     Console,
     FitResult,
     MetricsCSV,
-    Runtime,
     Status,
     StepLosses,
     TensorBoard,
     Trainer,
     distributed,
-    resolve_runtime,
-    seed_everything,
     tracking,
 )
 from ..train.build import (
     LoaderSpec,
     checkpoint_bytes,
     make_batches,
-    make_model,
     make_optimizer,
-    splits_of,
-    train_batch_size,
 )
 from ..train.callbacks import hparams_of
 from ..train.checkpoint import load_checkpoint, split_prefix
-from ..train.checks import cheap_checks
 from ..train.distributed import World, world_from_env
 from ..train.early_stop import EarlyStopping
-from ..train.early_stop import check as check_early_stop
 from ..train.interrupts import STOP
 from ..train.recipe import recipe_notes, recipe_record
-from ..train.step import steps_per_epoch
 from .changes import change_entry, check_resumable
 from .directory import RunDir, create_run_dir
 from .history import History
-from .identity import check_checkpoint, new_run_id, recorded_files
+from .identity import check_checkpoint, new_run_id, recorded_files, run_metrics, run_step_losses
 from .predictions import write_predictions
 from .record import RunRecord
+from .session import Session, prepare_session, restores_best, start_checks
 from .versions import versions
 
 LOG = get_logger(__name__)
+__all__ = ["EXIT_CODES", "Session", "TrainResult", "prepare_session", "restores_best", "resume_run", "start_checks",
+           "start_run"]  # prepare_session and restores_best live in runs/session.py; imported from here too
 EXIT_CODES = {Status.COMPLETED: 0, Status.STOPPED_EARLY: 0, Status.DIVERGED: 3}
 
 
@@ -108,77 +96,6 @@ class TrainResult:
         return html.fields({"run directory": str(self.run_dir), **self.record.summary()}, "cnnlab.train")
 
 
-@dataclass(frozen=True)
-class SessionFacts:
-    """What run.json says of a session before it trains (RunRecord fields of the same names)."""
-
-    world_size: int = 1
-    weights: dict[str, Any] | None = None  # what model.weights loaded (a WeightsReport)
-    freeze: dict[str, Any] | None = None  # model.freeze: the mode and parameter counts
-    skipped_files: dict[str, str] | None = None  # data.skip_bad: file -> problem
-    data_notes: list[str] | None = None
-    checks: dict[str, Any] | None = None  # train/checks.py at the start (a resume keeps the start's)
-    lr_find: dict[str, Any] | None = None  # optim.lr=find: the range test's suggestion
-
-
-@dataclass
-class Session:
-    """Everything a run trains with, built and checked before the run directory is touched."""
-
-    config: RunConfig
-    runtime: Runtime
-    splits: DataSplits
-    model: nn.Module
-    facts: SessionFacts
-    tracked: bool = False  # logs to MLflow: asked for, and its store probed writable before the first epoch
-
-
-def restores_best(config: RunConfig) -> bool:
-    """Whether the test score uses the best epoch's weights rather than the last."""
-    return config.train.restore_best or (config.stop.criterion != "none" and config.stop.restore_best)
-
-
-# ---------------------------------------------------------------------------------------- sessions
-def prepare_session(config: RunConfig, resuming: bool = False, world: World = distributed.SINGLE) -> Session:
-    """Data, model (with its starting weights), and every check that needs them; creates no file."""
-    runtime = resolve_runtime(config)
-    seed_everything(config.seed)
-    splits = splits_of(config)
-    check_early_stop(config.stop, splits.val is not None)
-    if config.train.tensorboard:
-        TensorBoard.require()
-    if tracking.wanted(config):
-        tracking.require()
-    model = make_model(config.model, splits.spec, runtime)
-    if world.active:
-        distributed.rank_batch(train_batch_size(config.train.batch_size, len(splits.train)), world)
-        if config.model.sync_bn:
-            if runtime.device.type != "cuda":
-                raise ConfigError("model.sync_bn=true needs CUDA devices (SyncBatchNorm runs on NCCL); on the CPU "
-                                  "each process keeps its own batch-norm statistics: leave it false")
-            # torch leaves convert_sync_batchnorm unannotated
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
-        distributed.init(world, runtime.device)
-    # where the data came from, always said: a copy found elsewhere is never a silent surprise
-    sizes = ", ".join(f"{count:,} {name}" for name, count in splits.spec.sizes.items() if count)
-    LOG.info(f"data: {splits.spec.dataset} from {splits.spec.source} ({sizes})")
-    facts = SessionFacts(world_size=world.size)
-    if splits.bad_files or splits.notes:
-        facts = dataclasses.replace(facts, skipped_files=splits.bad_files, data_notes=list(splits.notes))
-    if not resuming and config.model.weights:
-        report = load_weights(model, config.model.weights, config.model.name,
-                              progress=LOG.isEnabledFor(logging.INFO))  # off under --quiet and in studies' runs
-        facts = dataclasses.replace(facts, weights=report.to_dict())
-        LOG.info(f"weights: {report.summary()}")
-    if not resuming and config.model.reset_head:
-        reset_head(model)
-    if config.model.freeze != "none":  # on resume too: requires_grad is not part of a checkpoint
-        facts = dataclasses.replace(facts, freeze={"mode": config.model.freeze, **freeze(model, config.model.freeze)})
-    steps_per_epoch(len(splits.train) // train_batch_size(config.train.batch_size, len(splits.train)),
-                    config.train.grad_accum_steps)  # refused before the run directory exists
-    return Session(config, runtime, splits, model, facts)
-
-
 def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | None = None,
               overwrite: bool = False, named: bool = True, quiet: bool = False,
               callbacks: Sequence[Callback] = (), facts: Mapping[str, Any] | None = None) -> TrainResult:
@@ -210,19 +127,6 @@ def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | N
         finally:
             if not owned:
                 run.release()
-
-
-def start_checks(session: Session) -> dict[str, Any]:
-    """The cheap checks (train/checks.py) for run.json's `checks`; a warning is one line, never an error."""
-    try:
-        checks = cheap_checks(session.model, session.splits, session.runtime, session.config)
-    except Exception as exc:  # a check must not stop a run; whatever broke it, training meets it next
-        LOG.warning(f"check: skipped ({type(exc).__name__}: {exc})")
-        return {"skipped": f"{type(exc).__name__}: {exc}"}
-    for check in checks:
-        if check.status != "ok":
-            LOG.warning(f"check: {check.name.replace('_', ' ')}: {check.summary}")
-    return {check.name: check.to_dict() for check in checks}
 
 
 def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks: Sequence[Callback] = (),
@@ -284,8 +188,11 @@ def _resume_checkpoint(run: RunDir, which: str) -> tuple[dict[str, Any], dict[st
         raise ConfigError(f"'{run.path}' holds averaged weights without a training state to continue from: train "
                           f"its source run further, or start a new run from them with model.weights={path}")
     # a checkpoint of another run (copied in, or the run's folder replaced) would otherwise continue silently
-    # under settings and a history it never had: refused whatever --allow-config-change says
+    # under settings and a history it never had: refused whatever --allow-config-change says; so are curves
+    # files the resume would extend that are not the run's (or not readable)
     check_checkpoint(run, path, meta)
+    run_metrics(run.path)
+    run_step_losses(run.path)
     return tensors, meta
 
 

@@ -121,6 +121,8 @@ class RunRecord:
             return None
         except OSError as exc:
             raise ConfigError(f"cannot read '{path}': {exc.strerror}") from None
+        except UnicodeDecodeError as exc:  # bytes that are no text: as corrupt as any other
+            text = f"\0 {exc.reason}"
         try:
             return cls.from_dict(json.loads(text), str(path))
         except json.JSONDecodeError as exc:

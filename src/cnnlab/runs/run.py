@@ -24,8 +24,8 @@ from ..train.checkpoint import load_checkpoint, split_prefix
 from ..train.status import Status
 from .directory import RunDir
 from .identity import check_checkpoint, inside, run_metrics
-from .lifecycle import restores_best
 from .record import RunRecord
+from .session import restores_best
 
 CHECKPOINTS = ("auto", "best", "last", "previous")
 

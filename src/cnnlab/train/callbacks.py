@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import HASH_SCHEME
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..io import atomic_write_text, storage_error
 from ..log import get as get_logger
 from ..log import on_terminal
@@ -82,9 +82,17 @@ def _format(value: Any) -> Any:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """metrics.csv as a list of dicts with numbers parsed (empty cells become None)."""
-    with open(path, newline="") as handle:
-        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    """metrics.csv as a list of dicts with numbers parsed (empty cells become None); a file that is not such a
+    table (damaged: no text, no 'epoch' column, an epoch that is no whole number) is a DataError naming it."""
+    try:
+        with open(path, newline="") as handle:
+            rows = [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"'{path}' is damaged ({type(exc).__name__}: {str(exc)[:100]}); restore it from a "
+                        "copy") from None
+    if any(not isinstance(row.get("epoch"), int) for row in rows):
+        raise DataError(f"'{path}' is damaged (a row without a whole-number epoch); restore it from a copy")
+    return rows
 
 
 def _parse(text: str | None) -> Any:

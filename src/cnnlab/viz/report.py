@@ -180,7 +180,8 @@ def study_report(directory: Path) -> str:
                 *_per_class_sections(directory, rows),
                 "<h2>Runs</h2>", _table(["run", "status", "test top-1", "train seconds"], runs)]
     if study_file.is_file():
-        sections += ["<h2>Study file</h2>", f"<pre>{html.escape(study_file.read_text())}</pre>"]
+        # the copy of the study file, shown as text whatever it holds (a damaged one as its bytes allow)
+        sections += ["<h2>Study file</h2>", f"<pre>{html.escape(study_file.read_text(errors='replace'))}</pre>"]
     return _page(f"cnnlab study {plan['name']}", sections)
 
 

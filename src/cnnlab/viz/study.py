@@ -23,7 +23,7 @@ def _mean_curves(directory: Path, rows: list[dict[str, Any]], key: str) -> dict[
     curves: dict[str, list[list[float]]] = {}
     for row in rows:
         path = directory / row["run"] / "metrics.csv"
-        if path.is_file():
+        if path.is_file() and row["status"] != "unreadable":  # its files failed their checks (experiments/table.py)
             values = [r.get(key) for r in read_metrics(path)]
             curves.setdefault(label(row), []).append([np.nan if v is None else v for v in values])
     out = {}
