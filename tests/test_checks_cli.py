@@ -99,7 +99,7 @@ def test_lr_find_writes_its_plot_and_csv_and_suggests_within_the_range(tmp_path:
     assert 1e-7 <= suggested <= 10
     smoothed = [float(r["smoothed_loss"]) for r in rows]
     assert minimum == pytest.approx(rates[int(np.argmin(smoothed))], rel=0.01)  # the printed minimum is the CSV's
-    alternatives = dict(re.findall(r"^  (\S+): lr (\S+) \(", result.stdout, flags=re.M))
+    alternatives = dict(re.findall(r"^  (\S+): lr (\S+), ", result.stdout, flags=re.M))
     assert set(alternatives) == set(RULES) - {DEFAULT_RULE}  # the other readings, printed beside it
     if "minimum/10" in alternatives:
         assert float(alternatives["minimum/10"]) == pytest.approx(minimum / 10, rel=0.01)

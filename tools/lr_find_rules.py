@@ -9,7 +9,7 @@ to OUT/summary.md; docs/how-to/checks.md ("Which suggestion") quotes them.
 
     python tools/lr_find_rules.py [--out build/lr-find-rules] [PAIR ...]
 
-About 15 minutes on 2 CPU cores. Run it with `nice` on a shared machine.
+About an hour on 2 CPU cores shared with other jobs (3,629 s for the four pairs). Run it with `nice`.
 """
 
 from __future__ import annotations

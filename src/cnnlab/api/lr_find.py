@@ -24,11 +24,12 @@ from ..errors import ConfigError
 from ..io import atomic_write_text, check_name, make_dirs
 from ..runs.lifecycle import prepare_session
 from ..train.build import LoaderSpec, make_batches, make_optimizer
-from ..train.lr_find import DEFAULT_RULE, RULES, RangeTest, Suggestion, exponential_rates, range_test
+from ..train.lr_find import DEFAULT_RULE, MEASURED, RULES, RangeTest, Suggestion, exponential_rates, range_test
 
 FIND = "find"  # optim.lr=find
 LR_FIND_RULES = RULES  # rule -> how it reads the range test's curve (train/lr_find.py)
 LR_FIND_RULE = DEFAULT_RULE  # the suggestion's rule unless one is asked for: the measured best
+LR_FIND_MEASURED = MEASURED  # what the measurement of the rules says, in one line
 FOLDER = "lr-find"  # runs/lr-find/<name>/: outside any run directory, so no run or study lists it
 
 

@@ -78,11 +78,13 @@ def _lr_find(args: argparse.Namespace) -> int:
     if hint.candidates:
         print(f"  minimum of the smoothed loss {hint.minimum_loss:.4g} at lr {hint.minimum_lr:.3g}")
     for rule, lr in hint.alternatives.items():
-        print(f"  {rule}: lr {lr:g} ({api.LR_FIND_RULES[rule]})")
+        print(f"  {rule}: lr {lr:g}, {api.LR_FIND_RULES[rule]}")
     if hint.lr is None:
         print(f"no suggestion: {hint.why}")
     else:
         print(f"suggested lr {hint.lr:g}: {hint.how}")
+        if hint.rule == api.LR_FIND_RULE:
+            print(f"note: {api.LR_FIND_MEASURED}")
     if found.note:
         print(f"note: {found.note}")
     print(f"wrote {found.png} and {found.csv}")

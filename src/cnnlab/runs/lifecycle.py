@@ -96,6 +96,81 @@ class TrainResult:
         return html.fields({"run directory": str(self.run_dir), **self.record.summary()}, "cnnlab.train")
 
 
+<<<<<<< HEAD
+=======
+@dataclass(frozen=True)
+class SessionFacts:
+    """What run.json says of a session before it trains (RunRecord fields of the same names)."""
+
+    world_size: int = 1
+    weights: dict[str, Any] | None = None  # what model.weights loaded (a WeightsReport)
+    freeze: dict[str, Any] | None = None  # model.freeze: the mode and parameter counts
+    skipped_files: dict[str, str] | None = None  # data.skip_bad: file -> problem
+    data_notes: list[str] | None = None
+    checks: dict[str, Any] | None = None  # train/checks.py at the start (a resume keeps the start's)
+    lr_find: dict[str, Any] | None = None  # optim.lr=find: the range test's suggestion
+
+
+@dataclass
+class Session:
+    """Everything a run trains with, built and checked before the run directory is touched."""
+
+    config: RunConfig
+    runtime: Runtime
+    splits: DataSplits
+    model: nn.Module
+    facts: SessionFacts
+
+
+def restores_best(config: RunConfig) -> bool:
+    """Whether the test score uses the best epoch's weights rather than the last."""
+    return config.train.restore_best or (config.stop.criterion != "none" and config.stop.restore_best)
+
+
+# ---------------------------------------------------------------------------------------- sessions
+def prepare_session(config: RunConfig, resuming: bool = False, world: World = distributed.SINGLE) -> Session:
+    """Data, model (with its starting weights), and every check that needs them; creates no file."""
+    runtime = resolve_runtime(config)
+    seed_everything(config.seed)
+    splits = splits_of(config)
+    check_early_stop(config.stop, splits.val is not None)
+    if config.train.tensorboard:
+        TensorBoard.require()
+    if tracking.wanted(config):
+        tracking.require()
+    model = make_model(config.model, splits.spec, runtime)
+    if world.active:
+        distributed.rank_batch(train_batch_size(config.train.batch_size, len(splits.train)), world)
+        if config.model.sync_bn:
+            if runtime.device.type != "cuda":
+                raise ConfigError("model.sync_bn=true needs CUDA devices (SyncBatchNorm runs on NCCL); on the CPU "
+                                  "each process keeps its own batch-norm statistics: leave it false")
+            # torch leaves convert_sync_batchnorm unannotated
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
+        distributed.init(world, runtime.device)
+    # where the data came from, always said: a copy found elsewhere is never a silent surprise
+    sizes = ", ".join(f"{count:,} {name}" for name, count in splits.spec.sizes.items() if count)
+    LOG.info(f"data: {splits.spec.dataset} from {splits.spec.source} ({sizes})")
+    for note in splits.notes:  # what the data left out, and the data keys that cannot act on it: said, not only kept
+        LOG.info(f"note: {note}")
+    facts = SessionFacts(world_size=world.size)
+    if splits.bad_files or splits.notes:
+        facts = dataclasses.replace(facts, skipped_files=splits.bad_files, data_notes=list(splits.notes))
+    if not resuming and config.model.weights:
+        report = load_weights(model, config.model.weights, config.model.name,
+                              progress=LOG.isEnabledFor(logging.INFO))  # off under --quiet and in studies' runs
+        facts = dataclasses.replace(facts, weights=report.to_dict())
+        LOG.info(f"weights: {report.summary()}")
+    if not resuming and config.model.reset_head:
+        reset_head(model)
+    if config.model.freeze != "none":  # on resume too: requires_grad is not part of a checkpoint
+        facts = dataclasses.replace(facts, freeze={"mode": config.model.freeze, **freeze(model, config.model.freeze)})
+    steps_per_epoch(len(splits.train) // train_batch_size(config.train.batch_size, len(splits.train)),
+                    config.train.grad_accum_steps)  # refused before the run directory exists
+    return Session(config, runtime, splits, model, facts)
+
+
+>>>>>>> i33
 def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | None = None,
               overwrite: bool = False, named: bool = True, quiet: bool = False,
               callbacks: Sequence[Callback] = (), facts: Mapping[str, Any] | None = None) -> TrainResult:
