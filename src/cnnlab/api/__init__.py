@@ -78,14 +78,9 @@ __all__ = [
     "lr_plot", "main_process", "make_config", "models", "optim_paths", "optimizers", "parse_rates", "plan_study",
     "predict", "predictions", "printing", "quiet", "report", "resolved_config", "run_study", "show_messages",
     "show_samples", "study_plot",
-<<<<<<< HEAD
     "study_power", "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
-    "CheckReport", "check", "lr_find", "LR_FIND_RULE", "LR_FIND_RULES",  # cnnlab check, cnnlab lr-find
-=======
-    "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
     "CheckReport", "check", "lr_find",  # cnnlab check, cnnlab lr-find
     "LR_FIND_RULE", "LR_FIND_RULES", "LR_FIND_MEASURED",
->>>>>>> i33
     "average",  # cnnlab average
     "study", "packaged_studies", "study_text", "tune",  # cnnlab study run/list/show, cnnlab tune
 ]
