@@ -21,7 +21,7 @@ test: $(VENV)/.stamp-dev
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --maxschedchunk 1 --durations=30 -m "not long"
 
 # the longest tests (tests/conftest.py LONG: more docs pages, notebooks and kills, PostgreSQL kills, c10d), which
-# `make test` leaves out to stay within CI's ten minutes on two cores; run them before a release
+# `make test` leaves out to stay under six minutes on two cores; CI (.ci/run) runs both, one after the other
 test-long: $(VENV)/.stamp-dev
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --maxschedchunk 1 --durations=30 -m long
 

@@ -26,7 +26,7 @@ from tests.helpers import write_mnist_like  # noqa: E402
 RELIABILITY = Path(__file__).parent / "reliability"
 
 # The longest tests (each 30 s to 2 min of real processes on two cores), run by `make test-long`, not by `make test`,
-# which must stay within CI's ten minutes on two cores. Each kind keeps a shorter relative in `make test`: a docs
+# which must stay under six minutes on two cores (CI's .ci/run runs both, one after the other). Each kind keeps a shorter relative in `make test`: a docs
 # page (first-session, optimizers), a kill -9 resume, a SQLite search kill, PostgreSQL's two workers, an export
 # format, a distributed run, a notebook. Chosen from `--durations` of a full run; listed here, in one place.
 LONG = {
@@ -60,6 +60,8 @@ LONG = {
     "tests/reliability/test_processes.py::test_ctrl_c_while_the_program_loads_ends_it_without_a_traceback",
     "tests/test_distributed.py::test_a_signal_while_the_ranks_meet_ends_them_at_once",
     "tests/test_wheel.py::test_the_wheel_outside_the_clone_runs_the_first_session_and_a_packaged_study",
+    "tests/reliability/test_damaged_files.py::test_many_damaged_files_of_a_finished_run",
+    "tests/reliability/test_damaged_files.py::test_many_damaged_files_of_a_finished_study",
     *(f"tests/test_keys.py::test_every_key_changes_the_run_or_says_why_not[{kind}]"
       for kind in ("fashion-mnist", "digits", "imagefolder")),
 }

@@ -252,7 +252,7 @@ def test_save_config_writes_atomically_and_only_when_the_config_changed(tmp_path
     def disk_full(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("cnnlab.io.os.fsync", disk_full)  # the new text cannot be made durable
+    monkeypatch.setattr("cnnlab.io.files.os.fsync", disk_full)  # the new text cannot be made durable
     with pytest.raises(StorageError, match="no space left"):
         save_config(load_config(None, ["model=lenet5", "epochs=4"]), path)
     monkeypatch.undo()

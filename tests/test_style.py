@@ -16,3 +16,10 @@ def test_ruff_passes() -> None:
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     result = subprocess.run([ruff, "check", "src", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_source_file_is_over_400_lines() -> None:
+    """DESIGN.md's size rule (files under ~400 lines), kept: a file that grows past it is split along its seams."""
+    long = {str(path.relative_to(ROOT)): count for path in sorted((ROOT / "src" / "cnnlab").rglob("*.py"))
+            if (count := len(path.read_text().splitlines())) > 400}
+    assert not long, long

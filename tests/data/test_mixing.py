@@ -126,3 +126,21 @@ def test_the_loader_labels_are_those_the_accuracy_counts(tmp_path: Path, monkeyp
 def test_augment_false_turns_mixing_off() -> None:
     config = cnnlab.make_config(None, ["augment.mixup_alpha=0.2", "augment.cutmix_alpha=1", "augment=false"])
     assert config.augment.mixup_alpha == 0 and config.augment.cutmix_alpha == 0
+
+
+def test_cutmix_boxes_are_torchvision_v2s_and_a_pixel_short_of_timms_on_odd_sides() -> None:
+    """data/mixing.py's docstring: at lam 0.55 on 32 px, int(32 x sqrt(0.45)) = 21 is odd: torchvision's and
+    cnnlab's box is 20 px a side (twice int(10.7)), timm's rand_bbox 21."""
+    import math
+
+    import numpy as np
+
+    lam = 0.55
+    top, bottom, left, right = cutmix_box(32, 32, MixDraw("cutmix", lam, (0.5, 0.5)))
+    half = int(0.5 * math.sqrt(1.0 - lam) * 32)  # torchvision v2.CutMix.make_params, centre (16, 16)
+    assert (top, bottom, left, right) == (16 - half, 16 + half, 16 - half, 16 + half) and bottom - top == 20
+    mixup = pytest.importorskip("timm.data.mixup")
+    np.random.seed(0)
+    low, high, _, _ = mixup.rand_bbox((3, 32, 32), lam, margin=0.5)  # margin: never clipped at the border
+    assert high - low == 21
+

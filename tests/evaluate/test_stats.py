@@ -69,11 +69,13 @@ def test_paired_t_interval_over_three_seeds():
         stats.paired_seeds([0.8], [0.7])
 
 
-def test_paired_seeds_with_no_spread():
+def test_paired_seeds_with_no_spread_has_no_interval_at_all():
+    # every seed moved by the same amount: no zero-width "95% interval" (false certainty), and no test passes
     same = stats.paired_seeds([0.5, 0.6], [0.5, 0.6])
-    assert (same.delta, same.low, same.high, same.p_value) == (0.0, 0.0, 0.0, 1.0)
+    assert (same.delta, same.low, same.high, same.p_value) == (0.0, None, None, 1.0)
+    assert stats.verdict(same, same.p_value, min_effect=0.005) == "within noise"  # never 'equivalent' either
     shifted = stats.paired_seeds([0.6, 0.7], [0.5, 0.6])  # t undefined: never significant, so never 'better'
-    assert shifted.p_value == 1.0 and shifted.low == shifted.high == pytest.approx(0.1)
+    assert shifted.p_value == 1.0 and shifted.low is None and shifted.high is None
     assert stats.verdict(shifted, shifted.p_value, min_effect=0.005) == "within noise"
 
 
@@ -96,6 +98,17 @@ def _comparison(delta, low, high):
     return stats.Comparison(delta, low, high, 0.0, "test", 3)
 
 
+def test_one_seed_never_gets_a_word_about_the_configurations():
+    # McNemar's exact test on one seed: whatever its p, the word is '1 seed' (calibration: 40% of null rows were
+    # called better/worse by McNemar's words on an under-trained net)
+    found = stats.Comparison(0.05, 0.03, 0.07, 1e-9, "McNemar exact", 1, (60, 10))
+    assert stats.verdict(found, 1e-9, min_effect=0.5) == "1 seed"
+    assert stats.verdict(stats.Comparison(0.0, -0.001, 0.001, 1.0, "McNemar exact", 1), 1.0, 0.005) == "1 seed"
+    words = stats.verdict_words(np.array([0.1, 0.1]), np.array([0.05, 0.05]), np.array([0.15, 0.15]),
+                                np.array([0.001, 0.001]), np.array([1, 2]), 0.005)
+    assert words.tolist() == ["1 seed", "better"]
+
+
 def test_verdict_words():
     assert stats.verdict(_comparison(0.001, -0.002, 0.004), 0.001, min_effect=0.005) == "equivalent"
     assert stats.verdict(_comparison(0.02, 0.01, 0.03), 0.01, min_effect=0.005) == "better"
@@ -116,6 +129,20 @@ def test_at_chance():
     assert stats.at_chance(1, 4, 2)
 
 
+def test_still_learning_is_the_exact_mann_kendall_test_so_a_plateau_is_not_a_trend():
+    # a strictly rising 4-epoch window: S = 6 is the largest of 4! = 24 orders, p = 1/24 = 0.042 < 0.05
+    assert stats.still_learning([0.1, 0.2, 0.3, 0.4]) is True
+    # a tie inside a rise: S = 5, reached only by the 2 of 24 orders that keep it sorted, p = 1/12 = 0.083; the
+    # tie-corrected normal approximation gave 0.035, below the 0.042 of a strictly rising 4-epoch curve
+    assert stats.still_learning([0.5, 0.6, 0.6, 0.7]) is False
+    assert stats.still_learning([0.5, 0.6, 0.6, 0.7], alpha=0.09) is True
+    # one step up then a plateau: S = 3, reached by 6 of the 24 orders, p = 0.25
+    assert stats.still_learning([0.5, 0.6, 0.6, 0.6]) is False
+    assert stats.still_learning([0.5, 0.5, 0.6, 0.6]) is False
+    assert stats.still_learning([0.5, 0.6, 0.6, 0.6], alpha=0.26) is True  # p is exactly 0.25
+    assert stats.still_learning([0.5, 0.6, 0.6, 0.6], alpha=0.25) is False  # strictly below alpha
+
+
 def test_still_learning_reads_a_trend_not_one_epoch():
     rising = [0.1 * i for i in range(1, 21)]
     assert stats.still_learning(rising) is True
@@ -125,6 +152,14 @@ def test_still_learning_reads_a_trend_not_one_epoch():
     assert stats.still_learning(falling_then_one_jump) is False
     assert stats.still_learning([0.1, 0.2, 0.3]) is None
     assert stats.still_learning([None, 0.1, 0.2, 0.3, 0.4]) is True
+
+
+def test_ranking_agreement_ignores_ties():
+    # two rows tied at half the budget and ordered at the end (or the reverse) did not change places
+    assert stats.ranking_agreement([0.5, 0.5], [0.6, 0.7])[0] is False
+    assert stats.ranking_agreement([0.5, 0.6], [0.7, 0.7])[0] is False
+    assert stats.ranking_agreement([0.5, 0.6, 0.6], [0.5, 0.7, 0.6])[0] is False  # a tie broken, not reversed
+    assert stats.ranking_agreement([0.5, 0.6, 0.6], [0.8, 0.7, 0.6])[0] is True  # rows 1 and 2 swapped
 
 
 def test_ranking_agreement():

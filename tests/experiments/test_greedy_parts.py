@@ -185,7 +185,28 @@ def test_the_greedy_table_shows_each_verdict_and_the_published_numbers(tmp_path:
 def test_the_greedy_notes_state_the_rule_that_chose() -> None:
     tail = ("; val and test top-1 are of the weights each run carries forward (its last epoch, or its best with "
             "train.restore_best), the mean over seeds; the verdict is against the stage's keep on validation "
-            "(paired over seeds, or McNemar on the validation images with one seed)")
-    assert greedy_notes() == ["each stage chose the highest mean validation top-1" + tail]
-    assert greedy_notes("better") == [
-        "each stage chose keep stays unless an alternative is 'better' on validation, then the best of those" + tail]
+            "(paired over seeds; one seed gives no verdict: '1 seed'); ")
+    reused = ("keep is the previous winner's runs, reused: a stage judged against them shows Δ but no verdict word "
+              "(they were chosen for being the best on these very numbers)")
+    retrained = "keep is trained again on each stage's own seeds, so no stage is judged on the numbers that chose its keep"
+    assert greedy_notes() == ["each stage chose the highest mean validation top-1" + tail + reused]
+    assert greedy_notes("better", "auto", 3) == [
+        "each stage chose keep stays unless an alternative is 'better' on validation, then the best of those" + tail
+        + retrained]
+    assert greedy_notes("best", "retrain", 1)[0].endswith(retrained)
+    assert greedy_notes("best", "reuse", 3)[0].endswith(reused)
+
+
+def test_stage_seeds_and_which_stages_get_words() -> None:
+    from cnnlab.experiments.greedy import judged_stage, stage_seeds
+    from cnnlab.experiments.study import Study
+
+    three = Study("s", None, "", [], seeds=[0, 1, 2], mode="greedy")
+    assert [stage_seeds(three, n) for n in (1, 2, 3)] == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert stage_seeds(Study("s", None, "", [], seeds=[0, 5], mode="greedy"), 2) == [6, 11]
+    one = Study("s", None, "", [], seeds=[4], mode="greedy")
+    assert stage_seeds(one, 3) == [4]  # one seed (keep: auto): keep's runs are reused
+    assert stage_seeds(Study("s", None, "", [], seeds=[4], mode="greedy", keep="retrain"), 3) == [14]
+    assert stage_seeds(Study("s", None, "", [], seeds=[0, 1], mode="greedy", keep="reuse"), 2) == [0, 1]
+    assert judged_stage({"a__keep"}, set()) and judged_stage({"b__keep"}, {"a__keep", "a__x"})
+    assert not judged_stage({"a__keep"}, {"a__keep", "a__x"})

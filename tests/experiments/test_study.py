@@ -112,13 +112,15 @@ def test_study_runs_once_then_skips_and_tabulates(tmp_path: Path, capsys) -> Non
     assert adam["delta_test_acc"] == pytest.approx(adam["test_acc"] - table[0]["test_acc"])
     assert table[3]["status"] == "2 diverged" and table[3]["test_acc"] is None
     headers, cells = formatted(table)
-    assert headers[0] == "variation" and headers[-3:] == ["Δ top-1 [95% CI]", "verdict", "checks"]
-    assert cells[3][3] == "-" and cells[3][-2] == "diverged" and cells[0][-2] == "reference"
+    assert headers[:5] == ["variation", "vs", "Δ top-1 [95% CI]", "verdict", "checks"]
+    top1 = headers.index("top-1")
+    assert cells[3][top1] == "-" and cells[3][3] == "diverged" and cells[0][3] == "reference"
     assert table[1]["reference"] == table[2]["reference"] == "baseline" and table[2]["method"] == "paired t (2 seeds)"
     csv_path, md_path = write_tables(table, out)
     md = md_path.read_text().splitlines()
-    assert md[0].startswith("| variation | runs | status | top-1") and len(md) == 2 + 4
-    assert "± " in md[2] and md[2].split(" | ")[-3].strip(" |") == "+0.00"
+    assert md[0].startswith("| variation | vs | Δ top-1 [95% CI] | verdict | checks | runs | status | top-1")
+    assert len(md) == 2 + 4
+    assert "± " in md[2] and md[2].split(" | ")[2].strip(" |") == "+0.00"
     assert csv_path.read_text().startswith("variation,runs,status,test_acc,test_acc_std")
 
     assert main(["study", "plot", str(out), "--crossing", "0.9"]) == 0
@@ -147,9 +149,9 @@ def test_report_is_self_contained_html(tmp_path: Path, capsys) -> None:
     page = parse_report(out / "report.html")
     text = (out / "report.html").read_text()
     assert page["title"] == "cnnlab study tiny"
-    assert page["images"] == 3 and "http" not in text and "<script" not in text  # nothing fetched from outside
+    assert page["images"] == 4 and "http" not in text and "<script" not in text  # nothing fetched from outside
     results = page["tables"][0]
-    assert results[0][:3] == ["variation", "runs", "status"] and [r[0] for r in results[1:]] == ["baseline", "relu", "adam"]
+    assert results[0][:4] == ["variation", "vs", "Δ top-1 [95% CI]", "verdict"] and [r[0] for r in results[1:]] == ["baseline", "relu", "adam"]
     per_class = page["tables"][1]
     assert per_class[0] == ["variation", *map(str, range(10))] and [r[0] for r in per_class[1:]] == ["baseline", "relu", "adam"]
     evaluated = json.loads((out / "adam" / "eval_test.json").read_text())  # the report evaluated the runs
@@ -186,15 +188,16 @@ def test_an_unreadable_record_is_one_row_of_the_table_and_a_newer_schema_is_neve
     (out / "relu" / "run.json").write_text(json.dumps(changed))
     assert main(["study", "table", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"^relu +1 +unreadable +- ", printed, re.MULTILINE), printed
-    assert re.search(r"^baseline +1 +completed +\d+\.\d\d%", printed, re.MULTILINE), printed
+    assert re.search(r"^relu +baseline +- +- +1 +unreadable +- ", printed, re.MULTILINE), printed
+    assert re.search(r"^baseline +\+0\.00 +reference +1 +completed +\d+\.\d\d%", printed, re.MULTILINE), printed
     note = (f"note: run relu is unreadable: {out / 'relu' / 'run.json'}: field 'epochs_completed' is \"two\" (text), "
             "expected a whole number; field 'test' is \"x\" (text), expected an object or null")
     assert note in printed, printed
     assert note.removeprefix("note: ") in (out / "table.md").read_text()
     assert main(["report", str(out)]) == 0
     page = parse_report(out / "report.html")
-    assert [row[:3] for row in page["tables"][0][1:]] == [["baseline", "1", "completed"], ["relu", "1", "unreadable"]]
+    assert [row[:7] for row in page["tables"][0][1:]] == [["baseline", "", "+0.00", "reference", "", "1", "completed"],
+                                                         ["relu", "baseline", "-", "-", "", "1", "unreadable"]]
     assert "field &#x27;test&#x27; is" in (out / "report.html").read_text()
     capsys.readouterr()
     assert main(["report", str(out / "relu")]) == 2
@@ -207,7 +210,7 @@ def test_an_unreadable_record_is_one_row_of_the_table_and_a_newer_schema_is_neve
     files = {p: p.read_bytes() for p in (out / "baseline").rglob("*") if p.is_file() and p.name != ".lock"}
     assert main(["study", "table", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"^baseline +1 +unreadable ", printed, re.MULTILINE), printed
+    assert re.search(r"^baseline +- +reference +1 +unreadable ", printed, re.MULTILINE), printed
     assert "was written by cnnlab 9.0.0 in run schema 'cnnlab.run/99'" in printed
     for argv in (["train", "--resume", str(out / "baseline"), "--quiet", "epochs=2", "--allow-config-change"],
                  ["study", "run", str(path), "--dir", str(out), "--quiet"]):
@@ -379,7 +382,7 @@ def test_shards_of_a_job_array_fill_one_table(tmp_path: Path, capsys, monkeypatc
                               "batch_size: 32}\nvariations:\n  a: {}\n  b: {lr: 0.05}\n  c: {lr: 0.1}\n")
     assert main(["study", "run", "s.yaml", "--shard", "1/2", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "study s: 2 of 3 runs (shard 1/2)" in out and re.search(r"^b\s+1\s+not run", out, flags=re.M)
+    assert "study s: 2 of 3 runs (shard 1/2)" in out and re.search(r"^b\s+a\s+-\s+-\s+1\s+not run", out, flags=re.M)
     assert main(["study", "run", "s.yaml", "--shard", "2/2", "--quiet"]) == 0
     capsys.readouterr()
     rows = study_rows(Path("runs/s"))
@@ -421,7 +424,7 @@ def test_every_key_a_config_takes_works_in_a_variation_grid_zip_and_stage(tmp_pa
             "zip": f"zip: {{{lists}}}\n", "stage": f"mode: greedy\nstages:\n  - first: {{keep: {{}}, mine: {{{flow}}}}}\n"}
     study = load_study(write_study(tmp_path, f"base: {{model: lenet5, data: digits}}\nseeds: [0, 1]\n{body[place]}"))
     if place == "stage":
-        specs = _stage_specs(study, study.stages[0], [], {})["mine"]
+        specs = _stage_specs(study, study.stages[0], [], {}, study.seeds)["mine"]
     else:
         specs = [spec for spec in study.runs if spec.variation == "mine" or place != "variation"]
     assert [spec.seed for spec in specs] == [5]  # the run's own seed replaces the study's seeds: one run

@@ -37,7 +37,7 @@ def test_the_reference_columns_follow_the_variation_whatever_the_grid_point() ->
     assert [(e["report_top1"], e["report_seconds"]) for e in table] == [
         (33.59, 5108.4), (33.59, 5108.4), (0.0, None), (None, None)]
     headers, rows = formatted(table)
-    assert headers[-2:] == ["report top-1", "report s"] and headers[-3] == "checks"
+    assert headers[-2:] == ["report top-1", "report s"] and headers[-3] == "params"
     assert [row[-2:] for row in rows] == [["33.59%", "5,108"], ["33.59%", "5,108"], ["0.00%", "-"], ["-", "-"]]
     assert all(len(row) == len(headers) for row in rows)
 
@@ -50,7 +50,7 @@ def test_only_the_reference_columns_a_study_gives_are_shown() -> None:
     plain = [entry("baseline")]
     assert add_reference(plain, None) == [entry("baseline")] and add_reference(plain, {}) == [entry("baseline")]
     headers, rows = formatted(plain)
-    assert headers[-1] == "checks" and len(rows[0]) == len(headers)
+    assert headers[-1] == "params" and len(rows[0]) == len(headers)
 
 
 def test_study_table_prints_the_study_files_reference_beside_each_row(tmp_path: Path, capsys) -> None:

@@ -119,12 +119,17 @@ def test_formatted_rows_and_the_files_written(tmp_path: Path) -> None:
     rows = [_run("baseline", 0, 0.5), _run("baseline", 1, 0.6), _run("wide", 0, 0.7), _run("wide", 1, 0.8)]
     table = aggregate(rows)
     headers, cells = formatted(table)
-    assert headers == ["variation", "runs", "status", "top-1", "top-5", "best val", "best ep.", "train s", "img/s",
-                       "params", "Δ top-1 [95% CI]", "verdict", "checks"]
-    assert cells[0][:4] == ["baseline", "2", "2 completed", "55.00% ± 7.07"] and cells[0][-3:] == [
-        "+0.00", "reference", ""]
-    assert cells[1][3] == "75.00% ± 7.07" and cells[1][-3].startswith("+20.00 [") and cells[1][-2] == "within noise"
-    assert formatted(table, "best_val_acc")[0][-3] == "Δ best val [95% CI]"
+    # what a reader takes away comes first: the row, what it is compared with, Δ and the verdict (issue 33)
+    assert headers == ["variation", "vs", "Δ top-1 [95% CI]", "verdict", "checks", "runs", "status", "top-1", "top-5",
+                       "best val", "best ep.", "train s", "img/s", "params"]
+    assert cells[0][:8] == ["baseline", "", "+0.00", "reference", "", "2", "2 completed", "55.00% ± 7.07"]
+    assert cells[1][:4] == ["wide", "baseline", cells[1][2], "within noise"] and cells[1][2].startswith("+20.00 [")
+    assert cells[1][7] == "75.00% ± 7.07"
+    assert formatted(table, "best_val_acc")[0][2] == "Δ best val [95% CI]"
+    # the header prints the confidence the interval has: 80% at alpha 0.2
+    from cnnlab.experiments.verdicts import VerdictOptions
+
+    assert formatted(aggregate(rows, options=VerdictOptions(alpha=0.2)))[0][2] == "Δ top-1 [80% CI]"
     assert markdown(["a", "b"], [["1", "2"]]) == "| a | b |\n|---|---|\n| 1 | 2 |\n"
     csv_path, md_path = write_tables(table, tmp_path, notes=["first note", "second"])
     assert md_path.read_text() == markdown(headers, cells) + "\n- first note\n- second\n"
@@ -220,14 +225,15 @@ def test_judge_runs_compares_each_run_with_the_reference_image_by_image(tmp_path
     expected = stats.mcnemar(right(36), right(20))  # 16 images only adam gets right, none the reverse
     adam = verdicts["adam"]
     assert adam["reference"] == "sgd" and adam["method"] == "McNemar exact" and adam["discordant"] == [16, 0]
-    assert adam["delta_test_acc"] == pytest.approx(0.4) and adam["verdict"] == "better"
+    # one run a row: McNemar's interval and p are kept, but one seed says nothing about the configurations
+    assert adam["delta_test_acc"] == pytest.approx(0.4) and adam["verdict"] == "1 seed"
     assert (adam["delta_low"], adam["delta_high"], adam["p_holm"]) == pytest.approx(
         (expected.low, expected.high, expected.p_value))
     assert verdicts["sgd"]["verdict"] == "reference" and verdicts["sgd"]["delta_test_acc"] == 0.0
     assert verdicts["lost"]["verdict"] == "-" and verdicts["lost"]["delta_test_acc"] is None
     loose = judge_runs(runs, "sgd", options=VerdictOptions(min_effect=0.5))
-    assert loose["adam"]["verdict"] == "equivalent"  # (+40 points, inside ±50)
-    assert judge_runs(runs, "sgd", metric="test_top5")["adam"]["verdict"] == "-"  # no top-5 per image
+    assert loose["adam"]["verdict"] == "1 seed"  # (+40 points, inside ±50: still one seed)
+    assert judge_runs(runs, "sgd", metric="test_top5")["adam"]["verdict"] == "-"  # no top-5 recorded
 
 
 def test_verdict_fields_and_the_notes_under_a_table() -> None:
@@ -238,20 +244,28 @@ def test_verdict_fields_and_the_notes_under_a_table() -> None:
     comparison = Comparison(0.1, 0.05, 0.15, 0.01, "McNemar exact", 1, (12, 2))
     verdict = RowVerdict("base", "better", comparison, 0.02, at_chance=True, still_learning=True, note="one seed")
     assert verdict_fields(verdict) == {
-        "reference": "base", "verdict": "better", "checks": "at chance, still learning", "delta_low": 0.05,
-        "delta_high": 0.15, "p_holm": 0.02, "method": "McNemar exact", "discordant": [12, 2], "verdict_note": "one seed"}
+        "reference": "base", "verdict": "better", "verdict_cell": "better", "checks": "at chance, still learning",
+        "delta_low": 0.05, "delta_high": 0.15, "p_holm": 0.02, "method": "McNemar exact", "seeds_compared": None,
+        "discordant": [12, 2], "verdict_note": "one seed"}
     assert verdict_fields(RowVerdict(None, "reference")) == {
-        "reference": None, "verdict": "reference", "checks": "", "delta_low": None, "delta_high": None, "p_holm": None,
-        "method": None, "discordant": None, "verdict_note": ""}
+        "reference": None, "verdict": "reference", "verdict_cell": "reference", "checks": "", "delta_low": None,
+        "delta_high": None, "p_holm": None, "method": None, "seeds_compared": None, "discordant": None,
+        "verdict_note": ""}
+    # a row whose seeds partly failed says so in its cell
+    partly = RowVerdict("base", "within noise", comparison, 0.3, seeds=2, planned=3)
+    assert verdict_fields(partly)["verdict_cell"] == "within noise (2 of 3 seeds)"
     table = [{"variation": "a", "verdict_note": "one seed"}, {"variation": "b", "verdict_note": ""},
              {"variation": "c", "verdict_note": "one seed"}, {"variation": "d", "verdict_note": "older run"}]
     swapped = [_run("a", 0, 0.5, curve=[0.1, 0.5, 0.6, 0.9]), _run("b", 0, 0.5, curve=[0.2, 0.6, 0.7, 0.8])]
     notes = table_notes(swapped, table, VerdictOptions(alpha=0.05, min_effect=0.005))
     assert notes[:3] == [
-        "verdict: Δ against the reference row with its 95% interval; better/worse at alpha 0.05 after Holm's "
-        "correction over the rows, equivalent when the interval lies inside ±0.5 points",
+        "verdict: Δ against the row in 'vs' (paired t over the seeds both rows finished, 95% interval); better/worse "
+        "at alpha 0.05 after Holm's correction over the rows, equivalent when the interval lies inside ±0.5 points; "
+        "one seed gives no verdict ('1 seed')",
         "a, c: one seed", "d: older run"]
     assert len(notes) == 4 and notes[3].startswith("the ranking changed")
+    # the confidence the table used, not always 95%
+    assert "80% interval" in table_notes(swapped, table, VerdictOptions(alpha=0.2))[0]
     assert len(table_notes(swapped[:1], table[1:2], VerdictOptions())) == 1
 
 
@@ -261,10 +275,10 @@ def test_more_cells_headers_and_files(tmp_path: Path) -> None:
     assert delta_cell({"delta_train_seconds": 12345.6}, "train_seconds") == "+1.23e+04"
     rows = [_run("baseline", 0, 0.5), _run("wide", 0, 0.7)]
     table = aggregate(rows)
-    assert formatted(table, "test_loss")[0][-3] == "Δ test_loss [95% CI]"
+    assert formatted(table, "test_loss")[0][2] == "Δ test_loss [95% CI]"
     bare = [{"variation": "x", "runs": 1, "status": "not run", **{k: None for k in (
         "test_acc", "test_top5", "best_val_acc", "best_epoch", "train_seconds", "images_per_second", "parameters")}}]
-    assert formatted(bare)[1][0][-3:] == ["-", "-", ""]  # no verdict, no checks
+    assert formatted(bare)[1][0][1:5] == ["", "-", "-", ""]  # no reference, no Δ, no verdict, no checks
     csv_path, md_path = write_tables(table, tmp_path, metric="best_val_acc")
     assert (csv_path, md_path) == (tmp_path / "table.csv", tmp_path / "table.md")
     assert "Δ best val [95% CI]" in md_path.read_text().splitlines()[0]
@@ -286,13 +300,13 @@ def test_build_table_reads_the_metric_compare_to_and_reference_from_the_plan(tmp
     assert by_name["wider"]["reference"] == "wide" and by_name["wide"]["reference"] == "baseline"
     assert by_name["wider"]["delta_best_val_acc"] == pytest.approx(0.125)  # the plan's metric, against compare_to
     assert by_name["wide"]["report_top1"] == 12.5 and by_name["baseline"]["report_top1"] is None
-    assert notes[0].startswith("verdict: Δ against the reference row")
+    assert notes[0].startswith("verdict: Δ against the row in 'vs' (paired t over the seeds both rows finished")
     assert notes[-1].startswith("report columns: the paper")  # the plan's reference names its source
     # an older plan.json without a metric: top-1 on test
     import json
 
     plan = json.loads((tmp_path / "plan.json").read_text())
-    del plan["metric"]
+    del plan["metric"], plan["digest"]  # (nor its digest, which plans have carried since)
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     table, _ = build_table(tmp_path)
     assert all("delta_test_acc" in entry and "delta_best_val_acc" not in entry for entry in table)
@@ -326,3 +340,75 @@ def test_an_unreadable_run_is_one_note_naming_it_and_why() -> None:
     rows = [{"run": "good"}, {"run": "bad", "problem": "run.json: 'test' must be an object"}, {"run": "empty",
                                                                                               "problem": ""}]
     assert problems(rows) == [f"run bad is {UNREADABLE}: run.json: 'test' must be an object"]
+
+
+def test_one_seed_rows_count_what_mcnemars_words_would_have_said() -> None:
+    from cnnlab.experiments.table import table_notes
+
+    table = [{"variation": "a", "verdict": "1 seed", "p_holm": 0.01, "verdict_note": ""},
+             {"variation": "b", "verdict": "1 seed", "p_holm": 0.2, "verdict_note": ""},
+             {"variation": "c", "verdict": "1 seed", "p_holm": 0.05, "verdict_note": ""},  # not below alpha
+             {"variation": "d", "verdict": "within noise", "p_holm": 0.001, "verdict_note": ""}]
+    notes = table_notes([], table, VerdictOptions())
+    assert ("McNemar's exact test, after Holm, finds 1 of the 3 one-seed rows' networks different from their "
+            "reference's on these images: a; that is about the trained networks, not the configurations (another "
+            "seed may reverse it)") in notes
+    assert "for a verdict over seeds: cnnlab study run STUDY.yaml --seeds 0,1,2 (or --until-decided)" in notes
+    assert not any("McNemar" in note for note in table_notes([], table[3:], VerdictOptions()))
+
+
+def test_a_table_of_some_seeds_reads_only_their_runs(tmp_path: Path) -> None:
+    import json
+
+    from cnnlab.errors import ConfigError
+    from cnnlab.experiments.table import build_table
+
+    runs = [{"name": f"{v}__seed{s}", "variation": v, "seed": s, "grid": {}} for v in ("baseline", "row")
+            for s in range(3)]
+    (tmp_path / "plan.json").write_text(json.dumps({"name": "s", "runs": runs}))
+    for v, accs in (("baseline", (0.5, 0.6, 0.55)), ("row", (0.7, 0.72, 0.71))):
+        for seed, acc in enumerate(accs):
+            a_run(tmp_path, f"{v}__seed{seed}", test={"acc": acc, "count": 1000})
+    whole, _ = build_table(tmp_path)
+    assert whole[1]["runs"] == 3 and whole[1]["method"] == "paired t (3 seeds)"
+    some, _ = build_table(tmp_path, seeds=[0, 2])
+    assert some[1]["runs"] == 2 and some[1]["method"] == "paired t (2 seeds)"
+    assert some[1]["test_acc"] == pytest.approx(0.705)
+    with pytest.raises(ConfigError, match="has no run of seeds 7: its seeds are 0, 1, 2"):
+        build_table(tmp_path, seeds=[7])
+
+
+def test_a_baseline_cnnlab_added_is_said_once(tmp_path: Path) -> None:
+    import json
+
+    from cnnlab.experiments.study import load_study, write_plan
+    from cnnlab.experiments.table import build_table
+
+    (tmp_path / "s.yaml").write_text("name: s\nbase: {model: lenet5, data: digits}\nvariations: {wide: {epochs: 2}}\n")
+    study = load_study(tmp_path / "s.yaml")
+    write_plan(study, tmp_path)
+    assert json.loads((tmp_path / "plan.json").read_text())["implicit_baseline"] is True
+    said = [note for note in build_table(tmp_path)[1] if "cnnlab added it as the reference" in note]
+    assert said == ["'baseline' is the study's base config unchanged: cnnlab added it as the reference because "
+                    "every variation of the file changes something"]
+    (tmp_path / "t.yaml").write_text("name: t\nbase: {model: lenet5, data: digits}\nvariations: {baseline: {}, "
+                                     "wide: {epochs: 2}}\n")
+    written = tmp_path / "written"
+    written.mkdir()
+    write_plan(load_study(tmp_path / "t.yaml"), written)
+    assert not any("cnnlab added it" in note for note in build_table(written)[1])
+
+
+def test_the_forest_plot_draws_a_line_per_compared_row(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from cnnlab.viz.study import plot_forest
+
+    rows = [_run("baseline", s, a) for s, a in enumerate([0.50, 0.52, 0.51])]
+    rows += [_run("wide", s, a) for s, a in enumerate([0.60, 0.63, 0.61])]
+    rows += [_run("same", s, a) for s, a in enumerate([0.501, 0.521, 0.509])]
+    table = aggregate(rows)
+    few = plot_forest(table, tmp_path / "forest.png", min_effect=0.005, title="t")
+    many = plot_forest(table + [{**table[1], "variation": f"w{i}"} for i in range(6)], tmp_path / "more.png")
+    with Image.open(few) as small, Image.open(many) as large:
+        assert small.format == "PNG" and large.size[1] > small.size[1]  # a row more, the figure taller

@@ -47,8 +47,9 @@ def test_round_trip_keeps_every_split(tmp_path):
 def test_small_class_counts_take_two_bytes_per_image(tmp_path):
     count = 50_000
     split = {"predicted": torch.zeros(count, dtype=torch.int64), "label": torch.ones(count, dtype=torch.int64)}
-    path = predictions.write_predictions(tmp_path, {"test": split})
-    assert path.stat().st_size < 2 * 2 * count + 1024
+    facts = predictions.write_predictions(tmp_path, {"test": split}, num_classes=2)
+    assert (tmp_path / predictions.FILE_NAME).stat().st_size < 2 * 2 * count + 1024
+    assert facts["splits"] == {"test": {"count": count, "acc": 0.0, "classes": 2}} and len(facts["sha256"]) == 64
 
 
 def test_a_corrupt_or_oversized_file_is_a_data_error(tmp_path, monkeypatch):

@@ -1,6 +1,6 @@
 """docs/architecture.md's write rule, one test each: whatever writes into a run holds its lock (eval, the
 pictures); config.yaml is written atomically, only when it changes, and read back whole or refused (cnnlab
-eval exits 2); a checkpoint's config hash is checked on resume; a run whose run.json holds a hash of the
+eval exits 2); a checkpoint's run id (or, older, its config hash) is checked on resume; a run whose run.json holds a hash of the
 older scheme is still its study's run."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 import cnnlab
 from cnnlab.config import load_config, save_config
-from cnnlab.errors import ConfigError, RunBusy
+from cnnlab.errors import ConfigError, DataError, RunBusy
 from cnnlab.experiments.runner import refuse_changed_runs
 from cnnlab.experiments.study import RunSpec
 from cnnlab.runs import RunDir
@@ -78,14 +78,37 @@ def test_an_empty_config_yaml_is_an_error_not_the_default_config(trained: Path, 
         cnnlab.train(resume=run, quiet=True)
 
 
-def test_a_checkpoint_written_under_another_config_is_refused_on_resume(trained: Path, tmp_path: Path) -> None:
+def test_a_checkpoint_of_another_run_is_refused_on_resume_even_with_allow_config_change(trained: Path,
+                                                                                     tmp_path: Path) -> None:
+    """Issue 34, 2: a checkpoint carries its run's id; another run's (here at another lr) is refused by name, and
+    --allow-config-change (which allows changed settings, not another run's history) does not let it through.
+    Before run ids, allow_config_change=True resumed from the foreign checkpoint."""
     run = copy_of(trained, tmp_path)
     foreign = trained.parent / "other" / "checkpoints" / "last.safetensors"  # lenet5 too, at lr 0.1
     shutil.copyfile(foreign, run / "checkpoints" / "last.safetensors")
-    with pytest.raises(ConfigError, match=r"last.safetensors was written under another config \(hash [0-9a-f]{16}\) "
-                                          r"than the run's config.yaml .*allow_config_change=True"):
-        cnnlab.train(resume=run, quiet=True)
-    assert cnnlab.train(resume=run, quiet=True, allow_config_change=True).status == "completed"
+    for allow in (False, True):
+        with pytest.raises(DataError, match=r"last.safetensors' is not a checkpoint of run .*: it was written by "
+                                            r"another run \(run id [0-9a-f]{16}; this run's is [0-9a-f]{16}\)"):
+            cnnlab.train(resume=run, quiet=True, allow_config_change=allow)
+    assert json.loads((run / "run.json").read_text())["sessions"] == 1  # nothing was trained or recorded
+
+
+def test_a_checkpoint_without_a_run_id_is_checked_by_its_config_hash(trained: Path, tmp_path: Path) -> None:
+    """Checkpoints written before run ids fall back to the config hash: another config's is refused, the run's
+    own (its id taken out, as an older cnnlab wrote it) resumes."""
+    from cnnlab.train.checkpoint import load_checkpoint, save_checkpoint
+
+    run = copy_of(trained, tmp_path)
+    for source, refused in ((trained.parent / "other", True), (trained, False)):
+        tensors, meta = load_checkpoint(source / "checkpoints" / "last.safetensors")
+        meta.pop("run_id")
+        meta.pop("checksums")
+        save_checkpoint(run / "checkpoints" / "last.safetensors", tensors, meta)
+        if refused:
+            with pytest.raises(DataError, match=r"written under another config \(hash [0-9a-f]{16}\)"):
+                cnnlab.train(resume=run, quiet=True, epochs=2, allow_config_change=True)
+        else:
+            assert cnnlab.train(resume=run, quiet=True, epochs=2, allow_config_change=True).status == "completed"
 
 
 def test_a_run_with_a_hash_of_the_older_scheme_is_still_its_studys_run(tmp_path: Path) -> None:

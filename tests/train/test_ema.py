@@ -35,6 +35,21 @@ def test_the_average_follows_the_ema_formula_for_weights_and_batch_norm_buffers(
     assert int(average.tensors()["ema_count"]) == 5
 
 
+def test_the_average_starts_from_the_weights_after_the_first_step_not_the_initial_ones() -> None:
+    """The docstring's claim (train/ema.py): ema_1 = w_1, as torch's AveragedModel does, where timm's
+    ModelEmaV3 (a copy at creation) gives decay x w_0 + (1 - decay) x w_1."""
+    model = nn.Linear(3, 2)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    average = WeightAverage(model, decay=0.9)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)  # one optimizer step
+    average.update(model)
+    for name, value in average.module.state_dict().items():
+        assert torch.equal(value, model.state_dict()[name])
+        assert not torch.allclose(value, 0.9 * initial[name] + 0.1 * model.state_dict()[name])
+
+
 EMA = [*BASE, "train.ema_decay=0.9"]
 
 

@@ -50,6 +50,7 @@ from .studies import (
     run_study,
     study,
     study_plot,
+    study_power,
     study_table,
     study_text,
     study_worker,
@@ -77,7 +78,7 @@ __all__ = [
     "lr_plot", "main_process", "make_config", "models", "optim_paths", "optimizers", "parse_rates", "plan_study",
     "predict", "predictions", "printing", "quiet", "report", "resolved_config", "run_study", "show_messages",
     "show_samples", "study_plot",
-    "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
+    "study_power", "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
     "CheckReport", "check", "lr_find",  # cnnlab check, cnnlab lr-find
     "LR_FIND_RULE", "LR_FIND_RULES", "LR_FIND_MEASURED",
     "average",  # cnnlab average

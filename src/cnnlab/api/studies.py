@@ -36,12 +36,12 @@ def report(directory: str | Path) -> Path:
     else:
         raise ConfigError(f"'{directory}' is neither a study directory nor a run directory")
     for run_dir in runs:
-        draw_curves(run_dir)
         try:
+            draw_curves(run_dir)
             status = RunDir(run_dir).status() if (run_dir / "run.json").is_file() else None
         except CnnlabError:
             if len(runs) == 1:
-                raise  # the report of this one run: its run.json is the problem, said as such (exit 2)
+                raise  # the report of this one run: its run.json (or metrics.csv) is the problem, said so (exit 2)
             continue  # one of a study's runs: the report's table shows it as unreadable, with the reason
         if status is not None and status.scored and not (run_dir / "eval_test.json").is_file():
             try:
@@ -90,12 +90,14 @@ def _shard(text: str) -> tuple[int, int]:
 
 def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: bool = False,
               quiet: bool = False, log: Callable[[str], None] = STUDY_LOG.info, until_decided: bool = False,
-              max_seeds: int = 5, alpha: float = 0.05, min_effect: float = 0.5) -> Any:
+              max_seeds: int = 5, alpha: float = 0.05, min_effect: float = 0.5,
+              boundary: str = "obrien-fleming") -> Any:
     """Run every run of `study` not yet finished (with other processes on the same folder, each run once),
     then draw the curves of the runs that have none. A greedy study runs stage by stage; a study with
     `protocol: tune` then retrains each variation's best point on train + validation. `until_decided`:
     then add seeds to the rows whose verdict is 'within noise' (and their references), a round at a time,
-    until each is decided or has `max_seeds` seeds (experiments/decided.py)."""
+    until each is decided or has `max_seeds` seeds (experiments/decided.py), under a group-sequential design with
+    `boundary` 'obrien-fleming' or 'pocock' (evaluate/sequential.py) that keeps `alpha` over all the looks."""
     from ..experiments.decided import run_until_decided
     from ..experiments.greedy import run_greedy
     from ..experiments.runner import run_study as execute
@@ -107,6 +109,8 @@ def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: 
                           "protocol: tune decides on validation: give it seeds: [...] instead")
     if until_decided and not 2 <= max_seeds <= 100:
         raise ConfigError(f"--max-seeds must be between 2 and 100 (a verdict over seeds needs two), got {max_seeds}")
+    if boundary not in ("obrien-fleming", "pocock"):
+        raise ConfigError(f"--boundary must be obrien-fleming or pocock, not '{boundary}'")
 
     # one stop request from the first run to the last picture: a signal while the curves are drawn lets them
     # be drawn whole (the study's runs are all finished by then), as for `cnnlab train`
@@ -118,7 +122,8 @@ def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: 
             results = run_tuned(study, directory, jobs, quiet, log)
             outcome = StudyOutcome(Path(directory), {}, [], any(r.interrupted for r in results.values()))
         elif until_decided:
-            outcome = run_until_decided(study, directory, jobs, rerun_failed, quiet, log, max_seeds, options)
+            outcome = run_until_decided(study, directory, jobs, rerun_failed, quiet, log, max_seeds, options,
+                                        boundary)
         else:
             outcome = execute(study, directory, jobs, rerun_failed, quiet, log)
         runs = Path(directory).iterdir() if Path(directory).is_dir() else ()  # (none: stopped before the first)
@@ -154,17 +159,24 @@ class StudyTable:
     markdown: Path
     notes: list[str] = dataclasses.field(default_factory=list)  # how the verdicts were reached; unreadable runs
 
-    def _repr_html_(self) -> str:  # a notebook shows the study table, verdicts and notes under it
-        from ..html import table
+    forest: Path | None = None  # forest.png: the verdicts as a picture (a one-change study's table)
 
-        return table(self.headers, self.rows, str(self.csv.parent), self.notes)
+    def _repr_html_(self) -> str:  # a notebook shows the study table, verdicts and notes under it, then the forest
+        from ..html import image, table
+
+        picture = image(self.forest, "the verdicts: Δ per row with its interval") \
+            if self.forest is not None and self.forest.is_file() else ""
+        return table(self.headers, self.rows, str(self.csv.parent), self.notes) + picture
 
 
-def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 0.5) -> StudyTable:
+def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 0.5,
+                seeds: Sequence[int] | None = None) -> StudyTable:
     """The study's table, as its kind has it: one row per variation (mean ± std over seeds, Δ baseline,
     the reference's numbers beside ours); per stage and alternative (greedy); or per variation's tuned
     point and final test accuracy (protocol tune). Written to table.csv and table.md. Each row's verdict
-    (experiments/verdicts.py) uses `alpha` and `min_effect` (in points of accuracy: 0.5 = half a point)."""
+    (experiments/verdicts.py) uses `alpha` and `min_effect` (in points of accuracy: 0.5 = half a point).
+    `seeds`: the table of those seeds' runs only (how the study reads with fewer seeds), written to
+    table-seeds-S_S.csv/.md beside the whole table."""
     from ..experiments.greedy import greedy_notes, greedy_table
     from ..experiments.reference import notes as reference_notes
     from ..experiments.study import read_plan
@@ -175,20 +187,101 @@ def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 
     directory = Path(directory)
     plan = read_plan(directory)
     metric = plan.get("metric", "test_acc")
+    if seeds is not None and (plan.get("mode") == "greedy" or plan.get("protocol") == "tune"):
+        raise ConfigError("--seeds reads a one-change study's table at some of its seeds; a greedy or tuned study's "
+                          "table is one search: tabulate it whole")
     if plan.get("mode") == "greedy" or plan.get("protocol") == "tune":
-        headers, rows = greedy_table(directory, plan.get("reference")) if plan.get("mode") == "greedy" else \
-            tuned_table(directory, plan.get("reference"))
-        notes = greedy_notes((plan.get("greedy") or {}).get("require", "best")) if plan.get("mode") == "greedy" \
+        record = directory / ("greedy.json" if plan.get("mode") == "greedy" else "tune.json")
+        try:  # the search's own record: damaged, it is named (not a traceback from deep inside the table)
+            headers, rows = greedy_table(directory, plan.get("reference")) if plan.get("mode") == "greedy" else \
+                tuned_table(directory, plan.get("reference"))
+        except FileNotFoundError:
+            raise ConfigError(f"'{record}' is missing: the search has not finished a stage yet; run the study "
+                              "(`cnnlab study run`) to write it") from None
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:  # JSONDecodeError: ValueError
+            raise ConfigError(f"{record} is damaged ({type(exc).__name__}: {str(exc)[:120]}); restore it, or delete "
+                              "it and run the study again (`cnnlab study run`): finished runs are reused") from None
+        options = plan.get("greedy") or {}
+        notes = greedy_notes(options.get("require", "best"), options.get("keep", "auto"), options.get("seeds", 1)) \
+            if plan.get("mode") == "greedy" \
             else []
         notes += reference_notes(plan.get("reference"))
         csv_path, md_path = directory / "table.csv", directory / "table.md"
         atomic_write_text(csv_path, "\n".join(",".join(cells) for cells in [headers, *rows]) + "\n")
         atomic_write_text(md_path, markdown(headers, rows) + "".join(f"\n- {note}\n" for note in notes))
         return StudyTable(headers, rows, csv_path, md_path, notes)
-    table, notes = build_table(directory, verdict_options(alpha, min_effect))
+    from ..viz.study import plot_forest
+
+    options = verdict_options(alpha, min_effect)
+    table, notes = build_table(directory, options, seeds)
     headers, rows = formatted(table, metric, plan.get("reference"))
-    csv_path, md_path = write_tables(table, directory, metric, notes, plan.get("reference"))
-    return StudyTable(headers, rows, csv_path, md_path, notes)
+    stem = "table" if seeds is None else "table-seeds-" + "_".join(map(str, seeds))
+    csv_path, md_path = write_tables(table, directory, metric, notes, plan.get("reference"), stem)
+    forest = plot_forest(table, directory / f"{stem.replace('table', 'forest')}.png", metric, options.min_effect,
+                         plan.get("name", ""))
+    return StudyTable(headers, rows, csv_path, md_path, notes, forest)
+
+
+@dataclass
+class PowerTable:
+    """`cnnlab study power`: what the verdicts of one kind of study say, simulated (experiments/calibration.py)."""
+
+    setting: Any  # calibration.Setting (at effect 0)
+    outcomes: list[Any]  # calibration.Outcome per effect, the null first
+
+    @property
+    def headers(self) -> list[str]:
+        return ["effect", "better", "worse", "equivalent", "within noise", "1 seed", "seeds per row"]
+
+    @property
+    def rows(self) -> list[list[str]]:
+        return [[f"{100 * o.setting.effect:+g}", *(f"{100 * o.words[w]:.1f}%" for w in
+                 ("better", "worse", "equivalent", "within noise", "1 seed")), f"{o.seeds_used:.1f}"]
+                for o in self.outcomes]
+
+    @property
+    def notes(self) -> list[str]:
+        null = self.outcomes[0]
+        alpha = self.setting.alpha
+        return [f"under the null (effect +0: an A/A study) a row was called better or worse {100 * null.claims:.2f}% "
+                f"of the time and a table had such a row {100 * null.any_claim:.2f}% of the time: at most "
+                f"{100 * alpha:g}% promised (≤ {100 * null.bound(alpha):.2f}% with three Monte-Carlo errors); the "
+                "other rows give the power: how often a true effect of that many points is called better"]
+
+    def _repr_html_(self) -> str:
+        from ..html import table
+
+        return table(self.headers, self.rows, self.setting.describe(), self.notes)
+
+
+def study_power(rows: int = 3, seeds: int = 3, max_seeds: int | None = None, seed_sd: float = 2.0,
+                effects: Sequence[float] = (1.0, 2.0, 5.0), studies: int = 10_000, test_images: int = 10_000,
+                accuracy: float = 80.0, boundary: str = "obrien-fleming", alpha: float = 0.05,
+                min_effect: float = 0.5) -> PowerTable:
+    """Simulate `studies` studies of `rows` rows against one reference (`seeds` seeds each, added until decided up
+    to `max_seeds` when given) through the verdict code itself, at the null and at each of `effects` (points of
+    accuracy), and count the words: the false-positive rate and the power a study of that kind has. `seed_sd`:
+    the spread of a run's accuracy over seeds (points; a study's own std column estimates it); `accuracy`: the
+    reference's, in percent."""
+    from ..experiments.calibration import Setting, simulate
+
+    options = verdict_options(alpha, min_effect)
+    checks = ((1 <= rows <= 100, "--rows", "between 1 and 100"), (1 <= seeds <= 100, "--seeds", "between 1 and 100"),
+              (max_seeds is None or 2 <= max_seeds <= 100, "--max-seeds", "between 2 and 100"),
+              (0 < seed_sd <= 50, "--seed-sd", "in points, above 0 and at most 50"),
+              (100 <= studies <= 1_000_000, "--studies", "between 100 and 1,000,000"),
+              (1 <= test_images <= 10_000_000, "--test-images", "between 1 and 10,000,000"),
+              (0 < accuracy < 100, "--accuracy", "a percentage between 0 and 100"),
+              (all(-100 < e < 100 for e in effects), "--effects", "points between -100 and 100"),
+              (boundary in ("obrien-fleming", "pocock"), "--boundary", "obrien-fleming or pocock"))
+    for ok, name, what in checks:
+        if not ok:
+            raise ConfigError(f"{name} must be {what}")
+    setting = Setting(rows=rows, seeds=seeds, max_seeds=max_seeds, seed_sd=seed_sd / 100, studies=studies,
+                      test_images=test_images, accuracy=accuracy / 100, boundary=boundary, alpha=options.alpha,
+                      min_effect=options.min_effect)
+    outcomes = [simulate(dataclasses.replace(setting, effect=effect / 100)) for effect in (0.0, *effects)]
+    return PowerTable(setting, outcomes)
 
 
 def verdict_options(alpha: float, min_effect: float) -> Any:
@@ -214,11 +307,12 @@ def crossing_references(directory: str | Path) -> dict[str, str]:
             for name, value in column.values.items()}
 
 
-def study_plot(directory: str | Path) -> tuple[Path, Path]:
-    """curves.png (every variation's curves) and bars.png (the final metric, with error bars)."""
+def study_plot(directory: str | Path, alpha: float = 0.05, min_effect: float = 0.5) -> tuple[Path, Path, Path]:
+    """curves.png (every variation's curves), bars.png (the final metric, with error bars) and forest.png (each
+    row's Δ with its interval against its reference, coloured by verdict, the ±`min_effect` band shaded)."""
     from ..viz.study import plot_study
 
-    return plot_study(directory)
+    return plot_study(directory, verdict_options(alpha, min_effect))
 
 
 def error_crossing(directory: str | Path, level: float = 0.25) -> tuple[Path, dict[str, float | None]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shlex
 import sys
@@ -13,6 +14,7 @@ from typing import Any
 import torch
 
 from ..config import (
+    Layer,
     RunConfig,
     flatten,
     keyword_layer,
@@ -22,6 +24,7 @@ from ..config import (
     resolve,
     to_dict,
 )
+from ..config.resolve import COMPONENT_CLASSES
 from ..data import DataSpec, Normalizer
 from ..errors import ConfigError
 from ..evaluate import per_class_accuracy
@@ -175,15 +178,7 @@ def launch_torchrun(nproc: int, argv: Sequence[str]) -> int:
 
 def _resume(path: Path, config: Any, overrides: Sequence[str], keywords: Mapping[str, Any],
             allow_change: bool, quiet: bool, callbacks: Sequence[Callback], checkpoint: str) -> TrainResult:
-    run = RunDir(path).require()
-    saved = run.read_config()
-    layers = [flatten(to_dict(saved), lambda keys: str(run.config_path))]
-    if isinstance(config, (str, Path)):
-        layers.append(load_yaml_layer(config))
-    elif isinstance(config, RunConfig):
-        layers.append(flatten(to_dict(config)))
-    layers += [parse_overrides(overrides), keyword_layer(keywords)]
-    requested = resolve(*layers)
+    run, requested = resumed_config(path, config, overrides, keywords)
     if not allow_change:
         run.refuse_changed(requested, "resume", "Resume without these changes, or allow them with "
                            "allow_config_change=True.", cli_fix="Resume without these changes, or allow them with "
@@ -192,15 +187,44 @@ def _resume(path: Path, config: Any, overrides: Sequence[str], keywords: Mapping
                       allow_config_change=allow_change)
 
 
+def resumed_config(path: str | Path, config: Any = None, overrides: Sequence[str] = (),
+                   keywords: Mapping[str, Any] | None = None) -> tuple[RunDir, RunConfig]:
+    """The run at `path` and the config a resume of it with `config`, `overrides` and `keywords` asks for: the
+    run's own config.yaml below them."""
+    run = RunDir(path).require()
+    saved = run.read_config()
+    layers = []
+    if isinstance(config, (str, Path)):
+        layers.append(load_yaml_layer(config))
+    elif isinstance(config, RunConfig):
+        layers.append(flatten(to_dict(config)))
+    layers += [parse_overrides(overrides), keyword_layer(keywords or {})]
+    return run, resolve(_saved_layer(saved, run, layers), *layers)
+
+
+def _saved_layer(saved: RunConfig, run: RunDir, layers: Sequence[Layer]) -> Layer:
+    """The run's own config as the bottom layer of a resume, less the options of a component (schedule, optim,
+    model) that `layers` name anew: `schedule=constant` on a cosine run is the constant schedule, not an error
+    about cosine's min_factor."""
+    layer = flatten(to_dict(saved), lambda keys: str(run.config_path))
+    for section, cls in COMPONENT_CLASSES.items():
+        named = [values[f"{section}.name"][0] for values in layers if f"{section}.name" in values]
+        if named and named[-1] != getattr(saved, section).name:
+            fields = {f.name for f in dataclasses.fields(cls)}
+            layer = {key: value for key, value in layer.items()
+                     if not (key.startswith(f"{section}.") and key.split(".", 1)[1] not in fields)}
+    return layer
+
+
 def draw_curves(run_dir: str | Path) -> Path | None:
     """plots/curves.png of a run that has at least one epoch in metrics.csv and no curves yet."""
-    from ..train import read_metrics
+    from ..runs.identity import run_metrics
     from ..train.tracking import log_pictures
     from ..viz.curves import plot_curves
 
     run_dir = Path(run_dir)
     target = run_dir / "plots" / "curves.png"
-    if target.is_file() or not (run_dir / "metrics.csv").is_file() or not read_metrics(run_dir / "metrics.csv"):
+    if target.is_file() or not run_metrics(run_dir):
         return None
     run = RunDir(run_dir)
     if not run.claim():  # its owner is still writing it (another process trains or draws it): theirs to draw
@@ -240,7 +264,8 @@ def _evaluate(run_dir: str | Path, split: str, checkpoint: str, device: str | No
     count = metrics["count"]  # Wilson 95% intervals: how far each accuracy could move on another sample of images
     metrics["acc_interval"] = wilson_interval(round(metrics["acc"] * count), count)
     metrics["top5_interval"] = wilson_interval(round(metrics["top5"] * count), count)
-    report = {"split": split, "checkpoint": checkpoint_name(checkpoint, run.config), "tta": tta, **metrics,
+    report = {"split": split, "run_id": run.record.run_id, "checkpoint": checkpoint_name(checkpoint, run.config),
+              "tta": tta, **metrics,
               "per_class": dict(zip(spec.classes, per_class_accuracy(confusion))),
               "confusion": confusion.tolist(), "classes": list(spec.classes), "notes": tta_notes(run, tta)}
     if write:

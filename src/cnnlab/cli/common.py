@@ -38,6 +38,9 @@ def add_mlflow(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mlflow", metavar="URI", type=_tracking_uri,
                         help="also log to MLflow at this tracking URI (http://host:5000, sqlite:///FILE.db): "
                              "train.mlflow=true train.mlflow_uri=URI; train.mlflow=true alone logs to RUNS_DIR/mlruns")
+    parser.add_argument("--mlflow-required", action="store_true",
+                        help="refuse to train (exit 2) when the MLflow store cannot be written or reached, instead of "
+                             "one warning and training untracked: train.mlflow_required=true")
 
 
 def _tracking_uri(text: str) -> str:

@@ -32,11 +32,15 @@ def _compare(args: argparse.Namespace) -> int:
     config, overrides = split_items(args.items)
     specs = [s.strip() for s in args.optimizers.split(",") if s.strip()]
     result = api.compare_optimizers(specs, overrides, args.dir, config, args.quiet)
-    rows = [(r["optimizer"], f"{r['lr']:g}", r["status"], fmt(r["final_train_loss"], ".4f"),
-             fmt(r["test_acc"], ".2%"), r["delta"], r["verdict"], fmt(r["train_seconds"], ".1f")) for r in result.rows]
-    table(("optimizer", "lr", "status", "final train loss", "test acc", "Δ test [95% CI]", "verdict", "train s"), rows)
-    print(f"verdicts: each optimizer against {result.rows[0]['optimizer']}, McNemar's exact test on the test images "
-          "(one seed: seed-to-seed variance is not covered), Holm-corrected")
+    first = result.rows[0]["optimizer"]
+    rows = [(r["optimizer"], "" if r["optimizer"] == first else first, r["delta"], r["verdict"], f"{r['lr']:g}",
+             r["status"], fmt(r["final_train_loss"], ".4f"), fmt(r["test_acc"], ".2%"), fmt(r["train_seconds"], ".1f"))
+            for r in result.rows]
+    table(("optimizer", "vs", "Δ test [95% CI]", "verdict", "lr", "status", "final train loss", "test acc", "train s"),
+          rows)
+    print(f"verdicts: each optimizer against {first}, one run each: McNemar's exact interval on the test images "
+          "(these two trained networks), and the word '1 seed': one seed says nothing about the optimizers; run "
+          "them as a study with seeds (studies/optimizers.yaml --seeds 0,1,2) for a verdict")
     print(f"wrote {result.plot} and {result.table}")
     return 0
 

@@ -33,8 +33,12 @@ def register(sub: Any) -> None:
     add_mlflow(run)
     verdict_arguments(run)
     run.add_argument("--until-decided", action="store_true",
-                     help="after the planned seeds, add seeds to the rows whose verdict is 'within noise' (and to "
-                          "their reference rows), one round at a time, until each is decided")
+                     help="after the planned seeds, add seeds to the rows whose verdict is 'within noise' or '1 seed' "
+                          "(and to their reference rows), one round at a time, until each is decided; a "
+                          "group-sequential test keeps --alpha over every look (docs/verdicts.md)")
+    run.add_argument("--boundary", choices=("obrien-fleming", "pocock"), default="obrien-fleming",
+                     help="with --until-decided: the sequential boundary (default obrien-fleming: the higher power "
+                          "in docs/verdicts.md's table; pocock decides large effects with fewer seeds)")
     run.add_argument("--max-seeds", type=int, default=5, metavar="N",
                      help="with --until-decided: stop adding seeds to a row at N seeds (default 5)")
     worker = study.add_parser("worker")  # one run of a study in its own process (`study run --jobs N`)
@@ -47,12 +51,33 @@ def register(sub: Any) -> None:
                                                               args.rerun_failed))
     tabulate = command(study, "table", _table, "one row per variation: metrics, mean ± std, Δ baseline")
     tabulate.add_argument("directory", metavar="STUDY_DIR", help="a study directory (runs/<study name>)")
+    tabulate.add_argument("--seeds", type=_seed_list, metavar="S,S,...",
+                          help="only these seeds' runs: how the table reads with fewer seeds (written to "
+                               "table-seeds-S.csv/.md)")
     verdict_arguments(tabulate)
-    plot = command(study, "plot", _plot, "curves of all variations and a bar chart of the final metric")
+    plot = command(study, "plot", _plot, "curves of all variations, a bar chart of the final metric and a forest "
+                                         "plot of the verdicts")
     plot.add_argument("directory", metavar="STUDY_DIR", help="a study directory")
+    verdict_arguments(plot)
     plot.add_argument("--crossing", type=float, metavar="ERROR",
                       help="also plot training error with this line (e.g. 0.25, AlexNet figure 1) and print the "
                            "epoch each variation reaches it, and their ratios")
+    power = command(study, "power", _power, "simulate studies through the verdict code: the false-positive rate and "
+                                           "the power of a study of this kind")
+    power.add_argument("--rows", type=int, default=3, help="rows compared with one reference (default 3)")
+    power.add_argument("--seeds", type=int, default=3, help="seeds per row (default 3)")
+    power.add_argument("--max-seeds", type=int, metavar="N", help="add seeds until decided, up to N (--until-decided)")
+    power.add_argument("--boundary", choices=("obrien-fleming", "pocock"), default="obrien-fleming",
+                       help="with --max-seeds: the sequential boundary (default obrien-fleming)")
+    power.add_argument("--seed-sd", type=float, default=2.0, metavar="POINTS",
+                       help="spread of a run's accuracy over seeds, in points (default 2; a study table's ± column)")
+    power.add_argument("--effects", type=_point_list, default=[1.0, 2.0, 5.0], metavar="P,P,...",
+                       help="true differences to simulate besides the null, in points (default 1,2,5)")
+    power.add_argument("--test-images", type=int, default=10_000, help="test images (default 10000)")
+    power.add_argument("--accuracy", type=float, default=80.0, metavar="PERCENT",
+                       help="the reference's accuracy (default 80)")
+    power.add_argument("--studies", type=int, default=10_000, help="simulated studies per effect (default 10000)")
+    verdict_arguments(power)
     report = command(sub, "report", _report, "a self-contained HTML page of a study or a run")
     report.add_argument("directory", metavar="STUDY_DIR|RUN_DIR", help="a study or run directory")
 
@@ -60,6 +85,8 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     items = [*args.items, "train.mlflow=true", f"train.mlflow_uri={args.mlflow}"] if args.mlflow is not None \
         else args.items
+    if args.mlflow_required:
+        items = [*items, "train.mlflow=true", "train.mlflow_required=true"]
     study = api.plan_study(args.file, items, args.shard, args.seeds)
     directory = args.dir or f"runs/{study.name}"
     if study.mode == "greedy":
@@ -70,10 +97,28 @@ def _run(args: argparse.Namespace) -> int:
         print(f"study {study.name}: {part} ({len(study.variations)} variations) into {directory}")
     outcome = api.run_study(study, directory, args.jobs, args.rerun_failed, args.quiet,
                             until_decided=args.until_decided, max_seeds=args.max_seeds, alpha=args.alpha,
-                            min_effect=args.min_effect)
+                            min_effect=args.min_effect, boundary=args.boundary)
     if outcome.interrupted:
         return 130
     print_table(directory, args.alpha, args.min_effect)
+    return 0
+
+
+def _point_list(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--effects takes points of accuracy separated by commas (e.g. 1,2,5), not "
+                                         f"'{text}'") from None
+
+
+def _power(args: argparse.Namespace) -> int:
+    result = api.study_power(args.rows, args.seeds, args.max_seeds, args.seed_sd, args.effects, args.studies,
+                             args.test_images, args.accuracy, args.boundary, args.alpha, args.min_effect)
+    print(f"simulated {args.studies:,} studies per effect: {result.setting.describe().split(', effect')[0]}")
+    table(result.headers, result.rows)
+    for note in result.notes:
+        print(f"note: {note}")
     return 0
 
 
@@ -110,8 +155,9 @@ def verdict_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 0.5)")
 
 
-def print_table(directory: str, alpha: float = 0.05, min_effect: float = 0.5) -> None:
-    result = api.study_table(directory, alpha, min_effect)
+def print_table(directory: str, alpha: float = 0.05, min_effect: float = 0.5,
+                seeds: list[int] | None = None) -> None:
+    result = api.study_table(directory, alpha, min_effect, seeds)
     table(result.headers, result.rows)
     for note in result.notes:
         print(f"note: {note}")
@@ -119,15 +165,15 @@ def print_table(directory: str, alpha: float = 0.05, min_effect: float = 0.5) ->
 
 
 def _table(args: argparse.Namespace) -> int:
-    print_table(args.directory, args.alpha, args.min_effect)
+    print_table(args.directory, args.alpha, args.min_effect, args.seeds)
     return 0
 
 
 def _plot(args: argparse.Namespace) -> int:
     if args.crossing is not None and not 0 < args.crossing < 1:  # before anything is redrawn
         raise ConfigError(f"--crossing must be an error rate between 0 and 1 (e.g. 0.25), got {args.crossing}")
-    curves, bars = api.study_plot(args.directory)
-    print(f"wrote {curves} and {bars}")
+    curves, bars, forest = api.study_plot(args.directory, args.alpha, args.min_effect)
+    print(f"wrote {curves}, {bars} and {forest}")
     if args.crossing is not None:
         path, reached = api.error_crossing(args.directory, args.crossing)
         for variation, epoch in reached.items():

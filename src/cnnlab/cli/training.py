@@ -32,7 +32,10 @@ def register(sub: Any) -> None:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     train.add_argument("--checkpoint", default="last", choices=("last", "previous"),
                        help="with --resume: continue from the last checkpoint (default) or the one before it")
-    train.add_argument("--allow-config-change", action="store_true", help="resume even if the config changed")
+    train.add_argument("--allow-config-change", action="store_true",
+                       help="resume with changed settings a resume can apply from the resumed epoch on (train.epochs, "
+                       "optim.lr, schedule.*, train.keep_epochs, train.tensorboard; recorded in run.json); others are "
+                       "refused")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run of the same --name")
     train.add_argument("--weights", metavar="FILE",
                        help="start from these weights (a cnnlab checkpoint, safetensors or a torch state dict), "
@@ -75,6 +78,8 @@ def _train(args: argparse.Namespace) -> int:
         keywords["data.root"] = args.data_root
     if args.mlflow is not None:
         keywords.update({"train.mlflow": True, "train.mlflow_uri": args.mlflow})
+    if args.mlflow_required:
+        keywords.update({"train.mlflow": True, "train.mlflow_required": True})
     if args.nproc is not None:
         if args.nproc < 1:
             raise ConfigError(f"--nproc must be at least 1, got {args.nproc}")

@@ -31,7 +31,7 @@ from .yaml_file import read_yaml
 HASH_SCHEME = 2  # 1: the full config with a hand-kept list of keys dropped at their 'off' value
 NAMES = ("data.name", "model.name", "optim.name", "schedule.name")  # always hashed: they choose the defaults
 NOT_COMPUTATION = (*PLACEMENT_KEYS, "train.tensorboard", "train.keep_epochs",  # where it runs; what is logged, kept
-                   "train.mlflow", "train.mlflow_uri", "train.mlflow_experiment")
+                   "train.mlflow", "train.mlflow_uri", "train.mlflow_experiment", "train.mlflow_required")
 HEADER = "# cnnlab run config: the resolved settings of one run; written whole, its last line is '# end'\n"
 FOOTER = "# end\n"
 SECTIONS_ALWAYS_WRITTEN = ("seed", "device", "data", "augment", "model", "optim", "schedule", "train")

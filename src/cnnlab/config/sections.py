@@ -198,6 +198,9 @@ class TrainConfig:
     mlflow: bool = False
     mlflow_uri: str | None = None  # a tracking URI (http://host:5000, sqlite:///file.db); setting it turns mlflow on
     mlflow_experiment: str | None = None  # the MLflow experiment; None: 'cnnlab', or a study's name for its runs
+    # a store that cannot be written or reached (probed before the first epoch, at most 5 s): false = one warning and
+    # the run trains on untracked; true = the run is refused (exit 2) before anything is written
+    mlflow_required: bool = False
     # a run whose mean training loss over an epoch exceeds this many times ln(classes), the loss of a uniform
     # guess where training starts, has exploded: it ends as 'diverged' (exit 3) instead of completing (lr=10 on
     # the digits demo trains at 40-100 x ln 10 and is caught; a sound run stays below 1-2 x); null: NaN/Inf only

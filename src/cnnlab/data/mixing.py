@@ -74,7 +74,10 @@ def epoch_mix_draws(plan: MixPlan, count: int, seed: int, epoch: int) -> list[Mi
 
 def cutmix_box(height: int, width: int, draw: MixDraw) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of the pasted box: sides sqrt(1 - lam) x the image's around the centre,
-    clipped at the border (Yun et al. 2019, appendix; torchvision v2.CutMix's arithmetic)."""
+    clipped at the border (Yun et al. 2019, appendix). torchvision v2.CutMix's arithmetic, box for box: each side
+    is twice int(side x sqrt(1 - lam) / 2), an even number of pixels. timm's rand_bbox makes it
+    int(side x sqrt(1 - lam)), so where that is odd timm's box is 1 px longer on that side (both then set lam
+    from the real area, so the targets match each box)."""
     half = 0.5 * math.sqrt(1.0 - draw.lam)
     row, column = int(draw.center[0] * height), int(draw.center[1] * width)
     half_h, half_w = int(half * height), int(half * width)

@@ -30,6 +30,7 @@ from ..errors import ConfigError
 from ..evaluate.metrics import evaluate_model
 from ..io import owner_identity
 from ..runs import Run, RunDir, create_run_dir, plan_run_dir
+from ..runs.identity import check_checkpoint, new_run_id
 from ..runs.record import RunRecord
 from ..runs.run import load_trained_weights
 from ..runs.versions import versions
@@ -60,12 +61,17 @@ def chosen_epochs(source: Run, epochs: Sequence[int] | None, last: int | None) -
     return chosen
 
 
-def average_weights(paths: Sequence[Path]) -> dict[str, torch.Tensor]:
+def average_weights(paths: Sequence[Path], source: Run | None = None,
+                    epochs: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
     """The equal-weight mean of the checkpoints' raw weights (`model.`); integer buffers (batch counts) from
-    the last one."""
+    the last one. With `source` (and the `epochs` the paths are named for), each checkpoint must be that run's
+    own, of that epoch (runs/identity.py): another run's file copied in is a DataError naming it."""
     total: dict[str, torch.Tensor] = {}
-    for path in paths:
-        tensors, _ = load_checkpoint(path)
+    for index, path in enumerate(paths):
+        tensors, meta = load_checkpoint(path)
+        if source is not None:
+            check_checkpoint(RunDir(source.path), path, meta, source.record,
+                             epoch=None if epochs is None else epochs[index])
         for name, tensor in split_prefix(tensors, "model.").items():
             if tensor.is_floating_point():
                 total[name] = total.get(name, 0) + tensor.double()
@@ -117,7 +123,7 @@ def average_run(source: Run, epochs: Sequence[int], name: str | None = None, run
     paths = [RunDir(source.path).epoch_checkpoint(e) for e in epochs]
     runtime = resolve_runtime(config if device is None else dataclasses.replace(config, device=device))
     model = make_model(config.model, source.spec, runtime)
-    load_trained_weights(model, average_weights(paths), paths[-1])
+    load_trained_weights(model, average_weights(paths, source, epochs), paths[-1])
     recomputed = bool(batch_norm_layers(model))
     if recomputed:
         recompute_batch_norm(_in_order(source.batches("train", device)[0]), model, runtime.device)
@@ -129,17 +135,17 @@ def average_run(source: Run, epochs: Sequence[int], name: str | None = None, run
         run.write_config(config)
         if (source.path / "split.json").is_file():
             shutil.copyfile(source.path / "split.json", run.path / "split.json")
-        digest = config_hash(config)
+        digest, run_id = config_hash(config), new_run_id()
         save_checkpoint(run.last, {f"model.{k}": v for k, v in model.state_dict().items()},
                         {"epoch": max(epochs), "averaged": averaged, "config_hash": digest,
-                         "config_hash_scheme": HASH_SCHEME})
+                         "config_hash_scheme": HASH_SCHEME, "run_id": run_id})
         run.save(RunRecord(
             status=Status.COMPLETED, reason=f"average of epochs {', '.join(map(str, epochs))} of {source.path.name}",
             config_hash=digest, seed=config.seed, device=runtime.describe(), versions=versions(),
             parameters=source.record.parameters, data=source.record.data, run_dir=str(run.path),
             owner=owner_identity(), started=now, ended=now,
             sessions=1, epochs_completed=max(epochs), test={k: test[k] for k in ("loss", "acc", "top5", "count")},
-            wall_seconds=time.perf_counter() - started, recipe=source.record.recipe, averaged=averaged))
+            wall_seconds=time.perf_counter() - started, recipe=source.record.recipe, averaged=averaged, run_id=run_id))
     finally:
         run.release()
     return run

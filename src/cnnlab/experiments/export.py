@@ -6,7 +6,9 @@ sizes other than the one it was traced with (the batch dimension is dynamic). Th
 difference| against the PyTorch model is reported; above the tolerance the file is deleted and the export
 refused, so a file that is there has passed. Beside it, `<file>.json` states what the network expects
 (input size, channels, mean/std, how images were resized) and what it returns (class names): all another
-program needs, and what `cnnlab predict FILE` reads.
+program needs, and what `cnnlab predict FILE` reads; and where it came from (`source`: the run, its status,
+the epoch of the exported weights, whether the run diverged). A diverged run is refused unless
+`allow_diverged` (`--allow-diverged`): its kept checkpoint is the last good epoch's, rarely the network meant.
 """
 
 from __future__ import annotations
@@ -22,9 +24,14 @@ import torch
 from ..data import DataSpec
 from ..errors import ConfigError, DataError
 from ..io import atomic_write, atomic_write_json, check_output_file, is_inside
+from ..log import get as get_logger
 from ..models.export import SUFFIXES, Forward, check_format, load, write
 from ..runs import Run, RunDir, checkpoint_path
 from ..runs.versions import versions
+from ..train.checkpoint import load_checkpoint
+from ..train.status import Status
+
+LOG = get_logger(__name__)
 
 SCHEMA = "cnnlab.export/1"
 TRACE_BATCH = 2  # the example batch the exporters trace with; checked at other sizes
@@ -42,9 +49,15 @@ class ExportResult:
 
 
 def export_run(run: Run, file_format: str, checkpoint: str = "auto", out: str | Path | None = None,
-               tolerance: float = 1e-3, images: int = 16) -> ExportResult:
+               tolerance: float = 1e-3, images: int = 16, allow_diverged: bool = False) -> ExportResult:
     """Export `run`'s network (the weights of `checkpoint`) to `out` (default RUN/export/model.<format>)."""
     check_format(file_format)
+    if run.status == Status.DIVERGED and not allow_diverged:
+        error = ConfigError(f"run '{run.path}' diverged ({run.record.reason}); its checkpoint holds the weights of "
+                            f"epoch {run.record.epochs_completed}, the last good one. Export them anyway with "
+                            "allow_diverged=True (the description says the run diverged), or train the run again")
+        error.cli = str(error).replace("allow_diverged=True", "--allow-diverged")
+        raise error
     if not (math.isfinite(tolerance) and tolerance >= 0):
         raise ConfigError(f"--tolerance must be a finite number >= 0, got {tolerance}")
     if images < 1:
@@ -76,6 +89,8 @@ def export_run(run: Run, file_format: str, checkpoint: str = "auto", out: str | 
             "split": "test", "images": len(batch), "batch_sizes": list(sizes), "traced_batch": TRACE_BATCH,
             "max_abs_logit_difference": measured[0], "max_abs_probability_difference": measured[1],
             "tolerance": tolerance}))
+        if run.status == Status.DIVERGED:
+            LOG.warning(f"warning: run '{run.path}' diverged: {target} holds the weights of its last good epoch")
     finally:
         if owned:
             owned.release()
@@ -142,9 +157,19 @@ def describe(run: Run, file_format: str, target: Path, source: Path, check: dict
         "output": {"name": "logits", "shape": ["batch", spec.num_classes],
                    "meaning": "class scores; softmax gives probabilities, in the order of classes"},
         "classes": list(spec.classes),
-        "source": {"run": str(run.path), "checkpoint": str(source), "model": run.config.model.name},
+        "source": {"run": str(run.path), "checkpoint": str(source), "model": run.config.model.name,
+                   "run_id": run.record.run_id, "status": run.status.value, "diverged": run.status == Status.DIVERGED,
+                   "reason": run.record.reason, "epoch": _epoch_of(source),
+                   "epochs_completed": run.record.epochs_completed},
         "check": check, "versions": _versions(file_format), "data": spec.to_dict(),
     }
+
+
+def _epoch_of(checkpoint: Path) -> int | None:
+    """The epoch whose weights a checkpoint holds (its header says)."""
+    _, meta = load_checkpoint(checkpoint)
+    epoch = meta.get("epoch", (meta.get("state") or {}).get("epoch"))
+    return epoch if isinstance(epoch, int) else None
 
 
 def _versions(file_format: str) -> dict[str, str]:

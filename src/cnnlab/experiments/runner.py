@@ -32,11 +32,15 @@ from ..parent import PARENT_VARIABLE
 from ..runs import Action, RunDir, Status, decide, resume_run, start_run
 from ..train import STOP
 from ..train.interrupts import unignored
-from .study import RunSpec, Study, adopt_added_runs, write_plan
+from .study import RunSpec, Study, adopt_added_runs, adopt_design, write_plan
 
 BUSY = "busy"  # the outcome of a run another process holds
 NOT_STARTED = "not started"  # a worker signalled while Python started, before its run existed
 STUDY_LOCK = ".lock"  # held while a process writes the study's plan.json
+# what a study writes into its folder besides its runs (and plan.json)
+STUDY_FILES = {"study.yaml", "table.csv", "table.md", "report.html", "plots", "greedy.json", "tune.json", ".configs",
+               "mlruns", "forest.png", "bars.png", "curves.png", "error_crossing.png", "search_history.png",
+               "param_importance.png"}
 WAIT_SECONDS = 1.0  # between looks at runs other processes hold
 
 
@@ -163,20 +167,29 @@ def prepare_study_dir(study: Study, directory: Path) -> None:
             stale.unlink(missing_ok=True)  # a temporary one seen now is a killed writer's
         refuse_foreign_dir(directory, being_made=False)
         adopt_added_runs(study, directory)
+        adopt_design(study, directory)
         refuse_changed_runs(study.runs, directory)
         write_plan(study, directory)
 
 
 def refuse_foreign_dir(directory: Path, being_made: bool) -> None:
     """A folder with other things in it and no plan.json is the user's, not a study's: refuse it. The
-    study's own lock (and, outside the lock, another process's plan being written) are not 'other things'."""
+    study's own lock (and, outside the lock, another process's plan being written) are not 'other things'; nor,
+    beside the study file's copy (study.yaml), are a study's own files and cnnlab run directories: a study whose
+    damaged plan.json was deleted (experiments/plan.py's advice) is planned anew there."""
     if not directory.is_dir() or (directory / "plan.json").is_file():
         return
+    replanned = (directory / "study.yaml").is_file()
 
-    def ours(name: str) -> bool:
-        return name == STUDY_LOCK or (being_made and name.startswith(".plan.json.") and name.endswith(TEMP_SUFFIX))
+    def ours(entry: Path) -> bool:
+        name = entry.name
+        if name == STUDY_LOCK or (being_made and name.startswith(".plan.json.") and name.endswith(TEMP_SUFFIX)):
+            return True
+        by_seeds = name.startswith(("table-seeds-", "forest-seeds-"))  # `study table --seeds`
+        return replanned and (name in STUDY_FILES or by_seeds
+                              or (entry.is_dir() and not entry.is_symlink() and RunDir(entry).is_cnnlab_run()))
 
-    if any(not ours(entry.name) for entry in directory.iterdir()):
+    if any(not ours(entry) for entry in directory.iterdir()):
         raise ConfigError(f"'{directory}' is not empty and is not a cnnlab study directory (no plan.json); "
                           "cnnlab writes studies only into new or study folders: choose another --dir")
 

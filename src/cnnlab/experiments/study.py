@@ -37,20 +37,33 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import RunConfig, flatten, load_yaml_layer, parse_overrides, resolve
-from ..config.layers import Layer, add_key, canonical_key
+from ..config import RunConfig, parse_overrides, resolve
+from ..config.layers import Layer
 from ..config.yaml_file import read_yaml
 from ..errors import ConfigError, closest
-from ..io import atomic_write_json, atomic_write_text, check_name
-from ..options import coerce
+from ..io import check_name
 from . import reference as published
+from .plan import adopt_added_runs as adopt_added_runs  # the plan.json side of a study, in experiments/plan.py
+from .plan import adopt_design as adopt_design
+from .plan import names_in as names_in
+from .plan import read_plan as read_plan
+from .plan import write_plan as write_plan
+from .study_values import (
+    base_layer,
+    dotted_layer,
+    grid_points,
+    run_name,
+    run_seeds,
+    study_seeds,
+    unique_name,
+    variation_layers,
+    zip_points,
+)
 
 STUDY_KEYS = ("name", "source", "description", "base", "variations", "grid", "zip", "seeds", "repeats", "metric",
               "reference", "mode", "stages", "protocol", "compare_to", "greedy")
@@ -85,6 +98,7 @@ class Study:
     reference: Any = field(default_factory=dict)  # published numbers, as the file gives them (reference.py)
     compare_to: dict[str, str] = field(default_factory=dict)  # variation -> the row its verdict compares with
     require: str = "best"  # greedy: {require: better}: keep stays unless an alternative is 'better' (greedy.py)
+    keep: str = "auto"  # greedy: {keep: retrain|reuse|auto}: keep trained again on each stage's seeds (greedy.py)
     protocol: str = "compare"  # or 'tune'
     mode: str = "one_change"  # or 'greedy' (then `runs` grows stage by stage: experiments/greedy.py)
     base: Layer = field(default_factory=dict)  # base + study overrides, for stages planned later
@@ -92,6 +106,8 @@ class Study:
     stages: list[Any] = field(default_factory=list)
     where: Any = None  # keys -> 'file:line' of the study file, for messages found after planning
     only: frozenset[str] | None = None  # `--shard`: the runs this process runs (plan.json keeps them all)
+    sequential: dict[str, Any] | None = None  # --until-decided: the design fixed before the first look (decided.py)
+    implicit_baseline: bool = False  # the 'baseline' row is cnnlab's (the file's variations all change something)
 
     @property
     def variations(self) -> list[str]:
@@ -122,25 +138,27 @@ def plan_study(data: Mapping[str, Any], path: Path | None = None, overrides: Seq
     if unknown:
         raise ConfigError(f"{where((unknown[0],))}: unknown study key '{unknown[0]}'; keys: {', '.join(STUDY_KEYS)}")
     name = str(data.get("name") or (path.stem if path else "study"))
-    base = {**_base_layer(data.get("base"), path, where), **parse_overrides(overrides, "study override")}
+    base = {**base_layer(data.get("base"), path, where), **parse_overrides(overrides, "study override")}
     base = {**experiment_layer(name, base), **base}
-    seeds = _seeds(data, base, where)
+    seeds = study_seeds(data, base, where)
     study = Study(name, path, str(data.get("description") or ""), [], str(data.get("metric") or "test_acc"),
                   dict(data), base=base, seeds=seeds, mode=str(data.get("mode") or "one_change"),
                   protocol=str(data.get("protocol") or "compare"), where=where)
     if study.metric not in METRICS:
         raise ConfigError(f"{where(('metric',))}: metric must be one of {', '.join(METRICS)}, not '{study.metric}' "
                           "(training curves are in each run's metrics.csv and `cnnlab study plot`)")
-    study.require = _greedy_options(data.get("greedy"), study.mode, where)
+    study.require, study.keep = _greedy_options(data.get("greedy"), study.mode, where)
     if study.mode == "greedy":
+        _check_greedy_keep(study, where)
         study.stages = plan_stages(data, study, where)
         rows = [name for stage in study.stages for alt in stage.alternatives for name in (alt, f"{stage.name}:{alt}")]
         study.reference = published.check(data.get("reference"), [*rows, "final"], where(("reference",)))
         return study
     if study.mode != "one_change":
         raise ConfigError(f"{where(('mode',))}: mode must be one_change (the default) or greedy, not '{study.mode}'")
-    variations = _variations(data.get("variations") or {}, where)
-    grid, pairs = _grid(data.get("grid") or {}, where), _zip(data.get("zip") or {}, where)
+    variations = variation_layers(data.get("variations") or {}, where)
+    study.implicit_baseline = "baseline" in variations and "baseline" not in (data.get("variations") or {})
+    grid, pairs = grid_points(data.get("grid") or {}, where), zip_points(data.get("zip") or {}, where)
     both = sorted(set(grid[0]) & set(pairs[0]))
     if both:
         raise ConfigError(f"{where(('zip',))}: '{both[0]}' is in both grid: and zip:; give its values in one of them")
@@ -192,7 +210,7 @@ def plan_stages(data: Mapping[str, Any], study: Study, where: Any) -> list[Stage
                               "directories); give each stage its own name")
         layers: dict[str, Layer] = {}
         for alt, overrides in alternatives.items():
-            alt = _unique(check_name(str(alt), "alternative name"), layers, f"{where(('stages',))}: stage '{name}'")
+            alt = unique_name(check_name(str(alt), "alternative name"), layers, f"{where(('stages',))}: stage '{name}'")
             layers[alt] = dotted_layer(overrides or {}, f"stage '{name}' {alt}")
         planned.append(Stage(name, layers))
     probes = []
@@ -205,19 +223,6 @@ def plan_stages(data: Mapping[str, Any], study: Study, where: Any) -> list[Stage
     return planned
 
 
-def _zip(pairs: Any, where: Any) -> list[dict[str, Any]]:
-    """`zip: {optim.lr: [0.1, 0.01], schedule.step_size: [20, 30]}` -> the points (0.1, 20), (0.01, 30)."""
-    if not isinstance(pairs, Mapping):
-        raise ConfigError(f"{where(('zip',))}: zip must map keys to lists of equal length")
-    lengths = {len(v) if isinstance(v, list) else -1 for v in pairs.values()}
-    if pairs and (len(lengths) != 1 or min(lengths) < 1):
-        sizes = sorted(len(v) if isinstance(v, list) else 0 for v in pairs.values())
-        raise ConfigError(f"{where(('zip',))}: zip needs non-empty lists of one length (the i-th values go "
-                          f"together), got lengths {sizes}")
-    keys = _distinct([canonical_key(str(key), where(("zip",))) for key in pairs], where(("zip",)))
-    return [dict(zip(keys, values)) for values in zip(*pairs.values())] or [{}]
-
-
 def experiment_layer(name: str, *layers: Layer) -> Layer:
     """A study's runs tracked in MLflow (train.mlflow or train.mlflow_uri in these layers) log to one
     experiment named after the study: this layer, placed first, so that a layer naming another wins.
@@ -228,17 +233,34 @@ def experiment_layer(name: str, *layers: Layer) -> Layer:
     return {}
 
 
-def _greedy_options(options: Any, mode: str, where: Any) -> str:
-    """`greedy: {require: better}` (or `best`, the default): what a stage needs to replace its keep."""
+def _greedy_options(options: Any, mode: str, where: Any) -> tuple[str, str]:
+    """`greedy: {require: better|best, keep: auto|retrain|reuse}`: what a stage needs to replace its keep, and
+    whether keep is trained again on each stage's own seeds (experiments/greedy.py says why)."""
     if options is None:
-        return "best"
+        return "best", "auto"
     if mode != "greedy":
         raise ConfigError(f"{where(('greedy',))}: greedy: options apply to mode: greedy only")
-    valid = isinstance(options, Mapping) and not set(options) - {"require"}
-    if not valid or options.get("require") not in ("best", "better"):
-        raise ConfigError(f"{where(('greedy',))}: greedy takes {{require: better}} (keep stays unless an alternative "
-                          "is better on validation) or {require: best} (the highest validation accuracy, the default)")
-    return str(options["require"])
+    valid = isinstance(options, Mapping) and not set(options) - {"require", "keep"}
+    if not valid or options.get("require", "best") not in ("best", "better") or \
+            options.get("keep", "auto") not in ("auto", "retrain", "reuse"):
+        raise ConfigError(f"{where(('greedy',))}: greedy takes require: better (keep stays unless an alternative is "
+                          "better on validation) or best (the highest validation accuracy, the default), and keep: "
+                          "retrain (keep trained again on each stage's own seeds), reuse (the winner's runs carried "
+                          "forward) or auto (retrain with two or more seeds, the default)")
+    return str(options.get("require", "best")), str(options.get("keep", "auto"))
+
+
+def _check_greedy_keep(study: Study, where: Any) -> None:
+    """`require: better` decides on verdicts, which need seeds on both sides and a keep not chosen on them."""
+    if study.require != "better":
+        return
+    if len(study.seeds) < 2:
+        raise ConfigError(f"{where(('greedy',))}: greedy: {{require: better}} replaces keep on a verdict, and one "
+                          "seed gives none ('1 seed'): give the study seeds: [0, 1, 2]")
+    if study.keep == "reuse":
+        raise ConfigError(f"{where(('greedy',))}: greedy: {{require: better}} with keep: reuse would judge each stage "
+                          "against runs chosen for being the best on the same seeds (a biased reference): use keep: "
+                          "retrain (or auto)")
 
 
 def _compare_to(compare_to: Any, variations: list[str], where: Any) -> dict[str, str]:
@@ -294,68 +316,6 @@ def check_models(runs: list[RunSpec]) -> None:
                 raise ConfigError(f"run '{spec.name}': {exc}") from None
 
 
-def _base_layer(base: Any, path: Path | None, where: Any) -> Layer:
-    if base is None:
-        return {}
-    if isinstance(base, str):  # a config file, relative to the study file
-        base_path = Path(base) if path is None or Path(base).is_absolute() else path.parent / base
-        return load_yaml_layer(base_path)
-    if not isinstance(base, Mapping):
-        raise ConfigError(f"{where(('base',))}: base must be a config mapping or the path of a config file")
-    return flatten(base, lambda keys: f"{where(('base',))} base")
-
-
-def _variations(variations: Any, where: Any) -> dict[str, Layer]:
-    if not isinstance(variations, Mapping):
-        raise ConfigError(f"{where(('variations',))}: variations must map names to override mappings")
-    layers: dict[str, Layer] = {}
-    if "baseline" not in variations and all(variations.values()):  # an empty variation is the baseline itself
-        layers["baseline"] = {}
-    for name, overrides in variations.items():
-        name = str(name)
-        try:
-            check_name(name, "variation name")
-        except ConfigError as exc:
-            raise ConfigError(f"{where(('variations', name))}: {exc}") from None
-        _unique(name, layers, where(("variations", name)))
-        if overrides is None:
-            overrides = {}
-        if not isinstance(overrides, Mapping):
-            raise ConfigError(f"{where(('variations',))}: variation '{name}' must be a mapping of key: value")
-        origin = f"{where(('variations', name))} variation '{name}'"
-        layers[name] = dotted_layer(overrides, origin)
-    return layers
-
-
-def dotted_layer(values: Mapping[str, Any], origin: str) -> Layer:
-    """{'model.filters': [..], 'optimizer': 'adam', 'data': {'shuffle': False}} -> a config layer."""
-    nested = {str(k): v for k, v in values.items() if isinstance(v, Mapping)}
-    layer = flatten(nested, lambda keys: origin)
-    for key, value in values.items():
-        if not isinstance(value, Mapping):
-            add_key(layer, canonical_key(str(key), origin), value, origin)
-    return layer
-
-
-def _unique(name: str, taken: Mapping[str, Any], where: str) -> str:
-    """`name`, unless taken: `1:` and `'1':` are two YAML keys but one name (one run directory)."""
-    if name in taken:
-        raise ConfigError(f"{where}: the name '{name}' is given twice (as a number and as text?); "
-                          "give each its own name")
-    return name
-
-
-def run_seeds(seeds: list[int], origin: str, *layers: Layer) -> tuple[list[int], str]:
-    """The seeds of the runs made from these layers (variation, grid/zip point; or the winners so far and a
-    greedy alternative), and where they came from. A `seed:` in one of them (the last one that has it)
-    replaces the study's seeds: one run, with that seed. Otherwise one run per seed of the study."""
-    for layer in reversed(layers):
-        if "seed" in layer:
-            value, where = layer["seed"]
-            return [coerce(value, int, "seed", where)], where
-    return seeds, origin
-
-
 def _check_unique_names(runs: list[RunSpec], where: Any) -> None:
     """Two runs of one name would share one directory: the second would find the first's result."""
     first: dict[str, RunSpec] = {}
@@ -366,95 +326,3 @@ def _check_unique_names(runs: list[RunSpec], where: Any) -> None:
                               f"{spec.variation} {spec.grid or ''} would both be named '{spec.name}' (a run's name "
                               "keeps only letters, digits and _.+- of its grid values); make the values or "
                               "variation names differ in those characters")
-
-
-def _grid(grid: Any, where: Any) -> list[dict[str, Any]]:
-    if not isinstance(grid, Mapping):
-        raise ConfigError(f"{where(('grid',))}: grid must map keys to lists of values")
-    keys = list(grid)
-    for key in keys:
-        if not isinstance(grid[key], list) or not grid[key]:
-            raise ConfigError(f"{where(('grid',))}: grid '{key}' must be a non-empty list of values")
-    canonical = _distinct([canonical_key(str(key), where(("grid",))) for key in keys], where(("grid",)))
-    return [dict(zip(canonical, values)) for values in itertools.product(*(grid[k] for k in keys))] or [{}]
-
-
-def _distinct(keys: list[str], where: str) -> list[str]:
-    """Keys of a grid or zip, each once: `lr:` and `optim.lr:` are one key in two spellings."""
-    twice = sorted({key for key in keys if keys.count(key) > 1})
-    if twice:
-        raise ConfigError(f"{where}: '{twice[0]}' is given twice (a short and a dotted name?); keep one")
-    return keys
-
-
-def _seeds(data: Mapping[str, Any], base: Layer, where: Any) -> list[int]:
-    """The study's seeds: seeds: [...], repeats: N (seeds 0..N-1), or the base's (or an override's) seed."""
-    if "seeds" in data and "repeats" in data:
-        raise ConfigError(f"{where(('seeds',))}: give seeds: [...] or repeats: N, not both")
-    if "seed" in base:
-        value, origin = base["seed"]
-        given = next((key for key in ("seeds", "repeats") if key in data), None)
-        if given is not None:
-            raise ConfigError(f"seed is set for the whole study twice: at {origin} and by {given}: "
-                              f"({where((given,))}); give the study's seeds once, as seeds: [...] (a variation's "
-                              "own seed: replaces them for that variation)")
-        return [coerce(value, int, "seed", origin)]
-    if "seeds" in data:
-        seeds = data["seeds"]
-        if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds) or not seeds:
-            raise ConfigError(f"{where(('seeds',))}: seeds must be a list of integers")
-        return seeds
-    repeats = data.get("repeats", 1)
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ConfigError(f"{where(('repeats',))}: repeats must be a positive integer")
-    return list(range(repeats))
-
-
-def run_name(variation: str, point: Mapping[str, Any], seed: int, with_seed: bool) -> str:
-    parts = [variation] if variation else []
-    for key, value in point.items():
-        section, _, field_name = key.rpartition(".")
-        short = section if field_name == "name" else field_name  # schedule.name=step -> schedulestep
-        parts.append(re.sub(r"[^A-Za-z0-9_.+-]", "", f"{short}{value}".replace(" ", "")))
-    if with_seed:
-        parts.append(f"seed{seed}")
-    return check_name("__".join(parts) or "run", "run name")
-
-
-def write_plan(study: Study, directory: Path) -> None:
-    if study.path is not None:
-        atomic_write_text(directory / "study.yaml", study.path.read_text())
-    plan = [{"name": s.name, "variation": s.variation, "seed": s.seed, "grid": s.grid, **({"added": True} if s.added
-             else {})} for s in study.runs]
-    meta = {"name": study.name, "description": study.description, "metric": study.metric, "mode": study.mode,
-            "protocol": study.protocol, "reference": study.reference, "compare_to": study.compare_to,
-            "greedy": {"require": study.require}, "runs": plan}
-    atomic_write_json(directory / "plan.json", meta)
-
-
-def adopt_added_runs(study: Study, directory: Path) -> None:
-    """Keep in `study.runs` the seeds an earlier `--until-decided` added (plan.json marks them), for the rows the
-    study still has, so running or tabulating the study again neither forgets nor repeats them."""
-    path = Path(directory) / "plan.json"
-    if not path.is_file():
-        return
-    known = {spec.name for spec in study.runs}
-    firsts = {(spec.variation, json.dumps(spec.grid, sort_keys=True)): spec for spec in reversed(study.runs)}
-    for meta in read_plan(directory).get("runs", []):
-        first = firsts.get((meta.get("variation"), json.dumps(meta.get("grid", {}), sort_keys=True)))
-        if meta.get("added") and first is not None and meta["name"] not in known:
-            spec = first.with_seed(int(meta["seed"]))
-            if spec.name == meta["name"]:
-                study.runs.append(spec)
-                known.add(spec.name)
-
-
-def read_plan(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / "plan.json"
-    if not path.is_file():
-        raise ConfigError(f"'{directory}' is not a study directory (no plan.json); run `cnnlab study run FILE` first")
-    return json.loads(path.read_text())
-
-
-def names_in(specs: Iterable[RunSpec]) -> list[str]:
-    return [s.name for s in specs]

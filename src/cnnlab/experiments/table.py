@@ -12,9 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import CnnlabError
+from ..errors import CnnlabError, ConfigError
+from ..evaluate.sequential import Design
+from ..evaluate.stats import ONE_SEED
 from ..io import atomic_write_text
 from ..runs import RunDir, RunRecord, Status
+from ..runs.identity import run_metrics
 from ..train import read_metrics
 from . import reference as published
 from .study import read_plan
@@ -38,9 +41,9 @@ def run_row(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     try:
         record = (run.record() if run.exists() else None) or RunRecord()
         status = run.status() if run.exists() and run.info_path.is_file() else None
+        rows = run_metrics(run_dir, record)  # checked against run.json: another run's curves are no row's
     except CnnlabError as exc:
         return {**_empty_row(meta), "status": UNREADABLE, "problem": str(exc)}
-    rows = read_metrics(run.metrics_path) if run.metrics_path.is_file() else []
     val = [r["val_acc"] for r in rows if r.get("val_acc") is not None]
     test = record.test or {}
     return {
@@ -81,15 +84,31 @@ def study_rows(directory: str | Path) -> list[dict[str, Any]]:
     return [run_row(directory / meta["name"], meta) for meta in read_plan(directory)["runs"]]
 
 
-def build_table(directory: str | Path,
-                options: VerdictOptions = VerdictOptions()) -> tuple[list[dict[str, Any]], list[str]]:
+def build_table(directory: str | Path, options: VerdictOptions = VerdictOptions(),
+                seeds: Sequence[int] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """A study's rows (aggregated, judged against their references, with the published numbers beside them)
-    and the notes printed under the table."""
+    and the notes printed under the table; `seeds`: only those seeds' runs."""
     plan = read_plan(Path(directory))
-    rows = study_rows(directory)
-    table = aggregate(rows, plan.get("metric", "test_acc"), plan.get("compare_to"), options)
-    notes = problems(rows) + table_notes(rows, table, options) + published.notes(plan.get("reference"))
+    rows = [row for row in study_rows(directory) if seeds is None or row["seed"] in seeds]
+    if seeds is not None and not rows:
+        raise ConfigError(f"'{directory}' has no run of seeds {', '.join(map(str, seeds))}: its seeds are "
+                          f"{', '.join(map(str, sorted({r['seed'] for r in study_rows(directory)})))}")
+    design = sequential_design(plan)
+    table = aggregate(rows, plan.get("metric", "test_acc"), plan.get("compare_to"), options, design)
+    notes = problems(rows) + table_notes(rows, table, options, design, plan) + published.notes(plan.get("reference"))
     return add_reference(table, plan.get("reference")), notes
+
+
+def sequential_design(plan: dict[str, Any]) -> Design | None:
+    """The group-sequential design plan.json records for a study whose seeds were added until decided."""
+    found = plan.get("sequential")
+    if not isinstance(found, dict):
+        return None
+    try:
+        return Design(int(found["max_seeds"]), str(found.get("boundary", "obrien-fleming")))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"plan.json's sequential design is damaged ({exc}): run the study again with "
+                          "--until-decided and the same --max-seeds") from None
 
 
 def label(row: dict[str, Any]) -> str:
@@ -123,13 +142,13 @@ def references(groups: dict[str, list[dict[str, Any]]],
 
 
 def aggregate(rows: list[dict[str, Any]], metric: str = "test_acc", compare_to: dict[str, str] | None = None,
-              options: VerdictOptions = VerdictOptions()) -> list[dict[str, Any]]:
+              options: VerdictOptions = VerdictOptions(), design: Design | None = None) -> list[dict[str, Any]]:
     """Rows grouped by variation and grid point, in plan order, with mean/std of each metric over the
     seeds that finished (a diverged run contributes its status, not its numbers), the change of the metric
     against the row's reference, and its verdict."""
     groups = grouped(rows)
     reference_of = references(groups, compare_to)
-    verdicts = judge(groups, reference_of, metric, options)
+    verdicts = judge(groups, reference_of, metric, options, design)
     table = []
     for name, members in groups.items():
         entry: dict[str, Any] = {"variation": name, "runs": len(members), "status": _statuses(members)}
@@ -139,6 +158,7 @@ def aggregate(rows: list[dict[str, Any]], metric: str = "test_acc", compare_to: 
             entry[key] = statistics.fmean(values) if values else None
             entry[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
         entry.update(verdict_fields(verdicts[name]))
+        entry["confidence"] = 1 - options.alpha
         table.append(entry)
     by_name = {entry["variation"]: entry for entry in table}
     for entry in table:
@@ -169,24 +189,45 @@ def verdict_fields(verdict: RowVerdict) -> dict[str, Any]:
     comparison = verdict.comparison
     checks = [name for name, on in (("at chance", verdict.at_chance), ("still learning", verdict.still_learning)) if on]
     return {
-        "reference": verdict.reference, "verdict": verdict.word, "checks": ", ".join(checks),
-        "delta_low": comparison.low if comparison else None, "delta_high": comparison.high if comparison else None,
-        "p_holm": verdict.adjusted_p, "method": comparison.method if comparison else None,
+        "reference": verdict.reference, "verdict": verdict.word, "verdict_cell": verdict.cell,
+        "checks": ", ".join(checks), "delta_low": comparison.low if comparison else None,
+        "delta_high": comparison.high if comparison else None, "p_holm": verdict.adjusted_p,
+        "method": comparison.method if comparison else None, "seeds_compared": verdict.seeds,
         "discordant": list(comparison.discordant) if comparison and comparison.discordant else None,
         "verdict_note": verdict.note,
     }
 
 
-def table_notes(rows: list[dict[str, Any]], table: list[dict[str, Any]], options: VerdictOptions) -> list[str]:
+def table_notes(rows: list[dict[str, Any]], table: list[dict[str, Any]], options: VerdictOptions,
+                design: Design | None = None, plan: dict[str, Any] | None = None) -> list[str]:
     """The lines printed under a table: how its verdicts were reached, and what they do not cover."""
-    notes = [f"verdict: Δ against the reference row with its 95% interval; better/worse at alpha {options.alpha} "
-             f"after Holm's correction over the rows, equivalent when the interval lies inside "
-             f"±{100 * options.min_effect:g} points"]
+    how = (f"{design.describe(options.alpha)}: its {options.confidence} interval covers every look at once"
+           if design is not None else f"paired t over the seeds both rows finished, {options.confidence} interval")
+    notes = [f"verdict: Δ against the row in 'vs' ({how}); better/worse at alpha {options.alpha:g} after Holm's "
+             f"correction over the rows, equivalent when the interval lies inside ±{100 * options.min_effect:g} "
+             "points; one seed gives no verdict ('1 seed')"]
+    if design is not None and (plan or {}).get("sequential", {}).get("chosen_after_a_plain_run"):
+        notes.append("the sequential design was chosen after a plain run of this study: a table printed before it "
+                     "tested its first seeds at the full alpha, outside the design")
+    if design is not None and any(entry["runs"] > design.max_seeds for entry in table):
+        notes.append(f"rows with more than the design's {design.max_seeds} seeds (added by hand) are judged on their "
+                     f"first {design.max_seeds}")
+    if plan is not None and plan.get("implicit_baseline"):
+        notes.append("'baseline' is the study's base config unchanged: cnnlab added it as the reference because "
+                     "every variation of the file changes something")
     rows_of: dict[str, list[str]] = {}
     for entry in table:
         if entry.get("verdict_note"):
             rows_of.setdefault(entry["verdict_note"], []).append(entry["variation"])
     notes += [f"{', '.join(names)}: {note}" for note, names in rows_of.items()]
+    one_seed = [entry for entry in table if entry.get("verdict") == ONE_SEED]
+    if one_seed:
+        differ = [e["variation"] for e in one_seed if e.get("p_holm") is not None and e["p_holm"] < options.alpha]
+        named = f": {', '.join(differ)}" if differ else ""
+        notes.append(f"McNemar's exact test, after Holm, finds {len(differ)} of the {len(one_seed)} one-seed rows' "
+                     f"networks different from their reference's on these images{named}; that is about the trained "
+                     "networks, not the configurations (another seed may reverse it)")
+        notes.append("for a verdict over seeds: cnnlab study run STUDY.yaml --seeds 0,1,2 (or --until-decided)")
     ranking = ranking_note(grouped(rows))
     return notes + ([ranking] if ranking else [])
 
@@ -221,18 +262,21 @@ def add_reference(table: list[dict[str, Any]], reference: Any) -> list[dict[str,
 
 def formatted(table: list[dict[str, Any]], metric: str = "test_acc",
               reference: Any = None) -> tuple[list[str], list[list[str]]]:
-    """Headers and printed cells; the report columns are those of `reference` (the study's), or without it those
-    of its unlabelled columns that `add_reference` put into the rows."""
+    """Headers and printed cells: the row, what it is compared with, Δ with its interval and the verdict first
+    (what a reader takes away), then the numbers; the report columns are those of `reference` (the study's), or
+    without it those of its unlabelled columns that `add_reference` put into the rows."""
     names = {key: header for key, header, _ in COLUMNS}
     referenced = published.columns(reference) if reference else [
         published.Column(key, "", {}) for key in published.KINDS if any(f"report_{key}" in entry for entry in table)]
-    headers = ["variation", "runs", "status", *names.values(), f"Δ {names.get(metric, metric)} [95% CI]", "verdict",
-               "checks", *(column.header for column in referenced)]
+    confidence = next((entry["confidence"] for entry in table if entry.get("confidence") is not None), 0.95)
+    headers = ["variation", "vs", f"Δ {names.get(metric, metric)} [{100 * confidence:g}% CI]", "verdict", "checks",
+               "runs", "status", *names.values(), *(column.header for column in referenced)]
     rows = []
     for entry in table:
-        cells = [entry["variation"], str(entry["runs"]), entry["status"]]
+        cells = [entry["variation"], entry.get("reference") or "", delta_cell(entry, metric),
+                 entry.get("verdict_cell") or entry.get("verdict") or "-", entry.get("checks") or "",
+                 str(entry["runs"]), entry["status"]]
         cells += [_cell(entry[k], entry.get(f"{k}_std"), kind) for k, _, kind in COLUMNS]
-        cells += [delta_cell(entry, metric), entry.get("verdict") or "-", entry.get("checks") or ""]
         cells += [column.text(entry.get(column.field)) for column in referenced]
         rows.append(cells)
     return headers, rows
@@ -246,6 +290,8 @@ def delta_cell(entry: dict[str, Any], metric: str) -> str:
     text = f"{scale * delta:{form}}"
     if entry.get("delta_low") is not None:
         text += f" [{scale * entry['delta_low']:{form}}, {scale * entry['delta_high']:{form}}]"
+    elif entry.get("method") and entry.get("reference"):  # compared, yet no interval: every seed moved alike
+        text += " [no spread]"
     return text
 
 
@@ -256,9 +302,10 @@ def markdown(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def write_tables(table: list[dict[str, Any]], directory: Path, metric: str = "test_acc",
-                 notes: Sequence[str] = (), reference: Any = None) -> tuple[Path, Path]:
-    """table.csv and table.md; `notes` (the unreadable runs, `problems`) go under the markdown table."""
-    csv_path, md_path = directory / "table.csv", directory / "table.md"
+                 notes: Sequence[str] = (), reference: Any = None, stem: str = "table") -> tuple[Path, Path]:
+    """table.csv and table.md (or `stem`.csv/.md); `notes` (the unreadable runs, `problems`) go under the markdown
+    table."""
+    csv_path, md_path = directory / f"{stem}.csv", directory / f"{stem}.md"
     fields = list(dict.fromkeys(key for entry in table for key in entry)) if table else ["variation"]
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fields)
@@ -292,7 +339,7 @@ def crossings(directory: str | Path, level: float, key: str = "train_acc") -> di
     curves: dict[str, list[list[float | None]]] = {}
     for row in study_rows(directory):
         path = Path(directory) / row["run"] / "metrics.csv"
-        if path.is_file():
+        if path.is_file() and row["status"] != UNREADABLE:
             curves.setdefault(row["variation"], []).append([r.get(key) for r in read_metrics(path)])
     out = {}
     for variation, series in curves.items():

@@ -195,10 +195,7 @@ def tuned_table(directory: Path, reference: Any = None) -> tuple[list[str], list
     those given for the variation, a point's row those given for its label, as seed 004 publishes both."""
     record = json.loads((Path(directory) / "tune.json").read_text())
     per_variation = record.get("variations") or {"": record}
-    headers = ["variation", "best point", "best val top-1", "best epoch", "epochs trained", "final epochs",
-               "test top-1", "Δ test top-1 [95% CI]", "verdict"]
     columns = published.columns(reference)
-    headers += [column.header for column in columns]
     rows = []
     planned = list(dict.fromkeys(run["variation"] for run in read_plan(directory)["runs"]))
     if "variations" in record:  # every variation of the plan, those another shard tunes as "not run" yet
@@ -206,7 +203,11 @@ def tuned_table(directory: Path, reference: Any = None) -> tuple[list[str], list
     # the final runs by name inside this study directory (tune.json's paths are relative to where it ran)
     finals = {v: Path(directory) / Path(e["final"]["run"]).name if e.get("final") else None
               for v, e in per_variation.items()}
-    verdicts = judge_runs(finals, next(iter(finals), "")) if len(finals) > 1 else {}
+    first = next(iter(finals), "")
+    verdicts = judge_runs(finals, first) if len(finals) > 1 else {}
+    headers = ["variation", "best point", "best val top-1", "best epoch", "epochs trained", "final epochs",
+               "test top-1", f"Δ test top-1 vs {first} [95% CI]" if verdicts else "Δ test top-1 [95% CI]", "verdict",
+               *(column.header for column in columns)]
     for variation, entry in per_variation.items():
         best, final = entry["best"], entry["final"]
         point = " ".join(f"{k.split('.')[-1]}={v}" for k, v in best["grid"].items()) if best else "-"

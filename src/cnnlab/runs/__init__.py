@@ -5,9 +5,10 @@ from ..train.status import FINISHED, Status
 from .decide import Action, decide
 from .directory import RunDir, create_run_dir, plan_run_dir
 from .history import History
-from .lifecycle import TrainResult, prepare_session, restores_best, resume_run, start_run
+from .lifecycle import TrainResult, resume_run, start_run
 from .record import RunRecord
 from .run import Run, checkpoint_path, load_run
+from .session import prepare_session, restores_best
 
 __all__ = [
     "FINISHED", "Action", "History", "Run", "RunDir", "RunRecord", "Status", "TrainResult", "checkpoint_path",

@@ -102,8 +102,22 @@ class RunDir:
 
     # ----------------------------------------------------------------------------------- config
     def read_config(self) -> RunConfig:
-        """config.yaml; an empty or cut-off one is a ConfigError (config.saved.read_config)."""
-        return read_config(self.config_path)
+        """config.yaml; an empty or cut-off one is a ConfigError (config.saved.read_config), and so is one whose
+        settings are none this run trained with (another run's config.yaml, or one edited by hand): a run with
+        an id (runs/identity.py) records the hash of every config it had, its resumes' changes included."""
+        config = read_config(self.config_path)
+        record = self.record()
+        if record is not None and record.run_id is not None and record.config_hash is not None:
+            known = {record.config_hash} | {change.get("config_hash") for change in record.config_changes
+                                            if isinstance(change, dict)}
+            digest = config_hash(config)
+            if digest not in known:
+                raise ConfigError(
+                    f"{self.config_path}: these are not the settings this run trained with (their hash {digest} is "
+                    f"none of run.json's: {', '.join(sorted(h for h in known if isinstance(h, str)))}): another "
+                    "run's config.yaml, or one changed by hand. Restore the run's own file; a run's settings change "
+                    "only by `cnnlab train --resume RUN --allow-config-change key=value`, which records them")
+        return config
 
     def write_config(self, config: RunConfig) -> None:
         """config.yaml, atomically, and only when it changes (the caller holds the run's lock)."""

@@ -11,7 +11,6 @@ that raises is recorded as failed, with the reason, before the error reaches the
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -19,59 +18,50 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
 from .. import html
-from ..config import HASH_SCHEME, RunConfig, config_hash
-from ..data import DataSplits
+from ..config import RunConfig, config_hash
 from ..errors import CnnlabError, ConfigError, DataError, PeerLost, command_line
 from ..io import atomic_write_json, check_writable, owner_identity
 from ..log import get as get_logger
 from ..log import quiet as quieted
 from ..models import count_parameters
-from ..models.transfer import freeze, reset_head
-from ..models.weights import load_weights
 from ..train import (
     Callback,
     Checkpointer,
     Console,
     FitResult,
     MetricsCSV,
-    Runtime,
     Status,
     StepLosses,
     TensorBoard,
     Trainer,
     distributed,
-    resolve_runtime,
-    seed_everything,
     tracking,
 )
 from ..train.build import (
     LoaderSpec,
     checkpoint_bytes,
     make_batches,
-    make_model,
     make_optimizer,
-    splits_of,
-    train_batch_size,
 )
 from ..train.callbacks import hparams_of
 from ..train.checkpoint import load_checkpoint, split_prefix
-from ..train.checks import cheap_checks
 from ..train.distributed import World, world_from_env
 from ..train.early_stop import EarlyStopping
-from ..train.early_stop import check as check_early_stop
 from ..train.interrupts import STOP
 from ..train.recipe import recipe_notes, recipe_record
-from ..train.step import steps_per_epoch
+from .changes import change_entry, check_resumable
 from .directory import RunDir, create_run_dir
 from .history import History
+from .identity import check_checkpoint, new_run_id, recorded_files, run_metrics, run_step_losses
 from .predictions import write_predictions
 from .record import RunRecord
+from .session import Session, prepare_session, restores_best, start_checks
 from .versions import versions
 
 LOG = get_logger(__name__)
+__all__ = ["EXIT_CODES", "Session", "TrainResult", "prepare_session", "restores_best", "resume_run", "start_checks",
+           "start_run"]  # prepare_session and restores_best live in runs/session.py; imported from here too
 EXIT_CODES = {Status.COMPLETED: 0, Status.STOPPED_EARLY: 0, Status.DIVERGED: 3}
 
 
@@ -106,78 +96,6 @@ class TrainResult:
         return html.fields({"run directory": str(self.run_dir), **self.record.summary()}, "cnnlab.train")
 
 
-@dataclass(frozen=True)
-class SessionFacts:
-    """What run.json says of a session before it trains (RunRecord fields of the same names)."""
-
-    world_size: int = 1
-    weights: dict[str, Any] | None = None  # what model.weights loaded (a WeightsReport)
-    freeze: dict[str, Any] | None = None  # model.freeze: the mode and parameter counts
-    skipped_files: dict[str, str] | None = None  # data.skip_bad: file -> problem
-    data_notes: list[str] | None = None
-    checks: dict[str, Any] | None = None  # train/checks.py at the start (a resume keeps the start's)
-    lr_find: dict[str, Any] | None = None  # optim.lr=find: the range test's suggestion
-
-
-@dataclass
-class Session:
-    """Everything a run trains with, built and checked before the run directory is touched."""
-
-    config: RunConfig
-    runtime: Runtime
-    splits: DataSplits
-    model: nn.Module
-    facts: SessionFacts
-
-
-def restores_best(config: RunConfig) -> bool:
-    """Whether the test score uses the best epoch's weights rather than the last."""
-    return config.train.restore_best or (config.stop.criterion != "none" and config.stop.restore_best)
-
-
-# ---------------------------------------------------------------------------------------- sessions
-def prepare_session(config: RunConfig, resuming: bool = False, world: World = distributed.SINGLE) -> Session:
-    """Data, model (with its starting weights), and every check that needs them; creates no file."""
-    runtime = resolve_runtime(config)
-    seed_everything(config.seed)
-    splits = splits_of(config)
-    check_early_stop(config.stop, splits.val is not None)
-    if config.train.tensorboard:
-        TensorBoard.require()
-    if tracking.wanted(config):
-        tracking.require()
-    model = make_model(config.model, splits.spec, runtime)
-    if world.active:
-        distributed.rank_batch(train_batch_size(config.train.batch_size, len(splits.train)), world)
-        if config.model.sync_bn:
-            if runtime.device.type != "cuda":
-                raise ConfigError("model.sync_bn=true needs CUDA devices (SyncBatchNorm runs on NCCL); on the CPU "
-                                  "each process keeps its own batch-norm statistics: leave it false")
-            # torch leaves convert_sync_batchnorm unannotated
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
-        distributed.init(world, runtime.device)
-    # where the data came from, always said: a copy found elsewhere is never a silent surprise
-    sizes = ", ".join(f"{count:,} {name}" for name, count in splits.spec.sizes.items() if count)
-    LOG.info(f"data: {splits.spec.dataset} from {splits.spec.source} ({sizes})")
-    for note in splits.notes:  # what the data left out, and the data keys that cannot act on it: said, not only kept
-        LOG.info(f"note: {note}")
-    facts = SessionFacts(world_size=world.size)
-    if splits.bad_files or splits.notes:
-        facts = dataclasses.replace(facts, skipped_files=splits.bad_files, data_notes=list(splits.notes))
-    if not resuming and config.model.weights:
-        report = load_weights(model, config.model.weights, config.model.name,
-                              progress=LOG.isEnabledFor(logging.INFO))  # off under --quiet and in studies' runs
-        facts = dataclasses.replace(facts, weights=report.to_dict())
-        LOG.info(f"weights: {report.summary()}")
-    if not resuming and config.model.reset_head:
-        reset_head(model)
-    if config.model.freeze != "none":  # on resume too: requires_grad is not part of a checkpoint
-        facts = dataclasses.replace(facts, freeze={"mode": config.model.freeze, **freeze(model, config.model.freeze)})
-    steps_per_epoch(len(splits.train) // train_batch_size(config.train.batch_size, len(splits.train)),
-                    config.train.grad_accum_steps)  # refused before the run directory exists
-    return Session(config, runtime, splits, model, facts)
-
-
 def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | None = None,
               overwrite: bool = False, named: bool = True, quiet: bool = False,
               callbacks: Sequence[Callback] = (), facts: Mapping[str, Any] | None = None) -> TrainResult:
@@ -196,13 +114,14 @@ def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | N
         runs_dir = Path(runs_dir) if runs_dir is not None else run.path.parent
         slots = 2 + (config.train.ema_decay > 0)  # the EMA: one more copy of the weights in each checkpoint
         check_writable(runs_dir, checkpoint_bytes(config.model, session.splits.spec, slots))
+        session.tracked = tracking.check_store(config, run.path)
         owned = run.lock.held
         run = create_run_dir(run, runs_dir, overwrite, named)
         try:
             # run.json first: a process killed at any later moment leaves a folder that is recognisably a
             # cnnlab run (crashed, restartable), never one that --overwrite must refuse as someone else's
             run.save(RunRecord(owner=owner_identity(), run_dir=str(run.path), config_hash=config_hash(config),
-                               started=time.strftime("%Y-%m-%dT%H:%M:%S")))
+                               started=time.strftime("%Y-%m-%dT%H:%M:%S"), run_id=new_run_id()))
             run.write_config(config)
             return _train(session, run, None, callbacks, started, world)
         finally:
@@ -210,35 +129,32 @@ def start_run(config: RunConfig, run: RunDir | None, *, runs_dir: str | Path | N
                 run.release()
 
 
-def start_checks(session: Session) -> dict[str, Any]:
-    """The cheap checks (train/checks.py) for run.json's `checks`; a warning is one line, never an error."""
-    try:
-        checks = cheap_checks(session.model, session.splits, session.runtime, session.config)
-    except Exception as exc:  # a check must not stop a run; whatever broke it, training meets it next
-        LOG.warning(f"check: skipped ({type(exc).__name__}: {exc})")
-        return {"skipped": f"{type(exc).__name__}: {exc}"}
-    for check in checks:
-        if check.status != "ok":
-            LOG.warning(f"check: {check.name.replace('_', ' ')}: {check.summary}")
-    return {check.name: check.to_dict() for check in checks}
-
-
 def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks: Sequence[Callback] = (),
                checkpoint: str = "last", allow_config_change: bool = False) -> TrainResult:
     """Continue `run` from its `checkpoint` ('last' or 'previous') with `config` (already checked against
-    the run's config.yaml). The checkpoint must have been written under the run's config or `config`,
-    unless `allow_config_change`."""
+    the run's config.yaml). The checkpoint must be the run's own (runs/identity.py). With `allow_config_change`,
+    the settings `config` changes must be ones a resume can apply (runs/changes.py); they are recorded in
+    run.json's `config_changes` with the epoch they take effect from."""
     started = time.perf_counter()
     world = world_from_env()
     with quieted(quiet or not world.main):
         if not world.main:  # rank 0 owns the directory; the others only read the checkpoint
-            state = _resume_checkpoint(run, checkpoint, config, allow_config_change)
+            state = _resume_checkpoint(run, checkpoint)
             return _train(prepare_session(config, resuming=True, world=world), run, state, (), started, world)
         owned = run.lock.held
         run.require_claim()
         try:
-            state = _resume_checkpoint(run, checkpoint, config, allow_config_change)
+            saved = run.read_config()
+            changes = check_resumable(run.path, saved, config) if allow_config_change else []
+            state = _resume_checkpoint(run, checkpoint)
             session = prepare_session(config, resuming=True, world=world)
+            session.tracked = tracking.check_store(config, run.path)
+            record = run.record() or RunRecord()
+            entries = [change_entry(changes, saved, config, state[1].get("state", {}))] if changes else []
+            for entry in entries:
+                LOG.info(f"note: from epoch {entry['epoch']} on: {'; '.join(changes)}")
+            run.save(record.updated(run_id=record.run_id or new_run_id(),
+                                    config_changes=[*record.config_changes, *entries]))
             run.write_config(config)
             return _train(session, run, state, callbacks, started, world)
         finally:
@@ -246,8 +162,7 @@ def resume_run(config: RunConfig, run: RunDir, *, quiet: bool = False, callbacks
                 run.release()
 
 
-def _resume_checkpoint(run: RunDir, which: str, config: RunConfig,
-                       allow_change: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+def _resume_checkpoint(run: RunDir, which: str) -> tuple[dict[str, Any], dict[str, Any]]:
     path = {"last": run.last, "previous": run.previous}.get(which)
     if path is None:
         raise ConfigError(f"--checkpoint for a resume is last or previous, not '{which}'")
@@ -272,27 +187,13 @@ def _resume_checkpoint(run: RunDir, which: str, config: RunConfig,
     if "optimizer" not in meta:  # weights only: `cnnlab average` made this run
         raise ConfigError(f"'{run.path}' holds averaged weights without a training state to continue from: train "
                           f"its source run further, or start a new run from them with model.weights={path}")
-    if not allow_change:
-        _check_checkpoint_config(run, path, meta, config)
+    # a checkpoint of another run (copied in, or the run's folder replaced) would otherwise continue silently
+    # under settings and a history it never had: refused whatever --allow-config-change says; so are curves
+    # files the resume would extend that are not the run's (or not readable)
+    check_checkpoint(run, path, meta)
+    run_metrics(run.path)
+    run_step_losses(run.path)
     return tensors, meta
-
-
-def _check_checkpoint_config(run: RunDir, path: Path, meta: dict[str, Any], config: RunConfig) -> None:
-    """The config hash a checkpoint was written under must be that of the run's config.yaml or of the
-    config it resumes with: a checkpoint of another run (copied in, or the run's folder replaced) would
-    otherwise continue silently under settings it never had. Checkpoints of an older hash scheme (no
-    `config_hash_scheme`) cannot be compared and pass."""
-    if meta.get("config_hash_scheme") != HASH_SCHEME:
-        return
-    saved = config_hash(run.read_config())
-    if meta.get("config_hash") in (saved, config_hash(config)):
-        return
-    what = (f"refusing to resume '{run.path}': {path.name} was written under another config (hash "
-            f"{meta.get('config_hash')}) than the run's config.yaml ({saved}), so it is not this run's checkpoint")
-    fix = "Restore the run's own checkpoint, or continue from this one anyway with"
-    error = ConfigError(f"{what}. {fix} allow_config_change=True.")
-    error.cli = f"{what}. {fix} --allow-config-change."
-    raise error
 
 
 # ---------------------------------------------------------------------------------------- training
@@ -320,11 +221,12 @@ def _trainer(session: Session, run: RunDir | None, checkpoint: tuple[dict[str, A
     stopping: list[Callback] = [EarlyStopping(config.stop)] if config.stop.criterion != "none" else []
     standard: list[Callback] = []
     if world.main and run is not None:  # rank 0 writes the run directory; the others have none
+        run_id = (run.record() or RunRecord()).run_id
         standard = [Console(), MetricsCSV(run.metrics_path, ema=config.train.ema_decay > 0), StepLosses(run.steps_path),
-                    Checkpointer(run.checkpoints, config_hash(config), config.train.keep_epochs)]
+                    Checkpointer(run.checkpoints, config_hash(config), config.train.keep_epochs, run_id)]
         if config.train.tensorboard:
             standard.append(TensorBoard(run.path / "tensorboard", hparams_of(tracking.params_plain(config))))
-        if tracking.wanted(config):
+        if session.tracked:
             standard.append(tracking.MLflowTracking(config, run.path))
     trainer = Trainer(session.model, optimizer, train, val, config, runtime, [*standard, *stopping, *callbacks],
                       world)
@@ -368,14 +270,15 @@ def _train_main(trainer: Trainer, session: Session, run: RunDir, started: float,
     with STOP.watching():  # until run.json is final: a signal after the last epoch lets the run finish
         try:
             result = trainer.fit()
-            test = _score_test(trainer, run, session) if result.status.scored else None
+            test, predictions = _score_test(trainer, run, session) if result.status.scored else (None, None)
         except Exception as exc:
             failed = _record_failure(run, record, result, trainer, exc, world)
             _run_end(trainer, failed)
             raise
         wall = base.wall_seconds + time.perf_counter() - started
-        record = run.save(record.with_fit(result).updated(test=test, wall_seconds=wall,
-                                                          ended=time.strftime("%Y-%m-%dT%H:%M:%S")))
+        record = run.save(record.with_fit(result).updated(
+            test=test, wall_seconds=wall, ended=time.strftime("%Y-%m-%dT%H:%M:%S"), files=recorded_files(run),
+            predictions=predictions if test is not None else record.predictions))
         _run_end(trainer, record)
     return TrainResult(run.path, record, History(result.history), result.interrupt_signal)
 
@@ -426,6 +329,7 @@ def _record_failure(run: RunDir, record: RunRecord, result: FitResult | None, tr
     else:
         failed = failed.updated(status=Status.FAILED, reason=f"{type(exc).__name__}: {exc}",
                                 traceback=traceback.format_exc(limit=12))
+    failed = failed.updated(files=recorded_files(run))
     try:
         run.save(failed)
     except OSError:
@@ -433,11 +337,13 @@ def _record_failure(run: RunDir, record: RunRecord, result: FitResult | None, tr
     return failed
 
 
-def _score_test(trainer: Trainer, run: RunDir, session: Session) -> dict[str, float]:
+def _score_test(trainer: Trainer, run: RunDir, session: Session) -> tuple[dict[str, float], dict[str, Any]]:
+    """The test score (run.json's `test`) and the record of the per-image results written with it."""
     config, splits = session.config, session.splits
     ema = trainer.scores_ema  # train.ema_eval: the EMA weights are the run's (recipe.ema.scored in run.json)
     if restores_best(config) and run.best.is_file():
-        tensors, _ = load_checkpoint(run.best)
+        tensors, meta = load_checkpoint(run.best)
+        check_checkpoint(run, run.best, meta)
         trainer.model.load_state_dict(split_prefix(tensors, "model."))
         if trainer.ema is not None:
             trainer.ema.load(tensors)
@@ -448,5 +354,5 @@ def _score_test(trainer: Trainer, run: RunDir, session: Session) -> dict[str, fl
     if splits.val is not None:  # with the weights the test score used (what a greedy search carries forward)
         scored["val"] = trainer.evaluate(make_batches(splits.val, splits.spec, evaluation, session.runtime,
                                                       splits.cache), per_image=True, ema=ema)
-    write_predictions(run.path, scored)
-    return {k: metrics[k] for k in ("loss", "acc", "top5", "count")}
+    facts = write_predictions(run.path, scored, splits.spec.num_classes)
+    return {k: metrics[k] for k in ("loss", "acc", "top5", "count")}, facts

@@ -80,6 +80,16 @@ class RunRecord:
     # EMA which weights the test score used (ema.scored: ema or raw); null when none is on
     recipe: dict[str, Any] | None = None
     averaged: dict[str, Any] | None = None  # cnnlab average: the source run, its epochs averaged, batch norm redone?
+    # who the run is: a random id given when it starts, written into every checkpoint it saves, so a file from
+    # another run (copied in, or left by a replaced folder) is recognised on read (runs/identity.py)
+    run_id: str | None = None
+    # RUN/predictions.safetensors as written: its sha256, and per split the image count, the accuracy it implies
+    # and the class count its predictions lie below (runs/predictions.py checks the file against these on read)
+    predictions: dict[str, Any] | None = None
+    # settings a resume changed (--allow-config-change): one entry per resume that changed some, in order, with the
+    # epoch and step from which they took effect, the changes ('key: old -> new') and the config hash after them
+    config_changes: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, str] | None = None  # sha256 of metrics.csv and steps.csv as the latest session left them
     traceback: str | None = None  # status failed: where
     schema: str = SCHEMA  # cnnlab.run/N: the version of this layout
     extra: dict[str, Any] = field(default_factory=dict)
@@ -111,6 +121,8 @@ class RunRecord:
             return None
         except OSError as exc:
             raise ConfigError(f"cannot read '{path}': {exc.strerror}") from None
+        except UnicodeDecodeError as exc:  # bytes that are no text: as corrupt as any other
+            text = f"\0 {exc.reason}"
         try:
             return cls.from_dict(json.loads(text), str(path))
         except json.JSONDecodeError as exc:

@@ -18,13 +18,14 @@ from torch import nn
 from ..config import RunConfig
 from ..data import Batches, DataSpec, DataSplits, ImageSet
 from ..errors import ConfigError, DataError
-from ..train import Runtime, read_metrics, resolve_runtime
+from ..train import Runtime, resolve_runtime
 from ..train.build import LoaderSpec, make_batches, make_model, split_batches, splits_of
 from ..train.checkpoint import load_checkpoint, split_prefix
 from ..train.status import Status
 from .directory import RunDir
-from .lifecycle import restores_best
+from .identity import check_checkpoint, inside, run_metrics
 from .record import RunRecord
+from .session import restores_best
 
 CHECKPOINTS = ("auto", "best", "last", "previous")
 
@@ -56,7 +57,8 @@ class Run:
                               f"({type(exc).__name__}: {exc}); restore run.json from a copy") from None
 
     def metrics(self) -> list[dict[str, Any]]:
-        return read_metrics(self.path / "metrics.csv") if (self.path / "metrics.csv").is_file() else []
+        """metrics.csv, checked against the digest run.json recorded of it (runs/identity.py)."""
+        return run_metrics(self.path, self.record)
 
     def data_config(self, device: str | None = None) -> RunConfig:
         """The run's config for re-reading its data: the same split (folder datasets: exactly the files in
@@ -104,8 +106,11 @@ class Run:
         """The network with the weights of `checkpoint` ('best', 'last', 'previous', a file path, or 'auto':
         those the run's own test score used), in eval mode: the EMA weights in it when the run scored those
         (train.ema_decay with train.ema_eval). On `device` in NCHW, or on `runtime`'s device and layout."""
-        path = checkpoint_path(RunDir(self.path), checkpoint, self.config)
-        tensors, _ = load_checkpoint(path)
+        run = RunDir(self.path)
+        path = checkpoint_path(run, checkpoint, self.config)
+        tensors, meta = load_checkpoint(path)
+        if inside(path, run):  # a file of the run's own folder must be its own (a --checkpoint FILE elsewhere is
+            check_checkpoint(run, path, meta, self.record)  # the user's explicit choice; its shapes are checked)
         model = make_model(self.config.model, self.spec, runtime or Runtime(torch.device(device), None, False))
         load_trained_weights(model, split_prefix(tensors, weights_prefix(self.config, tensors)), path)
         return model.eval()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import HASH_SCHEME
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..io import atomic_write_text, storage_error
 from ..log import get as get_logger
 from ..log import on_terminal
@@ -82,9 +82,17 @@ def _format(value: Any) -> Any:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """metrics.csv as a list of dicts with numbers parsed (empty cells become None)."""
-    with open(path, newline="") as handle:
-        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    """metrics.csv as a list of dicts with numbers parsed (empty cells become None); a file that is not such a
+    table (damaged: no text, no 'epoch' column, an epoch that is no whole number) is a DataError naming it."""
+    try:
+        with open(path, newline="") as handle:
+            rows = [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"'{path}' is damaged ({type(exc).__name__}: {str(exc)[:100]}); restore it from a "
+                        "copy") from None
+    if any(not isinstance(row.get("epoch"), int) for row in rows):
+        raise DataError(f"'{path}' is damaged (a row without a whole-number epoch); restore it from a copy")
+    return rows
 
 
 def _parse(text: str | None) -> Any:
@@ -190,16 +198,20 @@ class Checkpointer(Callback):
     epoch_NNNN.safetensors (weights) after each epoch listed in train.keep_epochs. A diverged run writes
     nothing, so 'last' stays the last good state."""
 
-    def __init__(self, directory: Path, config_hash: str, keep_epochs: Sequence[int] = ()) -> None:
+    def __init__(self, directory: Path, config_hash: str, keep_epochs: Sequence[int] = (),
+                 run_id: str | None = None) -> None:
         self.directory = Path(directory)
         self.config_hash = config_hash
         self.keep_epochs = set(keep_epochs)
+        # whose checkpoints these are (run.json's run_id): a reader refuses one of another run (runs/identity.py)
+        self.identity = {"config_hash": config_hash, "config_hash_scheme": HASH_SCHEME,
+                         **({"run_id": run_id} if run_id else {})}
 
     def save_last(self, trainer: TrainerView) -> None:
         from .checkpoint import save_checkpoint
 
         tensors, meta = trainer.snapshot()
-        meta.update(config_hash=self.config_hash, config_hash_scheme=HASH_SCHEME)  # checked on resume
+        meta.update(self.identity)  # checked on resume
         save_checkpoint(self.directory / "last.safetensors", tensors, meta,
                         previous=self.directory / "previous.safetensors")
 
@@ -215,8 +227,7 @@ class Checkpointer(Callback):
 
         weights = trainer.weight_tensors()  # model.*, and ema.* with train.ema_decay
         metrics = {k: v for k, v in row.items() if k not in ("is_best", "step_losses")}
-        meta = {"epoch": row["epoch"], "monitor": trainer.monitor, "metrics": metrics, "config_hash": self.config_hash,
-                "config_hash_scheme": HASH_SCHEME}
+        meta = {"epoch": row["epoch"], "monitor": trainer.monitor, "metrics": metrics, **self.identity}
         save_checkpoint(path, weights, meta)
 
     def on_fit_end(self, trainer: TrainerView, result: FitResult) -> None:

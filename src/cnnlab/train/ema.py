@@ -1,9 +1,12 @@
 """An exponential moving average of the weights (`train.ema_decay`), with torch.optim.swa_utils.
 
-ema_0 = w_0; ema_t = decay x ema_{t-1} + (1 - decay) x w_t after every optimizer step (`AveragedModel` with
-`get_ema_multi_avg_fn`, one foreach lerp), batch-norm buffers averaged alike (`use_buffers=True`), as timm's
-ModelEmaV3 and torchvision's reference scripts keep one. Polyak & Juditsky (1992) average the iterates; the
-exponential form weights the recent ones (decay 0.999: a horizon of about 1,000 steps).
+ema_1 = w_1; ema_t = decay x ema_{t-1} + (1 - decay) x w_t after every later optimizer step t (`AveragedModel`
+with `get_ema_multi_avg_fn`, one foreach lerp), batch-norm buffers averaged alike (`use_buffers=True`), as
+torchvision's reference scripts keep one. The average starts from the weights after the first step (w_1:
+AveragedModel copies them at its first update), not from the initial weights w_0 as timm's ModelEmaV3 does
+(it copies the model when created, so its first update gives decay x w_0 + (1 - decay) x w_1); the two differ
+by decay^t x (w_1 - w_0) after t steps, which fades within the EMA's horizon. Polyak & Juditsky (1992)
+average the iterates; the exponential form weights the recent ones (decay 0.999: a horizon of about 1,000 steps).
 
 `AveragedModel` keeps its step counter `n_averaged` where `device` says, here the CPU (device=None): its
 per-step `if n_averaged == 0` then reads host memory instead of waiting on the GPU. The averaged weights

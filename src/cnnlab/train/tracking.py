@@ -3,8 +3,12 @@ each epoch's metrics (step = epoch), at the end the test metrics, the status and
 the run's pictures (plots/*.png) once they are drawn.
 
 MLflow is an optional extra (`pip install 'cnnlab[track]'`), imported only when a run asks for it.
-Tracking never costs the run: a store that cannot be reached or written is warned about once on the
-'cnnlab' logger and the run trains on untracked. The MLflow run's id is kept in RUN_DIR/mlflow.json, so
+Tracking never costs the run: before the first epoch the store is probed (`probe`: a local store's folder
+takes a file and its database opens for writing; a server answers within PROBE_SECONDS), and one that cannot
+be written or reached is one warning on the 'cnnlab' logger, after which the run trains on untracked, instead of
+MLflow's own retries (on a read-only file system: ~110 s and 36 lines of warnings); with train.mlflow_required
+(--mlflow-required) it is a ConfigError, exit 2, before anything is written. A store that fails later is one
+warning too. The MLflow run's id is kept in RUN_DIR/mlflow.json, so
 a resumed run continues its MLflow run instead of starting a second one.
 
 The default store is RUNS_DIR/mlruns: a SQLite database (mlflow.db) with the artifacts beside it. Not
@@ -18,14 +22,17 @@ from __future__ import annotations
 import json
 import logging
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import config_hash, flatten, to_dict
-from ..errors import ConfigError
-from ..io import FileLock, atomic_write_json, make_dirs
+from ..errors import CnnlabError, ConfigError
+from ..io import FileLock, atomic_write_json, check_writable, make_dirs
 from ..log import get as get_logger
 from .hooks import Callback, TrainerView
 from .status import Status
@@ -49,8 +56,11 @@ PARAMS_PER_CALL = 100  # MLflow's limit on params in one log_batch
 PARAM_LENGTH = 6000  # MLflow's limit on a param's value (since MLflow 2.0; 500 before)
 
 
+PROBE_SECONDS = 5.0  # the longest a probe of the store waits for a server's answer
+
+
 def wanted(config: RunConfig) -> bool:
-    return config.train.mlflow or config.train.mlflow_uri is not None
+    return config.train.mlflow or config.train.mlflow_uri is not None or config.train.mlflow_required
 
 
 def require() -> Any:
@@ -98,6 +108,54 @@ class Store:
             return cls(config.train.mlflow_uri, None, None)
         folder = store_folder(run_dir)
         return cls(f"sqlite:///{folder / DATABASE}", (folder / "artifacts").as_uri(), folder / ".lock")
+
+
+def probe(config: RunConfig, run_dir: Path) -> str | None:
+    """Why the run's store cannot be written or reached, found without MLflow's retries (at most PROBE_SECONDS),
+    or None. Local stores (sqlite:///, file:, a path): the folder takes a file and an existing database opens for
+    writing; http(s): the server answers (any HTTP status) within PROBE_SECONDS. Other schemes are not probed."""
+    uri = Store.of(config, run_dir).uri
+    scheme = urllib.parse.urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        try:
+            urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_SECONDS).close()
+        except urllib.error.HTTPError:
+            return None  # it answered: reachable (what it allows shows at the first write)
+        except (OSError, ValueError) as exc:  # URLError, a timeout, a refused connection
+            reason = getattr(exc, "reason", exc)
+            return f"cannot be reached ({reason})"
+        return None
+    if scheme == "sqlite":
+        target = Path(uri[len("sqlite:///"):])
+    elif scheme in ("file", ""):
+        target = Path(urllib.parse.urlparse(uri).path if scheme else uri) / "meta.yaml"
+    else:
+        return None
+    try:
+        check_writable(target.parent)
+        if target.is_file():
+            with open(target, "ab"):
+                pass
+    except (CnnlabError, OSError) as exc:
+        return f"cannot be written ({str(exc).splitlines()[0] if isinstance(exc, CnnlabError) else exc})"
+    return None
+
+
+def check_store(config: RunConfig, run_dir: Path) -> bool:
+    """Whether the run logs to MLflow: the store is probed once before training; a store that cannot be written
+    or reached is one warning and False, or (train.mlflow_required) a ConfigError."""
+    if not wanted(config):
+        return False
+    problem = probe(config, run_dir)
+    if problem is None:
+        return True
+    what = f"mlflow: the tracking store {Store.of(config, run_dir).uri} {problem}"
+    if config.train.mlflow_required:
+        raise ConfigError(f"{what}; train.mlflow_required=true (--mlflow-required) refuses to train untracked: make "
+                          "the store writable or reachable, give another (train.mlflow_uri=...), or leave "
+                          "mlflow_required off to train without tracking")
+    LOG.warning(f"{what}; the run goes on without MLflow tracking")
+    return False
 
 
 def open_run(config: RunConfig, run_dir: Path) -> tuple[Any, str, bool]:

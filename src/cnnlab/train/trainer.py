@@ -380,7 +380,13 @@ class Trainer:
         self.model.load_state_dict(split_prefix(tensors, "model."))
         if self.ema is not None and any(name.startswith(EMA_PREFIX) for name in tensors):
             self.ema.load(tensors)  # else (EMA turned on at a resume) it starts from the weights at the next step
+        # the base rates of this session's config, not the checkpoint's: a resume that changed optim.lr
+        # (--allow-config-change) trains at the new rate from here on, through the schedule rebuilt from it
+        base_rates = [group.get("initial_lr") for group in self.optimizer.param_groups]
         self.optimizer.load_state_dict(optimizer_from_flat(tensors, meta["optimizer"]))
+        for group, rate in zip(self.optimizer.param_groups, base_rates):
+            if rate is not None:
+                group["initial_lr"] = rate
         self.state = TrainState(**meta["state"])
         if "partial" in meta:
             self.partial = Accumulator(self.runtime.device, self.steps_per_epoch)

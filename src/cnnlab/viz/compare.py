@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..train.callbacks import read_metrics, read_step_losses
+from ..runs.identity import run_metrics, run_step_losses
 from .save import save_figure
 
 
@@ -26,7 +26,7 @@ def plot_loss_curves(run_dirs: Sequence[Path], labels: Sequence[str], out: str |
     figure = Figure(figsize=(12, 4.5), layout="constrained")
     per_step, per_epoch = figure.subplots(1, 2)
     for run_dir, label in zip(run_dirs, labels):
-        steps = read_step_losses(Path(run_dir) / "steps.csv") if (Path(run_dir) / "steps.csv").exists() else []
+        steps = run_step_losses(Path(run_dir))  # both checked against the run's run.json
         if steps:
             losses = np.array([loss for _, _, loss in steps])
             finite = np.isfinite(losses)
@@ -34,7 +34,7 @@ def plot_loss_curves(run_dirs: Sequence[Path], labels: Sequence[str], out: str |
             line = per_step.plot(x[finite], losses[finite], alpha=0.15, linewidth=0.6)[0]
             window = max(1, len(losses) // 100)
             per_step.plot(x[finite], smooth(losses[finite], window), color=line.get_color(), label=label)
-        rows = read_metrics(Path(run_dir) / "metrics.csv")
+        rows = run_metrics(Path(run_dir))
         if rows:
             per_epoch.plot([r["epoch"] for r in rows], [r["train_loss"] for r in rows], marker="o", label=label)
     per_step.set(xlabel="iteration", ylabel="training loss (cross-entropy)", yscale="log",

@@ -7,13 +7,13 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..train.callbacks import read_metrics
+from ..runs.identity import run_metrics
 from .save import save_figure
 
 
 def plot_curves(run_dir: str | Path, out: str | Path | None = None) -> Figure:
     run_dir = Path(run_dir)
-    rows = read_metrics(run_dir / "metrics.csv")
+    rows = run_metrics(run_dir)  # checked against run.json: never another run's curves under this name
     figure = Figure(figsize=(10, 4), layout="constrained")
     loss_axes, acc_axes = figure.subplots(1, 2)
     epochs = [row["epoch"] for row in rows]

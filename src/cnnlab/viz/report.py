@@ -10,9 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..errors import CnnlabError, command_line
 from ..experiments.table import SCORED
 from ..io import atomic_write_text
-from ..runs import RunRecord
+from ..runs import RunDir, RunRecord
+from ..runs.identity import run_metrics
 
 STYLE = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1100px;
@@ -47,13 +49,12 @@ def _page(title: str, sections: list[str]) -> str:
 
 
 def run_report(run_dir: Path) -> str:
-    from ..train import read_metrics
-
     # read through RunRecord: a run.json changed by hand, or of a newer schema, is a ConfigError naming the
     # file and field, not a TypeError from a format below
     record = RunRecord.load(run_dir / "run.json")
     info = record.to_dict() if record is not None else {}
     status = info.get("status", "unknown")
+    damage = config_damage(run_dir)  # a damaged config.yaml: said as such, its text never shown as the config
     test = info.get("test") or {}
     facts = [["status", status], ["reason", info.get("reason", "")],
              ["test top-1", _percent(test.get("acc"))], ["test top-5", _percent(test.get("top5"))],
@@ -62,28 +63,54 @@ def run_report(run_dir: Path) -> str:
              ["parameters", f"{info['parameters']:,}" if info.get("parameters") is not None else "-"],
              ["device", info.get("device")], ["precision", info.get("precision")], ["seed", info.get("seed")],
              ["versions", ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items())]]
+    if damage:
+        facts.insert(1, ["damaged", damage])
     stop = info.get("early_stop") or {}
     if stop.get("fired"):
         facts.append(["early stop", f"{stop.get('criterion')} after epoch {stop.get('epoch')}: {stop.get('why', '')}"])
     if (info.get("freeze") or {}).get("frozen") is not None:
         facts.append(["frozen", f"{info['freeze'].get('mode')}: {info['freeze']['frozen']:,} parameters"])
-    sections = [f"<h2>Summary</h2><p class='status-{html.escape(status)}'>{html.escape(status)}</p>",
+    for change in record.config_changes if record is not None else []:  # resumes with --allow-config-change
+        if isinstance(change, dict):
+            facts.append([f"changed from epoch {change.get('epoch')}", "; ".join(map(str, change.get("changes", [])))])
+    shown = f"{status}, damaged" if damage else status
+    sections = [f"<h2>Summary</h2><p class='status-{html.escape(status)}'>{html.escape(shown)}</p>",
                 _table(["", ""], facts), *_checks_section(info)]
-    rows = read_metrics(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else []
+    rows = run_metrics(run_dir, record)
     if rows:
         keys = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "train_seconds"]
         sections += ["<h2>Training</h2>", _image(run_dir / "plots" / "curves.png", "training curves"),
                      _table(keys, [[_fmt(r.get(k)) for k in keys] for r in rows])]
-    report = read_eval(run_dir)
+    report, problem = read_eval(run_dir, record)
     if report is not None:
         per_class = [[name, "-" if acc is None else f"{100 * acc:.2f}%"] for name, acc in report["per_class"].items()]
         sections += ["<h2>Test set</h2>", _image(run_dir / "plots" / "confusion_test.png", "confusion matrix"),
                      _table(["class", "accuracy"], per_class)]
     else:
-        sections.append("<p class='note'>No test evaluation: the run did not finish, or its data is not here.</p>")
-    config = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
-    sections += ["<h2>Config</h2>", f"<pre>{html.escape(config)}</pre>"]
+        sections.append(f"<p class='note'>No test evaluation: {html.escape(problem or _why_no_eval(record, damage))}"
+                        "</p>")
+    if damage:
+        sections += ["<h2>Config</h2>", f"<p class='note'>config.yaml is damaged: {html.escape(damage)}</p>"]
+    else:
+        sections += ["<h2>Config</h2>", f"<pre>{html.escape((run_dir / 'config.yaml').read_text())}</pre>"]
     return _page(f"cnnlab run {run_dir.name}", sections)
+
+
+def config_damage(run_dir: Path) -> str | None:
+    """Why the run's config.yaml cannot be read (config.saved.read_config's message), or None."""
+    try:
+        RunDir(run_dir).read_config()
+    except CnnlabError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def _why_no_eval(record: RunRecord | None, damage: str | None) -> str:
+    if record is None or not record.status.scored:
+        return "the run did not finish"
+    if damage:
+        return "the run finished, but its config.yaml is damaged, so it cannot be evaluated again"
+    return "the run finished, but its data is not here to evaluate it"
 
 
 def _checks_section(info: dict[str, Any]) -> list[str]:
@@ -101,11 +128,27 @@ def _checks_section(info: dict[str, Any]) -> list[str]:
     return ["<h2>Checks</h2>", _table(["check", "status", "finding"], rows)] if rows else []
 
 
-def read_eval(run_dir: Path) -> dict[str, Any] | None:
+def read_eval(run_dir: Path, record: RunRecord | None = None) -> tuple[dict[str, Any] | None, str | None]:
     """The run's test evaluation (eval_test.json: per-class accuracy, confusion matrix), if it was made
-    (`cnnlab report` makes it first for finished runs: api.report)."""
+    (`cnnlab report` makes it first for finished runs: api.report), with None and why when the file is there but
+    damaged, or another run's (its run id)."""
     path = run_dir / "eval_test.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None, None
+    again = command_line("cnnlab", "eval", run_dir)
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return None, f"{path} is damaged ({str(exc)[:80]}); delete it and run `{again}` again"
+    if not isinstance(report, dict) or not isinstance(report.get("per_class"), dict) or not all(
+            value is None or isinstance(value, (int, float)) for value in report["per_class"].values()) or \
+            not isinstance(report.get("acc"), (int, float)):
+        return None, f"{path} is not an evaluation cnnlab wrote; delete it and run `{again}` again"
+    mine = record.run_id if record is not None else None
+    if mine is not None and report.get("run_id") not in (None, mine):
+        return None, (f"{path} is another run's evaluation (run id {report.get('run_id')}); delete it and run "
+                      f"`{again}` again")
+    return report, None
 
 
 def _percent(value: float | None) -> str:
@@ -125,18 +168,20 @@ def study_report(directory: Path) -> str:
 
     plan = read_plan(directory)
     rows = study_rows(directory)
-    curves, bars = plot_study(directory)
+    curves, bars, forest = plot_study(directory)
     table, notes = build_table(directory)
     headers, cells = formatted(table, plan.get("metric", "test_acc"), plan.get("reference"))
     runs = [[r["run"], r["status"], _fmt(r["test_acc"]), _fmt(r["train_seconds"])] for r in rows]
     study_file = directory / "study.yaml"
     sections = [f"<p>{html.escape(plan.get('description') or '')}</p>", "<h2>Results</h2>", _table(headers, cells),
                 "<ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>",
+                _image(forest, "the verdicts: each row's Δ with its interval against its reference"),
                 _image(bars, "final metric per variation"), _image(curves, "curves of every variation"),
                 *_per_class_sections(directory, rows),
                 "<h2>Runs</h2>", _table(["run", "status", "test top-1", "train seconds"], runs)]
     if study_file.is_file():
-        sections += ["<h2>Study file</h2>", f"<pre>{html.escape(study_file.read_text())}</pre>"]
+        # the copy of the study file, shown as text whatever it holds (a damaged one as its bytes allow)
+        sections += ["<h2>Study file</h2>", f"<pre>{html.escape(study_file.read_text(errors='replace'))}</pre>"]
     return _page(f"cnnlab study {plan['name']}", sections)
 
 
@@ -147,7 +192,7 @@ def _per_class_sections(directory: Path, rows: list[dict[str, Any]]) -> list[str
     for row in rows:
         if row["status"] in SCORED and row["variation"] not in firsts:
             firsts[row["variation"]] = row
-    reports = {name: read_eval(directory / row["run"]) for name, row in firsts.items()}
+    reports = {name: read_eval(directory / row["run"])[0] for name, row in firsts.items()}
     found = {name: r for name, r in reports.items() if r is not None}
     if not found:
         return []

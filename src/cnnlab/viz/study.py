@@ -1,5 +1,6 @@
-"""`cnnlab study plot`: the curves of every variation on one figure, and a bar chart of the final metric
-with error bars (std over seeds), read from the study's run directories."""
+"""`cnnlab study plot`: the curves of every variation on one figure, a bar chart of the final metric with error
+bars (std over seeds), and a forest plot of the verdicts (each row's Δ against its reference with its interval,
+the ±min-effect band shaded, coloured by verdict), read from the study's run directories."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..experiments.study import read_plan
-from ..experiments.table import aggregate, label, study_rows
+from ..experiments.table import aggregate, build_table, label, study_rows
+from ..experiments.verdicts import VerdictOptions
 from ..train import read_metrics
 from .save import save_figure
 
@@ -21,7 +23,7 @@ def _mean_curves(directory: Path, rows: list[dict[str, Any]], key: str) -> dict[
     curves: dict[str, list[list[float]]] = {}
     for row in rows:
         path = directory / row["run"] / "metrics.csv"
-        if path.is_file():
+        if path.is_file() and row["status"] != "unreadable":  # its files failed their checks (experiments/table.py)
             values = [r.get(key) for r in read_metrics(path)]
             curves.setdefault(label(row), []).append([np.nan if v is None else v for v in values])
     out = {}
@@ -34,7 +36,8 @@ def _mean_curves(directory: Path, rows: list[dict[str, Any]], key: str) -> dict[
     return out
 
 
-def plot_study(directory: str | Path) -> tuple[Path, Path]:
+def plot_study(directory: str | Path, options: VerdictOptions = VerdictOptions()) -> tuple[Path, Path, Path]:
+    """curves.png, bars.png and forest.png of a study directory (the forest's verdicts at `options`)."""
     directory = Path(directory)
     plan = read_plan(directory)
     rows = study_rows(directory)
@@ -77,7 +80,51 @@ def plot_study(directory: str | Path) -> tuple[Path, Path]:
     axes.grid(alpha=0.3, axis="y")
     bars_path = directory / "bars.png"
     save_figure(bars, bars_path)
-    return curves_path, bars_path
+    table, _ = build_table(directory, options)
+    forest_path = plot_forest(table, directory / "forest.png", metric, options.min_effect, plan["name"])
+    return curves_path, bars_path, forest_path
+
+
+# the verdict words' colours: a claim in a strong colour, no claim in grey, one seed in a pale one
+WORD_COLORS = {"better": "tab:green", "worse": "tab:red", "equivalent": "tab:blue", "within noise": "tab:gray",
+               "1 seed": "tab:olive", "identical": "tab:cyan"}
+
+
+def plot_forest(table: list[dict[str, Any]], path: Path, metric: str = "test_acc", min_effect: float = 0.005,
+                title: str = "") -> Path:
+    """A forest plot of a table's verdicts: one line per compared row (Δ in points with its interval, marked by
+    its word's colour), the ±min-effect band shaded (inside it, an interval reads 'equivalent'), zero as a line.
+    A row without an interval (one seed without per-image results, no spread) is its Δ alone; a reference row,
+    or one without a comparison, is listed without a mark."""
+    scale = 100 if metric.endswith("acc") or "top" in metric else 1
+    compared = [e for e in table if e.get("reference")]
+    figure = Figure(figsize=(7.5, 0.45 * max(len(compared), 1) + 1.6), layout="constrained")
+    axes = figure.subplots()
+    axes.axvspan(-scale * min_effect, scale * min_effect, color="tab:blue", alpha=0.12, linewidth=0,
+                 label=f"±{scale * min_effect:g} (equivalent inside)")
+    axes.axvline(0, color="black", linewidth=0.8)
+    for row, entry in enumerate(reversed(compared)):
+        delta, word = entry.get(f"delta_{metric}"), entry.get("verdict") or "-"
+        color = WORD_COLORS.get(word, "black")
+        if delta is None:
+            axes.text(0, row, f"  {word}", va="center", fontsize=8, color="dimgray")
+            continue
+        low, high = entry.get("delta_low"), entry.get("delta_high")
+        if low is not None and high is not None:
+            axes.plot([scale * low, scale * high], [row, row], color=color, linewidth=2.2, solid_capstyle="butt")
+        axes.plot([scale * delta], [row], "o", color=color, markersize=6)
+        axes.annotate(word, (scale * delta, row), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7,
+                      color=color)
+    axes.set_yticks(range(len(compared)), [f"{e['variation']} vs {e['reference']}" for e in reversed(compared)],
+                    fontsize=8)
+    axes.set_ylim(-0.7, max(len(compared), 1) - 0.3)
+    confidence = next((e["confidence"] for e in table if e.get("confidence") is not None), 0.95)
+    unit = "points" if scale == 100 else metric
+    axes.set(xlabel=f"Δ {metric} ({unit}), {100 * confidence:g}% interval",
+             title=f"{title}: each row against its reference" if title else "each row against its reference")
+    axes.grid(alpha=0.3, axis="x")
+    axes.legend(fontsize=7, loc="lower right")
+    return save_figure(figure, path)
 
 
 def plot_crossing(directory: str | Path, level: float, key: str = "train_acc") -> Path:

@@ -1,0 +1,68 @@
+"""`--until-decided` in-process on tiny runs (experiments/decided.py): the design written before the first run,
+seeds added a round at a time to the open rows and their reference only, the log of each round, and a second
+call that finds everything done. Fast enough for mutation testing (docs/mutation.md); the CLI's version, with a
+resume and a refused --max-seeds, is tests/experiments/test_verdicts.py's long test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cnnlab.experiments.decided import run_until_decided, wants_seed
+from cnnlab.experiments.study import load_study
+from cnnlab.experiments.verdicts import VerdictOptions
+
+STUDY = """name: ud
+base: {model: lenet5, data: {name: digits, train_limit: 64}, epochs: 1, batch_size: 32}
+variations:
+  baseline: {}
+  same: {batch_size: 32}
+%s
+seeds: [0]
+"""
+OTHER = "  other: {data.split_seed: 1}  # a null: only which images are trained on changes"
+
+
+def _seeds(directory: Path) -> dict[str, list[int]]:
+    seeds: dict[str, list[int]] = {}
+    for meta in json.loads((directory / "plan.json").read_text())["runs"]:
+        seeds.setdefault(meta["variation"], []).append(meta["seed"])
+    return seeds
+
+
+def test_until_decided_runs_rounds_for_open_rows_under_the_design_it_wrote_first(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(STUDY % OTHER)
+    study = load_study(tmp_path / "s.yaml")
+    lines: list[str] = []
+    out = tmp_path / "out"
+    run_until_decided(study, out, quiet=True, log=lines.append, max_seeds=3, options=VerdictOptions(),
+                      boundary="pocock")
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["sequential"] == {"max_seeds": 3, "boundary": "pocock", "first_look": 2}
+    seeds = _seeds(out)
+    assert seeds["same"] == [0]  # identical to its reference at once: decided, no more seeds
+    assert seeds["other"] == [0, 1, 2] and sorted(seeds["baseline"]) == [0, 1, 2]  # its reference got them too
+    assert [meta.get("added", False) for meta in plan["runs"] if meta["variation"] == "other"] == [False, True, True]
+    rounds = [line for line in lines if line.startswith("until decided, round")]
+    assert rounds == ["until decided, round 2: 2 more runs (baseline__seed1, other__seed1)",
+                      "until decided, round 3: 2 more runs (baseline__seed2, other__seed2)"]
+    words = json.loads(json.dumps([line for line in lines if line.startswith("until decided:")]))
+    assert len(words) == 1 and words[0].endswith("after 3 round(s)")
+    # run again: nothing is trained, the same plan, the same design
+    again: list[str] = []
+    run_until_decided(load_study(tmp_path / "s.yaml"), out, quiet=True, log=again.append, max_seeds=3,
+                      boundary="pocock")
+    assert json.loads((out / "plan.json").read_text())["runs"] == plan["runs"]
+    assert not any(line.startswith("until decided, round") for line in again)
+
+
+def test_the_planned_seeds_set_the_design_when_they_are_more_than_max_seeds(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text((STUDY % "").replace("seeds: [0]", "seeds: [0, 1, 2]"))
+    out = tmp_path / "out"
+    run_until_decided(load_study(tmp_path / "s.yaml"), out, quiet=True, log=lambda line: None, max_seeds=2)
+    assert json.loads((out / "plan.json").read_text())["sequential"]["max_seeds"] == 3
+
+
+def test_wants_seed_is_the_open_rows_below_the_limit() -> None:
+    words = ["within noise", "1 seed", "better", "equivalent", "within noise", "identical", "diverged"]
+    assert wants_seed(words, [2, 1, 2, 2, 5, 1, 1], 5).tolist() == [True, True, False, False, False, False, False]
