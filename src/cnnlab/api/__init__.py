@@ -54,9 +54,6 @@ from .studies import (
     study_table,
     study_text,
     study_worker,
-    tune,
-    tune_grid,
-    tune_search,
 )
 from .training import (
     check_distributed,
@@ -68,6 +65,7 @@ from .training import (
     predict,
     train,
 )
+from .tuning import tune, tune_grid, tune_search
 
 __all__ = [
     "DataInfo", "ModelEntry", "PathsPicture", "Projections", "Run", "Status", "StudyTable", "TrainResult",
