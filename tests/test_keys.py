@@ -56,7 +56,7 @@ VALUES: dict[str, Any] = {
     "schedule.per_iteration": True,
     "train.epochs": 3, "train.batch_size": 8, "train.precision": "bf16", "train.channels_last": False,
     "train.graphs": True, "train.monitor": "val_loss", "train.restore_best": True, "train.tensorboard": True,
-    "train.mlflow": True, "train.mlflow_experiment": "keys", "train.keep_epochs": [1],
+    "train.mlflow": True, "train.mlflow_experiment": "keys", "train.mlflow_required": True, "train.keep_epochs": [1],
     "train.grad_accum_steps": 2, "train.label_smoothing": 0.1, "train.ema_decay": 0.5, "train.ema_eval": False,
     "stop.criterion": "patience", "stop.metric": "val_loss", "stop.mode": "max", "stop.alpha": 1.0, "stop.strip": 2,
     "stop.strips": 1, "stop.patience": 1, "stop.min_delta": 0.5, "stop.restore_best": False,

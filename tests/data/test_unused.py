@@ -73,6 +73,15 @@ def test_augment_keys_without_what_they_act_on_are_said() -> None:
                                                          "augment.scale=[1, 1]"])) == []
 
 
+def test_mlflow_settings_without_mlflow_are_said() -> None:
+    from cnnlab.train.recipe import unused_tracking_keys
+
+    config = cnnlab.make_config(None, ["train.mlflow_experiment=x", "train.mlflow_required=true"])
+    assert [n.split("=")[0] for n in unused_tracking_keys(config)] == ["train.mlflow_experiment",
+                                                                      "train.mlflow_required"]
+    assert unused_tracking_keys(cnnlab.make_config(None, ["train.mlflow_experiment=x", "train.mlflow=true"])) == []
+
+
 def test_schedule_keys_without_what_they_act_on_are_said() -> None:
     from cnnlab.train.recipe import unused_schedule_keys
 

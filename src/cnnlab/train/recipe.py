@@ -36,12 +36,22 @@ def recipe_notes(config: RunConfig, steps_per_epoch: int) -> list[str]:
     augmentation keys set that cannot act (`unused_augment_keys`)."""
     decay, total = config.train.ema_decay, steps_per_epoch * config.train.epochs
     notes = (unused_augment_keys(config) + unused_distributed_keys(config, world_from_env().size)
-             + unused_schedule_keys(config, steps_per_epoch))
+             + unused_schedule_keys(config, steps_per_epoch) + unused_tracking_keys(config))
     if decay > 0 and total < 1 / (1 - decay):
         notes.append(f"train.ema_decay={decay:g} averages over about {1 / (1 - decay):,.0f} steps and this run takes "
                      f"{total:,}: its EMA weights stay close to the initial ones; about {1 - 10 / total:.3g} suits "
                      "this length")
     return notes
+
+
+def unused_tracking_keys(config: RunConfig) -> list[str]:
+    """MLflow's settings in a run that does not log to MLflow (train.mlflow off and no train.mlflow_uri)."""
+    train = config.train
+    if train.mlflow or train.mlflow_uri:
+        return []
+    return [f"train.{key}={getattr(train, key)} has no effect: the run does not log to MLflow (set train.mlflow=true "
+            "or train.mlflow_uri)" for key in ("mlflow_experiment", "mlflow_required")
+            if getattr(train, key) not in (None, False)]
 
 
 def unused_schedule_keys(config: RunConfig, steps_per_epoch: int) -> list[str]:
