@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import FAST
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cnnlab"
@@ -92,21 +94,27 @@ def test_no_printed_command_interpolates_a_value_without_shell_quoting() -> None
     assert not found, "\n".join(found)
 
 
-def test_missing_data_names_the_command_that_fetches_it(tmp_path: Path) -> None:
+def test_missing_data_names_the_command_that_fetches_it(tmp_path: Path, capsys, monkeypatch) -> None:
     """Every dataset cnnlab downloads itself: its missing-data message ends with the command, into the root
-    the user named, which `cnnlab data download` takes as it is."""
+    the user named, which `cnnlab data download` takes as it is (the command line in this process; the first
+    one also as a real process)."""
+    from cnnlab.cli import main
     from cnnlab.data.download import RESOURCES
 
+    monkeypatch.chdir(tmp_path)
     empty = tmp_path / "no data"
-    takes = subprocess.run([sys.executable, "-m", "cnnlab", "data", "download", "--help"], capture_output=True,
-                           text=True, timeout=300).stdout
+    first = subprocess.run([sys.executable, "-m", "cnnlab", "train", "data=cifar10", "--data-root", str(empty)],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert first.returncode == 2 and "Traceback" not in first.stderr, first.stderr
+    assert shlex.split(first.stderr.split("or fetch it: `")[1].split("`")[0]) == [
+        "cnnlab", "data", "download", "cifar10", "--root", str(empty)]
+    with pytest.raises(SystemExit):
+        main(["data", "download", "--help"])
+    takes = capsys.readouterr().out
     for name in sorted(RESOURCES):
-        missing = subprocess.run([sys.executable, "-m", "cnnlab", "train", f"data={name}", "--data-root", str(empty)],
-                                 capture_output=True, text=True, cwd=tmp_path, timeout=300)
-        assert missing.returncode == 2 and "Traceback" not in missing.stderr, missing.stderr
-        command = missing.stderr.split("or fetch it: `")[1].split("`")[0]
+        assert main(["train", f"data={name}", "--data-root", str(empty)]) == 2
+        command = capsys.readouterr().err.split("or fetch it: `")[1].split("`")[0]
         assert shlex.split(command) == ["cnnlab", "data", "download", name, "--root", str(empty)], command
         assert name in takes
-    folder = subprocess.run([sys.executable, "-m", "cnnlab", "train", "data=imagefolder", "--data-root", str(empty)],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
-    assert folder.returncode == 2 and "data download" not in folder.stderr  # nothing to fetch: a folder of one's own
+    assert main(["train", "data=imagefolder", "--data-root", str(empty)]) == 2
+    assert "data download" not in capsys.readouterr().err  # nothing to fetch: a folder of one's own
