@@ -37,6 +37,7 @@ from .pictures import (
     parse_rates,
     predictions,
 )
+from .power import PowerTable, study_power
 from .studies import (
     StudyTable,
     compare_optimizers,
@@ -50,7 +51,6 @@ from .studies import (
     run_study,
     study,
     study_plot,
-    study_power,
     study_table,
     study_text,
     study_worker,
@@ -75,7 +75,7 @@ __all__ = [
     "export", "export_samples", "feature_maps", "features", "filters", "launch_torchrun", "load_run", "loss_text",
     "lr_plot", "main_process", "make_config", "models", "optim_paths", "optimizers", "parse_rates", "plan_study",
     "predict", "predictions", "printing", "quiet", "report", "resolved_config", "run_study", "show_messages",
-    "show_samples", "study_plot",
+    "show_samples", "study_plot", "PowerTable",
     "study_power", "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
     "CheckReport", "check", "lr_find",  # cnnlab check, cnnlab lr-find
     "LR_FIND_RULE", "LR_FIND_RULES", "LR_FIND_MEASURED",
