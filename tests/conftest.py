@@ -62,6 +62,7 @@ LONG = {
     "tests/test_wheel.py::test_the_wheel_outside_the_clone_runs_the_first_session_and_a_packaged_study",
     "tests/reliability/test_damaged_files.py::test_many_damaged_files_of_a_finished_run",
     "tests/reliability/test_damaged_files.py::test_many_damaged_files_of_a_finished_study",
+    "tests/test_hints.py::test_an_export_says_how_to_predict_with_it_and_that_command_runs_in_a_shell",
     *(f"tests/test_keys.py::test_every_key_changes_the_run_or_says_why_not[{kind}]"
       for kind in ("fashion-mnist", "digits", "imagefolder")),
 }
