@@ -5,8 +5,14 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test test-long bench mutants docs docs-results clean
 
+# then says how to type `cnnlab ...` as the README's sessions do: make cannot change its caller's PATH
+DEMO ?= data=digits epochs=20
 demo: $(VENV)/.stamp-base
-	$(BIN)/cnnlab train --name demo --overwrite data=digits epochs=20
+	$(BIN)/cnnlab train --name demo --overwrite $(DEMO)
+	@echo
+	@echo "cnnlab is installed in $(VENV). To type 'cnnlab ...' as the README does, in each new shell:"
+	@echo "  source $(BIN)/activate"
+	@echo "then: cnnlab train data=digits epochs=5 --name digits   (the README's first session)"
 
 # two pytest workers on two cores, one torch thread each, handed one test at a time, slow tests first
 # (tests/conftest.py): most of a slow test is starting
@@ -27,7 +33,7 @@ mutants: $(VENV)/.stamp-dev
 	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 1 > mutants.log 2>&1 || (tail -5 mutants.log; exit 1)
 	$(BIN)/mutmut results | tee mutants-survivors.txt | tail -40
 
-# the documentation site into site/ (open site/index.html, or `$(BIN)/mkdocs serve`); strict: a broken link,
+# the documentation site into site/ (open site/index.html, or `$(BIN)/mkdocs serve` for http://127.0.0.1:8000); strict: a broken link,
 # a page missing from the nav or a key without a meaning fails the build. tests/test_docs.py runs the same build.
 docs: $(VENV)/.stamp-dev
 	$(BIN)/mkdocs build --strict
@@ -46,11 +52,11 @@ bench: $(VENV)/.stamp-base
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.stamp-base: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.stamp-base: pyproject.toml setup.py | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.stamp-dev: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.stamp-dev: pyproject.toml setup.py | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,tune,tensorboard,timm]'
 	touch $@ $(VENV)/.stamp-base
 

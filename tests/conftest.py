@@ -59,8 +59,11 @@ LONG = {
     "tests/reliability/test_inputs.py::test_a_read_only_or_full_disk_is_refused_before_anything_is_written[read-only]",
     "tests/reliability/test_processes.py::test_ctrl_c_while_the_program_loads_ends_it_without_a_traceback",
     "tests/test_distributed.py::test_a_signal_while_the_ranks_meet_ends_them_at_once",
+    "tests/test_wheel.py::test_the_wheel_outside_the_clone_runs_the_first_session_and_a_packaged_study",
     "tests/reliability/test_damaged_files.py::test_many_damaged_files_of_a_finished_run",
     "tests/reliability/test_damaged_files.py::test_many_damaged_files_of_a_finished_study",
+    *(f"tests/test_keys.py::test_every_key_changes_the_run_or_says_why_not[{kind}]"
+      for kind in ("fashion-mnist", "digits", "imagefolder")),
 }
 # Tests that share a module fixture costing tens of seconds (the built site, a trained run to export) run on one
 # worker (`--dist loadgroup`), so the fixture is made once, not once per worker.

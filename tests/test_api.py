@@ -83,3 +83,51 @@ def test_prediction_input_matches_the_training_input(tmp_path: Path) -> None:
     assert torch.equal(read_image(tmp_path / "native.png", spec), expected)
     Image.fromarray(pixels).resize((56, 70)).save(tmp_path / "large.png")
     assert read_image(tmp_path / "large.png", spec).shape == (1, 32, 32)
+
+
+def test_history_is_a_table_of_the_epochs_as_metrics_csv_has_them(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import csv
+    import sys
+
+    from cnnlab.errors import ConfigError
+
+    result = cnnlab.train(None, FAST, runs_dir=tmp_path, name="h", quiet=True)
+    history = result.history
+    assert isinstance(history, cnnlab.History) and len(history) == 2 and history[-1]["epoch"] == 2  # still a list
+    with open(result.run_dir / "metrics.csv") as handle:
+        written = list(csv.DictReader(handle))
+    assert history.columns[:4] == ["epoch", "step", "lr", "train_loss"] and set(history.columns) <= set(written[0])
+    assert history.column("val_acc") == pytest.approx([float(row["val_acc"]) for row in written])
+    with pytest.raises(ConfigError, match="no column 'val_accuracy'; its columns: epoch, step"):
+        history.column("val_accuracy")
+    frame = history.to_pandas()
+    assert list(frame.index) == [1, 2] and frame["train_loss"].tolist() == pytest.approx(history.column("train_loss"))
+    page = history._repr_html_()
+    assert page.startswith('<table class="cnnlab-table"><caption>history: 2 epochs</caption>')
+    assert f"<td>{100 * history[0]['val_acc']:.2f}%</td>" in page and "<th>val_acc</th>" in page
+    monkeypatch.setitem(sys.modules, "pandas", None)  # a Python without pandas: said, with the fix
+    with pytest.raises(ConfigError, match="needs pandas, which is not installed: `pip install pandas`"):
+        history.to_pandas()
+
+
+@pytest.mark.slow
+def test_the_workflow_is_at_the_top_level_study_tune_check_lr_find(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """cnnlab.study (a packaged study by name), cnnlab.tune (a grid), cnnlab.check and cnnlab.lr_find, as
+    `import cnnlab` offers them, without reaching into internal modules."""
+    monkeypatch.chdir(tmp_path)
+    small = ["data.name=digits", "data.train_limit=128", "epochs=1", "batch_size=32"]
+    table = cnnlab.study("bf16_cpu", small, seeds=[0], quiet=True)
+    assert table.csv == Path("runs/bf16_cpu/table.csv") and table.csv.is_file()
+    assert [row[0] for row in table.rows] == ["fp32", "bf16"] and "verdict" in table.headers
+    assert "<table" in table._repr_html_()
+    grid = cnnlab.tune(grid={"optim.lr": [0.05, 0.01]}, overrides=[*FAST, "epochs=1"], directory="runs/grid")
+    assert len(grid.rows) == 2 and grid.final is not None and grid.best["grid"]["optim.lr"] in (0.05, 0.01)
+    report = cnnlab.check(None, FAST)
+    assert {c.name for c in report.checks} >= {"labels", "initial_loss"} and not report.failed
+    found = cnnlab.lr_find(None, FAST, steps=30, runs_dir="runs")
+    assert found.lr == found.suggestion.candidates[found.suggestion.rule] and found.png.is_file()
+    with pytest.raises(cnnlab.ConfigError, match="a search-space file .* or a grid"):
+        cnnlab.tune()
+    assert {"study", "tune", "check", "lr_find", "History"} <= set(dir(cnnlab))

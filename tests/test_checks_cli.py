@@ -16,6 +16,10 @@ import pytest
 import yaml
 from PIL import Image
 
+from cnnlab.api import lr_find, make_config
+from cnnlab.api.lr_find import lr_found_config
+from cnnlab.errors import ConfigError
+from cnnlab.train.lr_find import DEFAULT_RULE, RULES
 from cnnlab.viz.report import parse_report, write_report
 
 
@@ -90,11 +94,33 @@ def test_lr_find_writes_its_plot_and_csv_and_suggests_within_the_range(tmp_path:
     rates = [float(r["lr"]) for r in rows]
     assert all(b > a for a, b in zip(rates, rates[1:]))  # the exponential ramp: each rate x (1e8)^(1/59)
     assert rates[1] / rates[0] == pytest.approx(1e8 ** (1 / 59), rel=1e-3)
-    suggested = float(re.search(r"suggested lr (\S+):", result.stdout).group(1))
+    suggested = float(re.search(r"suggested lr (\S+): " + re.escape(RULES[DEFAULT_RULE]), result.stdout).group(1))
     minimum = float(re.search(r"minimum of the smoothed loss \S+ at lr (\S+)", result.stdout).group(1))
-    assert 1e-7 <= suggested <= 10 and suggested == pytest.approx(minimum / 10, rel=0.01)
+    assert 1e-7 <= suggested <= 10
     smoothed = [float(r["smoothed_loss"]) for r in rows]
     assert minimum == pytest.approx(rates[int(np.argmin(smoothed))], rel=0.01)  # the printed minimum is the CSV's
+    alternatives = dict(re.findall(r"^  (\S+): lr (\S+), ", result.stdout, flags=re.M))
+    assert set(alternatives) == set(RULES) - {DEFAULT_RULE}  # the other readings, printed beside it
+    if "minimum/10" in alternatives:
+        assert float(alternatives["minimum/10"]) == pytest.approx(minimum / 10, rel=0.01)
+
+
+def test_a_range_test_that_diverges_at_once_suggests_nothing_and_says_why(tmp_path: Path) -> None:
+    result = run_cli("lr-find", "data=digits", "model=lenet5", "device=cpu", "data.train_limit=256", "optimizer=sgd",
+                     "--start", "1e3", "--end", "1e6", "--steps", "30", "--name", "hot", "--runs-dir",
+                     str(tmp_path / "runs"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "suggested lr" not in result.stdout and "Traceback" not in result.stderr
+    assert re.search(r"^no suggestion: the (loss diverged at lr \S+ before it fell|range test diverged at once)",
+                     result.stdout, flags=re.M), result.stdout
+    assert "lower --start" in result.stdout
+    assert (tmp_path / "runs" / "lr-find" / "hot" / "lr_find.csv").is_file()  # the curve, to look at
+    # optim.lr=find on such a test: the run stops before it starts, saying why (exit 2 at the command line)
+    found = lr_find(None, ["data=digits", "model=lenet5", "device=cpu", "data.train_limit=256", "optimizer=sgd"],
+                    start=1e3, end=1e6, steps=30, name="hot2", runs_dir=tmp_path / "runs")
+    assert found.lr is None
+    with pytest.raises(ConfigError, match="optim.lr=find: no suggestion: .*lower --start"):
+        lr_found_config(make_config(None, ["data=digits"]), found)
 
 
 @pytest.mark.slow
@@ -110,7 +136,9 @@ def test_train_with_lr_find_records_the_number_and_checks_in_run_json(tmp_path: 
     assert config["optim"]["lr"] == found and found != 0.02  # the number, not 'find' nor the default
     assert f"lr-find: optim.lr={found:g}" in result.stdout
     assert (tmp_path / "runs" / "lr-find" / "found" / "lr_find.png").is_file()
-    assert record["lr_find"]["how"].startswith("the lr of the smoothed loss's minimum / 10")
+    assert record["lr_find"]["rule"] == DEFAULT_RULE and record["lr_find"]["how"] == RULES[DEFAULT_RULE]
+    assert set(record["lr_find"]["candidates"]) == set(RULES) and record["lr_find"]["candidates"][DEFAULT_RULE] == found
+    assert result.stdout.count("data: digits from") == 1  # said once, by the run (the range test is quiet about it)
     assert set(record["checks"]) == {"labels", "initial_loss", "balance", "inputs", "leakage"}
     assert {c["status"] for c in record["checks"].values()} == {"ok"}
     assert record["checks"]["initial_loss"]["ratio"] == pytest.approx(1.0, abs=0.1)

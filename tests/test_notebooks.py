@@ -91,3 +91,18 @@ def test_interrupting_the_kernel_stops_a_run_that_the_next_cell_resumes(tmp_path
     assert not outputs(notebook.cells[1], "error"), "an interrupt is a result, not a KeyboardInterrupt"
     finished = "".join(o["text"] for o in outputs(notebook.cells[2], "stream")).split()
     assert finished[-3:] == ["completed", "20", "2"]
+
+
+def test_the_notebook_extra_brings_jupyterlab_and_the_docs_say_how_to_open_the_notebooks() -> None:
+    import re
+    import subprocess
+
+    extra = re.search(r"^notebook = \[(.*)\]$", (ROOT / "pyproject.toml").read_text(), flags=re.M)
+    assert extra and '"jupyterlab>=' in extra.group(1) and '"pandas>=' in extra.group(1)  # pandas: History.to_pandas
+    for page in (ROOT / "README.md", ROOT / "docs" / "index.md"):
+        text = page.read_text()
+        assert "pip install -e '.[notebook]'" in text and "jupyter lab docs/tutorials" in text, page
+    assert list((ROOT / "docs" / "tutorials").glob("*.ipynb"))  # what it opens
+    lab = Path(sys.executable).parent / "jupyter-lab"
+    done = subprocess.run([str(lab), "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip()[0].isdigit(), done.stderr

@@ -14,22 +14,22 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 _EXPORTS = {
-    ".api": ("evaluate", "export", "load_run", "make_config", "predict", "train"),
+    ".api": ("check", "evaluate", "export", "load_run", "lr_find", "make_config", "predict", "study", "train", "tune"),
     ".config": ("RunConfig",),
     ".data": ("DATASETS",),
     ".errors": ("CnnlabError", "ConfigError", "DataError", "RunBusy", "StorageError"),
     ".log": ("show_messages",),
     ".models": ("MODELS",),
     ".optim": ("OPTIMIZERS", "SCHEDULES"),
-    ".runs": ("Run", "RunRecord", "Status", "TrainResult"),
+    ".runs": ("History", "Run", "RunRecord", "Status", "TrainResult"),
     ".train": ("Callback",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
-    "DATASETS", "MODELS", "OPTIMIZERS", "SCHEDULES", "Callback", "CnnlabError", "ConfigError", "DataError",
-    "Run", "RunBusy", "RunConfig", "RunRecord", "Status", "StorageError", "TrainResult", "__version__", "evaluate",
-    "export", "load_run", "make_config", "predict", "show_messages", "train",
+    "DATASETS", "MODELS", "OPTIMIZERS", "SCHEDULES", "Callback", "CnnlabError", "ConfigError", "DataError", "History",
+    "Run", "RunBusy", "RunConfig", "RunRecord", "Status", "StorageError", "TrainResult", "__version__", "check",
+    "evaluate", "export", "load_run", "lr_find", "make_config", "predict", "show_messages", "study", "train", "tune",
 ]
 
 
@@ -60,12 +60,13 @@ sys.modules[__name__].__class__ = _Package
 
 
 if TYPE_CHECKING:  # what type checkers and editors see
-    from .api import evaluate, export, load_run, make_config, predict, train
+    from .api import evaluate, export, load_run, make_config, predict, study, train, tune
+    from .api.checks import check, lr_find  # (cnnlab.api.lr_find is also a module's name)
     from .config import RunConfig
     from .data import DATASETS
     from .errors import CnnlabError, ConfigError, DataError, RunBusy, StorageError
     from .log import show_messages
     from .models import MODELS
     from .optim import OPTIMIZERS, SCHEDULES
-    from .runs import Run, RunRecord, Status, TrainResult
+    from .runs import History, Run, RunRecord, Status, TrainResult
     from .train import Callback

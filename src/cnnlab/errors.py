@@ -8,6 +8,7 @@ message without a traceback and exits with `exit_code` (2). Every message says w
 from __future__ import annotations
 
 import difflib
+import shlex
 from collections.abc import Iterable
 
 
@@ -43,6 +44,12 @@ class RunBusy(CnnlabError):
     (EX_TEMPFAIL, "try again later"), so a study can tell it from a mistake."""
 
     exit_code = 75
+
+
+def command_line(*words: object) -> str:
+    """A cnnlab command as a hint prints it, ready to paste into a shell: each word shell-quoted, so a path
+    with a space, a quote or a `$` stays one word ('cnnlab train --resume 'runs/my run'')."""
+    return shlex.join(["cnnlab", *(str(word) for word in words)])
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:

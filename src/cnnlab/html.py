@@ -7,6 +7,11 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+# every cell padded and kept on one line: a front end without table styles (the docs site's notebook pages) ran
+# neighbouring cells together ("9.89% ± 0.2050.70% ± 0.79"); after the table, so the table is still the output's start
+STYLE = ("<style>.cnnlab-table th, .cnnlab-table td {padding: 0.15em 0.7em; text-align: left; white-space: nowrap}"
+         "</style>")
+
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], caption: str = "",
           notes: Sequence[str] = ()) -> str:
@@ -15,7 +20,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], caption: str = 
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     under = "".join(f"<div><small>{html.escape(note)}</small></div>" for note in notes)
-    return f'<table class="cnnlab-table">{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{under}'
+    table_html = f'<table class="cnnlab-table">{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return table_html + STYLE + under
 
 
 def fields(values: Mapping[str, Any], caption: str = "") -> str:

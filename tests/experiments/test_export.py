@@ -45,7 +45,7 @@ def cnnlab_process(*args: str, cwd: Path, code: str | None = None) -> subprocess
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A LeNet-5 trained two epochs on 256 digits, and three digit images as PNG files beside it."""
     folder = tmp_path_factory.mktemp("export")
-    # FAST pins fp32: the exported program runs in fp32, and predict through the run in the run's precision
+    # FAST pins fp32 (tests/test_scoring_precision.py trains the bf16 case: a run scores and predicts in fp32 too)
     result = cnnlab_process("train", "--name", "tiny", "--quiet", *FAST, cwd=folder)
     assert result.returncode == 0, result.stderr
     from sklearn.datasets import load_digits
@@ -92,7 +92,7 @@ def test_export_is_checked_describes_its_input_and_predicts(trained: Path, file_
     result = cnnlab_process("export", str(trained), "--format", file_format, *out, cwd=folder)
     assert result.returncode == 0, result.stderr
     path = trained / "export" / "model.onnx" if file_format == "onnx" else folder / f"lenet.{file_format}"
-    difference = float(re.search(r"max \|Δ logit\| (\S+) against PyTorch", result.stdout).group(1))
+    difference = float(re.search(r"max \|Δ logit\| (\S+), \|Δ probability\| \S+ against PyTorch", result.stdout).group(1))
     assert difference <= 1e-3 and f"wrote {path} ({file_format}, dynamic batch)" in result.stdout
 
     described = json.loads(Path(f"{path}.json").read_text())

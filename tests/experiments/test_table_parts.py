@@ -376,3 +376,39 @@ def test_a_table_of_some_seeds_reads_only_their_runs(tmp_path: Path) -> None:
     assert some[1]["test_acc"] == pytest.approx(0.705)
     with pytest.raises(ConfigError, match="has no run of seeds 7: its seeds are 0, 1, 2"):
         build_table(tmp_path, seeds=[7])
+
+
+def test_a_baseline_cnnlab_added_is_said_once(tmp_path: Path) -> None:
+    import json
+
+    from cnnlab.experiments.study import load_study, write_plan
+    from cnnlab.experiments.table import build_table
+
+    (tmp_path / "s.yaml").write_text("name: s\nbase: {model: lenet5, data: digits}\nvariations: {wide: {epochs: 2}}\n")
+    study = load_study(tmp_path / "s.yaml")
+    write_plan(study, tmp_path)
+    assert json.loads((tmp_path / "plan.json").read_text())["implicit_baseline"] is True
+    said = [note for note in build_table(tmp_path)[1] if "cnnlab added it as the reference" in note]
+    assert said == ["'baseline' is the study's base config unchanged: cnnlab added it as the reference because "
+                    "every variation of the file changes something"]
+    (tmp_path / "t.yaml").write_text("name: t\nbase: {model: lenet5, data: digits}\nvariations: {baseline: {}, "
+                                     "wide: {epochs: 2}}\n")
+    written = tmp_path / "written"
+    written.mkdir()
+    write_plan(load_study(tmp_path / "t.yaml"), written)
+    assert not any("cnnlab added it" in note for note in build_table(written)[1])
+
+
+def test_the_forest_plot_draws_a_line_per_compared_row(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from cnnlab.viz.study import plot_forest
+
+    rows = [_run("baseline", s, a) for s, a in enumerate([0.50, 0.52, 0.51])]
+    rows += [_run("wide", s, a) for s, a in enumerate([0.60, 0.63, 0.61])]
+    rows += [_run("same", s, a) for s, a in enumerate([0.501, 0.521, 0.509])]
+    table = aggregate(rows)
+    few = plot_forest(table, tmp_path / "forest.png", min_effect=0.005, title="t")
+    many = plot_forest(table + [{**table[1], "variation": f"w{i}"} for i in range(6)], tmp_path / "more.png")
+    with Image.open(few) as small, Image.open(many) as large:
+        assert small.format == "PNG" and large.size[1] > small.size[1]  # a row more, the figure taller

@@ -12,7 +12,16 @@ from torch import nn
 
 from cnnlab.data import DeviceBatches, ImageSet
 from cnnlab.errors import ConfigError
-from cnnlab.train.lr_find import exponential_rates, range_test, smooth, stop_index, suggest
+from cnnlab.train.lr_find import (
+    DEFAULT_RULE,
+    RULES,
+    exponential_rates,
+    range_test,
+    smooth,
+    stop_index,
+    suggest,
+    valley_index,
+)
 from cnnlab.train.runtime import Runtime
 
 
@@ -48,13 +57,33 @@ def _curve() -> tuple[np.ndarray, np.ndarray]:
     return 10.0**x, loss
 
 
-def test_suggestion_is_the_minimum_over_ten_and_the_steepest_point_is_reported() -> None:
+def test_each_rule_reads_the_curve_and_the_default_rule_is_the_suggestion() -> None:
     rates, loss = _curve()
     hint = suggest(rates, loss)
     assert hint.minimum_lr == pytest.approx(0.1, rel=0.3)  # where the rise begins
-    assert hint.lr == pytest.approx(float(f"{hint.minimum_lr / 10:.3g}")) and hint.lr != hint.steepest_lr
+    assert hint.candidates["minimum/10"] == pytest.approx(float(f"{hint.minimum_lr / 10:.3g}"))
     assert hint.steepest_lr == pytest.approx(10**-2.5, rel=0.01)  # the logistic's centre, not the rise after the minimum
-    assert hint.falls
+    # the valley: the whole falling part (a smooth curve falls at every point up to its minimum), read 1/3 + 1/6 of
+    # the way along as fastai does, after the first tenth of the points and before the last five
+    skip, lowest = len(loss) // 10, int(np.argmin(loss))
+    along = (lowest - skip - (-1)) / 3  # fastai's start is one before the run's first point
+    assert hint.candidates["valley"] == pytest.approx(float(f"{rates[skip - 1 + int(along) + int(along / 2)]:.3g}"))
+    assert set(hint.candidates) == set(RULES) and hint.rule == DEFAULT_RULE
+    assert hint.lr == hint.candidates[DEFAULT_RULE] and DEFAULT_RULE not in hint.alternatives
+    assert hint.falls and hint.why is None
+    other = suggest(rates, loss, rule="steepest")
+    assert other.lr == other.candidates["steepest"] and "minimum/10" in other.alternatives
+    with pytest.raises(ConfigError, match="valley, steepest, minimum/10"):
+        suggest(rates, loss, rule="middle")
+
+
+def test_valley_is_fastais_longest_falling_run_read_a_half_way_along() -> None:
+    # by hand, as fastai v2.5's `valley`: the longest decreasing subsequence ends at index 8 (nine points, the 5.0
+    # after it does not fall); start = 8 - 9 = -1, a third of (8 - -1) is 3, so the index is -1 + 3 + int(1.5) = 3
+    assert valley_index(np.array([3.0, 2.9, 2.8, 2.7, 2.6, 2.5, 2.4, 2.3, 2.2, 5.0])) == 3
+    # a bump is stepped over: 3.0 2.9 [3.5] 2.8 ... 2.4 falls over seven points to index 7: start 7 - 7 = 0, a
+    # third of 7 is 2.33, so the index is 0 + 2 + int(1.17) = 3 (fastai's reading lands on the bump itself)
+    assert valley_index(np.array([3.0, 2.9, 3.5, 2.8, 2.7, 2.6, 2.5, 2.4, 6.0])) == 3
 
 
 def test_steepest_point_is_looked_for_before_the_minimum_only() -> None:
@@ -66,11 +95,29 @@ def test_steepest_point_is_looked_for_before_the_minimum_only() -> None:
     assert hint.minimum_lr < 1.0
 
 
+def test_no_rule_suggests_a_rate_at_or_past_the_divergence() -> None:
+    rates, loss = _curve()
+    cut = int(np.argmin(loss)) + 3  # the test stopped three points after the minimum
+    hint = suggest(rates[:cut], loss[:cut], diverged_lr=float(rates[cut]))
+    assert hint.diverged_lr == rates[cut] and all(lr < rates[cut] for lr in hint.candidates.values())
+    assert hint.lr is not None
+
+
+def test_a_test_that_diverges_before_the_loss_falls_gives_no_suggestion_and_says_why() -> None:
+    rates = exponential_rates(1.0, 1e4, 20)
+    rising = np.array([2.3, 2.4, 2.9, 4.0, 6.0])  # up from the first step: every rate was too high
+    hint = suggest(rates[:4], rising[:4], diverged_lr=float(rates[4]))
+    assert hint.lr is None and not hint.falls
+    assert hint.why.startswith(f"the loss diverged at lr {rates[4]:.3g} before it fell")
+    assert "lower --start" in hint.why
+    nan = suggest(rates[:3], np.array([float("nan")] * 3), diverged_lr=float(rates[0]))
+    assert nan.lr is None and nan.candidates == {} and "diverged at once" in nan.why
+
+
 def test_a_flat_curve_is_said_to_mean_little() -> None:
     rates = exponential_rates(1e-7, 10, 50)
-    assert not suggest(rates, np.full(50, 2.3) + np.linspace(0, 0.01, 50)).falls
-    with pytest.raises(ConfigError, match="diverged at once"):
-        suggest(rates[:3], np.array([float("nan")] * 3))
+    flat = suggest(rates, np.full(50, 2.3) + np.linspace(0, 0.01, 50))
+    assert not flat.falls and flat.lr is not None  # it reached --end without diverging: a weak suggestion, said so
 
 
 def _batches() -> DeviceBatches:

@@ -24,6 +24,7 @@ from .data import (
     verify_data,
 )
 from .exports import export
+from .lr_find import LR_FIND_MEASURED, LR_FIND_RULE, LR_FIND_RULES
 from .pictures import (
     PathsPicture,
     Projections,
@@ -36,6 +37,7 @@ from .pictures import (
     parse_rates,
     predictions,
 )
+from .power import PowerTable, study_power
 from .studies import (
     StudyTable,
     compare_optimizers,
@@ -43,13 +45,16 @@ from .studies import (
     ensemble,
     error_crossing,
     features,
+    packaged_studies,
     plan_study,
     report,
     run_study,
+    study,
     study_plot,
-    study_power,
     study_table,
+    study_text,
     study_worker,
+    tune,
     tune_grid,
     tune_search,
 )
@@ -72,8 +77,10 @@ __all__ = [
     "export", "export_samples", "feature_maps", "features", "filters", "launch_torchrun", "load_run", "loss_text",
     "lr_plot", "main_process", "make_config", "models", "optim_paths", "optimizers", "parse_rates", "plan_study",
     "predict", "predictions", "printing", "quiet", "report", "resolved_config", "run_study", "show_messages",
-    "show_samples", "study_plot",
+    "show_samples", "study_plot", "PowerTable",
     "study_power", "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
     "CheckReport", "check", "lr_find",  # cnnlab check, cnnlab lr-find
+    "LR_FIND_RULE", "LR_FIND_RULES", "LR_FIND_MEASURED",
     "average",  # cnnlab average
+    "study", "packaged_studies", "study_text", "tune",  # cnnlab study run/list/show, cnnlab tune
 ]

@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..runs.lifecycle import prepare_session
 from ..train.build import make_optimizer, train_batch_size
 from ..train.checks import SAMPLE_IMAGES, Check, cheap_checks, overfit_one_batch, sample_batch
+from ..train.lr_find import DEFAULT_RULE
 from .lr_find import FIND, LrFind, RangeSettings, asks_lr_find, config_for_lr_find, find_lr, lr_find_folder
 from .training import make_config
 
@@ -56,11 +57,13 @@ def check(config: str | Path | RunConfig | None = None, overrides: Sequence[str]
 
 def lr_find(config: str | Path | RunConfig | None = None, overrides: Sequence[str] = (), *, start: float = 1e-7,
             end: float = 10.0, steps: int = 100, name: str | None = None, runs_dir: str | Path = "runs",
-            **keywords: Any) -> LrFind:
+            rule: str = DEFAULT_RULE, **keywords: Any) -> LrFind:
     """Smith's range test on the run `config` would start (train/lr_find.py); writes
-    RUNS_DIR/lr-find/NAME/lr_find.csv and lr_find.png. The model is built fresh and restored after the test."""
+    RUNS_DIR/lr-find/NAME/lr_find.csv and lr_find.png. The model is built fresh and restored after the test.
+    The suggestion is `rule`'s reading of the curve (valley, steepest, minimum/10: train/lr_find.py); the
+    others are in `.suggestion.alternatives`; `.lr` is None when the test gives none (`.suggestion.why`)."""
     if asks_lr_find(config, overrides, keywords):  # the test sets every lr itself: optim.lr=find is welcome
         cfg = config_for_lr_find(config, overrides, keywords)
     else:
         cfg = make_config(config, overrides, **keywords)
-    return find_lr(cfg, lr_find_folder(runs_dir, name, cfg), RangeSettings(start, end, steps))
+    return find_lr(cfg, lr_find_folder(runs_dir, name, cfg), RangeSettings(start, end, steps, rule))

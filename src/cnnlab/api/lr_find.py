@@ -20,12 +20,16 @@ from ..config import (
     resolve,
     to_dict,
 )
+from ..errors import ConfigError
 from ..io import atomic_write_text, check_name, make_dirs
 from ..runs.lifecycle import prepare_session
 from ..train.build import LoaderSpec, make_batches, make_optimizer
-from ..train.lr_find import RangeTest, Suggestion, exponential_rates, range_test
+from ..train.lr_find import DEFAULT_RULE, MEASURED, RULES, RangeTest, Suggestion, exponential_rates, range_test
 
 FIND = "find"  # optim.lr=find
+LR_FIND_RULES = RULES  # rule -> how it reads the range test's curve (train/lr_find.py)
+LR_FIND_RULE = DEFAULT_RULE  # the suggestion's rule unless one is asked for: the measured best
+LR_FIND_MEASURED = MEASURED  # what the measurement of the rules says, in one line
 FOLDER = "lr-find"  # runs/lr-find/<name>/: outside any run directory, so no run or study lists it
 
 
@@ -34,6 +38,7 @@ class RangeSettings:
     start: float = 1e-7
     end: float = 10.0
     steps: int = 100
+    rule: str = DEFAULT_RULE  # which reading of the curve is the suggestion (train/lr_find.py RULES)
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,8 @@ class LrFind:
     png: Path
 
     @property
-    def lr(self) -> float:
+    def lr(self) -> float | None:
+        """The suggested rate; None when the test gives none (`suggestion.why` says why)."""
         return self.suggestion.lr
 
     @property
@@ -55,7 +61,7 @@ class LrFind:
         """What to say when the smoothed loss hardly fell over the range: the suggestion then rests on little
         (a small training set gives few batches in the decade where it learns; --start 1e-4 or more --steps
         help)."""
-        if self.suggestion.falls:
+        if self.suggestion.falls or self.suggestion.lr is None:  # no suggestion: `why` says it
             return None
         return (f"the smoothed loss hardly fell between {self.settings.start:g} and {self.settings.end:g} (see "
                 f"{self.png}); the suggestion rests on little: check the run with `cnnlab check --overfit`, or run "
@@ -71,13 +77,15 @@ def find_lr(config: RunConfig, folder: str | Path, settings: RangeSettings = Ran
     """The range test on `config`'s data, model and optimizer, built fresh as a run builds them (same seed):
     lr_find.csv and lr_find.png written into `folder`."""
     rates = exponential_rates(settings.start, settings.end, settings.steps)
+    if settings.rule not in RULES:
+        raise ConfigError(f"--rule must be one of {', '.join(RULES)}, not '{settings.rule}'")
     folder = make_dirs(folder)
     session = prepare_session(config)
     splits, runtime = session.splits, session.runtime
     batches = make_batches(splits.train, splits.spec, LoaderSpec.for_training(config), runtime, splits.cache)
     optimizer = make_optimizer(dataclasses.replace(config.optim, lr=settings.start), session.model)
     test = range_test(session.model, optimizer, batches, runtime, rates)
-    suggestion = test.suggestion()
+    suggestion = test.suggestion(settings.rule)
     smoothed = test.smoothed
     lines = ["lr,loss,smoothed_loss"] + [f"{r:.6g},{loss:.6g},{s:.6g}"
                                          for r, loss, s in zip(test.rates, test.losses, smoothed)]
@@ -85,9 +93,11 @@ def find_lr(config: RunConfig, folder: str | Path, settings: RangeSettings = Ran
     atomic_write_text(csv, "\n".join(lines) + "\n")
     from ..viz.lr_find import plot_range_test
 
-    marks = {"minimum / 10": suggestion.lr, "steepest descent": suggestion.steepest_lr,
-             "minimum": suggestion.minimum_lr}
-    png = plot_range_test(test.rates, test.losses, smoothed, marks, "minimum / 10", folder / "lr_find.png",
+    marks = dict(suggestion.candidates)
+    if suggestion.diverged_lr is not None:
+        marks["diverged"] = suggestion.diverged_lr
+    png = plot_range_test(test.rates, test.losses, smoothed, marks, suggestion.rule if suggestion.lr else "",
+                          folder / "lr_find.png",
                           title=f"{config.model.name} on {config.data.name}, {config.optim.name}: {test.stopped}")
     return LrFind(suggestion, test, settings, csv, png)
 
@@ -126,4 +136,8 @@ def _layers(config: Any, overrides: Sequence[str], keywords: Mapping[str, Any]) 
 
 
 def lr_found_config(config: RunConfig, found: LrFind) -> RunConfig:
+    """The config with the suggestion as optim.lr; a test that gives none stops the run, saying why."""
+    if found.lr is None:
+        raise ConfigError(f"optim.lr=find: no suggestion: {found.suggestion.why} (the range test's curve: "
+                          f"{found.png})")
     return dataclasses.replace(config, optim=dataclasses.replace(config.optim, lr=found.lr))

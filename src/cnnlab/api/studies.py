@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,12 +67,14 @@ def compare_optimizers(specs: Sequence[str] | None = None, overrides: Sequence[s
 # -------------------------------------------------------------------------------------------- studies
 def plan_study(path: str | Path, overrides: Sequence[str] = (), shard: str | None = None,
                seeds: Sequence[int] | None = None) -> Study:
-    """Read and plan a study file (every run's config resolved and its model built on the meta device);
+    """Read and plan a study file (every run's config resolved and its model built on the meta device):
+    `path` a file, or the name of a study that comes with cnnlab (`packaged_studies()`);
     `shard` 'i/n': this process runs only runs i, i+n, ... (whole variations for `protocol: tune`) of one
     job array; the study directory's plan, table and plots still cover the whole study."""
+    from ..experiments.packaged import study_file
     from ..experiments.runner import shard as take_shard
 
-    study = load_study(path, overrides, seeds)
+    study = load_study(study_file(path), overrides, seeds)
     if shard:
         index, count = _shard(shard)
         study = dataclasses.replace(study, only=take_shard(study, index, count))
@@ -220,68 +222,6 @@ def study_table(directory: str | Path, alpha: float = 0.05, min_effect: float = 
     return StudyTable(headers, rows, csv_path, md_path, notes, forest)
 
 
-@dataclass
-class PowerTable:
-    """`cnnlab study power`: what the verdicts of one kind of study say, simulated (experiments/calibration.py)."""
-
-    setting: Any  # calibration.Setting (at effect 0)
-    outcomes: list[Any]  # calibration.Outcome per effect, the null first
-
-    @property
-    def headers(self) -> list[str]:
-        return ["effect", "better", "worse", "equivalent", "within noise", "1 seed", "seeds per row"]
-
-    @property
-    def rows(self) -> list[list[str]]:
-        return [[f"{100 * o.setting.effect:+g}", *(f"{100 * o.words[w]:.1f}%" for w in
-                 ("better", "worse", "equivalent", "within noise", "1 seed")), f"{o.seeds_used:.1f}"]
-                for o in self.outcomes]
-
-    @property
-    def notes(self) -> list[str]:
-        null = self.outcomes[0]
-        alpha = self.setting.alpha
-        return [f"under the null (effect +0: an A/A study) a row was called better or worse {100 * null.claims:.2f}% "
-                f"of the time and a table had such a row {100 * null.any_claim:.2f}% of the time: at most "
-                f"{100 * alpha:g}% promised (≤ {100 * null.bound(alpha):.2f}% with three Monte-Carlo errors); the "
-                "other rows give the power: how often a true effect of that many points is called better"]
-
-    def _repr_html_(self) -> str:
-        from ..html import table
-
-        return table(self.headers, self.rows, self.setting.describe(), self.notes)
-
-
-def study_power(rows: int = 3, seeds: int = 3, max_seeds: int | None = None, seed_sd: float = 2.0,
-                effects: Sequence[float] = (1.0, 2.0, 5.0), studies: int = 10_000, test_images: int = 10_000,
-                accuracy: float = 80.0, boundary: str = "obrien-fleming", alpha: float = 0.05,
-                min_effect: float = 0.5) -> PowerTable:
-    """Simulate `studies` studies of `rows` rows against one reference (`seeds` seeds each, added until decided up
-    to `max_seeds` when given) through the verdict code itself, at the null and at each of `effects` (points of
-    accuracy), and count the words: the false-positive rate and the power a study of that kind has. `seed_sd`:
-    the spread of a run's accuracy over seeds (points; a study's own std column estimates it); `accuracy`: the
-    reference's, in percent."""
-    from ..experiments.calibration import Setting, simulate
-
-    options = verdict_options(alpha, min_effect)
-    checks = ((1 <= rows <= 100, "--rows", "between 1 and 100"), (1 <= seeds <= 100, "--seeds", "between 1 and 100"),
-              (max_seeds is None or 2 <= max_seeds <= 100, "--max-seeds", "between 2 and 100"),
-              (0 < seed_sd <= 50, "--seed-sd", "in points, above 0 and at most 50"),
-              (100 <= studies <= 1_000_000, "--studies", "between 100 and 1,000,000"),
-              (1 <= test_images <= 10_000_000, "--test-images", "between 1 and 10,000,000"),
-              (0 < accuracy < 100, "--accuracy", "a percentage between 0 and 100"),
-              (all(-100 < e < 100 for e in effects), "--effects", "points between -100 and 100"),
-              (boundary in ("obrien-fleming", "pocock"), "--boundary", "obrien-fleming or pocock"))
-    for ok, name, what in checks:
-        if not ok:
-            raise ConfigError(f"{name} must be {what}")
-    setting = Setting(rows=rows, seeds=seeds, max_seeds=max_seeds, seed_sd=seed_sd / 100, studies=studies,
-                      test_images=test_images, accuracy=accuracy / 100, boundary=boundary, alpha=options.alpha,
-                      min_effect=options.min_effect)
-    outcomes = [simulate(dataclasses.replace(setting, effect=effect / 100)) for effect in (0.0, *effects)]
-    return PowerTable(setting, outcomes)
-
-
 def verdict_options(alpha: float, min_effect: float) -> Any:
     """The verdicts' settings, checked: `min_effect` in points of accuracy (0.5 = half a point)."""
     from ..experiments.verdicts import VerdictOptions
@@ -324,6 +264,35 @@ def error_crossing(directory: str | Path, level: float = 0.25) -> tuple[Path, di
     return plot_crossing(directory, level), crossings(directory, level)
 
 
+def study(file: str | Path, overrides: Sequence[str] = (), *, directory: str | Path | None = None, jobs: int = 1,
+          seeds: Sequence[int] | None = None, rerun_failed: bool = False, quiet: bool = False,
+          until_decided: bool = False, max_seeds: int = 5, alpha: float = 0.05, min_effect: float = 0.5) -> StudyTable:
+    """A whole study in one call, as `cnnlab study run`: `file` a study file or the name of one that comes
+    with cnnlab ('eq2425_report'), `overrides` (key=value) for every run, into `directory` (default
+    runs/<study name>); finished runs are kept, so calling it again continues a stopped study. Returns its
+    table with the verdicts (a notebook shows it)."""
+    planned = plan_study(file, overrides, seeds=seeds)
+    directory = Path(directory or Path("runs") / planned.name)
+    run_study(planned, directory, jobs, rerun_failed, quiet, until_decided=until_decided, max_seeds=max_seeds,
+              alpha=alpha, min_effect=min_effect)
+    return study_table(directory, alpha, min_effect)
+
+
+def packaged_studies() -> list[Any]:
+    """The studies that come with cnnlab (`cnnlab study list`): name, seed document, what it asks, runs,
+    budget; each runs by name from any folder."""
+    from ..experiments.packaged import entries
+
+    return entries()
+
+
+def study_text(name: str | Path) -> str:
+    """A study file's text, comments included (`cnnlab study show NAME > mine.yaml`, to copy and edit)."""
+    from ..experiments.packaged import study_file
+
+    return study_file(name).read_text(encoding="utf-8")
+
+
 # --------------------------------------------------------------------------------------------- tuning
 def tune_grid(config: str | None, overrides: Sequence[str], grid: Sequence[str], directory: str | Path,
               jobs: int = 1, log: Callable[[str], None] = STUDY_LOG.info, pairs: Sequence[str] = ()) -> GridResult:
@@ -343,10 +312,11 @@ def tune_grid(config: str | None, overrides: Sequence[str], grid: Sequence[str],
 def tune_search(path: str | Path, overrides: Sequence[str] = (), directory: str | Path | None = None,
                 trials: int | None = None, storage: str | None = None) -> dict[str, Any]:
     """An Optuna search (TPE + pruning) over a YAML search space; its summary and the plots' paths."""
+    from ..experiments.packaged import study_file
     from ..experiments.tune_search import load_search, run_search, shown_storage, summarize
     from ..viz.search import plot_search
 
-    spec = load_search(path, list(overrides))
+    spec = load_search(study_file(path, "search file"), list(overrides))
     if trials:
         spec = dataclasses.replace(spec, trials=trials)
     if storage:
@@ -362,6 +332,27 @@ def tune_search(path: str | Path, overrides: Sequence[str] = (), directory: str 
         summary["plots"] = [str(p) for p in plot_search(summary, directory)]
     summary["storage"] = shown_storage(spec)
     return summary
+
+
+def tune(search: str | Path | None = None, overrides: Sequence[str] = (), *,
+         grid: Mapping[str, Sequence[Any]] | None = None, pairs: Mapping[str, Sequence[Any]] | None = None,
+         config: str | None = None, directory: str | Path | None = None, trials: int | None = None,
+         storage: str | None = None, jobs: int = 1) -> GridResult | dict[str, Any]:
+    """Tune hyper-parameters, as `cnnlab tune search` or `cnnlab tune grid`:
+    - `search`, a search-space file or the name of one that comes with cnnlab ('search_digits'): an Optuna
+      search (TPE + pruning); returns its summary (best trial, states, plots).
+    - `grid` ({'optim.lr': [0.1, 0.01]}) and/or `pairs` (values that go together): the grid protocol of the
+      Caltech-101 study on `config` + `overrides`; returns the GridResult (rows, best, final run).
+    """
+    if (search is None) == (grid is None and pairs is None):
+        raise ConfigError("cnnlab.tune takes a search-space file (search=...) or a grid (grid={'optim.lr': [0.1, "
+                          "0.01]}, pairs=...), one of the two")
+    if search is not None:
+        return tune_search(search, overrides, directory, trials, storage)
+    axes = [f"{key}={','.join(str(v) for v in values)}" for key, values in (grid or {}).items()]
+    together = [f"{','.join(pairs)}={','.join(':'.join(str(v) for v in point) for point in zip(*pairs.values()))}"] \
+        if pairs else []
+    return tune_grid(config, overrides, axes, directory or "runs/tune_grid", jobs, pairs=together)
 
 
 # ----------------------------------------------------------------------------------- transfer, ensembles

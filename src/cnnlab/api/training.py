@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from ..data import DataSpec, Normalizer
 from ..errors import ConfigError
 from ..evaluate import per_class_accuracy
 from ..io import atomic_write_json, atomic_write_text
+from ..log import quiet as quiet_run
 from ..runs import Run, RunDir, TrainResult, load_run, plan_run_dir, resume_run, start_run
 from ..runs.run import checkpoint_name
 from ..train import STOP, Callback, Runtime, resolve_runtime
@@ -85,7 +87,7 @@ def train(
             resume = Path(resume)
             if not resume.exists() and (Path(runs_dir) / resume).is_dir():
                 raise ConfigError(f"run directory '{resume}' does not exist; did you mean --resume "
-                                  f"{Path(runs_dir) / resume}? (a run is named by its path)")
+                                  f"{shlex.quote(str(Path(runs_dir) / resume))}? (a run is named by its path)")
             result = _resume(resume, config, overrides, keywords, allow_config_change, quiet, callbacks,
                              checkpoint)
         else:
@@ -106,13 +108,15 @@ def _find_lr_first(config: RunConfig, run: RunDir | None, runs_dir: str | Path, 
     if world.active or run is None:  # each rank would run its own test and might settle on another number
         raise ConfigError("optim.lr=find in a distributed run: find it first on one process with `cnnlab lr-find` "
                           "and give optim.lr that number")
-    found = find_lr(config, lr_find_folder(runs_dir, run.path.name, config))
+    with quiet_run():  # the data line, said once: by the run that follows
+        found = find_lr(config, lr_find_folder(runs_dir, run.path.name, config))
+    chosen = lr_found_config(config, found)  # no suggestion: stops here, saying why
     if not quiet:
-        print(f"lr-find: optim.lr={found.lr:g} ({found.suggestion.how}; steepest descent at "
-              f"{found.suggestion.steepest_lr:.3g}); {found.png}")
+        others = ", ".join(f"{rule} {lr:g}" for rule, lr in found.suggestion.alternatives.items())
+        print(f"lr-find: optim.lr={found.lr:g} ({found.suggestion.how}; also {others}); {found.png}")
         if found.note:
             print(f"note: lr-find: {found.note}", file=sys.stderr)
-    return lr_found_config(config, found), {"lr_find": found.to_dict()}
+    return chosen, {"lr_find": found.to_dict()}
 
 
 def main_process() -> bool:
@@ -254,7 +258,7 @@ def _evaluate(run_dir: str | Path, split: str, checkpoint: str, device: str | No
     batches, runtime = run.batches(split, device, enlarged=tta in ("center", "10crop"))
     spec = run.spec
     model = run.model(checkpoint, runtime.device)
-    metrics = evaluate_model(model, batches, spec.num_classes, runtime.autocast, confusion=True, tta=tta,
+    metrics = evaluate_model(model, batches, spec.num_classes, runtime.scoring, confusion=True, tta=tta,
                              size=spec.image_size)
     confusion = metrics.pop("confusion")
     count = metrics["count"]  # Wilson 95% intervals: how far each accuracy could move on another sample of images
@@ -318,12 +322,12 @@ def predict(run_dir: str | Path, images: Sequence[str | Path], k: int = 5, check
     else:
         run = load_run(run_dir)
         spec = run.spec
-        runtime = resolve_runtime(run.data_config(device))  # the run's precision and memory format, as eval
+        runtime = resolve_runtime(run.data_config(device))  # the run's memory format, as eval
         model = run.model(checkpoint, runtime=runtime)
         limit = max_pixels or run.config.data.max_pixels
     batch = torch.stack([read_image(p, spec, limit) for p in images]).to(runtime.device)
     normalize = Normalizer(spec.mean, spec.std, runtime.device, runtime.channels_last)
-    with torch.inference_mode(), runtime.autocast():
+    with torch.inference_mode(), runtime.scoring():  # fp32, as eval and the exported file (Runtime.scoring)
         probs = torch.softmax(model(normalize(batch)).float(), dim=1)
     top = probs.topk(min(k, spec.num_classes), dim=1)
     return [

@@ -33,6 +33,9 @@ def register(sub: Any) -> None:
     finder.add_argument("--start", type=float, default=1e-7, help="first learning rate (default 1e-7)")
     finder.add_argument("--end", type=float, default=10.0, help="last learning rate (default 10)")
     finder.add_argument("--steps", type=int, default=100, help="mini-batches from --start to --end (default 100)")
+    finder.add_argument("--rule", choices=tuple(api.LR_FIND_RULES), default=api.LR_FIND_RULE,
+                        help=f"which reading of the curve is the suggestion (default {api.LR_FIND_RULE}, measured "
+                             "best: docs/how-to/checks.md); the others are printed too")
     finder.add_argument("--name", help="folder name under RUNS_DIR/lr-find (default: model-data-time)")
     finder.add_argument("--runs-dir", default="runs", help="where runs go (default: runs)")
 
@@ -69,13 +72,20 @@ def _check(args: argparse.Namespace) -> int:
 def _lr_find(args: argparse.Namespace) -> int:
     config, overrides = split_items(args.items)
     found = api.lr_find(config, overrides, start=args.start, end=args.end, steps=args.steps, name=args.name,
-                        runs_dir=args.runs_dir, **_keywords(args))
+                        runs_dir=args.runs_dir, rule=args.rule, **_keywords(args))
     hint = found.suggestion
     print(f"range test: {len(found.test.rates)} steps from {args.start:g}; {found.test.stopped}")
-    print(f"  minimum of the smoothed loss {hint.minimum_loss:.4g} at lr {hint.minimum_lr:.3g}")
-    print(f"  steepest descent of the smoothed loss at lr {hint.steepest_lr:.3g}")
-    print(f"suggested lr {hint.lr:g}: {hint.how}")
+    if hint.candidates:
+        print(f"  minimum of the smoothed loss {hint.minimum_loss:.4g} at lr {hint.minimum_lr:.3g}")
+    for rule, lr in hint.alternatives.items():
+        print(f"  {rule}: lr {lr:g}, {api.LR_FIND_RULES[rule]}")
+    if hint.lr is None:
+        print(f"no suggestion: {hint.why}")
+    else:
+        print(f"suggested lr {hint.lr:g}: {hint.how}")
+        if hint.rule == api.LR_FIND_RULE:
+            print(f"note: {api.LR_FIND_MEASURED}")
     if found.note:
         print(f"note: {found.note}")
     print(f"wrote {found.png} and {found.csv}")
-    return 0
+    return 0 if hint.lr is not None else 1

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from .. import api
+from ..errors import command_line
 from .common import add_run_dir, command
 
 FORMATS = ("onnx", "torchscript", "exported-program")
@@ -33,8 +34,9 @@ def _export(args: argparse.Namespace) -> int:
     result = api.export(args.run_dir, args.format, checkpoint=args.checkpoint, out=args.out,
                         tolerance=args.tolerance, images=args.images, allow_diverged=args.allow_diverged)
     sizes = " and ".join(str(size) for size in result.batch_sizes)
-    print(f"max |Δ logit| {result.max_difference:.3g} against PyTorch on the run's test images (batch sizes "
+    print(f"max |Δ logit| {result.max_difference:.3g}, |Δ probability| {result.max_probability_difference:.2g} "
+          f"against PyTorch on the run's test images (batch sizes "
           f"{sizes}; tolerance {result.tolerance:g})")
     print(f"wrote {result.path} ({result.file_format}, dynamic batch) and {result.description}")
-    print(f"predict with: cnnlab predict {result.path} IMAGE...")
+    print(f"predict with: {command_line('predict', result.path)} IMAGE...")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from .. import api
@@ -12,8 +13,15 @@ from .common import add_mlflow, command, group, table
 
 def register(sub: Any) -> None:
     study = group(sub, "study", "run a study file and tabulate/plot its runs", "studies")
+    listing = command(study, "list", _list, "the studies that come with cnnlab: name, seed document, what each "
+                      "asks, its runs and budget (each runs by name from any folder)")
+    listing.set_defaults(items=[])
+    show = command(study, "show", _show, "print a study file, comments included (cnnlab study show NAME > mine.yaml "
+                   "to copy and edit it)")
+    show.add_argument("name", metavar="NAME|STUDY.yaml", help="a study that comes with cnnlab, or a study file")
     run = command(study, "run", _run, "run every run of a study file (finished runs are skipped)")
-    run.add_argument("file", metavar="STUDY.yaml", help="the study file (studies/*.yaml)")
+    run.add_argument("file", metavar="NAME|STUDY.yaml",
+                     help="a study that comes with cnnlab, by name (`cnnlab study list`), or a study file")
     run.add_argument("items", nargs="*", metavar="key=value", help="overrides applied to every run's base config")
     run.add_argument("--dir", help="study directory (default: runs/<study name>)")
     run.add_argument("--jobs", type=int, default=1, help="runs at once, as separate processes (default 1)")
@@ -111,6 +119,20 @@ def _power(args: argparse.Namespace) -> int:
     table(result.headers, result.rows)
     for note in result.notes:
         print(f"note: {note}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    entries = api.packaged_studies()
+    table(["name", "seed document", "what it asks", "runs", "budget"],
+          [[e.name, e.source, e.asks, e.runs, e.budget] for e in entries])
+    print("run one by name from any folder: cnnlab study run NAME [key=value ...] (a search: cnnlab tune search "
+          "NAME); copy one to edit: cnnlab study show NAME > mine.yaml")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    sys.stdout.write(api.study_text(args.name))
     return 0
 
 

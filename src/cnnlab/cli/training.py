@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import api
 from ..api import loss_text
-from ..errors import ConfigError
+from ..errors import ConfigError, command_line
 from .common import (
     add_checkpoint,
     add_device,
@@ -118,7 +118,8 @@ def print_result(result: Any) -> None:
     elif result.status == api.Status.DIVERGED:
         print(f"diverged: {result.reason}", file=sys.stderr)
     elif result.status == api.Status.INTERRUPTED:
-        print(f"interrupted: {result.reason}. Continue with: cnnlab train --resume {result.run_dir}", file=sys.stderr)
+        print(f"interrupted: {result.reason}. Continue with: {command_line('train', '--resume', result.run_dir)}",
+              file=sys.stderr)
     print(f"run directory: {result.run_dir}")
 
 

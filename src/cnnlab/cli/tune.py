@@ -23,7 +23,8 @@ def register(sub: Any) -> None:
     grid.add_argument("--dir", help="tuning directory (default: runs/tune_grid)")
     grid.add_argument("--jobs", type=int, default=1, help="grid points at once, as separate processes")
     search = command(tune, "search", _search, "Optuna TPE search with pruning over a YAML search space")
-    search.add_argument("file", metavar="SEARCH.yaml", help="the search file (studies/search_*.yaml)")
+    search.add_argument("file", metavar="NAME|SEARCH.yaml",
+                        help="a search file, or one that comes with cnnlab by name (search_digits)")
     search.add_argument("items", nargs="*", metavar="key=value", help="overrides applied to every trial")
     search.add_argument("--dir", help="search directory (default: runs/<search name>)")
     search.add_argument("--trials", type=int, help="total number of trials (overrides the file)")

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, closest
+from ..errors import ConfigError, closest, command_line
 from .sections import AugmentConfig, DataConfig, StopConfig, TrainConfig
 from .yaml_file import InvalidYaml, load_yaml, read_yaml
 
@@ -75,8 +75,9 @@ def load_yaml_layer(path: str | Path) -> Layer:
         raise ConfigError(f"{path}: a config file must be a mapping of keys (data:, model:, train: ...)")
     study = [key for key in ("variations", "stages", "base", "grid", "zip", "seeds") if key in data]
     if study:
+        run = command_line("study", "run", path)
         raise ConfigError(f"'{path}' is a study file (it has {study[0]}:), not a run config: run it with "
-                          f"`cnnlab study run {path}`, or give this command a run config (a study's base: block "
+                          f"`{run}`, or give this command a run config (a study's base: block "
                           "is one)")
     return flatten(data, lambda keys: f"{path}:{lines.get(keys, '?')}")
 

@@ -150,8 +150,8 @@ def load_cifar10(config, roots: list[Path]) -> Source:
 
 CIFAR100_FILES = ["train", "test", "meta"]
 CIFAR100_HOW = (
-    "download https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (or `cnnlab data download cifar100`) "
-    "and extract it into ROOT (giving ROOT/cifar-100-python/)"
+    "download https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz and extract it into ROOT (giving "
+    "ROOT/cifar-100-python/)"
 )
 
 

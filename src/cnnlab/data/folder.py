@@ -161,8 +161,8 @@ def load_imagefolder(config, roots: list[Path]) -> Source:
 
 
 CALTECH_HOW = (
-    "download https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip (or run "
-    "`cnnlab data download caltech101`), giving ROOT/caltech101/101_ObjectCategories/<class>/*.jpg"
+    "download https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip, giving "
+    "ROOT/caltech101/101_ObjectCategories/<class>/*.jpg"
 )
 
 

@@ -141,7 +141,8 @@ def leak_free(config: DataConfig, train: Split, val: Split | None, test: Split) 
     if not config.drop_test_leaks:
         return test, ()
     test, note = drop_test_leaks(train, val, test, config.max_pixels, config.workers or 4)
-    return test, (note,) if note else ()
+    return test, (note or f"data.drop_test_leaks: none of the {len(test)} test images occurs in the training or "
+                  "validation split; none left out",)
 
 
 def describe(split: Split, index: int) -> str:

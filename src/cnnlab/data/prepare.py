@@ -14,6 +14,7 @@ from dataclasses import replace
 import torch
 
 from ..config import DataConfig
+from ..config.components import dataset_defaults
 from ..errors import ConfigError
 from .base import FileList, Source, Split
 from .leakage import leak_free
@@ -22,6 +23,7 @@ from .registry import DATASETS
 from .roots import candidate_roots
 from .spec import DataSpec, DataSplits
 from .splits import class_selection, read_split_file, remap_labels, split_source
+from .unused import check_coarse_labels, unused_data_keys
 
 __all__ = ["DataSpec", "DataSplits", "channel_stats", "choose_image_size", "convert_channels", "fit_size",
            "load_raw", "normalization", "prepare", "read_split_file", "select_classes", "split_source"]
@@ -51,7 +53,8 @@ def choose_image_size(native: int, requested: int | None, fits: Callable[[int], 
 
 # ------------------------------------------------------------------------------------- splitting
 def select_classes(source: Source, config: DataConfig) -> Source:
-    kept = class_selection(source.classes, config.classes, config.exclude_classes)
+    kept = class_selection(source.classes, config.classes, config.exclude_classes,
+                           dataset_defaults(config.name).exclude_classes)
     if len(kept) == len(source.classes):
         return source
 
@@ -66,6 +69,7 @@ def select_classes(source: Source, config: DataConfig) -> Source:
 
 
 def prepare(config: DataConfig, raw: Source, image_size: int, lighting: bool = False) -> DataSplits:
+    check_coarse_labels(config)
     source = select_classes(raw, config)
     if isinstance(source.train, FileList):
         from .prepare_files import prepare_files
@@ -75,6 +79,8 @@ def prepare(config: DataConfig, raw: Source, image_size: int, lighting: bool = F
         raise ConfigError(f"data.split_file applies to folder datasets; '{config.name}' splits are always reproducible")
     train, val, test = split_source(source, config)
     test, dropped = leak_free(config, train, val, test)
+    unused = unused_data_keys(config, own_test=None if source.test is None else len(source.test), files=False,
+                              train_size=len(train))
     channels = config.channels or raw.train.channels
     train, test = (shape_images(s, channels, image_size, config.resize) for s in (train, test))
     val = None if val is None else shape_images(val, channels, image_size, config.resize)
@@ -83,6 +89,6 @@ def prepare(config: DataConfig, raw: Source, image_size: int, lighting: bool = F
     pca_std, pca_vectors = colour_pca(train.images) if lighting else ((), ())
     spec = DataSpec(config.name, source.classes, channels, image_size, mean, std, sizes, source.source,
                     native_size=raw.train.size[0], resize=config.resize, pca_std=pca_std, pca_vectors=pca_vectors)
-    return DataSplits(train, val, test, spec, notes=source.notes + dropped)
+    return DataSplits(train, val, test, spec, notes=source.notes + dropped + tuple(unused))
 
 

@@ -19,6 +19,7 @@ from .scan import find_bad_files
 from .spec import DataSpec, DataSplits
 from .splits import read_split_file, split_source
 from .transforms import eval_resize
+from .unused import unused_data_keys
 
 STATS_SAMPLE = 512  # images decoded for mean/std when there is no cache
 
@@ -29,6 +30,9 @@ def prepare_files(config: DataConfig, source: Source, image_size: int, lighting:
     else:
         train, val, test = split_source(source, config)
     test, dropped = leak_free(config, train, val, test)
+    own_test = None if source.test is None or config.split_file else len(source.test)
+    dropped += tuple(unused_data_keys(config, own_test=own_test, files=config.cache != "device",
+                                      train_size=len(train)))
     channels = config.channels or 3
     paths = _unique_paths([s for s in (train, val, test) if s is not None])
     cache = None

@@ -66,6 +66,7 @@ def find_dir(
         if is_complete(directory) if is_complete else all(find_file(directory, name) for name in required):
             return directory
     looked_for = ", ".join(required) or "the image folders"
+    how_to_get += fetch_command(dataset, roots[0] if named and roots else None)
     if named:
         raise DataError(
             f"dataset '{dataset}' is not in the data root you named, {roots[0]}. Looked for {looked_for} in:\n  "
@@ -80,6 +81,18 @@ def find_dir(
         + f"\nHow to get it: {how_to_get}\n"
         "Point cnnlab at a copy with --data-root DIR, data.root=DIR or the CNNLAB_DATA variable."
     )
+
+
+def fetch_command(dataset: str, root: Path | str | None = None) -> str:
+    """'; or fetch it: `cnnlab data download cifar10`' for a dataset cnnlab downloads itself (data/download.py),
+    into the named root when there is one; nothing for the others."""
+    from ..errors import command_line
+    from .download import RESOURCES
+
+    if dataset not in RESOURCES:
+        return ""
+    words = ["data", "download", dataset, *(["--root", str(root)] if root is not None else [])]
+    return f"; or fetch it: `{command_line(*words)}`"
 
 
 def find_file(directory: Path, name: str) -> Path | None:

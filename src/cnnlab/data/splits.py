@@ -54,21 +54,24 @@ def _partition(total: int, held: list[np.ndarray]) -> tuple[torch.Tensor, torch.
 
 
 def class_selection(classes: tuple[str, ...], include: tuple[str, ...] | None,
-                    exclude: tuple[str, ...] | None) -> list[int]:
-    """Indices of the classes to keep, in their original order. `include` entries are names or indices."""
+                    exclude: tuple[str, ...] | None, may_be_absent: tuple[str, ...] = ()) -> list[int]:
+    """Indices of the classes to keep, in their original order. `include` and `exclude` entries are names or
+    indices; one that names no class is refused (it would leave the run as it was, silently), except the
+    names of `may_be_absent` (the dataset's own default exclusions, which a copy may lack)."""
     index = {name: i for i, name in enumerate(classes)}
     if include is None:
         kept = list(range(len(classes)))
     else:
         kept = sorted({_class_index(item, index, len(classes)) for item in include})
-    excluded = set(exclude or ())
-    kept = [i for i in kept if classes[i] not in excluded]
+    excluded = {_class_index(item, index, len(classes), "data.exclude_classes") for item in exclude or ()
+                if item not in may_be_absent or item in index}
+    kept = [i for i in kept if i not in excluded]
     if not kept:
         raise ConfigError("data.classes and data.exclude_classes leave no class to train on")
     return kept
 
 
-def _class_index(item: str, index: dict[str, int], count: int) -> int:
+def _class_index(item: str, index: dict[str, int], count: int, key: str = "data.classes") -> int:
     if item in index:
         return index[item]
     if str(item).isdigit() and int(item) < count:
@@ -77,7 +80,7 @@ def _class_index(item: str, index: dict[str, int], count: int) -> int:
 
     guess = closest(str(item), index)
     hint = f"; did you mean '{guess}'?" if guess else ""
-    raise ConfigError(f"data.classes: no class '{item}'{hint} Classes: {', '.join(index)}")
+    raise ConfigError(f"{key}: no class '{item}'{hint} Classes: {', '.join(index)}")
 
 
 def remap_labels(labels: torch.Tensor, kept: list[int], num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -128,7 +128,7 @@ def average_run(source: Run, epochs: Sequence[int], name: str | None = None, run
     if recomputed:
         recompute_batch_norm(_in_order(source.batches("train", device)[0]), model, runtime.device)
     test_batches, _ = source.batches("test", device)
-    test = evaluate_model(model.eval(), _in_order(test_batches), source.spec.num_classes, runtime.autocast)
+    test = evaluate_model(model.eval(), _in_order(test_batches), source.spec.num_classes, runtime.scoring)
     averaged = {"source": str(source.path), "epochs": list(epochs), "batch_norm_recomputed": recomputed}
     run = create_run_dir(run, runs_dir, overwrite, named=True)
     try:

@@ -62,7 +62,7 @@ def run_ensemble(run_dirs: Sequence[str | Path], split: str = "test", how: str =
     for path in run_dirs:
         run = load_run(path)
         batches, runtime = run.batches(split, device, enlarged=tta in ("center", "10crop"))
-        out = collect_outputs(run.model("auto", runtime.device), batches, runtime.autocast, tta=tta,
+        out = collect_outputs(run.model("auto", runtime.device), batches, runtime.scoring, tta=tta,
                               size=run.spec.image_size)
         identity = (run.spec.dataset, tuple(run.spec.classes))
         if reference is None:

@@ -43,6 +43,7 @@ class ExportResult:
     description: Path  # the JSON beside it
     file_format: str
     max_difference: float  # largest |logit difference| against PyTorch over the checked images
+    max_probability_difference: float  # the same in softmax probability (what `cnnlab predict` prints)
     tolerance: float
     batch_sizes: tuple[int, ...]
 
@@ -73,7 +74,7 @@ def export_run(run: Run, file_format: str, checkpoint: str = "auto", out: str | 
 
     def write_checked(temporary: Path) -> None:
         write(model, example.contiguous(), file_format, temporary)
-        measured.append(max_difference(model, load(temporary, file_format), batch, sizes))
+        measured.extend(max_difference(model, load(temporary, file_format), batch, sizes))
         if measured[0] > tolerance:
             raise DataError(f"the exported {file_format} model's logits differ from PyTorch's by up to "
                             f"{measured[0]:.3g} on {len(batch)} test images of '{run.path}' (tolerance "
@@ -86,13 +87,14 @@ def export_run(run: Run, file_format: str, checkpoint: str = "auto", out: str | 
         description = Path(f"{target}.json")
         atomic_write_json(description, describe(run, file_format, target, source, {
             "split": "test", "images": len(batch), "batch_sizes": list(sizes), "traced_batch": TRACE_BATCH,
-            "max_abs_logit_difference": measured[0], "tolerance": tolerance}))
+            "max_abs_logit_difference": measured[0], "max_abs_probability_difference": measured[1],
+            "tolerance": tolerance}))
         if run.status == Status.DIVERGED:
             LOG.warning(f"warning: run '{run.path}' diverged: {target} holds the weights of its last good epoch")
     finally:
         if owned:
             owned.release()
-    return ExportResult(target, description, file_format, measured[0], tolerance, sizes)
+    return ExportResult(target, description, file_format, measured[0], measured[1], tolerance, sizes)
 
 
 def _claim_if_inside(run: Run, target: Path) -> RunDir | None:
@@ -110,9 +112,12 @@ def _test_images(run: Run, count: int) -> torch.Tensor:
     raise DataError(f"run '{run.path}' has no test images to check the export on")
 
 
-def max_difference(model: torch.nn.Module, exported: Forward, batch: torch.Tensor, sizes: tuple[int, ...]) -> float:
-    """The largest |logit difference| between `exported` and `model` over the first n images, for each n."""
-    worst = 0.0
+def max_difference(model: torch.nn.Module, exported: Forward, batch: torch.Tensor,
+                   sizes: tuple[int, ...]) -> tuple[float, float]:
+    """The largest |logit difference| between `exported` and `model` over the first n images, for each n, and
+    the largest |probability difference| (softmax of each). Both in fp32, the precision a run reports in
+    (train/runtime.py, Runtime.scoring)."""
+    worst = worst_probability = 0.0
     with torch.no_grad():
         for size in sizes:
             expected = model(batch[:size]).float()
@@ -125,7 +130,10 @@ def max_difference(model: torch.nn.Module, exported: Forward, batch: torch.Tenso
                 raise DataError(f"the exported model returns shape {tuple(got.shape)} for {size} images, PyTorch "
                                 f"{tuple(expected.shape)}: its batch dimension is not dynamic")
             worst = max(worst, (got - expected).abs().max().item())
-    return worst if math.isfinite(worst) else math.inf
+            worst_probability = max(worst_probability,
+                                    (got.softmax(dim=1) - expected.softmax(dim=1)).abs().max().item())
+    finite = math.isfinite(worst) and math.isfinite(worst_probability)
+    return (worst, worst_probability) if finite else (math.inf, math.inf)
 
 
 def describe(run: Run, file_format: str, target: Path, source: Path, check: dict[str, Any]) -> dict[str, Any]:

@@ -49,7 +49,7 @@ def export_features(config: RunConfig, weights: str | Path, out: str | Path) -> 
         if getattr(splits, name) is None:
             continue
         batches = split_batches(splits, name, LoaderSpec.for_evaluation(config), runtime)
-        outputs = collect_outputs(model, batches, runtime.autocast, features=True)
+        outputs = collect_outputs(model, batches, runtime.scoring, features=True)
         paths[name] = out / f"features_{name}.npz"
         atomic_write(paths[name], functools.partial(_save_npz, outputs=outputs, classes=splits.spec.classes))
     atomic_write_json(out / "features.json", {"weights": report.to_dict(), "splits": list(paths)})

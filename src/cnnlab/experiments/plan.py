@@ -34,7 +34,7 @@ NOTHING = type(None)
 TOP: dict[str, type | tuple[type, ...]] = {  # the plan's own fields, and what each holds
     "runs": list, "name": (str, NOTHING), "metric": (str, NOTHING), "mode": (str, NOTHING),
     "compare_to": (dict, NOTHING), "greedy": (dict, NOTHING), "description": (str, NOTHING),
-    "sequential": (dict, NOTHING)}
+    "sequential": (dict, NOTHING), "implicit_baseline": bool}
 
 
 def digest_of(meta: dict[str, Any]) -> str:

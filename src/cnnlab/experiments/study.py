@@ -1,6 +1,7 @@
 """Studies: one YAML file describes many runs; `cnnlab study run` runs them into one study directory.
 
     name: eq2425_ablation
+    source: EQ2425 Project 3 report # optional: the document it reproduces (`cnnlab study list` shows it)
     base: {model: convnet, data: {name: cifar10, normalize: centered}, optim: {name: sgd, lr: 0.001}}
     variations:                     # named override sets; a 'baseline' without overrides comes first
                                     # (unless one of them has no overrides: that one is the baseline)
@@ -64,8 +65,8 @@ from .study_values import (
     zip_points,
 )
 
-STUDY_KEYS = ("name", "description", "base", "variations", "grid", "zip", "seeds", "repeats", "metric", "reference",
-              "mode", "stages", "protocol", "compare_to", "greedy")
+STUDY_KEYS = ("name", "source", "description", "base", "variations", "grid", "zip", "seeds", "repeats", "metric",
+              "reference", "mode", "stages", "protocol", "compare_to", "greedy")
 METRICS = ("test_acc", "test_top5", "best_val_acc")  # what a study's table can rank by (experiments/table.py)
 
 

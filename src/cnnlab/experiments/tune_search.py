@@ -40,7 +40,7 @@ from ..errors import ConfigError, RunBusy
 from ..train import STOP, Callback
 from . import tune_trials as search_trials
 
-SEARCH_KEYS = ("name", "description", "base", "trials", "space", "pruner", "storage", "seed", "metric")
+SEARCH_KEYS = ("name", "source", "description", "base", "trials", "space", "pruner", "storage", "seed", "metric")
 LR_AUTO_RANGE = (1 / 30, 10.0)  # `optim.lr: auto` = [default / 30, default * 10], log-uniform
 PRUNED = "pruned by Optuna"  # how a pruned trial's run.json gives its reason
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..config import RunConfig, config_hash
 from ..io import check_name
-from ..runs import Action, RunDir, Status, TrainResult, decide, resume_run, start_run
+from ..runs import Action, History, RunDir, Status, TrainResult, decide, resume_run, start_run
 from ..train import Callback, read_metrics
 
 RUN = "run"  # user attribute: the trial's run directory, a name inside the search directory
@@ -97,7 +97,8 @@ def continue_point(config: RunConfig, run: RunDir, directory: Path, quiet: bool,
     same = record is not None and record.config_hash == config_hash(config)
     action = decide(run.status(), run.last.is_file()) if same else Action.START
     if action == Action.SKIP and record is not None and record.status.finished:
-        return TrainResult(run.path, record, read_metrics(run.metrics_path) if run.metrics_path.is_file() else [])
+        return TrainResult(run.path, record,
+                           History(read_metrics(run.metrics_path) if run.metrics_path.is_file() else []))
     if action == Action.RESUME:
         return resume_run(config, run, quiet=quiet, callbacks=callbacks)
     return start_run(config, run, runs_dir=directory, overwrite=True, quiet=quiet, callbacks=callbacks)

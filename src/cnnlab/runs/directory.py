@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import shutil
 import time
 from collections.abc import Iterator
@@ -237,7 +238,8 @@ def plan_run_dir(runs_dir: str | Path, name: str | None, config: RunConfig, over
     if run.path.is_symlink() or (run.path.exists() and not run.path.is_dir()):
         raise ConfigError(f"'{run.path}' exists and is not a run directory; choose another --name")
     if run.has_content() and not overwrite:
-        raise ConfigError(f"run directory '{run.path}' already exists. Resume it with --resume {run.path}, "
+        raise ConfigError(f"run directory '{run.path}' already exists. Resume it with --resume "
+                          f"{shlex.quote(str(run.path))}, "
                           "choose another --name, or pass --overwrite to replace it")
     if run.has_content() and not run.is_cnnlab_run():
         raise ConfigError(f"refusing to overwrite '{run.path}': it is not a cnnlab run directory (no run.json "

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import html
 from ..config import RunConfig, config_hash
-from ..errors import CnnlabError, ConfigError, DataError, PeerLost
+from ..errors import CnnlabError, ConfigError, DataError, PeerLost, command_line
 from ..io import atomic_write_json, check_writable, owner_identity
 from ..log import get as get_logger
 from ..log import quiet as quieted
@@ -52,6 +52,7 @@ from ..train.interrupts import STOP
 from ..train.recipe import recipe_notes, recipe_record
 from .changes import change_entry, check_resumable
 from .directory import RunDir, create_run_dir
+from .history import History
 from .identity import check_checkpoint, new_run_id, recorded_files, run_metrics, run_step_losses
 from .predictions import write_predictions
 from .record import RunRecord
@@ -70,7 +71,7 @@ class TrainResult:
 
     run_dir: Path
     record: RunRecord
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: History = field(default_factory=History)  # one row per epoch: a list of dicts and a table
     interrupt_signal: int | None = None
 
     status = property(lambda self: self.record.status)
@@ -179,7 +180,7 @@ def _resume_checkpoint(run: RunDir, which: str) -> tuple[dict[str, Any], dict[st
                 _, meta = load_checkpoint(run.previous)
                 epoch = meta.get("state", {}).get("epoch")
                 offer = (f"\nThe checkpoint before it, {run.previous} (epoch {epoch}), is intact: continue from "
-                         f"it with `cnnlab train --resume {run.path} --checkpoint previous`.")
+                         f"it with `{command_line('train', '--resume', run.path, '--checkpoint', 'previous')}`.")
             except DataError:
                 offer = f"\n{run.previous} is damaged too; start the run again."
         raise DataError(f"{exc}{offer}") from None
@@ -243,7 +244,7 @@ def _train_other_rank(trainer: Trainer, run: RunDir | None, world: World) -> Tra
         if distributed.lost_peer(exc, world):
             raise _peer_lost(exc, run) from None
         raise
-    return TrainResult(run.path if run else Path("."), RunRecord().with_fit(result), list(result.history),
+    return TrainResult(run.path if run else Path("."), RunRecord().with_fit(result), History(result.history),
                        result.interrupt_signal)
 
 
@@ -279,7 +280,7 @@ def _train_main(trainer: Trainer, session: Session, run: RunDir, started: float,
             test=test, wall_seconds=wall, ended=time.strftime("%Y-%m-%dT%H:%M:%S"), files=recorded_files(run),
             predictions=predictions if test is not None else record.predictions))
         _run_end(trainer, record)
-    return TrainResult(run.path, record, list(result.history), result.interrupt_signal)
+    return TrainResult(run.path, record, History(result.history), result.interrupt_signal)
 
 
 def _run_end(trainer: Trainer, record: RunRecord) -> None:
@@ -307,7 +308,7 @@ def _say_notes(trainer: Trainer, config: RunConfig) -> None:
 
 def _peer_lost(exc: Exception, run: RunDir | None) -> PeerLost:
     """The one line a rank says when another rank is gone: what the backend saw, without its source paths."""
-    where = f"cnnlab train --resume {run.path}" if run is not None else "cnnlab train --resume RUN_DIR"
+    where = command_line("train", "--resume", run.path) if run is not None else "cnnlab train --resume RUN_DIR"
     seen = distributed.peer_reason(exc)
     return PeerLost(f"another process of this distributed run ended ({seen}); the run continues from its last "
                     f"checkpoint with {where}")

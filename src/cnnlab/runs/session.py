@@ -80,6 +80,8 @@ def prepare_session(config: RunConfig, resuming: bool = False, world: World = di
     # where the data came from, always said: a copy found elsewhere is never a silent surprise
     sizes = ", ".join(f"{count:,} {name}" for name, count in splits.spec.sizes.items() if count)
     LOG.info(f"data: {splits.spec.dataset} from {splits.spec.source} ({sizes})")
+    for note in splits.notes:  # what the data left out, and the data keys that cannot act on it: said, not only kept
+        LOG.info(f"note: {note}")
     facts = SessionFacts(world_size=world.size)
     if splits.bad_files or splits.notes:
         facts = dataclasses.replace(facts, skipped_files=splits.bad_files, data_notes=list(splits.notes))

@@ -7,12 +7,15 @@ The stop rule and the smoothing follow fastai's `lr_find` (v1 `LRFinder`, v2 `LR
   Adam (Kingma & Ba 2015, section 3): avg_i = beta avg_{i-1} + (1 - beta) loss_i, smoothed_i =
   avg_i / (1 - beta^(i+1)), so the first points are not pulled towards zero;
 - the test stops when the smoothed loss exceeds 4 x its minimum so far (it diverges) or is NaN/Inf.
-Two suggestions are computed from the smoothed curve up to its minimum (`suggest`): the lr of the steepest
-descent (fastai v1's suggestion: the most negative slope of loss against log lr) and the minimum's lr / 10
-(fastai v2's `lr_min`: a decade below the point where the loss stops falling). The suggestion is the
-minimum / 10: the steepest point sits wherever the noise of a few batches makes the curve steep (often in
-the flat start), while the minimum is a robust feature of the curve and a decade below it is still on the
-falling part; both are printed.
+Three readings of the smoothed curve before it diverged (`suggest`), each below the divergence: the lr of the
+steepest descent (fastai v1: the most negative slope of loss against log lr, before the minimum), fastai
+v2.5's `valley` (the middle of the longest falling run of points) and the minimum's lr / 10 (fastai v2's
+`lr_min`). The suggestion is minimum / 10, chosen by measurement (docs/how-to/checks.md, "Which suggestion";
+tools/lr_find_rules.py): on four model/data/optimizer pairs, three seeds each, trained at each reading and
+judged with cnnlab's verdicts, valley was worse than minimum / 10 on all four; steepest was better on the three
+SGD and momentum pairs (+3.9 to +6.9 points) but trained at chance with Adam, and one seed's curve put it at
+the range's first rate (1e-07). A default must not fail, so minimum / 10 it is; the other two are printed.
+A test that diverges before the loss falls gives no suggestion, and says so.
 
 The model and optimizer are restored after the test (`range_test`): the run they belong to is untouched.
 Deviation from Smith: he ramps linearly over a few epochs; the exponential ramp over ~100 batches is
@@ -22,9 +25,11 @@ fastai's, which covers eight decades in seconds.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,28 +74,85 @@ def stop_index(smoothed: np.ndarray, factor: float = DIVERGED) -> int | None:
     return None
 
 
+RULES = {  # how each rule reads the smoothed curve before it diverged (train/lr_find.py's docstring)
+    "valley": "the middle of the longest valley of the smoothed loss (fastai's valley)",
+    "steepest": "the steepest descent of the smoothed loss (fastai v1)",
+    "minimum/10": "the lr of the smoothed loss's minimum / 10 (fastai's lr_min)",
+}
+DEFAULT_RULE = "minimum/10"  # measured: docs/how-to/checks.md, "Which suggestion" (tools/lr_find_rules.py)
+# what the measurement says a person may try instead, printed under the alternatives
+MEASURED = ("minimum/10 is the cautious reading: with plain or momentum SGD the steepest point trained 3.9 to 6.9 "
+            "points better on the 3 pairs measured, with Adam it trained at chance (docs/how-to/checks.md)")
+
+
 @dataclass(frozen=True)
 class Suggestion:
-    """What the range test suggests, from the smoothed curve before it diverged."""
+    """What the range test suggests, from the smoothed curve before it diverged: every rule's rate
+    (`candidates`), the default rule's as `lr`, or no suggestion (`lr` None) and `why`."""
 
-    lr: float  # the suggestion: minimum_lr / 10
-    steepest_lr: float  # where the smoothed loss falls fastest against log lr
+    lr: float | None  # the suggestion: the rate of `rule`; None when the curve gives none (see `why`)
+    candidates: dict[str, float]  # rule -> its rate, each below the divergence point
     minimum_lr: float  # where the smoothed loss is lowest
     minimum_loss: float
     falls: bool  # whether the loss fell at all (else the suggestion means little)
-    how: str = "the lr of the smoothed loss's minimum / 10 (fastai's lr_min)"
+    rule: str = DEFAULT_RULE
+    diverged_lr: float | None = None  # the rate at which the test stopped on divergence (no suggestion reaches it)
+    why: str | None = None  # why there is no suggestion
 
-    def to_dict(self) -> dict[str, float | bool | str]:
-        return {"lr": self.lr, "steepest_lr": self.steepest_lr, "minimum_lr": self.minimum_lr,
-                "minimum_loss": self.minimum_loss, "falls": self.falls, "how": self.how}
+    @property
+    def how(self) -> str:
+        return RULES[self.rule]
+
+    @property
+    def steepest_lr(self) -> float | None:
+        return self.candidates.get("steepest")
+
+    @property
+    def alternatives(self) -> dict[str, float]:
+        """The other rules' rates, for a person to weigh (printed beside the suggestion)."""
+        return {rule: lr for rule, lr in self.candidates.items() if rule != self.rule}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lr": self.lr, "rule": self.rule, "how": self.how, "candidates": dict(self.candidates),
+                "steepest_lr": self.steepest_lr, "minimum_lr": self.minimum_lr, "minimum_loss": self.minimum_loss,
+                "falls": self.falls, "diverged_lr": self.diverged_lr, "why": self.why}
 
 
-def suggest(rates: np.ndarray, smoothed: np.ndarray) -> Suggestion:
-    """The suggestion from the points before the stop (`rates` and `smoothed` cut there already)."""
+def valley_index(smoothed: np.ndarray) -> int:
+    """fastai's `valley` (v2.5): the longest strictly falling run of points (a longest decreasing subsequence,
+    O(n^2) over ~100 points), and the point 1/3 + 1/6 of the way along it (its middle, leaning early)."""
+    count = len(smoothed)
+    lengths = [1] * count
+    start = end = 0
+    for i in range(1, count):
+        for j in range(i):
+            if smoothed[i] < smoothed[j] and lengths[i] < lengths[j] + 1:
+                lengths[i] = lengths[j] + 1
+            if lengths[end] < lengths[i]:
+                end = i
+                start = end - lengths[end]
+    sections = (end - start) / 3
+    return start + int(sections) + int(sections / 2)
+
+
+def _three_digits(lr: float) -> float:
+    return float(f"{lr:.3g}")  # the number a person writes in a config
+
+
+def suggest(rates: np.ndarray, smoothed: np.ndarray, diverged_lr: float | None = None,
+            rule: str = DEFAULT_RULE) -> Suggestion:
+    """The suggestion from the points before the stop (`rates` and `smoothed` cut there already);
+    `diverged_lr`: the rate at which the loss diverged (None: the test reached --end). Every rule reads the
+    curve before the divergence, so no rate it gives reaches it; a test that diverged before the loss fell
+    gives no suggestion."""
+    if rule not in RULES:
+        raise ConfigError(f"the lr-find rule must be one of {', '.join(RULES)}, not '{rule}'")
     finite = np.isfinite(smoothed)
     if finite.sum() < 2:
-        raise ConfigError("the range test diverged at once (the loss was NaN/Inf from the first steps): lower "
-                          "--start, or check the data and model with `cnnlab check`")
+        first = float(rates[0]) if len(rates) else diverged_lr
+        return Suggestion(None, {}, math.nan, math.nan, False, rule, diverged_lr if diverged_lr is not None else first,
+                          why=f"the range test diverged at once (the loss was NaN/Inf from its first steps, at lr "
+                              f"{first:.3g}): lower --start, or check the data and model with `cnnlab check --overfit`")
     rates, smoothed = rates[finite], smoothed[finite]
     lowest = int(np.argmin(smoothed))
     # the steepest descent before the minimum: np.gradient of loss against log10(lr), as fastai v1
@@ -98,8 +160,22 @@ def suggest(rates: np.ndarray, smoothed: np.ndarray) -> Suggestion:
     slopes = np.gradient(smoothed[falling], np.log10(rates[falling]))
     steepest = int(np.argmin(slopes))
     falls = bool(smoothed[lowest] < 0.95 * smoothed[0])  # 5%: more than the smoothing's wobble on a flat curve
-    suggested = float(f"{rates[lowest] / 10:.3g}")  # three digits: the number a person writes in a config
-    return Suggestion(suggested, float(rates[falling][steepest]), float(rates[lowest]), float(smoothed[lowest]), falls)
+    # fastai reads the valley without the first tenth of the steps (the smoothing's start) and the last five
+    # (the rise into the divergence); a short curve is read whole
+    skip = len(smoothed) // 10 if len(smoothed) >= 20 else 0
+    tail = 5 if len(smoothed) - skip >= 15 else 0
+    valley = skip + valley_index(smoothed[skip:len(smoothed) - tail])
+    candidates = {"valley": float(rates[valley]), "steepest": float(rates[falling][steepest]),
+                  "minimum/10": float(rates[lowest] / 10)}
+    candidates = {name: _three_digits(lr) for name, lr in candidates.items()
+                  if diverged_lr is None or lr < diverged_lr}  # never at or past the divergence
+    found = Suggestion(None, candidates, float(rates[lowest]), float(smoothed[lowest]), falls, rule, diverged_lr)
+    if diverged_lr is not None and not falls:
+        return dataclasses.replace(found, why=(
+            f"the loss diverged at lr {diverged_lr:.3g} before it fell: every rate of the range test from "
+            f"{rates[0]:.3g} up was too high to learn at, or the model cannot learn (lower --start, e.g. "
+            f"{rates[0] / 1000:.3g}, and check the run with `cnnlab check --overfit`)"))
+    return dataclasses.replace(found, lr=candidates.get(rule))
 
 
 @dataclass
@@ -114,11 +190,12 @@ class RangeTest:
     def smoothed(self) -> np.ndarray:
         return smooth(self.losses)
 
-    def suggestion(self) -> Suggestion:
+    def suggestion(self, rule: str = DEFAULT_RULE) -> Suggestion:
         smoothed = self.smoothed
         end = stop_index(smoothed)
+        diverged = None if end is None else self.rates[end]
         end = len(smoothed) if end is None else end
-        return suggest(np.asarray(self.rates[:end]), smoothed[:end])
+        return suggest(np.asarray(self.rates[:end]), smoothed[:end], diverged, rule)
 
 
 def range_test(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Batches, runtime: Runtime,

@@ -316,7 +316,7 @@ class Trainer:
                  ema: bool = False) -> dict[str, Any]:
         """Metrics of the model on `batches`; `ema`: of the averaged weights (train.ema_decay)."""
         model = self.ema.module if ema and self.ema is not None else self.eval_model
-        return evaluate_model(model, batches, self.num_classes, self.runtime.autocast, confusion,
+        return evaluate_model(model, batches, self.num_classes, self.runtime.scoring, confusion,
                               per_image=per_image)
 
     @property

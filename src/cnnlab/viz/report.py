@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import CnnlabError
+from ..errors import CnnlabError, command_line
 from ..experiments.table import SCORED
 from ..io import atomic_write_text
 from ..runs import RunDir, RunRecord
@@ -135,18 +135,19 @@ def read_eval(run_dir: Path, record: RunRecord | None = None) -> tuple[dict[str,
     path = run_dir / "eval_test.json"
     if not path.is_file():
         return None, None
+    again = command_line("cnnlab", "eval", run_dir)
     try:
         report = json.loads(path.read_text())
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        return None, f"{path} is damaged ({str(exc)[:80]}); delete it and run `cnnlab eval {run_dir}` again"
+        return None, f"{path} is damaged ({str(exc)[:80]}); delete it and run `{again}` again"
     if not isinstance(report, dict) or not isinstance(report.get("per_class"), dict) or not all(
             value is None or isinstance(value, (int, float)) for value in report["per_class"].values()) or \
             not isinstance(report.get("acc"), (int, float)):
-        return None, f"{path} is not an evaluation cnnlab wrote; delete it and run `cnnlab eval {run_dir}` again"
+        return None, f"{path} is not an evaluation cnnlab wrote; delete it and run `{again}` again"
     mine = record.run_id if record is not None else None
     if mine is not None and report.get("run_id") not in (None, mine):
         return None, (f"{path} is another run's evaluation (run id {report.get('run_id')}); delete it and run "
-                      f"`cnnlab eval {run_dir}` again")
+                      f"`{again}` again")
     return report, None
 
 
