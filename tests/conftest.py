@@ -61,6 +61,7 @@ LONG = {
     "tests/test_distributed.py::test_a_signal_while_the_ranks_meet_ends_them_at_once",
     "tests/test_wheel.py::test_the_wheel_outside_the_clone_runs_the_first_session_and_a_packaged_study",
     "tests/reliability/test_damaged_files.py::test_many_damaged_files_of_a_finished_run",
+    "tests/reliability/test_tracking_fails_fast.py::test_a_server_that_never_answers_costs_one_probe_and_one_warning",
     "tests/reliability/test_damaged_files.py::test_many_damaged_files_of_a_finished_study",
     *(f"tests/test_keys.py::test_every_key_changes_the_run_or_says_why_not[{kind}]"
       for kind in ("fashion-mnist", "digits", "imagefolder")),
