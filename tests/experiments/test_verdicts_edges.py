@@ -166,3 +166,18 @@ def test_ranking_note_halfway_is_epoch_ceil_half() -> None:
     assert ranking_note(groups) is not None
     groups["b"][0]["val_curve"][2] = 0.05  # epoch 3: a ahead too: no change
     assert ranking_note(groups) is None
+
+
+def test_identical_rows_are_said_and_left_out_of_holms_family(tmp_path: Path) -> None:
+    # 'same' shares its reference's runs (a greedy alternative equal to keep): 'identical', and no test, so the
+    # other row's Holm-adjusted p is its own p (a family of one)
+    base = [dict(r, path=str(tmp_path / f"b{r['seed']}")) for r in seeds("base", {0: 0.50, 1: 0.52, 2: 0.51})]
+    same = [dict(r, variation="same") for r in base]
+    row = seeds("row", {0: 0.55, 1: 0.58, 2: 0.56})
+    verdicts = judge({"base": base, "same": same, "row": row}, {"same": "base", "row": "base"}, "test_acc")
+    assert verdicts["same"].word == "identical" and verdicts["same"].comparison is None
+    alone = stats.paired_seeds([0.55, 0.58, 0.56], [0.50, 0.52, 0.51])
+    assert verdicts["row"].adjusted_p == alone.p_value
+    # a row with no seed in common with its reference is not identical, whatever its runs
+    apart = seeds("apart", {5: 0.5})
+    assert judge({"base": base, "apart": apart}, {"apart": "base"}, "test_acc")["apart"].word == "-"

@@ -170,14 +170,17 @@ def judge(groups: Mapping[str, Sequence[Mapping[str, Any]]], references: Mapping
     shared = {name: shared_differences(groups[name], groups[references[name] or ""], metric) for name in compared}
     if design is not None:  # seeds run beyond the design's last look (added by hand) are not part of its test
         shared = {name: (d[:design.max_seeds], s[:design.max_seeds]) for name, (d, s) in shared.items()}
-    width = max([len(seeds) for _, seeds in shared.values()] + [1])
-    table = np.full((len(compared), width), np.nan)
-    for index, name in enumerate(compared):
+    identical = {name for name in compared if _identical(groups[name], groups[references[name] or ""], shared[name],
+                                                          metric)}
+    tested = [name for name in compared if name not in identical]  # identical rows are no test: not in Holm's family
+    width = max([len(shared[name][1]) for name in tested] + [1])
+    table = np.full((len(tested), width), np.nan)
+    for index, name in enumerate(tested):
         table[index, :len(shared[name][0])] = shared[name][0]
     decided = decide(table, options, design)
     one_seed = {name: one_seed_comparison(groups[name], groups[references[name] or ""], shared[name][1][0], metric,
                                           options.alpha)
-                for name in compared if len(shared[name][1]) == 1}
+                for name in tested if len(shared[name][1]) == 1}
     mcnemar_holm = dict(zip(one_seed, stats.holm([c.p_value if c else None for c, _, _ in one_seed.values()])))
     out = {}
     for name, members in groups.items():
@@ -190,7 +193,7 @@ def judge(groups: Mapping[str, Sequence[Mapping[str, Any]]], references: Mapping
             out[name] = RowVerdict(reference, _failure_word(members), **checks)
         elif not shared[name][1]:
             out[name] = RowVerdict(reference, "-", note="no seed finished by both rows", **checks)
-        elif _identical(groups[name], groups[reference], shared[name], metric):
+        elif name in identical:
             out[name] = RowVerdict(reference, IDENTICAL, note=IDENTICAL_NOTE, seeds=len(shared[name][1]),
                                    planned=len(members), **checks)
         elif name in one_seed:
@@ -198,7 +201,7 @@ def judge(groups: Mapping[str, Sequence[Mapping[str, Any]]], references: Mapping
             out[name] = RowVerdict(reference, UNREADABLE if refused else stats.ONE_SEED, comparison,
                                    mcnemar_holm[name], note=note, seeds=1, planned=len(members), **checks)
         else:
-            index = compared.index(name)
+            index = tested.index(name)
             comparison = _comparison(decided, index, options, design)
             out[name] = RowVerdict(reference, str(decided.words[index]), comparison,
                                    float(decided.adjusted_p[index]), seeds=comparison.seeds, planned=len(members),
@@ -214,6 +217,8 @@ IDENTICAL_NOTE = ("the same predictions as its reference on every image at every
 def _identical(row: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str, Any]],
                shared: tuple[list[float], list[Any]], metric: str) -> bool:
     differences, seeds = shared
+    if not seeds:
+        return False
     return same_runs(row, reference, seeds) or (not any(differences) and
                                                 same_predictions(row, reference, seeds, metric))
 
