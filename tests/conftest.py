@@ -61,6 +61,11 @@ LONG = {
     "tests/test_distributed.py::test_a_signal_while_the_ranks_meet_ends_them_at_once",
     "tests/test_wheel.py::test_the_wheel_outside_the_clone_runs_the_first_session_and_a_packaged_study",
     "tests/reliability/test_damaged_files.py::test_many_damaged_files_of_a_finished_run",
+    "tests/reliability/test_tracking_fails_fast.py::test_a_server_that_never_answers_costs_one_probe_and_one_warning",
+    # (its in-process relative: tests/train/test_tracking.py's unwritable store, now found by the same probe)
+    "tests/reliability/test_tracking_fails_fast.py::test_a_store_on_a_read_only_file_system_is_one_warning_or_refused"
+    "_when_required",
+    "tests/reliability/test_search_kills.py::test_a_search_signalled_mid_trial_continues_that_trial_on_sqlite[SIGKILL]",
     "tests/reliability/test_damaged_files.py::test_many_damaged_files_of_a_finished_study",
     "tests/test_hints.py::test_an_export_says_how_to_predict_with_it_and_that_command_runs_in_a_shell",
     *(f"tests/test_keys.py::test_every_key_changes_the_run_or_says_why_not[{kind}]"

@@ -22,6 +22,9 @@ def test_a_design_refuses_what_it_cannot_be() -> None:
     with pytest.raises(ValueError, match="2 <= first look <= max seeds"):
         Design(1)
     assert list(Design(5).looks) == [2, 3, 4, 5]
+    assert Design(5, "pocock").describe(0.1) == ("group-sequential paired t (Pocock boundary over looks at 2-5 seeds, "
+                                                 "alpha 0.1 spent over all of them)")
+    assert Design(7).describe(0.05).startswith("group-sequential paired t (O'Brien-Fleming boundary over looks at 2-7")
 
 
 def test_the_repeated_p_value_is_the_null_share_of_larger_maxima_and_falls_as_evidence_grows() -> None:

@@ -46,14 +46,47 @@ def test_until_decided_runs_rounds_for_open_rows_under_the_design_it_wrote_first
     rounds = [line for line in lines if line.startswith("until decided, round")]
     assert rounds == ["until decided, round 2: 2 more runs (baseline__seed1, other__seed1)",
                       "until decided, round 3: 2 more runs (baseline__seed2, other__seed2)"]
-    words = json.loads(json.dumps([line for line in lines if line.startswith("until decided:")]))
-    assert len(words) == 1 and words[0].endswith("after 3 round(s)")
+    assert [line for line in lines if line.startswith("until decided:")] == [
+        "until decided: other still within noise at --max-seeds 3 after 3 round(s)"]
     # run again: nothing is trained, the same plan, the same design
     again: list[str] = []
     run_until_decided(load_study(tmp_path / "s.yaml"), out, quiet=True, log=again.append, max_seeds=3,
                       boundary="pocock")
     assert json.loads((out / "plan.json").read_text())["runs"] == plan["runs"]
     assert not any(line.startswith("until decided, round") for line in again)
+    assert "until decided: other still within noise at --max-seeds 3 after 1 round(s)" in again
+
+
+def test_a_decided_study_says_so_and_a_shard_runs_the_rest_of_the_planned_seeds(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text((STUDY % "").replace("seeds: [0]", "seeds: [0, 1]"))
+    study = load_study(tmp_path / "s.yaml")
+    study.only = frozenset({study.runs[0].name})  # `--shard 1/4`: this process's share is one run
+    lines: list[str] = []
+    out = tmp_path / "out"
+    outcome = run_until_decided(study, out, quiet=True, log=lines.append, max_seeds=4)
+    assert not outcome.interrupted
+    assert all((out / spec.name / "run.json").is_file() for spec in study.runs[:4])  # every planned run, not one
+    assert lines[-1] == "until decided: every row is decided after 1 round(s)"  # 'same' is identical at once
+
+
+def test_a_stop_request_ends_the_rounds(tmp_path: Path) -> None:
+    import signal
+
+    from cnnlab.train import STOP
+
+    (tmp_path / "s.yaml").write_text(STUDY % OTHER)
+    lines: list[str] = []
+
+    def log(line: str) -> None:  # a Ctrl-C as the second round starts
+        lines.append(line)
+        if line.startswith("until decided, round 2"):
+            STOP.signal = signal.SIGINT
+
+    with STOP.watching():
+        outcome = run_until_decided(load_study(tmp_path / "s.yaml"), tmp_path / "out", quiet=True, log=log,
+                                    max_seeds=3)
+    assert outcome.interrupted and not any(line.startswith("until decided, round 3") for line in lines)
+    assert not any(line.startswith("until decided:") for line in lines)
 
 
 def test_the_planned_seeds_set_the_design_when_they_are_more_than_max_seeds(tmp_path: Path) -> None:

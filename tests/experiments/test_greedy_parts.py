@@ -189,7 +189,7 @@ def test_the_greedy_notes_state_the_rule_that_chose() -> None:
     reused = ("keep is the previous winner's runs, reused: a stage judged against them shows Δ but no verdict word "
               "(they were chosen for being the best on these very numbers)")
     retrained = "keep is trained again on each stage's own seeds, so no stage is judged on the numbers that chose its keep"
-    assert greedy_notes() == ["each stage chose the highest mean validation top-1" + tail + reused]
+    assert greedy_notes("best", "auto", 1) == ["each stage chose the highest mean validation top-1" + tail + reused]
     assert greedy_notes("better", "auto", 3) == [
         "each stage chose keep stays unless an alternative is 'better' on validation, then the best of those" + tail
         + retrained]

@@ -166,6 +166,9 @@ def test_next_round_adds_one_seed_to_undecided_rows_and_their_reference_only():
     assert next_round(study, {"a": "within noise"}, {"a": "baseline"}, max_seeds=2) == []
     assert [s.name for s in next_round(study, {"a": "within noise"}, {"a": "baseline"}, max_seeds=3)] == [
         "baseline__seed2", "a__seed2"]
+    # a reference that already has the seed its row needs gets no second run of it; '1 seed' is open too
+    study.runs.append(_spec("baseline", 2).with_seed(2))
+    assert [s.name for s in next_round(study, {"a": "1 seed"}, {"a": "baseline"}, max_seeds=3)] == ["a__seed2"]
 
 
 UNTIL = """name: ud

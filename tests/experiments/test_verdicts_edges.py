@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from cnnlab.evaluate import stats
+from cnnlab.evaluate.sequential import Design
 from cnnlab.experiments.verdicts import (
     ONE_SEED_NOTE,
+    RowVerdict,
     VerdictOptions,
-    compare_rows,
     judge,
     ranking_note,
     row_at_chance,
@@ -28,27 +30,40 @@ def seeds(variation: str, accuracies: dict[int, float], **keywords) -> list[dict
     return [_run(variation, seed, acc, **keywords) for seed, acc in accuracies.items()]
 
 
+def _against(row: list[dict], reference: list[dict], metric: str = "test_acc", **options) -> RowVerdict:
+    """The verdict of `row` against `reference` in a table of the two (judge, the tables' one path)."""
+    return judge({"base": reference, "row": row}, {"row": "base"}, metric, VerdictOptions(**options))["row"]
+
+
 def test_only_the_seeds_both_rows_finished_are_paired_and_two_are_enough() -> None:
     row = seeds("row", {0: 0.60, 1: 0.63, 2: 0.61})
     reference = seeds("base", {1: 0.50, 2: 0.52, 3: 0.40})
-    comparison, note = compare_rows(row, reference, "test_acc")
+    verdict = _against(row, reference)
     expected = stats.paired_seeds([0.63, 0.61], [0.50, 0.52])  # seeds 1 and 2 only
-    assert comparison == expected and comparison.method == "paired t (2 seeds)" and note == ""
-    assert compare_rows(seeds("row", {5: 0.6}), reference, "test_acc") == (None, "no seed finished by both rows")
+    assert verdict.comparison == expected and verdict.comparison.method == "paired t (2 seeds)"
+    assert verdict.note == "" and verdict.cell == "within noise (2 of 3 seeds)"
+    apart = _against(seeds("row", {5: 0.6}), reference)
+    assert (apart.word, apart.comparison, apart.note) == ("-", None, "no seed finished by both rows")
     for run in reference:
         run["best_val_acc"] = 0.55
     one = seeds("row", {1: 0.6})
     one[0]["best_val_acc"] = 0.65
-    assert compare_rows(one, reference, "best_val_acc") == (None, "one seed: no per-image test for best_val_acc")
+    best_val = _against(one, reference, "best_val_acc")
+    assert (best_val.word, best_val.comparison) == ("1 seed", None)
+    assert best_val.note == "one seed: no per-image test for best_val_acc"
 
 
 def test_alpha_reaches_the_interval_by_default_and_when_given() -> None:
     row, reference = seeds("row", {0: 0.80, 1: 0.82, 2: 0.81}), seeds("base", {0: 0.78, 1: 0.80, 2: 0.80})
-    assert compare_rows(row, reference, "test_acc")[0] == stats.paired_seeds([0.80, 0.82, 0.81], [0.78, 0.80, 0.80])
+    default = stats.paired_seeds([0.80, 0.82, 0.81], [0.78, 0.80, 0.80])
+    assert _against(row, reference).comparison == default
     at_ten = stats.paired_seeds([0.80, 0.82, 0.81], [0.78, 0.80, 0.80], alpha=0.10)
-    assert compare_rows(row, reference, "test_acc", alpha=0.10)[0] == at_ten
-    verdicts = judge({"base": reference, "row": row}, {"row": "base"}, "test_acc", VerdictOptions(alpha=0.10))
-    assert verdicts["row"].comparison == at_ten
+    assert _against(row, reference, alpha=0.10).comparison == at_ten != default
+    assert at_ten.confidence == pytest.approx(0.90)
+    sequential = judge({"base": reference, "row": row}, {"row": "base"}, "test_acc", VerdictOptions(),
+                       Design(5))["row"].comparison
+    assert sequential == stats.paired_seeds([0.80, 0.82, 0.81], [0.78, 0.80, 0.80], design=Design(5))
+    assert sequential.method == "group-sequential t (3 seeds)"
 
 
 def _predictions(tmp_path: Path, name: str, predicted: torch.Tensor, labels: torch.Tensor) -> str:
@@ -63,27 +78,30 @@ def test_one_seed_mcnemar_at_the_options_alpha_and_the_reasons_when_it_cannot(tm
     wrong[:10] = (labels[:10] + 1) % 4
     row = [_run("row", 0, 1.0, path=_predictions(tmp_path, "row", labels.clone(), labels), count=40, classes=4)]
     base = [_run("base", 0, 0.75, path=_predictions(tmp_path, "base", wrong, labels), count=40, classes=4)]
-    comparison, note = compare_rows(row, base, "test_acc", alpha=0.10)
-    assert note == ONE_SEED_NOTE
-    assert comparison == stats.mcnemar(labels == labels, wrong == labels, alpha=0.10)
-    assert comparison != stats.mcnemar(labels == labels, wrong == labels)
+    verdict = _against(row, base, alpha=0.10)
+    assert verdict.note == ONE_SEED_NOTE and verdict.word == "1 seed"
+    assert verdict.comparison == stats.mcnemar(labels == labels, wrong == labels, alpha=0.10)
+    assert verdict.comparison != stats.mcnemar(labels == labels, wrong == labels)
     # scored on other images (the labels differ image by image)
     flipped = [_run("flipped", 0, 0.7, path=_predictions(tmp_path, "flipped", labels.flip(0), labels.flip(0)),
                     count=40, classes=4)]
-    assert compare_rows(row, flipped, "test_acc") == (None, "the two runs were scored on different test images")
+    other = _against(row, flipped)
+    assert (other.comparison, other.note) == (None, "the two runs were scored on different test images")
     # one of the two runs has no per-image results (an older run)
     older = [_run("old", 0, 0.7, path=str(tmp_path / "old"), count=40, classes=4)]
     (tmp_path / "old").mkdir()
     for pair in ((row, older), (older, row)):
-        assert compare_rows(*pair, "test_acc") == (
-            None, "one seed and no per-image results (a run from an older cnnlab: evaluate it again)")
-    # a damaged predictions file: the error's first line is the reason
+        found = _against(*pair)
+        assert (found.word, found.comparison, found.note) == (
+            "1 seed", None, "one seed and no per-image results (a run from an older cnnlab: evaluate it again)")
+    # a damaged predictions file: the row is unreadable, the error's first line the reason
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "predictions.safetensors").write_bytes(b"not a safetensors file")
     broken = [_run("broken", 0, 0.7, path=str(tmp_path / "broken"), count=40, classes=4)]
-    comparison, note = compare_rows(row, broken, "test_acc")
-    assert comparison is None and note.startswith(f"'{tmp_path / 'broken' / 'predictions.safetensors'}' is not a "
-                                                  "readable predictions file")
+    found = _against(row, broken)
+    assert found.word == "unreadable" and found.comparison is None
+    assert found.note.startswith(f"'{tmp_path / 'broken' / 'predictions.safetensors'}' is not a readable "
+                                 "predictions file")
 
 
 def test_judge_uses_the_options_min_effect_and_alpha_with_holms_p() -> None:

@@ -216,14 +216,12 @@ def verdict_words(delta: np.ndarray, low: np.ndarray, high: np.ndarray, adjusted
 
 def verdict(comparison: Comparison, adjusted_p: float, min_effect: float, alpha: float = 0.05) -> str:
     """One word for a Δ: equivalent (its interval lies inside ±min_effect), better / worse (significant after
-    Holm's correction), within noise, or `1 seed` (a single seed: no word about the configurations).
-    `min_effect` is a fraction of 1 (0.005 = half a point)."""
-    nan = float("nan")
-    low = nan if comparison.low is None else comparison.low
-    high = nan if comparison.high is None else comparison.high
-    seeds = 1 if comparison.method == "McNemar exact" else comparison.seeds
+    Holm's correction), within noise, or `1 seed` (a single seed, McNemar's comparison included: no word about
+    the configurations). `min_effect` is a fraction of 1 (0.005 = half a point)."""
+    low = np.nan if comparison.low is None else comparison.low
+    high = np.nan if comparison.high is None else comparison.high
     return str(verdict_words(np.array(comparison.delta), np.array(low), np.array(high), np.array(adjusted_p),
-                             np.array(seeds), min_effect, alpha))
+                             np.array(comparison.seeds), min_effect, alpha))
 
 
 def at_chance(correct: int, count: int, num_classes: int, confidence: float = 0.95) -> bool:

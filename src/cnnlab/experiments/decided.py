@@ -43,7 +43,7 @@ def next_round(study: Study, verdicts: dict[str, str], reference_of: dict[str, s
         rows.setdefault(label({"variation": spec.variation, "grid": spec.grid}), []).append(spec)
     wanted: dict[str, set[int]] = {}
     names = [name for name in verdicts if name in rows]
-    extend = wants_seed(np.array([verdicts[name] for name in names], dtype=object),
+    extend = wants_seed(np.array([verdicts[name] for name in names]),
                         np.array([len(rows[name]) for name in names]), max_seeds)
     for name in (name for name, more in zip(names, extend) if more):
         reference = reference_of.get(name)

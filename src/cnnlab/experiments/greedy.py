@@ -242,7 +242,7 @@ def greedy_table(directory: Path, reference: Any = None) -> tuple[list[str], lis
     return headers, rows
 
 
-def greedy_notes(require: str = "best", keep: str = "auto", seeds: int = 1) -> list[str]:
+def greedy_notes(require: str, keep: str, seeds: int) -> list[str]:
     """How the greedy table's choices were made (printed under it)."""
     rule = ("keep stays unless an alternative is 'better' on validation, then the best of those"
             if require == "better" else "the highest mean validation top-1")

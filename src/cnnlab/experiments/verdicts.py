@@ -148,19 +148,6 @@ def one_seed_comparison(row: Sequence[Mapping[str, Any]], reference: Sequence[Ma
     return stats.mcnemar(ours.correct, other.correct, alpha), ONE_SEED_NOTE.replace("test", split), False
 
 
-def compare_rows(row: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str, Any]], metric: str,
-                 alpha: float = 0.05, design: Any = None) -> tuple[stats.Comparison | None, str]:
-    """The comparison of two rows' runs (None with the reason when there is none to make): paired over the seeds
-    both finished, or McNemar's test at one seed (shown beside the word `1 seed`)."""
-    differences, shared = shared_differences(row, reference, metric)
-    if len(shared) >= 2:
-        return stats.paired_seeds([d for d in differences], [0.0] * len(differences), alpha, design), ""
-    if not shared:
-        return None, "no seed finished by both rows"
-    comparison, note, _ = one_seed_comparison(row, reference, shared[0], metric, alpha)
-    return comparison, note
-
-
 def judge(groups: Mapping[str, Sequence[Mapping[str, Any]]], references: Mapping[str, str | None], metric: str,
           options: VerdictOptions = VerdictOptions(), design: Any = None) -> dict[str, RowVerdict]:
     """A verdict for every row of `groups` (row label -> its runs), against `references[label]`; `design`: the

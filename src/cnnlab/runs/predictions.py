@@ -121,7 +121,7 @@ def check_against_record(path: Path, payload: bytes, splits: dict[str, SplitPred
     names = (record.data or {}).get("classes")
     classes = len(names) if isinstance(names, list) else None
     fix = f"it is not the file this run wrote (copied from another run, or changed since): {FIX}"
-    for split, result in splits.items():
+    for split, result in sorted(splits.items(), key=lambda item: item[0] != "test"):  # test first, then val
         facts: dict[str, Any] = recorded[split] if isinstance(recorded.get(split), dict) else {}
         limit = facts.get("classes") or classes
         if isinstance(limit, int) and limit > 0 and len(result.predicted) and (
