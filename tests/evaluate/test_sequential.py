@@ -133,3 +133,23 @@ def test_until_decided_refuses_another_max_seeds_on_a_study_that_has_a_design(tm
     late = Study("s", None, "", [], sequential={"max_seeds": 5, "boundary": "pocock", "first_look": 2})
     adopt_design(late, tmp_path)
     assert late.sequential["chosen_after_a_plain_run"] is True
+
+
+def test_the_critical_value_is_the_smallest_the_repeated_p_value_allows() -> None:
+    design = Design(3)
+    null = null_maxima(design)
+    for alpha in (0.05, 0.01, 0.2):
+        critical = design.critical(alpha)
+        below = null[np.searchsorted(null, critical) - 1]  # the simulated value just under it
+        assert design.p_value(np.array([critical]))[0] <= alpha < design.p_value(np.array([below]))[0]
+    assert Design(2).looks == range(2, 3)  # two seeds at most: one look, at two
+
+
+def test_the_scaled_statistic_follows_the_boundary_shape() -> None:
+    z, seeds = np.array([2.0, 2.0, 2.0]), np.array([2, 3, 4])
+    assert np.allclose(Design(4, "pocock").scaled(z, seeds), z)  # Pocock: the boundary is constant
+    assert np.allclose(Design(4).scaled(z, seeds), z * np.sqrt(seeds / 4))  # O'Brien-Fleming: Z * t^(1/2)
+    from cnnlab.evaluate.sequential import normal_scale
+
+    p = np.array([1.0, 0.05, 1e-300])
+    assert np.allclose(normal_scale(p), scipy_stats.norm.isf(p / 2)) and normal_scale(np.array([0.0]))[0] == np.inf

@@ -199,3 +199,42 @@ def test_identical_rows_are_said_and_left_out_of_holms_family(tmp_path: Path) ->
     # a row with no seed in common with its reference is not identical, whatever its runs
     apart = seeds("apart", {5: 0.5})
     assert judge({"base": base, "apart": apart}, {"apart": "base"}, "test_acc")["apart"].word == "-"
+
+
+def test_the_same_predictions_at_every_seed_make_a_row_identical_and_nothing_else_does(tmp_path: Path) -> None:
+    labels = torch.arange(40) % 4
+    predicted = labels.clone()
+    predicted[:10] = (labels[:10] + 1) % 4
+    other = labels.clone()
+    other[30:] = (labels[30:] + 1) % 4  # as many right (30 of 40), on other images
+
+    def row(name: str, guesses: torch.Tensor, images: torch.Tensor = labels) -> list[dict]:
+        return [_run(name, 0, 0.75, path=_predictions(tmp_path, name, guesses, images), count=40, classes=4),
+                _run(name, 1, 0.75, path=_predictions(tmp_path, f"{name}1", guesses, images), count=40, classes=4)]
+
+    base = row("base", predicted)
+    assert _against(row("same", predicted.clone()), base).word == "identical"
+    different = _against(row("shuffled", other), base)  # the same accuracy at every seed, other predictions
+    assert different.word == "within noise" and different.comparison.high is None  # no spread, said as none
+    assert different.note.startswith("every seed moved by the same amount")
+    elsewhere = _against(row("elsewhere", predicted.flip(0), labels.flip(0)), base)  # other images, same count
+    assert elsewhere.word == "within noise"
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old1").mkdir()
+    older = [_run("old", s, 0.75, path=str(tmp_path / f"old{'1' if s else ''}"), count=40, classes=4) for s in (0, 1)]
+    assert _against(older, base).word == "within noise"  # no per-image results: nothing says they are the same
+
+
+def test_a_one_seed_note_names_the_split_it_read(tmp_path: Path) -> None:
+    labels = torch.arange(40) % 4
+    wrong = labels.clone()
+    wrong[:10] = (labels[:10] + 1) % 4
+    paths = {}
+    for name, guesses in (("row", labels.clone()), ("base", wrong)):
+        (tmp_path / name).mkdir()
+        write_predictions(tmp_path / name, {"val": {"predicted": guesses, "label": labels}})
+        paths[name] = str(tmp_path / name)
+    members = {name: [{"seed": 0, "status": "completed", "scored_val_acc": acc, "path": paths[name]}]
+               for name, acc in (("row", 1.0), ("base", 0.75))}
+    verdict = judge(members, {"row": "base"}, "scored_val_acc")["row"]
+    assert verdict.word == "1 seed" and verdict.note == ONE_SEED_NOTE.replace("test images", "val images")

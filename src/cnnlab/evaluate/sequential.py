@@ -72,14 +72,12 @@ class Design:
 
     def scaled(self, z: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         """The statistic the boundary is constant on: Z_n * t^(1/2 - shape), t = n / N."""
-        fraction = np.asarray(seeds, dtype=float) / self.max_seeds
-        return np.asarray(z, dtype=float) * fraction ** (0.5 - SHAPES[self.boundary])
+        return np.multiply(z, (np.asarray(seeds) / self.max_seeds) ** (0.5 - SHAPES[self.boundary]))
 
     def p_value(self, largest: np.ndarray) -> np.ndarray:
         """The repeated p-value of rows whose largest scaled statistic so far is `largest` (NaN stays NaN)."""
         null = null_maxima(self)
-        largest = np.asarray(largest, dtype=float)
-        beyond = len(null) - np.searchsorted(null, np.nan_to_num(largest, nan=0.0), side="left")
+        beyond = len(null) - np.searchsorted(null, np.nan_to_num(largest))  # NaN: 0, and NaN again below
         return np.where(np.isnan(largest), np.nan, (1 + beyond) / (1 + len(null)))
 
     def critical(self, alpha: float) -> float:
@@ -90,8 +88,7 @@ class Design:
 
     def nominal_level(self, seeds: np.ndarray, alpha: float) -> np.ndarray:
         """The two-sided level of the paired t test that is the boundary at a look with `seeds` seeds."""
-        fraction = np.asarray(seeds, dtype=float) / self.max_seeds
-        z = self.critical(alpha) * fraction ** (SHAPES[self.boundary] - 0.5)
+        z = self.critical(alpha) * (np.asarray(seeds) / self.max_seeds) ** (SHAPES[self.boundary] - 0.5)
         return 2 * _scipy_stats().norm.sf(z)
 
     def describe(self, alpha: float) -> str:
@@ -105,7 +102,7 @@ def normal_scale(p_values: np.ndarray) -> np.ndarray:
     (p = 0 -> inf, p = 1 -> 0)."""
     from scipy import special
 
-    return np.asarray(-special.ndtri(np.asarray(p_values, dtype=float) / 2), dtype=float)
+    return -special.ndtri(np.divide(p_values, 2))
 
 
 def t_two_sided(t: np.ndarray, degrees: int | np.ndarray) -> np.ndarray:

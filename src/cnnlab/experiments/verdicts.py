@@ -145,7 +145,8 @@ def one_seed_comparison(row: Sequence[Mapping[str, Any]], reference: Sequence[Ma
         return None, "one seed and no per-image results (a run from an older cnnlab: evaluate it again)", False
     if not ours.same_images(other):
         return None, f"the two runs were scored on different {split} images", False
-    return stats.mcnemar(ours.correct, other.correct, alpha), ONE_SEED_NOTE.replace("test", split), False
+    note = ONE_SEED_NOTE.replace("test images", f"{split} images")
+    return stats.mcnemar(ours.correct, other.correct, alpha), note, False
 
 
 def judge(groups: Mapping[str, Sequence[Mapping[str, Any]]], references: Mapping[str, str | None], metric: str,
