@@ -210,3 +210,26 @@ def test_stage_seeds_and_which_stages_get_words() -> None:
     assert stage_seeds(Study("s", None, "", [], seeds=[0, 1], mode="greedy", keep="reuse"), 2) == [0, 1]
     assert judged_stage({"a__keep"}, set()) and judged_stage({"b__keep"}, {"a__keep", "a__x"})
     assert not judged_stage({"a__keep"}, {"a__keep", "a__x"})
+
+
+def test_the_greedy_tables_interval_cell_says_what_it_has() -> None:
+    from cnnlab.experiments.greedy import _interval
+
+    assert _interval([0.0123, -0.004, 0.0285]) == "+1.23 [-0.40, +2.85]"
+    assert _interval([0.02, None, None]) == "+2.00 [no spread]"  # every seed moved alike: no interval
+    assert _interval([0.02, -0.01, None]) == "+2.00 [no spread]" == _interval([0.02, None, 0.03])
+    assert _interval([None, None, None]) == "-" == _interval(None) == _interval([])
+
+
+def test_a_winners_own_seed_is_carried_into_the_next_stages_runs(tmp_path: Path) -> None:
+    from cnnlab.experiments.greedy import _stage_specs
+    from cnnlab.experiments.study import load_study
+
+    (tmp_path / "g.yaml").write_text("name: g\nmode: greedy\nbase: {model: lenet5, data: digits}\nseeds: [0, 1]\n"
+                                     "stages:\n  - first: {keep: {}, lucky: {seed: 7}}\n"
+                                     "  - second: {keep: {}, wide: {epochs: 2}}\n")
+    study = load_study(tmp_path / "g.yaml")
+    chosen = [study.stages[0].alternatives["lucky"]]  # the first stage chose the alternative with its own seed
+    specs = _stage_specs(study, study.stages[1], chosen, {}, [2, 3])
+    assert [spec.seed for spec in specs["keep"]] == [7] == [spec.seed for spec in specs["wide"]]
+    assert specs["wide"][0].config.seed == 7
