@@ -51,8 +51,15 @@ def fresh_venv(where: Path, wheel: Path) -> Path:
     purelib = run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     Path(purelib, "zz_dependencies.pth").write_text("\n".join(sorted(ours)) + "\n")
+    # --ignore-installed: the clone's own editable cnnlab of the same version is visible through the .pth line,
+    # and pip would otherwise call the wheel 'already satisfied' and install no script; the environment is
+    # stripped of what would send the install elsewhere (a user site, a target, a prefix)
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("PIP_USER", "PIP_TARGET", "PIP_PREFIX", "PIP_ROOT")) and k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", "--no-index",
-         str(wheel)])
+         "--ignore-installed", "--force-reinstall", str(wheel)], env=clean)
+    scripts = sorted(p.name for p in (venv / "bin").iterdir())
+    assert "cnnlab" in scripts, ("the wheel installed no cnnlab script into the fresh environment", scripts)
     return venv
 
 

@@ -36,7 +36,7 @@ base: {{{", ".join(o.replace("=", ": ") for o in FAST)}}}
 variations:
   relu: {{model.activation: relu}}
 """
-TIMES = re.compile(r"\d[\d,.]*\s*(s|img/s|seconds)\b|wall \S+")
+TIMES = re.compile(r"(?<![\w/.-])\d[\d,.]*\s*(s|img/s|seconds)\b|wall \S+")
 
 
 @pytest.fixture(scope="module")
