@@ -69,6 +69,7 @@ def test_the_runtime_keeps_freed_memory_so_a_step_faults_in_no_pages() -> None:
 
 def test_the_allocator_is_left_alone_where_the_user_chose_or_it_is_not_glibc() -> None:
     assert allocator.allocator_choice("linux", {}, True) is None  # cnnlab sets glibc's thresholds
+    assert "left as it is" in allocator.allocator_choice("linux", {"CNNLAB_ALLOCATOR": "system"}, True)
     assert "not glibc" in allocator.allocator_choice("darwin", {}, False)
     assert "not glibc" in allocator.allocator_choice("linux", {}, False)  # musl
     assert "MALLOC_TRIM_THRESHOLD_ is set" in allocator.allocator_choice("linux", {"MALLOC_TRIM_THRESHOLD_": "0"}, True)

@@ -12,7 +12,8 @@ fp32, one thread, AMD EPYC Zen 4): 3,300-3,700 minor page faults per step and 8 
 `mallopt(M_TRIM_THRESHOLD, 1 GiB)` (freed memory at the heap's top is kept up to that much) do the same as
 the MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ variables without restarting the process. A process
 whose user set either variable, or preloads another allocator (jemalloc, tcmalloc), is left as it is; so
-is any C library other than glibc. The cost: a process keeps its peak heap instead of giving it back,
+is any C library other than glibc, and a process started with CNNLAB_ALLOCATOR=system (to measure the
+difference: benchmarks/step_choices.py). The cost: a process keeps its peak heap instead of giving it back,
 which a training process reaches every step anyway. Results do not change: where memory comes from is
 not arithmetic.
 """
@@ -36,6 +37,8 @@ OTHER_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
 
 def allocator_choice(platform: str, environ: Mapping[str, str], has_glibc: bool) -> str | None:
     """Why the allocator is left alone, or None when cnnlab sets glibc's thresholds (a pure decision)."""
+    if environ.get("CNNLAB_ALLOCATOR") == "system":
+        return "CNNLAB_ALLOCATOR=system: left as it is"
     if not platform.startswith("linux") or not has_glibc:
         return "not glibc: left as it is"
     for name in USER_SETTINGS:
