@@ -107,3 +107,51 @@ def test_eval_speed_times_training_and_evaluation_in_one_process(tmp_path: Path)
     report = json.loads((tmp_path / "e.json").read_text())
     assert set(report["images_per_second"]) == {"train epoch", "eval (channels_last weights)", "eval (NCHW weights)"}
     assert report["ratios_to_training"]["train epoch"] == 1.0 and report["clock"] == "process"
+
+
+def test_step_choices_times_each_choice_against_cnnlabs_step_with_its_fraction_of_peak(tmp_path: Path) -> None:
+    """Issue 35 item 2: every choice of the step measured in one run against the alternative (compile left out
+    here: its own test compiles, test_bench.py)."""
+    done = _run_script("step_choices.py", ["--precisions", "fp32,bf16", "--blocks", "1", "--steps", "1",
+                                           "--allocator-runs", "1", "--no-compile", "--out", str(tmp_path / "s.json")],
+                       tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "s.json").read_text())
+    assert report["flops_per_image"] == 16_031_232  # convnet at 1x32x32: 3 x forward less conv1's
+    for precision in ("fp32", "bf16"):
+        rows = report["precisions"][precision]["variants"]
+        assert list(rows)[0] == "cnnlab (NHWC, foreach SGD, eager)" and rows[list(rows)[0]]["ratio_to_cnnlab"] == 1.0
+        assert {"NCHW", "fused SGD", "allocator as cnnlab sets it", "allocator: glibc as it starts"} <= set(rows)
+        for row in rows.values():
+            assert row["images_per_second"] > 0 and row["gflops_per_second"] > 0
+            assert row["fraction_of_peak"] is None or 0 < row["fraction_of_peak"] < 1
+    assert "of peak" in done.stdout or report["precisions"]["fp32"]["peak_gflops_per_second"] is None
+
+
+def test_scaling_times_the_step_against_batch_width_and_image_size(tmp_path: Path) -> None:
+    """Issue 35 item 4, the sections timed in one process (the data and --jobs sections: make test-long)."""
+    done = _run_script("scaling.py", ["--sections", "batch,width,image", "--batches", "16", "--sides", "32,64",
+                                      "--images", "32", "--repeats", "1", "--out", str(tmp_path / "sc.json")], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "sc.json").read_text())
+    assert [p["batch_size"] for p in report["batch"]] == [16] and report["batch"][0]["threads"] == 1
+    assert [p["filters"] for p in report["width"]] == [[24, 48, 96], [64, 128, 256]]
+    assert report["width"][1]["flops_per_image"] > 4 * report["width"][0]["flops_per_image"]  # the wider column
+    assert {(p["model"], p["image_size"]) for p in report["image"]} == {
+        ("convnet", 32), ("convnet", 64), ("alexnet_tv", 64)}
+    for point in report["batch"] + report["width"] + report["image"]:
+        assert point["images_per_second"] > 0 and point["gflops_per_second"] > 0
+
+
+@pytest.mark.skipif(not _fashion_mnist_present(), reason="Fashion-MNIST is not on this machine")
+def test_scaling_trains_in_memory_and_streamed_datasets_and_a_study_on_one_and_two_jobs(tmp_path: Path) -> None:
+    """Issue 35 item 4: dataset size (in memory, then a PNG folder streamed, with each process's peak RSS) and
+    `study run --jobs 1/2`, real cnnlab processes at tiny sizes."""
+    done = _run_script("scaling.py", ["--sections", "data,jobs", "--data-sizes", "1000", "--folder-sizes", "200",
+                                      "--jobs-images", "256", "--out", str(tmp_path / "sc.json")], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "sc.json").read_text())
+    memory, folder = report["data"]
+    assert memory["images"] == 1000 and memory["path"].startswith("in memory") and memory["peak_rss_mb"] > 50
+    assert folder["images"] == 200 and folder["path"].startswith("folder") and folder["images_per_second"] > 0
+    assert [p["jobs"] for p in report["jobs"]] == [1, 2] and all(p["runs"] == 4 for p in report["jobs"])

@@ -141,3 +141,21 @@ def test_a_run_records_how_it_computed_and_a_resume_keeps_the_compile_decision(t
     assert more.status == "completed"
     resumed = json.loads((first.run_dir / "run.json").read_text())["speed"]["compile"]
     assert resumed["used"] is False and resumed["why"].endswith("kept on resume)")
+
+
+@pytest.mark.slow
+def test_auto_compiles_the_probe_when_the_run_could_pay_and_records_both_steps(tmp_path: Path, monkeypatch) -> None:
+    """The measured path end to end (make test-long: it compiles): with the compile's price set to nothing the
+    probe compiles the scratch copy, times both steps, and the run trains as the measurement decides; on
+    the docs' AMD EPYC the compiled convnet step was slower, so there it trains eagerly and says so."""
+    from cnnlab.train import compile_probe
+
+    monkeypatch.setattr(speed, "COMPILE_SECONDS", 0.0)
+    monkeypatch.setattr(compile_probe, "fastest_step_seconds", lambda *args: None)
+    args = ["data=digits", "data.train_limit=128", "batch_size=32", "epochs=1", "augment=false", "model=convnet"]
+    run = cnnlab.train(None, args, runs_dir=tmp_path, name="probed", quiet=True)
+    decided = json.loads((run.run_dir / "run.json").read_text())["speed"]["compile"]
+    assert decided["requested"] == "auto" and decided["compile_seconds"] > 0
+    assert decided["eager_step_ms"] > 0 and decided["compiled_step_ms"] > 0
+    faster = decided["compiled_step_ms"] < decided["eager_step_ms"] * (1 - speed.MARGIN)
+    assert decided["used"] is faster and decided["why"].startswith("auto: compiled" if faster else "auto: eager")

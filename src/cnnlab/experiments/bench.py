@@ -50,6 +50,7 @@ class BenchCase:
     mode: str = "train"
     image_size: int | None = None  # synthetic input side (default: the model's)
     compile: bool | str = "auto"  # as train.compile: true, false or auto (train/speed.py)
+    options: tuple[tuple[str, Any], ...] = ()  # the model's options (model.filters, ...) beyond its defaults
 
 
 def torchvision_twin(name: str) -> str | None:
@@ -68,7 +69,7 @@ def runtime_of(case: BenchCase) -> Runtime:
 
 
 def _ours(case: BenchCase, channels: int, size: int, classes: int, like_torchvision: bool) -> torch.nn.Module:
-    options = {k: v.default for k, v in MODELS.get(case.model).options.items()}
+    options = {**{k: v.default for k, v in MODELS.get(case.model).options.items()}, **dict(case.options)}
     if like_torchvision and "stem" in options:
         options["stem"] = "imagenet"  # torchvision's layout at every input size: the same network on both sides
     return build_model(case.model, options, num_classes=classes, in_channels=channels, image_size=size)
