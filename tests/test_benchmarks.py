@@ -155,3 +155,16 @@ def test_scaling_trains_in_memory_and_streamed_datasets_and_a_study_on_one_and_t
     assert memory["images"] == 1000 and memory["path"].startswith("in memory") and memory["peak_rss_mb"] > 50
     assert folder["images"] == 200 and folder["path"].startswith("folder") and folder["images_per_second"] > 0
     assert [p["jobs"] for p in report["jobs"]] == [1, 2] and all(p["runs"] == 4 for p in report["jobs"])
+
+
+def test_gpu_paths_is_one_command_that_says_when_there_is_no_gpu(tmp_path: Path) -> None:
+    """Issue 35 item 6: the GPU paths' benchmark is ready to run in one command; on a machine without CUDA it
+    says so and writes `skipped` (exit 0). On a GPU it runs tests/test_gpu.py and the real runs."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: run benchmarks/gpu_paths.py itself (minutes)")
+    done = _run_script("gpu_paths.py", ["--out", str(tmp_path / "g.json")], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "no CUDA device: the GPU paths stay off" in done.stdout
+    assert json.loads((tmp_path / "g.json").read_text()) == {"skipped": "no CUDA device"}
