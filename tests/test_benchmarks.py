@@ -32,23 +32,26 @@ def _fashion_mnist_present() -> bool:
 
 
 @pytest.mark.skipif(not _fashion_mnist_present(), reason="Fashion-MNIST is not on this machine")
-def test_peers_cpu_trains_the_same_network_three_ways_at_each_precision_and_writes_its_json(tmp_path: Path) -> None:
+@pytest.mark.parametrize("precisions", ["bf16", "fp32,bf16"])
+def test_peers_cpu_trains_the_same_network_three_ways_at_each_precision_and_writes_its_json(
+        tmp_path: Path, precisions: str) -> None:
     """Issue 35: each peer in fp32 and in bf16 (the plain loop under autocast, Lightning's bf16-mixed) against
-    cnnlab at the same precision, each training in its own process."""
+    cnnlab at the same precision, each training in its own process (both precisions: make test-long)."""
     out = tmp_path / "peers.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peers_cpu.py"), "--limit", "512",
-                           "--epochs", "1", "--repeats", "1", "--workers", "0", "--out", str(out)], cwd=tmp_path,
+                           "--epochs", "1", "--repeats", "1", "--workers", "0", "--precisions", precisions,
+                           "--out", str(out)], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["train_images"] == 512 and report["batch_size"] == 64 and report["input"] == [1, 32, 32]
-    assert report["threads"] == 1 and report["cpu"] and set(report["precisions"]) == {"fp32", "bf16"}
+    assert report["threads"] == 1 and report["cpu"] and set(report["precisions"]) == set(precisions.split(","))
     ran = ["cnnlab", "plain"]
     if importlib.util.find_spec("lightning") is not None:
         ran.append("lightning")
     else:
-        assert "pip install 'cnnlab[bench]'" in report["precisions"]["fp32"]["lightning"]["skipped"]
+        assert "pip install 'cnnlab[bench]'" in report["precisions"]["bf16"]["lightning"]["skipped"]
         assert "pip install 'cnnlab[bench]'" in done.stdout
     for precision, entry in report["precisions"].items():
         assert {entry[side]["parameters"] for side in ran} == {254_858}  # the same network on every side
@@ -60,7 +63,7 @@ def test_peers_cpu_trains_the_same_network_three_ways_at_each_precision_and_writ
         assert entry["ratios"]["cnnlab/plain"] == pytest.approx(
             entry["cnnlab"]["images_per_second"] / entry["plain"]["images_per_second"])
         assert entry["verdicts"]["plain"]["verdict"] == "1 seed"  # one seed: no word about the configurations
-    assert "fp32:" in done.stdout and "bf16:" in done.stdout and "cnnlab/plain" in done.stdout
+    assert all(f"{p}:" in done.stdout for p in precisions.split(",")) and "cnnlab/plain" in done.stdout
 
 
 def test_peers_cpu_summarises_the_median_its_spread_and_cnnlabs_verdict() -> None:
@@ -112,13 +115,13 @@ def test_eval_speed_times_training_and_evaluation_in_one_process(tmp_path: Path)
 def test_step_choices_times_each_choice_against_cnnlabs_step_with_its_fraction_of_peak(tmp_path: Path) -> None:
     """Issue 35 item 2: every choice of the step measured in one run against the alternative (compile left out
     here: its own test compiles, test_bench.py)."""
-    done = _run_script("step_choices.py", ["--precisions", "fp32,bf16", "--blocks", "1", "--steps", "1",
+    done = _run_script("step_choices.py", ["--precisions", "bf16", "--blocks", "1", "--steps", "1",
                                            "--allocator-runs", "1", "--no-compile", "--out", str(tmp_path / "s.json")],
                        tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "s.json").read_text())
     assert report["flops_per_image"] == 16_031_232  # convnet at 1x32x32: 3 x forward less conv1's
-    for precision in ("fp32", "bf16"):
+    for precision in ("bf16",):
         rows = report["precisions"][precision]["variants"]
         assert list(rows)[0] == "cnnlab (NHWC, foreach SGD, eager)" and rows[list(rows)[0]]["ratio_to_cnnlab"] == 1.0
         assert {"NCHW", "fused SGD", "allocator as cnnlab sets it", "allocator: glibc as it starts"} <= set(rows)
