@@ -21,6 +21,7 @@ import torch
 
 from cnnlab.experiments.bench import BenchCase, _batches, _ours, _step, flops_per_image, runtime_of
 from cnnlab.train.cpu import cpu_flags, cpu_model_name, has_native_bf16, mkldnn_bf16_supported
+from cnnlab.train.speed import fixed_choice
 
 VARIANTS = {"fp32 NCHW": ("fp32", False), "fp32 NHWC": ("fp32", True), "bf16 NHWC": ("bf16", True)}
 
@@ -43,7 +44,7 @@ def main() -> None:
         torch.manual_seed(0)
         model = _ours(case, channels, size, classes, False)
         flops = flops_per_image(model, (channels, size, size), args.mode)
-        steps[name], sources[name] = _step(model, case, runtime), source()
+        steps[name], sources[name] = _step(model, case, runtime, fixed_choice(False, runtime.device)), source()
     for name, step in steps.items():  # warm-up: oneDNN primitive creation, allocator growth
         for _ in range(5):
             step(*next(sources[name]))

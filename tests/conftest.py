@@ -68,6 +68,13 @@ LONG = {
     "tests/reliability/test_search_kills.py::test_a_search_signalled_mid_trial_continues_that_trial_on_sqlite[SIGKILL]",
     "tests/reliability/test_damaged_files.py::test_many_damaged_files_of_a_finished_study",
     "tests/test_hints.py::test_an_export_says_how_to_predict_with_it_and_that_command_runs_in_a_shell",
+    # (its fast relatives: tests/train/test_speed.py's probe without a compile, and the run that records its decision)
+    "tests/train/test_speed.py::test_auto_compiles_the_probe_when_the_run_could_pay_and_records_both_steps",
+    # (its relative in make test: bf16 alone, the new path of both peers)
+    "tests/test_benchmarks.py::test_peers_cpu_trains_the_same_network_three_ways_at_each_precision_and_writes_its_json"
+    "[fp32,bf16]",
+    # (its relative: the same script's in-process sections, test_scaling_times_the_step_against_...)
+    "tests/test_benchmarks.py::test_scaling_trains_in_memory_and_streamed_datasets_and_a_study_on_one_and_two_jobs",
     *(f"tests/test_keys.py::test_every_key_changes_the_run_or_says_why_not[{kind}]"
       for kind in ("fashion-mnist", "digits", "imagefolder")),
 }

@@ -10,7 +10,9 @@ import pytest
 
 import cnnlab
 from cnnlab.cli import main
+from cnnlab.config import load_config
 from cnnlab.experiments.bench import BenchCase, run_bench, torchvision_twin
+from cnnlab.train import resolve_runtime
 
 
 def test_bench_times_ours_against_torchvisions_twin_and_writes_json(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -18,7 +20,9 @@ def test_bench_times_ours_against_torchvisions_twin_and_writes_json(tmp_path: Pa
     assert main(["bench", "resnet18", "--batch-size", "4", "--image-size", "32", "--compare", "torchvision",
                  "--steps", "2", "--repeats", "3", "--warmup", "1"]) == 0
     out = capsys.readouterr().out
-    assert "resnet18 train, batch 4, synthetic data, fp32, NHWC, CPU" in out and "torchvision resnet18" in out
+    precision = resolve_runtime(load_config(None, ["device=cpu"])).precision  # train's auto, bench's auto
+
+    assert f"resnet18 train, batch 4, synthetic data, {precision}, NHWC, CPU" in out and "torchvision resnet18" in out
     rows = json.loads(Path("runs/bench/resnet18_train_synthetic_b4.json").read_text())
     assert [r["implementation"] for r in rows] == ["cnnlab", "torchvision resnet18"]
     for row in rows:
@@ -105,9 +109,11 @@ def test_compiled_training_computes_the_eager_losses(tmp_path: Path) -> None:
 
 
 def test_flops_per_image_and_achieved_gflops_by_hand(tmp_path: Path, capsys, monkeypatch) -> None:
-    """A 12 -> 5 linear layer without bias: 60 multiply-adds = 120 FLOPs forward, 360 per training image
-    (forward + backward = 3 x forward). At a million img/s training: 0.36 GFLOP/s; on a core of 16 FMA lanes
-    at 1,000 MHz (16 x 2 x 1e9 = 32 GFLOP/s peak), 1.125% of it."""
+    """A 12 -> 5 linear layer without bias: 60 multiply-adds = 120 FLOPs forward; training adds its weights'
+    gradient (120) but not its input's (the images need none): 240 per training image. At a million img/s
+    training: 0.24 GFLOP/s; on a core of 16 FMA lanes at 1,000 MHz (16 x 2 x 1e9 = 32 GFLOP/s fp32 peak),
+    0.75% of it; in bf16 with AVX512_BF16 (2x: 64 GFLOP/s) 0.375%. A machine that reports no maximum clock
+    (a VM) is measured against the clock /proc/cpuinfo reports, and says so."""
     from torch import nn
 
     from cnnlab.experiments.bench import achieved, flops_per_image
@@ -115,24 +121,54 @@ def test_flops_per_image_and_achieved_gflops_by_hand(tmp_path: Path, capsys, mon
 
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 5, bias=False))
     assert flops_per_image(model, (3, 2, 2), "eval") == 120
-    assert flops_per_image(model, (3, 2, 2), "train") == 360
+    assert flops_per_image(model, (3, 2, 2), "train") == 240
     assert flops_per_image(model, (3, 2, 2), "loader") == 0
-    row = achieved(1e6, 360, CpuPeak("test CPU", cores=1, lanes=16, max_mhz=1000.0, current_mhz=None))
-    assert row["gflops_per_second"] == pytest.approx(0.36) and row["peak_gflops_per_second"] == pytest.approx(32.0)
-    assert row["fraction_of_peak"] == pytest.approx(0.36 / 32)
-    unknown = achieved(1000.0, 360, CpuPeak("VM", cores=1, lanes=16, max_mhz=None, current_mhz=None))
+    core = CpuPeak("test CPU", cores=1, lanes=16, max_mhz=1000.0, current_mhz=None, bf16_factor=2)
+    row = achieved(1e6, 240, core)
+    assert row["gflops_per_second"] == pytest.approx(0.24) and row["peak_gflops_per_second"] == pytest.approx(32.0)
+    assert row["fraction_of_peak"] == pytest.approx(0.24 / 32) and row["peak_clock"] == "max"
+    bf16 = achieved(1e6, 240, core, "bf16")
+    assert bf16["peak_gflops_per_second"] == pytest.approx(64.0) and bf16["fraction_of_peak"] == pytest.approx(0.24 / 64)
+    assert bf16["peak"].startswith("peak 64 GFLOP/s bf16 (1 core x 16 fp32 FMA lanes x 2 x 2 (bf16) x 1,000 MHz")
+    unknown = achieved(1000.0, 240, CpuPeak("VM", cores=1, lanes=16, max_mhz=None, current_mhz=None))
     assert unknown["peak_gflops_per_second"] is None and "fraction_of_peak" not in unknown
     assert unknown["peak"].startswith("peak unknown")
+    vm = achieved(1e6, 240, CpuPeak("VM", cores=1, lanes=16, max_mhz=None, current_mhz=1000.0, bf16_factor=2), "bf16")
+    assert vm["peak_gflops_per_second"] is None and vm["peak_clock"] == "reported"
+    assert vm["fraction_of_peak"] == pytest.approx(0.24 / 64) and vm["reference_gflops_per_second"] == pytest.approx(64)
     assert achieved(1000.0, 0, None) == {}  # the loader alone computes nothing
 
-    # convnet for Fashion-MNIST (1x32x32): 5.7 MFLOP forward (cnnlab summary), ~17 per training image
+    # convnet for Fashion-MNIST (1x32x32): 5.66 MFLOP forward (cnnlab summary); training 3 x that less conv1's
+    # 0.94 M (its input needs no gradient): 16.03 M
     convnet = cnnlab.experiments.bench._ours(BenchCase("convnet"), 1, 32, 10, False)
-    assert flops_per_image(convnet, (1, 32, 32), "train") == 3 * flops_per_image(convnet, (1, 32, 32), "eval")
-    assert 5.6e6 < flops_per_image(convnet, (1, 32, 32), "eval") < 5.8e6
+    assert flops_per_image(convnet, (1, 32, 32), "train") == 3 * 5_657_344 - 940_800 == 16_031_232
+    assert flops_per_image(convnet, (1, 32, 32), "eval") == 5_657_344
 
     monkeypatch.chdir(tmp_path)
     assert main(["bench", "lenet5", "--steps", "2", "--repeats", "1", "--warmup", "1", "--out", "b.json"]) == 0
     out = capsys.readouterr().out
     first = json.loads(Path("b.json").read_text())[0]
     assert first["gflops_per_second"] == pytest.approx(first["images_per_second"] * first["flops_per_image"] / 1e9)
-    assert "GFLOP/s" in out and "FLOPs per training image (3 x forward); CPU peak" in out
+    assert "GFLOP/s" in out and "FLOPs per training image (forward + backward, no gradient of the images); CPU" in out
+
+
+def test_bench_auto_means_what_train_auto_means(tmp_path: Path, monkeypatch) -> None:
+    """Issue 35: one definition of auto. On a CPU with native bf16 (AVX512_BF16 forced here, as on the docs'
+    AMD EPYC) `cnnlab train` trains in bf16, while bench's `--precision auto` used to mean fp32 on any CPU;
+    now both resolve through train/runtime.py's choose_runtime, and a real run's run.json and bench's JSON
+    say the same precision, memory format, threads and allocator."""
+    from cnnlab.train import cpu
+
+    read = cpu.cpu_flags
+    monkeypatch.setattr(cpu, "cpu_flags", lambda text=None: read("flags : avx2 fma avx512f avx512_bf16"))
+    monkeypatch.setattr(cpu, "mkldnn_bf16_supported", lambda: True)
+    run = cnnlab.train(None, ["data=digits", "data.train_limit=64", "epochs=1", "batch_size=16", "device=cpu"],
+                       runs_dir=tmp_path, name="auto", quiet=True)
+    rows = run_bench(BenchCase("convnet", 16, "cpu"), steps=1, warmup=0, repeats=1)
+    trained = json.loads((run.run_dir / "run.json").read_text())["speed"]
+    benched = rows[0]["speed"]
+    assert rows[0]["precision"] == trained["precision"] == benched["precision"] == "bf16"
+    for key in ("precision", "channels_last", "threads", "allocator"):
+        assert trained[key] == benched[key], key
+    assert trained["compile"]["requested"] == benched["compile"]["requested"] == "auto"
+    assert trained["compile"]["used"] is benched["compile"]["used"] is False  # both far too short to compile

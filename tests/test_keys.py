@@ -69,7 +69,8 @@ EVENT = {
     "data.split_file": "reuses an earlier run's split.json (tests/data/test_split_file.py)",
     "model.name": "the model itself (tests/models: every model of the registry)",
     "model.weights": "starting weights (tests/models/test_weights.py)",
-    "train.compile": "torch.compile: compiles for minutes on a CPU (tests/train/test_graphs.py and the GPU tests)",
+    "train.compile": "torch.compile: compiles for minutes on a CPU (tests/test_bench.py, tests/train/test_speed.py, "
+                     "studies/compile_cpu.yaml)",
     "train.deterministic": "deterministic kernels: a CPU's are already (tests/test_gpu.py on CUDA)",
     "train.eval_batch_size": "memory and speed of evaluation, not its numbers (tests/train/test_eval_batches.py)",
     "train.divergence_threshold": "acts when a loss explodes (tests/train/test_resume_and_divergence.py)",
@@ -83,7 +84,8 @@ KIND_EVENT = {
     (FOLDER, "data.skip_bad"): "a file that does not decode (tests/data/test_bad_files.py, docs/how-to/bad-data.md)",
     (FOLDER, "data.max_pixels"): "an image above the bound (tests/reliability/test_inputs.py)",
 }
-TIMES = ("seconds", "images_per_second", "started", "ended", "owner", "run_dir", "config_hash", "versions", "graphs")
+TIMES = ("seconds", "images_per_second", "started", "ended", "owner", "run_dir", "config_hash", "versions", "graphs",
+         "speed")  # speed: how it computed and the step times train.compile=auto measured
 
 
 def all_keys() -> list[str]:

@@ -79,7 +79,17 @@ def test_peak_is_cores_x_lanes_x_two_x_max_clock_and_unknown_without_a_clock() -
     assert "peak 384 GFLOP/s fp32 (2 cores x 32 fp32 FMA lanes x 2 x 3,000 MHz max)" in known.describe()
     vm = cpu.CpuPeak("AMD EPYC", cores=1, lanes=16, max_mhz=None, current_mhz=2596.0)
     assert vm.peak is None and vm.describe().startswith("peak unknown (1 core x 16 fp32 FMA lanes")
-    assert "83 GFLOP/s at the 2,596 MHz /proc/cpuinfo reports" in vm.describe()  # 1 x 16 x 2 x 2.596 GHz
+    assert "83 GFLOP/s fp32 at the 2,596 MHz /proc/cpuinfo reports" in vm.describe()  # 1 x 16 x 2 x 2.596 GHz
+    assert vm.reference("fp32") == (1 * 16 * 2 * 2596e6, "reported")
+    zen4 = cpu.CpuPeak("AMD EPYC", cores=2, lanes=16, max_mhz=None, current_mhz=2596.0, bf16_factor=2)
+    assert zen4.reference("bf16")[0] == 2 * 16 * 2 * 2 * 2596e6  # AVX512_BF16: two multiply-adds per fp32 lane
+    assert "332 GFLOP/s bf16 at the 2,596 MHz" in zen4.describe("bf16")
     assert cpu.CpuPeak("?", 4, None, 3000.0, None).peak is None  # an unknown ISA: no peak either
+    assert known.reference("fp32") == (384e9, "max")
+
+
+@pytest.mark.parametrize("flags,factor", [(ZEN4, 2), (SAPPHIRE_RAPIDS, 32), (SKYLAKE_SP, 1), (HASWELL, 1)])
+def test_bf16_peak_factor_by_instruction_set(flags: str, factor: int) -> None:
+    assert cpu.bf16_flops_factor(cpu.cpu_flags(cpuinfo(flags))) == factor
     assert cpu.cpu_model_name(cpuinfo(ZEN4, model="AMD EPYC 9R14")) == "AMD EPYC 9R14"
     assert cpu.cpu_model_name("") == "unknown CPU"

@@ -47,6 +47,7 @@ from .studies import (
     features,
     packaged_studies,
     plan_study,
+    predict_study,
     report,
     run_study,
     study,
@@ -74,8 +75,8 @@ __all__ = [
     "deconv", "download_data", "draw_curves", "ensemble", "error_crossing", "evaluate", "evolution",
     "export", "export_samples", "feature_maps", "features", "filters", "launch_torchrun", "load_run", "loss_text",
     "lr_plot", "main_process", "make_config", "models", "optim_paths", "optimizers", "parse_rates", "plan_study",
-    "predict", "predictions", "printing", "quiet", "report", "resolved_config", "run_study", "show_messages",
-    "show_samples", "study_plot", "PowerTable",
+    "predict_study", "predict", "predictions", "printing", "quiet", "report", "resolved_config", "run_study",
+    "show_messages", "show_samples", "study_plot", "PowerTable",
     "study_power", "study_table", "study_worker", "summary", "train", "tune_grid", "tune_search", "verify_data",
     "CheckReport", "check", "lr_find",  # cnnlab check, cnnlab lr-find
     "LR_FIND_RULE", "LR_FIND_RULES", "LR_FIND_MEASURED",

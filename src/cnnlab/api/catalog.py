@@ -60,7 +60,7 @@ BENCH_MARKER = "cnnlab bench"  # in each row of its JSON file: what `bench --out
 
 def bench(model: str = "convnet", batch_size: int = 64, *, device: str = "auto", precision: str = "auto",
           channels_last: bool | None = None, data: str = "synthetic", mode: str = "train",
-          image_size: int | None = None, compile: bool = False, steps: int = 20, warmup: int = 5,
+          image_size: int | None = None, compile: bool | str = "auto", steps: int = 20, warmup: int = 5,
           repeats: int = 5, compare: str | None = None,
           out: str | Path | None = None) -> tuple[list[dict[str, Any]], Path]:
     """Images per second of one step (experiments/bench.py); the rows also go to a JSON file (default

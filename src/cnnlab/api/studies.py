@@ -80,6 +80,16 @@ def plan_study(path: str | Path, overrides: Sequence[str] = (), shard: str | Non
     return study
 
 
+def predict_study(study: Study, jobs: int = 1) -> Any:
+    """The study's predicted cost, run by run (experiments/cost.py: each distinct computation measured for a
+    few steps on this machine, at the threads each of `jobs` processes gets); nothing is written."""
+    from ..experiments.cost import greedy_runs, predict
+
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    return predict(greedy_runs(study) if study.mode == "greedy" else study.selected, jobs)
+
+
 def _shard(text: str) -> tuple[int, int]:
     index, sep, count = text.partition("/")
     if not sep or not index.isdigit() or not count.isdigit():

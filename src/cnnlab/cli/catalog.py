@@ -28,7 +28,8 @@ def register(sub: Any) -> None:
     bench.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
     bench.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     bench.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
-                       help="fp32, bf16 autocast, or auto (bf16 on CUDA)")
+                       help="fp32, bf16 autocast, or auto: what `cnnlab train` chooses (bf16 on CUDA and on CPUs "
+                            "with native bf16)")
     bench.add_argument("--memory-format", default="auto", choices=("auto", "nchw", "nhwc"),
                        help="auto (NHWC on CUDA and CPU), nchw or nhwc (channels_last)")
     bench.add_argument("--data", default="synthetic",
@@ -37,7 +38,9 @@ def register(sub: Any) -> None:
     bench.add_argument("--mode", default="train", choices=("train", "eval", "loader"),
                        help="train step (default), eval forward, or the loader alone")
     bench.add_argument("--image-size", type=int, help="synthetic input side (default: the model's)")
-    bench.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    bench.add_argument("--compile", nargs="?", const="true", default="auto", choices=("auto", "true", "false"),
+                       help="torch.compile the model (--compile alone: true); auto decides as train.compile=auto "
+                            "does (measured, on the CPU only)")
     bench.add_argument("--steps", type=int, default=20, help="steps per timed repeat (default 20)")
     bench.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
     bench.add_argument("--repeats", type=int, default=5, help="timed repeats (default 5)")
@@ -48,9 +51,10 @@ def register(sub: Any) -> None:
 
 def _bench(args: argparse.Namespace) -> int:
     layout = {"auto": None, "nchw": False, "nhwc": True}[args.memory_format]
+    compiled = {"true": True, "false": False}.get(args.compile, "auto")
     rows, path = api.bench(args.model, args.batch_size, device=args.device, precision=args.precision,
                            channels_last=layout, data=args.data, mode=args.mode, image_size=args.image_size,
-                           compile=args.compile, steps=args.steps, warmup=args.warmup, repeats=args.repeats,
+                           compile=compiled, steps=args.steps, warmup=args.warmup, repeats=args.repeats,
                            compare=args.compare, out=args.out)
     first = rows[0]
     print(f"{first['model']} {first['mode']}, batch {first['batch_size']}, {first['data']} data, "
@@ -61,13 +65,18 @@ def _bench(args: argparse.Namespace) -> int:
             f"{r['max']:,.0f}", f"{r['gflops_per_second']:,.1f}" if "gflops_per_second" in r else "",
             f"{r['ratio']:.3f}" if "ratio" in r else "") for r in rows])
     if "flops_per_image" in first:
-        per = "training image (3 x forward)" if first["mode"] == "train" else "image (forward)"
+        per = ("training image (forward + backward, no gradient of the images)" if first["mode"] == "train"
+               else "image (forward)")
         line = f"{human(first['flops_per_image'])} FLOPs per {per}"
         if "peak" in first:
             line += f"; CPU {first['peak']}"
         if first.get("fraction_of_peak") is not None:
-            line += f"; achieved {first['fraction_of_peak']:.1%} of it"
+            clock = "" if first.get("peak_clock") == "max" else " at the reported clock"
+            line += f"; achieved {first['fraction_of_peak']:.1%} of the {first['precision']} peak{clock}"
         print(line)
+    speed = first["speed"]
+    print(f"as cnnlab train computes: {speed['threads']} thread(s), allocator {speed['allocator']}; compile: "
+          f"{speed['compile']['why']}")
     print(f"wrote {path}")
     return 0
 

@@ -25,6 +25,9 @@ def register(sub: Any) -> None:
     run.add_argument("items", nargs="*", metavar="key=value", help="overrides applied to every run's base config")
     run.add_argument("--dir", help="study directory (default: runs/<study name>)")
     run.add_argument("--jobs", type=int, default=1, help="runs at once, as separate processes (default 1)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="write nothing: print the runs and their predicted time, each distinct model, input, batch "
+                          "and precision measured for a few steps on this machine (at --jobs' threads)")
     run.add_argument("--seeds", type=_seed_list, metavar="S,S,...",
                      help="the seeds of every row, instead of the file's seeds: or repeats: (e.g. 0,1,2)")
     run.add_argument("--shard", metavar="I/N", help="only runs I, I+N, I+2N, ... of the study (job arrays)")
@@ -88,6 +91,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.mlflow_required:
         items = [*items, "train.mlflow=true", "train.mlflow_required=true"]
     study = api.plan_study(args.file, items, args.shard, args.seeds)
+    if args.dry_run:
+        return _dry_run(study, args.jobs)
     directory = args.dir or f"runs/{study.name}"
     if study.mode == "greedy":
         print(f"study {study.name}: a greedy search of {len(study.stages)} stages into {directory}")
@@ -102,6 +107,32 @@ def _run(args: argparse.Namespace) -> int:
         return 130
     print_table(directory, args.alpha, args.min_effect)
     return 0
+
+
+def _dry_run(study: Any, jobs: int) -> int:
+    cost = api.predict_study(study, jobs)
+    rows: dict[str, list[Any]] = {}
+    for run in cost.runs:
+        rows.setdefault(run.variation, []).append(run)
+    kind = "every stage's alternatives, costed on the base" if study.mode == "greedy" else f"{len(rows)} variations"
+    print(f"study {study.name}: {len(cost.runs)} runs ({kind}), predicted on {cost.cpu} ({cost.threads} thread(s) per "
+          "run) from a few measured steps of each distinct model, input, batch and precision:")
+    table(("variation", "runs", "steps/run", "step ms", "train s", "+ eval + data s"),
+          [(name, str(len(runs)), f"{runs[0].steps:,}", f"{runs[0].step_seconds * 1e3:.1f}",
+            f"{sum(r.train_seconds for r in runs):,.0f}", f"{sum(r.seconds for r in runs):,.0f}")
+           for name, runs in rows.items()])
+    parallel = f"; with --jobs {jobs}: ~{human_seconds(cost.wall_seconds)} of wall time" if jobs > 1 else ""
+    print(f"total: ~{human_seconds(cost.seconds)} of computing{parallel} (process start-up, plots and tables not "
+          "included); nothing was written")
+    return 0
+
+
+def human_seconds(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:,.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:,.1f} min"
+    return f"{seconds / 3600:,.1f} h"
 
 
 def _point_list(text: str) -> list[float]:

@@ -32,6 +32,10 @@ HASH_SCHEME = 2  # 1: the full config with a hand-kept list of keys dropped at t
 NAMES = ("data.name", "model.name", "optim.name", "schedule.name")  # always hashed: they choose the defaults
 NOT_COMPUTATION = (*PLACEMENT_KEYS, "train.tensorboard", "train.keep_epochs",  # where it runs; what is logged, kept
                    "train.mlflow", "train.mlflow_uri", "train.mlflow_experiment", "train.mlflow_required")
+# values that were a key's default before it changed, hashed as the default still: a run saved then resumes
+# under its recorded hash. train.compile was false (eager) before auto (issue 35), which decides per run and
+# keeps its decision in the checkpoint, so a resumed run computes as its first session did either way
+FORMER_DEFAULTS: dict[str, tuple[Any, ...]] = {"train.compile": (False,)}
 HEADER = "# cnnlab run config: the resolved settings of one run; written whole, its last line is '# end'\n"
 FOOTER = "# end\n"
 SECTIONS_ALWAYS_WRITTEN = ("seed", "device", "data", "augment", "model", "optim", "schedule", "train")
@@ -95,7 +99,8 @@ def settings_hash(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> str
     stopping = values.get("stop.criterion", "none") != "none"
     kept = {key: value for key, value in values.items()
             if key not in NOT_COMPUTATION and (stopping or not key.startswith("stop."))
-            and (key in NAMES or key not in defaults or defaults[key] != value)}
+            and (key in NAMES or key not in defaults or (defaults[key] != value
+                                                         and value not in FORMER_DEFAULTS.get(key, ())))}
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -187,7 +187,9 @@ class TrainConfig:
     eval_batch_size: int = 1024  # images per batch when validating and testing (at most 256 on the CPU: caches)
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on CUDA and on CPUs with native bf16, else fp32
     channels_last: bool | None = None  # None: on for CUDA and CPU (faster there), off for MPS
-    compile: bool = False  # torch.compile the model (pays off for long runs of large models on a GPU)
+    # torch.compile the model; auto: on the CPU when a measured compiled step pays for the compile within the
+    # run (train/speed.py; run.json's speed.compile says what was measured), eager elsewhere until a GPU proves it
+    compile: bool | Literal["auto"] = "auto"
     graphs: bool = False  # CUDA-graph training step (train/graphs.py); unproven on a GPU yet, so off by default
     monitor: Literal["val_acc", "val_loss"] = "val_acc"  # what 'best' means for the best checkpoint
     restore_best: bool = False  # evaluate the test set with the best weights instead of the last

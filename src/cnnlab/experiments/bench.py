@@ -23,13 +23,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from ..config import OptimConfig
 from ..errors import ConfigError
 from ..models import MODELS, build_model
 from ..models.summary import summarize
 from ..train import Runtime, resolve_device
+from ..train.build import make_optimizer
+from ..train.compile_probe import probe_compile
 from ..train.cpu import cpu_model_name, cpu_peak
+from ..train.runtime import choose_runtime
+from ..train.speed import CompileChoice, compile_requested, fixed_choice
+from ..train.step import EagerStep
 
 MODES = ("train", "eval", "loader")
 
@@ -39,12 +44,13 @@ class BenchCase:
     model: str = "convnet"
     batch_size: int = 64
     device: str = "auto"
-    precision: str = "auto"  # fp32 | bf16 | auto (bf16 on CUDA)
+    precision: str = "auto"  # fp32 | bf16 | auto: train.precision's auto (train/runtime.py)
     channels_last: bool | None = None  # None: NHWC on CUDA and CPU (train/runtime.py)
     data: str = "synthetic"  # or a dataset name
     mode: str = "train"
     image_size: int | None = None  # synthetic input side (default: the model's)
-    compile: bool = False
+    compile: bool | str = "auto"  # as train.compile: true, false or auto (train/speed.py)
+    options: tuple[tuple[str, Any], ...] = ()  # the model's options (model.filters, ...) beyond its defaults
 
 
 def torchvision_twin(name: str) -> str | None:
@@ -58,16 +64,12 @@ def torchvision_twin(name: str) -> str | None:
 
 
 def runtime_of(case: BenchCase) -> Runtime:
-    device = resolve_device(case.device)
-    precision = case.precision if case.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
-    if precision not in ("fp32", "bf16"):
-        raise ConfigError(f"--precision must be fp32, bf16 or auto, not '{case.precision}'")
-    channels_last = case.channels_last if case.channels_last is not None else device.type in ("cuda", "cpu")
-    return Runtime(device, torch.bfloat16 if precision == "bf16" else None, channels_last)
+    """The case's runtime through train's own choice (train/runtime.py): auto means here what it means there."""
+    return choose_runtime(resolve_device(case.device), case.precision, case.channels_last, case.batch_size)
 
 
 def _ours(case: BenchCase, channels: int, size: int, classes: int, like_torchvision: bool) -> torch.nn.Module:
-    options = {k: v.default for k, v in MODELS.get(case.model).options.items()}
+    options = {**{k: v.default for k, v in MODELS.get(case.model).options.items()}, **dict(case.options)}
     if like_torchvision and "stem" in options:
         options["stem"] = "imagenet"  # torchvision's layout at every input size: the same network on both sides
     return build_model(case.model, options, num_classes=classes, in_channels=channels, image_size=size)
@@ -120,18 +122,21 @@ def _batches(case: BenchCase, runtime: Runtime) -> tuple[Callable[[], Iterator[t
 
 def flops_per_image(model: torch.nn.Module, input_shape: tuple[int, int, int], mode: str) -> int:
     """FLOPs one image costs in `mode` (models/summary.py counts a multiply-add as 2): the forward pass in
-    eval; in training 3 x forward: the backward pass computes the gradients of every layer's input and of its
-    weights, each about one forward's cost (Kaplan et al. 2020, section 2.1: backward = 2 x forward)."""
+    eval, ModelSummary.training_flops in training (convnet at 1x32x32: 3 x 5.66 M less conv1's 0.94 M, whose
+    input needs no gradient: 16.03 M, where 3 x forward would overstate the achieved rate by 6%)."""
     if mode == "loader":
         return 0
-    forward = summarize(model, input_shape).flops
-    return forward * (3 if mode == "train" else 1)
+    summary = summarize(model, input_shape)
+    return summary.training_flops if mode == "train" else summary.flops
 
 
-def _step(model: torch.nn.Module, case: BenchCase, runtime: Runtime) -> Callable[[torch.Tensor, torch.Tensor], Any]:
+def _step(model: torch.nn.Module, case: BenchCase, runtime: Runtime,
+          choice: CompileChoice) -> Callable[[torch.Tensor, torch.Tensor], Any]:
+    """The Trainer's own step (train/step.py's EagerStep with `cnnlab train`'s default optimizer), or the
+    forward pass under inference_mode in eval mode; compiled when `choice` says so."""
     model = model.to(runtime.device, memory_format=torch.channels_last if runtime.channels_last
                      else torch.preserve_format)
-    forward = torch.compile(model) if case.compile else model
+    forward = torch.compile(model) if choice.used else model
     if case.mode == "eval":
         model.eval()
 
@@ -141,17 +146,17 @@ def _step(model: torch.nn.Module, case: BenchCase, runtime: Runtime) -> Callable
 
         return infer
     model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    step = EagerStep(forward, make_optimizer(OptimConfig(), model), runtime.autocast)
+    return lambda images, labels: step([(images, labels)])
 
-    def train(images: torch.Tensor, labels: torch.Tensor) -> Any:
-        with runtime.autocast():
-            loss = F.cross_entropy(forward(images).float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss
 
-    return train
+def compile_choice(case: BenchCase, model: torch.nn.Module, shape: tuple[int, ...], classes: int, runtime: Runtime,
+                   steps: int) -> CompileChoice:
+    """--compile as train.compile decides it (train/speed.py): auto measures, for the steps bench will time."""
+    fixed = fixed_choice(case.compile, runtime.device)
+    if fixed is not None or case.mode != "train":
+        return fixed or CompileChoice("auto", False, "auto: eager (measured for training steps only)")
+    return probe_compile(model, shape, classes, runtime, steps)
 
 
 def _sync(device: torch.device) -> None:
@@ -176,6 +181,7 @@ def run_bench(case: BenchCase, steps: int = 20, warmup: int = 5, repeats: int = 
     source, channels, size, classes = _batches(case, runtime)
     data = source()
     flops: dict[str, int] = {}
+    choice = CompileChoice(compile_requested(case.compile), False, "the loader alone: no model")
     if case.mode == "loader":
         implementations = {"cnnlab loader": lambda images, labels: images}
     else:
@@ -183,7 +189,10 @@ def run_bench(case: BenchCase, steps: int = 20, warmup: int = 5, repeats: int = 
         if compare:
             models[f"torchvision {torchvision_twin(case.model)}"] = _theirs(case, channels, classes)
         flops = {name: flops_per_image(model, (channels, size, size), case.mode) for name, model in models.items()}
-        implementations = {name: _step(model, case, runtime) for name, model in models.items()}
+        first = models["cnnlab"].to(runtime.device)
+        choice = compile_choice(case, first, (case.batch_size, channels, size, size), classes, runtime,
+                                warmup + repeats * steps)
+        implementations = {name: _step(model, case, runtime, choice) for name, model in models.items()}
     for step in implementations.values():
         for _ in range(warmup):
             step(*next(data))
@@ -197,6 +206,7 @@ def run_bench(case: BenchCase, steps: int = 20, warmup: int = 5, repeats: int = 
             _sync(runtime.device)
             rates[name].append(steps * case.batch_size / (time.perf_counter() - started))
     peak = cpu_peak() if runtime.device.type == "cpu" else None
+    speed = {**runtime.speed(case.compile), "compile": choice.to_dict()}
     rows = []
     for name, values in rates.items():
         mean = statistics.fmean(values)
@@ -204,24 +214,27 @@ def run_bench(case: BenchCase, steps: int = 20, warmup: int = 5, repeats: int = 
                      "precision": "bf16" if runtime.amp_dtype else "fp32", "channels_last": runtime.channels_last,
                      "images_per_second": mean, "std": statistics.stdev(values) if len(values) > 1 else 0.0,
                      "min": min(values), "max": max(values), "repeats": repeats, "steps": steps, "warmup": warmup,
-                     **achieved(mean, flops.get(name, 0), peak)})
+                     "speed": speed, **achieved(mean, flops.get(name, 0), peak, runtime.precision)})
     if len(rows) == 2:
         rows[0]["ratio"] = rows[0]["images_per_second"] / rows[1]["images_per_second"]
     return rows
 
 
-def achieved(images_per_second: float, flops: int, peak: Any) -> dict[str, Any]:
-    """The roofline's numbers of one row: FLOPs per image, achieved GFLOP/s, and the device's fp32 peak
-    (CPU only, and only when the machine says its clock: train/cpu.py) with the achieved fraction of it."""
+def achieved(images_per_second: float, flops: int, peak: Any, precision: str = "fp32") -> dict[str, Any]:
+    """The roofline's numbers of one row: FLOPs per image, achieved GFLOP/s, and the CPU's peak for the
+    row's precision (train/cpu.py) with the achieved fraction of it: at the maximum clock when the machine
+    says it, else at the clock /proc/cpuinfo reports (`peak_clock` says which)."""
     if not flops:
         return {}
     gflops = images_per_second * flops / 1e9
     row: dict[str, Any] = {"flops_per_image": flops, "gflops_per_second": gflops}
     if peak is not None:
-        row["peak"] = peak.describe()
-        row["peak_gflops_per_second"] = None if peak.peak is None else peak.peak / 1e9
-        if peak.peak is not None:
-            row["fraction_of_peak"] = gflops * 1e9 / peak.peak
+        reference, clock = peak.reference(precision)
+        row["peak"] = peak.describe(precision)
+        row["peak_gflops_per_second"] = None if peak.peak is None else peak.flops(peak.max_mhz, precision) / 1e9
+        if reference is not None:
+            row.update(fraction_of_peak=gflops * 1e9 / reference, peak_clock=clock,
+                       reference_gflops_per_second=reference / 1e9)
     return row
 
 

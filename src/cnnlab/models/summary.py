@@ -30,6 +30,15 @@ class ModelSummary:
     trainable_parameters: int
     flops: int  # forward, one image
 
+    @property
+    def training_flops(self) -> int:
+        """One training image: the forward pass, the gradients of every layer's weights (one forward's cost
+        each) and of every layer's input but the first's, which nothing needs: the images need no gradient
+        (Kaplan et al. 2020, section 2.1: backward = 2 x forward, less that first layer here). Frozen layers
+        (model.freeze) are counted as trained: an upper bound for them."""
+        first = next((row.flops for row in self.rows if row.flops > 0), 0)
+        return 3 * self.flops - first
+
 
 def summarize(model: nn.Module, input_shape: tuple[int, int, int]) -> ModelSummary:
     """Run one forward pass of a single image on the CPU, recording each leaf module's output shape."""

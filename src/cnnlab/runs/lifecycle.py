@@ -231,6 +231,7 @@ def _trainer(session: Session, run: RunDir | None, checkpoint: tuple[dict[str, A
     trainer = Trainer(session.model, optimizer, train, val, config, runtime, [*standard, *stopping, *callbacks],
                       world)
     trainer.num_classes = splits.spec.num_classes
+    trainer.input_shape = (splits.spec.channels, splits.spec.image_size, splits.spec.image_size)
     if checkpoint is not None:
         trainer.restore(*checkpoint)
     return trainer
@@ -265,6 +266,7 @@ def _train_main(trainer: Trainer, session: Session, run: RunDir, started: float,
         traceback=None, world_size=facts.world_size, weights=facts.weights, freeze=facts.freeze,
         skipped_files=facts.skipped_files, data_notes=facts.data_notes,
         checks=facts.checks or base.checks, lr_find=facts.lr_find or base.lr_find, recipe=recipe_record(config),
+        speed=session.runtime.speed(config.train.compile),
     ))
     result: FitResult | None = None
     with STOP.watching():  # until run.json is final: a signal after the last epoch lets the run finish

@@ -71,6 +71,9 @@ class RunRecord:
     freeze: dict[str, Any] | None = None  # model.freeze: mode and parameter counts
     early_stop: dict[str, Any] | None = None  # criterion, fired, epoch, why, values
     graphs: dict[str, Any] | None = None  # train.graphs: used, or why the run trained eagerly
+    # how it computed, auto resolved (train/runtime.py, train/speed.py): precision, channels_last, threads,
+    # allocator, and compile: used, why, the eager and compiled step times measured
+    speed: dict[str, Any] | None = None
     divergence: dict[str, Any] | None = None  # rule (nonfinite | threshold), epoch, loss, threshold
     skipped_files: dict[str, str] | None = None  # data.skip_bad: file -> problem
     data_notes: list[str] | None = None  # what the data scan left out and why (hidden files, links)
@@ -151,7 +154,8 @@ class RunRecord:
             train_seconds=result.train_seconds, images_per_second=result.images_per_second,
             divergence=result.divergence.to_dict() if result.divergence else None,
             early_stop=result.early_stop.to_dict() if result.early_stop else None,
-            graphs=result.graphs.to_dict() if result.graphs else None)
+            graphs=result.graphs.to_dict() if result.graphs else None,
+            speed={**(self.speed or {}), "compile": result.compile} if result.compile else self.speed)
 
     def summary(self) -> dict[str, Any]:
         """What a person asks of a run first, by name (None: not known), for tables and notebooks."""

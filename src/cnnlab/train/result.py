@@ -100,3 +100,4 @@ class FitResult:
     early_stop: EarlyStopRecord | None = None
     graphs: GraphsRecord | None = None
     compiled: bool = False  # the model ran through torch.compile
+    compile: dict[str, Any] | None = None  # train.compile's decision: used, why, the measured steps (speed.py)

@@ -12,6 +12,7 @@ import contextlib
 import os
 import random
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,9 @@ import torch
 from ..config import RunConfig
 from ..errors import ConfigError
 from . import cpu
+from .allocator import keep_freed_memory
 from .distributed import world_from_env
+from .speed import compile_requested, threads_for
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class Runtime:
     device: torch.device
     amp_dtype: torch.dtype | None  # None: full fp32
     channels_last: bool
+    threads: int = 0  # torch's intra-op threads chosen for the run (0: left as torch had them)
+    allocator: str = ""  # what the C allocator is (train/allocator.py); "" when not chosen here
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """The training step's precision (bf16 autocast, or fp32)."""
@@ -45,6 +50,13 @@ class Runtime:
     @property
     def precision(self) -> str:
         return "bf16" if self.amp_dtype == torch.bfloat16 else "fp32"
+
+    def speed(self, compile_value: bool | str) -> dict[str, Any]:
+        """run.json's and bench's `speed`: how it computes with auto resolved; compile holds the request until
+        the run (or bench) decides it."""
+        return {"precision": self.precision, "channels_last": self.channels_last,
+                "threads": self.threads or torch.get_num_threads(), "allocator": self.allocator or "left as it is",
+                "compile": {"requested": compile_requested(compile_value)}}
 
     def describe(self) -> str:
         if self.device.type == "cuda":
@@ -73,25 +85,40 @@ def resolve_device(name: str) -> torch.device:
 
 
 def resolve_runtime(config: RunConfig) -> Runtime:
+    """How a run computes. `cnnlab bench` resolves its case through `choose_runtime` too: one meaning of auto."""
     device = resolve_device(config.device)
     world = world_from_env()
     if device.type == "cuda" and device.index is None and world.active:  # torchrun: one GPU per process
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
-    threads = os.environ.get("CNNLAB_NUM_THREADS")  # set by `cnnlab study run --jobs N` for its runs
-    if threads and threads.isdigit() and int(threads) > 0:
-        torch.set_num_threads(int(threads))
-    precision = auto_precision(device) if config.train.precision == "auto" else config.train.precision
-    channels_last = config.train.channels_last
-    if channels_last is None:  # NHWC: cuDNN's fast kernels; on CPU oneDNN's, measured 1.25-1.6x (convnet, batch 64)
-        channels_last = device.type in ("cuda", "cpu")
+    batch = config.train.batch_size if isinstance(config.train.batch_size, int) else 0
+    runtime = choose_runtime(device, config.train.precision, config.train.channels_last, batch)
     if config.train.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes (drop_last): the autotuned kernel is reused
-    return Runtime(device, torch.bfloat16 if precision == "bf16" else None, channels_last)
+    return runtime
+
+
+def choose_runtime(device: torch.device, precision: str, channels_last: bool | None, batch_size: int) -> Runtime:
+    """precision, memory format, threads and allocator for `device` (auto resolved here and nowhere else):
+    bf16 where auto_precision says, NHWC on CUDA and CPU (cuDNN's and oneDNN's fast kernels; measured
+    1.25-1.6x on the CPU, convnet at batch 64), the threads of speed.threads_for, and on the CPU the
+    allocator that keeps a step's freed memory (train/allocator.py)."""
+    chosen = auto_precision(device) if precision == "auto" else precision
+    if chosen not in ("fp32", "bf16"):
+        raise ConfigError(f"precision must be fp32, bf16 or auto, not '{precision}'")
+    layout = device.type in ("cuda", "cpu") if channels_last is None else channels_last
+    threads, allocator = 0, ""
+    if device.type == "cpu":
+        threads = threads_for(batch_size, os.environ)
+        if threads:
+            torch.set_num_threads(threads)
+        threads = torch.get_num_threads()
+        allocator = keep_freed_memory()
+    return Runtime(device, torch.bfloat16 if chosen == "bf16" else None, layout, threads, allocator)
 
 
 def auto_precision(device: torch.device) -> str:

@@ -35,27 +35,22 @@ from ..evaluate.metrics import evaluate_model
 from ..optim import apply_schedule, lr_factor
 from . import distributed
 from .accumulator import Accumulator
-from .checkpoint import (
-    optimizer_from_flat,
-    optimizer_to_flat,
-    restore_rng,
-    rng_tensors,
-    split_prefix,
-)
-from .ema import PREFIX as EMA_PREFIX
+from .compile_probe import probe_compile
 from .ema import WeightAverage
 from .graphs import GraphStep, graph_support
 from .hooks import Callback
 from .interrupts import STOP
 from .result import EMA_KEYS, FINAL_KEYS, Divergence, EarlyStopRecord, FitResult, GraphsRecord, TrainState
 from .runtime import Runtime
+from .snapshot import Snapshots
+from .speed import CompileChoice, fixed_choice, resumed_choice
 from .status import Status
 from .step import EagerStep, groups, steps_per_epoch
 
 LOG = logging.getLogger(__name__)
 
 
-class Trainer:
+class Trainer(Snapshots):
     def __init__(
         self,
         model: nn.Module,
@@ -69,20 +64,22 @@ class Trainer:
     ) -> None:
         self.model = model
         self.world = world
-        self.compiled = config.train.compile
-        # torch.compile of a Module is an OptimizedModule (a Module); its annotation says only Callable
-        self.eval_model = cast(nn.Module, torch.compile(model)) if self.compiled else model
-        self.forward_model = self.eval_model
+        self.wrapped: nn.Module = model
         if world.active:  # gradients averaged over the ranks in backward (train/distributed.py)
             ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-            wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-            self.forward_model = cast(nn.Module, torch.compile(wrapped)) if self.compiled else wrapped
+            self.wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        # train.compile: decided now unless auto must measure (then in fit(), train/speed.py)
+        self.compile_choice = fixed_choice(config.train.compile, runtime.device) or (
+            CompileChoice("auto", False, "auto: eager in a distributed run (every rank must decide alike)")
+            if world.active else None)
         self.optimizer = optimizer
         self.train_batches, self.val_batches = train_batches, val_batches
         self.config, self.runtime = config, runtime
         self.callbacks = list(callbacks)
         self.epochs = config.train.epochs
         self.num_classes = int(getattr(model, "num_classes", 0)) or _output_features(model)
+        self.input_shape: tuple[int, ...] | None = None  # one image's (C, H, W): what compile=auto measures with
+        self.resumed_compile: dict[str, Any] | None = None  # the first session's compile decision, on resume
         self.state = TrainState()
         self.partial: Accumulator | None = None
         self.progress_seconds = 0.5
@@ -100,7 +97,7 @@ class Trainer:
                 self.graph_step = GraphStep(model, optimizer, runtime.amp_dtype, smoothing)
         self.accumulation = config.train.grad_accum_steps
         self.steps_per_epoch = steps_per_epoch(len(train_batches), self.accumulation)
-        self.eager_step = EagerStep(self.forward_model, optimizer, runtime.autocast, smoothing)
+        self._use_compile(self.compiled)
         self.mixer = Mixer(MixPlan.from_config(config.augment), len(train_batches), config.seed)
         self.ema = WeightAverage(model, config.train.ema_decay) if config.train.ema_decay > 0 else None
 
@@ -111,6 +108,9 @@ class Trainer:
         goes on."""
         with STOP.watching():
             try:
+                if self.compile_choice is None:
+                    self.compile_choice = self._probe_compile()
+                    self._use_compile(self.compile_choice.used)
                 self._call("on_fit_start")
                 while self.ending is None and self.state.epoch < self.epochs:
                     if self.stop_request is not None:
@@ -123,6 +123,31 @@ class Trainer:
                 self._call_each("on_exception", error)
                 raise
         return result
+
+    @property
+    def compiled(self) -> bool:
+        return self.compile_choice is not None and self.compile_choice.used
+
+    def _use_compile(self, compiled: bool) -> None:
+        """The models the steps and evaluation call: compiled (torch.compile's OptimizedModule, a Module whose
+        annotation says only Callable) or the model itself."""
+        self.eval_model = cast(nn.Module, torch.compile(self.model)) if compiled else self.model
+        self.forward_model = self.wrapped if self.wrapped is not self.model else self.eval_model
+        if compiled and self.wrapped is not self.model:
+            self.forward_model = cast(nn.Module, torch.compile(self.wrapped))
+        self.eager_step = EagerStep(self.forward_model, self.optimizer, self.runtime.autocast,
+                                    self.config.train.label_smoothing)
+
+    def _probe_compile(self) -> CompileChoice:
+        """train.compile=auto on the CPU: kept from the first session on resume, else measured."""
+        kept = resumed_choice(self.resumed_compile, "auto")
+        if kept is not None:
+            return kept
+        steps = (self.epochs - self.state.epoch) * self.steps_per_epoch - self.state.step_in_epoch
+        if self.input_shape is None:
+            return CompileChoice("auto", False, "auto: eager (no input shape given to measure the step with)")
+        shape = (self.train_batches.batch_size, *self.input_shape)
+        return probe_compile(self.model, shape, self.num_classes, self.runtime, steps * self.accumulation)
 
     def request_stop(self, reason: str, early_stop: EarlyStopRecord | None = None) -> None:
         """A callback's request to end the run as 'stopped_early' with `reason` before the next epoch (after
@@ -160,7 +185,7 @@ class Trainer:
             images_per_second=images / state.train_seconds if state.train_seconds > 0 else 0.0,
             history=tuple(dict(row) for row in state.history), interrupt_signal=self.interrupt_signal,
             divergence=self.divergence, early_stop=self._early_stop_record(), graphs=self.graphs,
-            compiled=self.compiled)
+            compiled=self.compiled, compile=self.compile_choice.to_dict() if self.compile_choice else None)
 
     def _early_stop_record(self) -> EarlyStopRecord | None:
         """The criterion's decision when it ended the run; armed (not fired) when one was configured."""
@@ -357,41 +382,6 @@ class Trainer:
                 getattr(callback, hook)(self, *args)
             except Exception:
                 LOG.warning("%s.%s failed", type(callback).__name__, hook, exc_info=True)
-
-    # ------------------------------------------------------------------------------------ checkpoints
-    def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """(tensors, JSON metadata) of the complete training position, for a resumable checkpoint."""
-        tensors = self.weight_tensors()
-        optim_tensors, optim_meta = optimizer_to_flat(self.optimizer)
-        tensors.update(optim_tensors)
-        tensors.update(rng_tensors())
-        meta: dict[str, Any] = {"state": self.state.to_json(), "optimizer": optim_meta}
-        if self.partial is not None:
-            tensors.update(self.partial.tensors())
-            meta["partial"] = {"count": self.partial.count, "seconds": self.partial.seconds}
-        return tensors, meta
-
-    def weight_tensors(self) -> dict[str, torch.Tensor]:
-        """The weights under `model.`, and the EMA's under `ema.` when one is kept."""
-        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        return {**tensors, **(self.ema.tensors() if self.ema is not None else {})}
-
-    def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-        self.model.load_state_dict(split_prefix(tensors, "model."))
-        if self.ema is not None and any(name.startswith(EMA_PREFIX) for name in tensors):
-            self.ema.load(tensors)  # else (EMA turned on at a resume) it starts from the weights at the next step
-        # the base rates of this session's config, not the checkpoint's: a resume that changed optim.lr
-        # (--allow-config-change) trains at the new rate from here on, through the schedule rebuilt from it
-        base_rates = [group.get("initial_lr") for group in self.optimizer.param_groups]
-        self.optimizer.load_state_dict(optimizer_from_flat(tensors, meta["optimizer"]))
-        for group, rate in zip(self.optimizer.param_groups, base_rates):
-            if rate is not None:
-                group["initial_lr"] = rate
-        self.state = TrainState(**meta["state"])
-        if "partial" in meta:
-            self.partial = Accumulator(self.runtime.device, self.steps_per_epoch)
-            self.partial.load(tensors, meta["partial"], self.world)
-        restore_rng(tensors)
 
 
 def _output_features(model: nn.Module) -> int:
