@@ -161,8 +161,11 @@ def jobs_section(args: argparse.Namespace, scratch: Path) -> list[dict[str, Any]
                        check=True, capture_output=True)
         wall = time.perf_counter() - started
         rates = [json.loads(p.read_text())["images_per_second"] for p in sorted(directory.glob("*/run.json"))]
+        # the study's throughput: every image every run trained, over the study's wall time (start-up and test
+        # passes included); a run's own img/s is its training alone, beside another run when jobs > 1
+        trained = len(rates) * args.jobs_images * 2
         points.append({"jobs": jobs, "runs": len(rates), "wall_seconds": wall, "per_run_images_per_second": rates,
-                       "images_per_second_all_runs": sum(rates) if jobs > 1 else statistics.fmean(rates)})
+                       "images_per_second_all_runs": trained / wall})
     return points
 
 
@@ -212,8 +215,49 @@ def main() -> None:
     report["load_average_after"] = os.getloadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=1))
+    show(report)
     print(f"wrote {args.out}")
+
+
+def _rate(point: dict[str, Any]) -> str:
+    fraction = point.get("fraction_of_peak")
+    share = f"{fraction:6.1%}" if fraction is not None else "     -"
+    return f"{point['images_per_second']:>9,.0f} img/s  {share} of peak"
+
+
+def show(report: dict[str, Any]) -> None:
+    """The report as tables, one per section (the JSON file has every number)."""
+    load = (report["load_average_before"][0], report["load_average_after"][0])
+    print(f"{report['cpu']} ({report['cores']} cores), torch {report['torch']}, load average {load[0]:.1f} -> "
+          f"{load[1]:.1f}; fraction of the CPU's peak for each point's precision")
+    if "batch" in report:
+        print("batch size (convnet 3x32x32):")
+        for point in report["batch"]:
+            print(f"  batch {point['batch_size']:>5}  {point['precision']}  {point['threads']} thread(s)"
+                  f"  {_rate(point)}")
+    if "width" in report:
+        print("width (convnet, batch 64, 3x32x32):")
+        for point in report["width"]:
+            filters = "/".join(map(str, point["filters"]))
+            print(f"  filters {filters:<11} {point['flops_per_image'] / 1e6:>8.1f} M FLOPs/img  {_rate(point)}")
+    if "image" in report:
+        print("image size:")
+        for point in report["image"]:
+            side = f"{point['image_size']}x{point['image_size']}"
+            print(f"  {point['model']:<10} {side:>7} batch {point['batch_size']:>3}"
+                  f"  {point['flops_per_image'] / 1e9:>7.2f} G FLOPs/img  {_rate(point)}")
+    if "data" in report:
+        print("dataset size (convnet 1x32x32, batch 64, one epoch of `cnnlab train`):")
+        for point in report["data"]:
+            print(f"  {point['path']:<24} {point['images']:>9,} images  {_rate(point)}  peak RSS "
+                  f"{point['peak_rss_mb']:>7,.0f} MB  wall {point['wall_seconds']:.0f} s")
+    if "jobs" in report:
+        print("study of 4 runs (convnet, Fashion-MNIST, 2 epochs):")
+        for point in report["jobs"]:
+            each = statistics.median(point["per_run_images_per_second"])
+            print(f"  --jobs {point['jobs']}  wall {point['wall_seconds']:>6.1f} s  "
+                  f"{point['images_per_second_all_runs']:>8,.0f} trained img/s of wall time  (a run's own: "
+                  f"{each:,.0f} img/s)")
 
 
 def available_mb() -> float | None:
