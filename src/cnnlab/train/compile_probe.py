@@ -3,7 +3,9 @@ enough, the compiled step, timed on a scratch copy of the run's model with a bat
 
 The copy trains with plain SGD on random images under `torch.random.fork_rng`, so the run's weights,
 optimizer state and random streams are exactly what they were: a run decided eager computes what it would
-have computed without the probe. Only the wall time of the probe (and of the compile) is spent.
+have computed without the probe. Only the wall time of the probe (and of the compile) is spent, and the
+compile only once per step and machine: a probe's measurement is kept (train/compile_cache.py) and the next
+run of the same step applies its ratio to its own eager step.
 """
 
 from __future__ import annotations
@@ -17,9 +19,18 @@ import torch
 from torch import nn
 
 from ..models.summary import summarize
+from .compile_cache import cache_file, recall, remember, step_key
 from .cpu import cpu_peak
 from .runtime import Runtime
-from .speed import PROBE_STEPS, CompileChoice, bound_choice, probed_choice, short_run_choice, worth_probing
+from .speed import (
+    PROBE_STEPS,
+    CompileChoice,
+    bound_choice,
+    cached_choice,
+    probed_choice,
+    short_run_choice,
+    worth_probing,
+)
 from .step import training_loss
 
 Step = Callable[[], None]
@@ -76,6 +87,10 @@ def probe_compile(model: nn.Module, batch_shape: tuple[int, ...], num_classes: i
         eager = _seconds_per_step(_scratch_step(scratch, images, labels, runtime))
         if not worth_probing(steps, eager):
             return short_run_choice(steps, eager)
+        key, path = step_key(model, batch_shape, runtime.precision, runtime.channels_last), cache_file()
+        kept = recall(key, path)
+        if kept is not None:
+            return cached_choice(steps, eager, kept)
         started = time.perf_counter()
         compiled_model = cast(nn.Module, torch.compile(scratch))
         compiled_step = _scratch_step(compiled_model, images, labels, runtime)
@@ -83,4 +98,5 @@ def probe_compile(model: nn.Module, batch_shape: tuple[int, ...], num_classes: i
         compile_seconds = time.perf_counter() - started
         compiled = _seconds_per_step(compiled_step)
         eager = min(eager, _seconds_per_step(_scratch_step(scratch, images, labels, runtime)))  # now warm too
+    remember(key, path, eager * 1e3, compiled * 1e3, compile_seconds)
     return probed_choice(steps, eager, compiled, compile_seconds)

@@ -125,6 +125,20 @@ def probed_choice(steps: int, eager: float, compiled: float, compile_seconds: fl
                          compile_seconds=round(compile_seconds, 2), steps=steps)
 
 
+def cached_choice(steps: int, eager: float, kept: Mapping[str, Any]) -> CompileChoice:
+    """A probe of the same step kept from an earlier run (train/compile_cache.py): its compiled/eager ratio
+    applied to this run's own eager step, without compiling anything to measure it again."""
+    ratio = float(kept["compiled_ms"]) / float(kept["eager_ms"])
+    compiled = eager * ratio
+    used = compile_pays(steps, eager, compiled)
+    measured = f"measured on this machine for this network, batch and precision on {kept['measured']}"
+    verdict = (f"compiled: {1 / ratio:.2f}x the eager step ({measured}), saves ~{steps * (eager - compiled):,.0f} s "
+               f"over {steps:,} steps" if used else f"eager: the compiled step ran at {1 / ratio:.2f}x of eager's "
+               f"({measured}; nothing compiled again to measure it)")
+    return CompileChoice("auto", used, f"auto: {verdict}", eager_step_ms=round(eager * 1e3, 3),
+                         compiled_step_ms=round(compiled * 1e3, 3), steps=steps)
+
+
 def resumed_choice(recorded: Mapping[str, Any] | None, value: bool | str) -> CompileChoice | None:
     """A resumed run keeps the decision its first session made (bitwise within one setting), when auto."""
     if value != "auto" or not recorded or "used" not in recorded:
