@@ -94,14 +94,20 @@ def computation_key(config: RunConfig) -> str:
 
 @dataclass(frozen=True)
 class StudyCost:
-    runs: list[RunCost]
+    runs: list[RunCost]  # every run of the plan, those already finished included (see `pending`)
     jobs: int
     threads: int  # per run
     cpu: str
+    finished: frozenset[str] = frozenset()  # runs that are results already in the study directory: skipped
+
+    @property
+    def pending(self) -> list[RunCost]:
+        """The runs `study run` would train (a finished run is skipped, so it costs nothing)."""
+        return [run for run in self.runs if run.name not in self.finished]
 
     @property
     def seconds(self) -> float:
-        return sum(run.seconds for run in self.runs)
+        return sum(run.seconds for run in self.pending)
 
     @property
     def wall_seconds(self) -> float:
@@ -109,12 +115,13 @@ class StudyCost:
         return self.seconds / self.jobs
 
 
-def predict(runs: Sequence[RunSpec], jobs: int = 1) -> StudyCost:
-    """Each run's predicted cost, measuring each distinct computation once (at cores / jobs threads)."""
+def predict(runs: Sequence[RunSpec], jobs: int = 1, finished: Sequence[str] = ()) -> StudyCost:
+    """Each run's predicted cost, measuring each distinct computation once (at cores / jobs threads);
+    `finished`: the runs already results in the study directory, which the total leaves out."""
     threads = torch.get_num_threads()
     try:
         costs = _predict(runs, max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0)
-        return StudyCost(costs, jobs, torch.get_num_threads(), cpu_model_name())
+        return StudyCost(costs, jobs, torch.get_num_threads(), cpu_model_name(), frozenset(finished))
     finally:
         torch.set_num_threads(threads)
 
