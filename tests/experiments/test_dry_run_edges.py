@@ -83,3 +83,17 @@ def test_a_dry_run_refuses_what_the_run_refuses(tmp_path: Path, args: list[str],
     before = tree(tmp_path)
     refused(cnnlab("study", "run", "edges.yaml", "--dry-run", *args, cwd=tmp_path), *words)
     assert tree(tmp_path) == before
+
+
+def test_a_greedy_dry_run_counts_the_runs_the_search_trains(tmp_path: Path) -> None:
+    (tmp_path / "greedy.yaml").write_text(GREEDY)
+    refused(cnnlab("study", "run", "greedy.yaml", "--dry-run", "--until-decided", cwd=tmp_path),
+            "--until-decided adds seeds to the rows of a one-change study")
+    done = cnnlab("study", "run", "greedy.yaml", "--dry-run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "act:keep" not in done.stdout  # one seed: the second stage's keep is the first stage's winner, reused
+    assert "study greedy_edges: 3 runs (every stage's alternatives" in done.stdout
+    assert not (tmp_path / "runs").exists()
+    assert cnnlab("study", "run", "greedy.yaml", "--quiet", cwd=tmp_path).returncode == 0
+    trained = [p for p in (tmp_path / "runs" / "greedy_edges").iterdir() if (p / "run.json").is_file()]
+    assert len(trained) == 3, sorted(p.name for p in trained)

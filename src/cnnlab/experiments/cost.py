@@ -168,13 +168,18 @@ def by_variation(costs: Sequence[RunCost]) -> dict[str, dict[str, Any]]:
 
 
 def greedy_runs(study: Any) -> list[RunSpec]:
-    """A greedy study's runs as the dry-run costs them: every stage's alternatives on the base, each seed."""
+    """A greedy study's runs as the dry-run costs them: every stage's alternatives on the base, each seed;
+    after the first stage, an alternative that changes nothing (`keep: {}`) only when keep is retrained (else
+    it is the previous winner's runs, reused: experiments/greedy.py)."""
     from ..config import resolve
+    from .greedy import keep_retrained
     from .study_values import run_seeds
 
     runs = []
-    for stage in study.stages:
+    for number, stage in enumerate(study.stages, start=1):
         for alternative, layer in stage.alternatives.items():
+            if number > 1 and not layer and not keep_retrained(study):
+                continue
             seeds, origin = run_seeds(study.seeds, "seeds", layer)
             for seed in seeds:
                 config = resolve(study.base, layer, {"seed": (seed, origin)})
