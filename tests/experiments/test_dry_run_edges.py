@@ -97,3 +97,12 @@ def test_a_greedy_dry_run_counts_the_runs_the_search_trains(tmp_path: Path) -> N
     assert cnnlab("study", "run", "greedy.yaml", "--quiet", cwd=tmp_path).returncode == 0
     trained = [p for p in (tmp_path / "runs" / "greedy_edges").iterdir() if (p / "run.json").is_file()]
     assert len(trained) == 3, sorted(p.name for p in trained)
+
+
+def test_until_decided_is_bounded_not_ignored(tmp_path: Path) -> None:
+    (tmp_path / "edges.yaml").write_text(STUDY)
+    done = cnnlab("study", "run", "edges.yaml", "--dry-run", "--until-decided", "--max-seeds", "3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # two rows of one seed each, up to three seeds: at most 2 x 2 runs more
+    assert "--until-decided then adds seeds only to rows left undecided: at most 4 more run(s)" in done.stdout
+    assert not (tmp_path / "runs").exists()

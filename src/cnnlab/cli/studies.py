@@ -124,6 +124,10 @@ def _dry_run(study: Any, args: argparse.Namespace, directory: str) -> int:
         print(f"study {study.name}: nothing left to run; nothing was written")
     else:
         _cost_table(study, cost, rows, jobs)
+    if args.until_decided:
+        added, seconds = cost.until_decided_seconds(args.max_seeds)
+        print(f"--until-decided then adds seeds only to rows left undecided: at most {added} more run(s), "
+              f"~{human_seconds(seconds)} (every row up to --max-seeds {args.max_seeds})")
     return 0
 
 

@@ -109,6 +109,15 @@ class StudyCost:
     def seconds(self) -> float:
         return sum(run.seconds for run in self.pending)
 
+    def until_decided_seconds(self, max_seeds: int) -> tuple[int, float]:
+        """--until-decided's most: (runs, seconds) it could add when every row stays undecided until it has
+        `max_seeds` seeds, each added run costing its row's mean run."""
+        rows: dict[str, list[RunCost]] = {}
+        for run in self.runs:
+            rows.setdefault(run.variation, []).append(run)
+        added = [(max(0, max_seeds - len(runs)), sum(r.seconds for r in runs) / len(runs)) for runs in rows.values()]
+        return sum(count for count, _ in added), sum(count * each for count, each in added)
+
     @property
     def wall_seconds(self) -> float:
         """With `jobs` processes at once (each measured at its own threads)."""
