@@ -80,14 +80,50 @@ def plan_study(path: str | Path, overrides: Sequence[str] = (), shard: str | Non
     return study
 
 
-def predict_study(study: Study, jobs: int = 1) -> Any:
+def predict_study(study: Study, jobs: int = 1, directory: str | Path | None = None, rerun_failed: bool = False,
+                  **run_options: Any) -> Any:
     """The study's predicted cost, run by run (experiments/cost.py: each distinct computation measured for a
-    few steps on this machine, at the threads each of `jobs` processes gets); nothing is written."""
+    few steps on this machine, at the threads each of `jobs` processes gets); nothing is written. What
+    `run_study` with the same arguments would refuse is refused here too, before anything is measured: its
+    options (`run_options`: until_decided, max_seeds, alpha, min_effect, boundary), the data each run needs,
+    and a `directory` that is not this study's or holds runs of another plan; the runs already finished in
+    `directory` (a plain study's) are left out of the total, as `run_study` skips them."""
     from ..experiments.cost import greedy_runs, predict
+    from ..experiments.runner import check_data, finished_runs, refuse_changed_runs, refuse_foreign_dir
 
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
-    return predict(greedy_runs(study) if study.mode == "greedy" else study.selected, jobs)
+    _check_run_options(study, **run_options)
+    greedy = study.mode == "greedy"
+    runs = greedy_runs(study) if greedy else study.selected
+    where = study.where
+    # (each dataset is read here first, as `run_study` does, so cost.py measures the warm read every run then makes;
+    # the first, cold read and its imports are start-up, which a dry run does not count)
+    check_data(runs, (lambda keys: where(("stages",))) if greedy and where else where)
+    finished: list[str] = []
+    if directory is not None:
+        directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise ConfigError(f"study directory '{directory}' is a file; choose another --dir")
+        refuse_foreign_dir(directory, being_made=True)
+        if not greedy and study.protocol != "tune":  # (their runs are named and planned as they go)
+            refuse_changed_runs(runs, directory)
+            finished = finished_runs(runs, directory, rerun_failed)
+    return predict(runs, jobs, finished)
+
+
+def _check_run_options(study: Study, until_decided: bool = False, max_seeds: int = 5, alpha: float = 0.05,
+                       min_effect: float = 0.5, boundary: str = "obrien-fleming") -> Any:
+    """`run_study`'s options checked against the study (what `predict_study` refuses alike): its VerdictOptions."""
+    options = verdict_options(alpha, min_effect)
+    if until_decided and (study.mode == "greedy" or study.protocol == "tune"):
+        raise ConfigError("--until-decided adds seeds to the rows of a one-change study; a greedy study or one with "
+                          "protocol: tune decides on validation: give it seeds: [...] instead")
+    if until_decided and not 2 <= max_seeds <= 100:
+        raise ConfigError(f"--max-seeds must be between 2 and 100 (a verdict over seeds needs two), got {max_seeds}")
+    if boundary not in ("obrien-fleming", "pocock"):
+        raise ConfigError(f"--boundary must be obrien-fleming or pocock, not '{boundary}'")
+    return options
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -112,14 +148,7 @@ def run_study(study: Study, directory: str | Path, jobs: int = 1, rerun_failed: 
     from ..experiments.runner import run_study as execute
     from ..experiments.tune_grid import run_tuned
 
-    options = verdict_options(alpha, min_effect)
-    if until_decided and (study.mode == "greedy" or study.protocol == "tune"):
-        raise ConfigError("--until-decided adds seeds to the rows of a one-change study; a greedy study or one with "
-                          "protocol: tune decides on validation: give it seeds: [...] instead")
-    if until_decided and not 2 <= max_seeds <= 100:
-        raise ConfigError(f"--max-seeds must be between 2 and 100 (a verdict over seeds needs two), got {max_seeds}")
-    if boundary not in ("obrien-fleming", "pocock"):
-        raise ConfigError(f"--boundary must be obrien-fleming or pocock, not '{boundary}'")
+    options = _check_run_options(study, until_decided, max_seeds, alpha, min_effect, boundary)
 
     # one stop request from the first run to the last picture: a signal while the curves are drawn lets them
     # be drawn whole (the study's runs are all finished by then), as for `cnnlab train`

@@ -91,9 +91,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.mlflow_required:
         items = [*items, "train.mlflow=true", "train.mlflow_required=true"]
     study = api.plan_study(args.file, items, args.shard, args.seeds)
-    if args.dry_run:
-        return _dry_run(study, args.jobs)
     directory = args.dir or f"runs/{study.name}"
+    if args.dry_run:
+        return _dry_run(study, args, directory)
     if study.mode == "greedy":
         print(f"study {study.name}: a greedy search of {len(study.stages)} stages into {directory}")
     else:
@@ -109,14 +109,32 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dry_run(study: Any, jobs: int) -> int:
-    cost = api.predict_study(study, jobs)
+def _dry_run(study: Any, args: argparse.Namespace, directory: str) -> int:
+    """What `study run` with these arguments would cost (and refuse), printed; nothing is written."""
+    jobs = args.jobs
+    cost = api.predict_study(study, jobs, directory, args.rerun_failed, until_decided=args.until_decided,
+                             max_seeds=args.max_seeds, alpha=args.alpha, min_effect=args.min_effect,
+                             boundary=args.boundary)
     rows: dict[str, list[Any]] = {}
-    for run in cost.runs:
+    for run in cost.pending:
         rows.setdefault(run.variation, []).append(run)
+    if cost.finished:
+        print(f"{len(cost.finished)} of {len(cost.runs)} runs already finished in {directory}: skipped, not costed")
+    if not cost.pending:
+        print(f"study {study.name}: nothing left to run; nothing was written")
+    else:
+        _cost_table(study, cost, rows, jobs)
+    if args.until_decided:
+        added, seconds = cost.until_decided_seconds(args.max_seeds)
+        print(f"--until-decided then adds seeds only to rows left undecided: at most {added} more run(s), "
+              f"~{human_seconds(seconds)} (every row up to --max-seeds {args.max_seeds})")
+    return 0
+
+
+def _cost_table(study: Any, cost: Any, rows: dict[str, list[Any]], jobs: int) -> None:
     kind = "every stage's alternatives, costed on the base" if study.mode == "greedy" else f"{len(rows)} variations"
-    print(f"study {study.name}: {len(cost.runs)} runs ({kind}), predicted on {cost.cpu} ({cost.threads} thread(s) per "
-          "run) from a few measured steps of each distinct model, input, batch and precision:")
+    print(f"study {study.name}: {len(cost.pending)} runs ({kind}), predicted on {cost.cpu} ({cost.threads} thread(s) "
+          "per run) from a few measured steps of each distinct model, input, batch and precision:")
     table(("variation", "runs", "steps/run", "step ms", "train s", "+ eval + data s"),
           [(name, str(len(runs)), f"{runs[0].steps:,}", f"{runs[0].step_seconds * 1e3:.1f}",
             f"{sum(r.train_seconds for r in runs):,.0f}", f"{sum(r.seconds for r in runs):,.0f}")
@@ -124,7 +142,6 @@ def _dry_run(study: Any, jobs: int) -> int:
     parallel = f"; with --jobs {jobs}: ~{human_seconds(cost.wall_seconds)} of wall time" if jobs > 1 else ""
     print(f"total: ~{human_seconds(cost.seconds)} of computing{parallel} (process start-up, plots and tables not "
           "included); nothing was written")
-    return 0
 
 
 def human_seconds(seconds: float) -> str:

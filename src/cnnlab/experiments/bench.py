@@ -177,6 +177,9 @@ def run_bench(case: BenchCase, steps: int = 20, warmup: int = 5, repeats: int = 
         raise ConfigError(f"--compare takes torchvision, not '{compare}'")
     if min(steps, repeats) < 1 or warmup < 0 or case.batch_size < 1:
         raise ConfigError("--steps, --repeats and --batch-size must be at least 1, --warmup at least 0")
+    if case.image_size is not None and case.image_size < 1:  # 0 read as 'the model's', a negative side crashed
+        raise ConfigError(f"--image-size must be at least 1 pixel (leave it out for the model's own), got "
+                          f"{case.image_size}")
     runtime = runtime_of(case)
     source, channels, size, classes = _batches(case, runtime)
     data = source()

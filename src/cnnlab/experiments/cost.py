@@ -94,14 +94,29 @@ def computation_key(config: RunConfig) -> str:
 
 @dataclass(frozen=True)
 class StudyCost:
-    runs: list[RunCost]
+    runs: list[RunCost]  # every run of the plan, those already finished included (see `pending`)
     jobs: int
     threads: int  # per run
     cpu: str
+    finished: frozenset[str] = frozenset()  # runs that are results already in the study directory: skipped
+
+    @property
+    def pending(self) -> list[RunCost]:
+        """The runs `study run` would train (a finished run is skipped, so it costs nothing)."""
+        return [run for run in self.runs if run.name not in self.finished]
 
     @property
     def seconds(self) -> float:
-        return sum(run.seconds for run in self.runs)
+        return sum(run.seconds for run in self.pending)
+
+    def until_decided_seconds(self, max_seeds: int) -> tuple[int, float]:
+        """--until-decided's most: (runs, seconds) it could add when every row stays undecided until it has
+        `max_seeds` seeds, each added run costing its row's mean run."""
+        rows: dict[str, list[RunCost]] = {}
+        for run in self.runs:
+            rows.setdefault(run.variation, []).append(run)
+        added = [(max(0, max_seeds - len(runs)), sum(r.seconds for r in runs) / len(runs)) for runs in rows.values()]
+        return sum(count for count, _ in added), sum(count * each for count, each in added)
 
     @property
     def wall_seconds(self) -> float:
@@ -109,12 +124,13 @@ class StudyCost:
         return self.seconds / self.jobs
 
 
-def predict(runs: Sequence[RunSpec], jobs: int = 1) -> StudyCost:
-    """Each run's predicted cost, measuring each distinct computation once (at cores / jobs threads)."""
+def predict(runs: Sequence[RunSpec], jobs: int = 1, finished: Sequence[str] = ()) -> StudyCost:
+    """Each run's predicted cost, measuring each distinct computation once (at cores / jobs threads);
+    `finished`: the runs already results in the study directory, which the total leaves out."""
     threads = torch.get_num_threads()
     try:
         costs = _predict(runs, max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0)
-        return StudyCost(costs, jobs, torch.get_num_threads(), cpu_model_name())
+        return StudyCost(costs, jobs, torch.get_num_threads(), cpu_model_name(), frozenset(finished))
     finally:
         torch.set_num_threads(threads)
 
@@ -161,13 +177,18 @@ def by_variation(costs: Sequence[RunCost]) -> dict[str, dict[str, Any]]:
 
 
 def greedy_runs(study: Any) -> list[RunSpec]:
-    """A greedy study's runs as the dry-run costs them: every stage's alternatives on the base, each seed."""
+    """A greedy study's runs as the dry-run costs them: every stage's alternatives on the base, each seed;
+    after the first stage, an alternative that changes nothing (`keep: {}`) only when keep is retrained (else
+    it is the previous winner's runs, reused: experiments/greedy.py)."""
     from ..config import resolve
+    from .greedy import keep_retrained
     from .study_values import run_seeds
 
     runs = []
-    for stage in study.stages:
+    for number, stage in enumerate(study.stages, start=1):
         for alternative, layer in stage.alternatives.items():
+            if number > 1 and not layer and not keep_retrained(study):
+                continue
             seeds, origin = run_seeds(study.seeds, "seeds", layer)
             for seed in seeds:
                 config = resolve(study.base, layer, {"seed": (seed, origin)})

@@ -264,13 +264,18 @@ def _stopped(outcome: StudyOutcome, log: Callable[[str], None]) -> StudyOutcome:
 
 def _already_finished(runs: Sequence[RunSpec], directory: Path, rerun_failed: bool,
                       log: Callable[[str], None]) -> list[str]:
-    """The runs that are results already (read without their locks: a run's status only ever moves on to
-    a result, so what reads finished stays finished)."""
-    done = [spec.name for spec in runs
-            if decide(RunDir(directory / spec.name).status(), False, rerun_failed) == Action.SKIP]
+    """The runs that are results already, said in `log`."""
+    done = finished_runs(runs, directory, rerun_failed)
     if done:
         log(f"{len(done)} of {len(runs)} runs already finished: skipped")
     return done
+
+
+def finished_runs(runs: Sequence[RunSpec], directory: Path, rerun_failed: bool = False) -> list[str]:
+    """The runs that are results already, which a study run skips (read without their locks: a run's status
+    only ever moves on to a result, so what reads finished stays finished); `study run --dry-run` costs the rest."""
+    return [spec.name for spec in runs
+            if decide(RunDir(directory / spec.name).status(), False, rerun_failed) == Action.SKIP]
 
 
 def _parallel(runs: Sequence[RunSpec], directory: Path, jobs: int, rerun_failed: bool,

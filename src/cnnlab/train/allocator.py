@@ -27,6 +27,8 @@ import os
 import sys
 from collections.abc import Mapping
 
+from ..errors import ConfigError
+
 M_TRIM_THRESHOLD = -1  # glibc's malloc.h
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's maximum (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit)
@@ -37,8 +39,12 @@ OTHER_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
 
 def allocator_choice(platform: str, environ: Mapping[str, str], has_glibc: bool) -> str | None:
     """Why the allocator is left alone, or None when cnnlab sets glibc's thresholds (a pure decision)."""
-    if environ.get("CNNLAB_ALLOCATOR") == "system":
+    chosen = environ.get("CNNLAB_ALLOCATOR", "").strip()
+    if chosen == "system":
         return "CNNLAB_ALLOCATOR=system: left as it is"
+    if chosen:  # said, not ignored: 'System' or a typo would silently measure cnnlab's thresholds instead
+        raise ConfigError(f"CNNLAB_ALLOCATOR takes one value, system (the C allocator as the process started), "
+                          f"not '{chosen}'; unset it for cnnlab's thresholds")
     if not platform.startswith("linux") or not has_glibc:
         return "not glibc: left as it is"
     for name in USER_SETTINGS:

@@ -27,6 +27,8 @@ from typing import Any
 
 import torch
 
+from ..errors import ConfigError
+
 DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice at start-up (its physical cores)
 # batch sizes up to which one thread beats two on a 2-core CPU (synchronising two threads per layer costs
 # more than half a small layer's work): measured, docs/explanation/speed.md "Threads"; 0: never
@@ -41,8 +43,11 @@ def threads_for(batch_size: int, environ: Mapping[str, str]) -> int:
     """torch's intra-op threads for a CPU run: CNNLAB_NUM_THREADS (set by `study run --jobs N` for its
     runs), else OMP_NUM_THREADS when the user set it (0: torch already follows it), else torch's default,
     one thread for batches up to ONE_THREAD_UP_TO."""
-    text = environ.get("CNNLAB_NUM_THREADS", "")
-    if text.isdigit() and int(text) > 0:
+    text = environ.get("CNNLAB_NUM_THREADS", "").strip()
+    if text:
+        if not text.isdigit() or int(text) < 1:  # said, not ignored: a typo would silently run at torch's threads
+            raise ConfigError(f"CNNLAB_NUM_THREADS must be a whole number of threads, at least 1 (e.g. "
+                              f"CNNLAB_NUM_THREADS=2), not '{text}'; unset it for torch's own choice")
         return int(text)
     if environ.get("OMP_NUM_THREADS"):
         return 0
