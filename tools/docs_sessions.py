@@ -231,12 +231,14 @@ def _write_page(page: Path, text: str, edits: list[tuple[int, int, str]]) -> str
 
 
 def regenerate(page: Path, folder: Path, timeout: float, quick_too: bool = False, quick_only: bool = False,
-               kept: bool = False) -> None:
+               kept: bool = False, matching: str = "") -> None:
     """Run every session of `page` in `folder` and write the real output of its docs-results sessions,
     each stamped, into the page (with `quick_too`, the output of its quick sessions too, unstamped: they
     are checked by shape in every test run); copy the pictures its sessions drew (docs-picture) into docs/.
     `quick_only` rewrites the quick sessions alone and leaves the docs-results ones (and their pictures) as
-    they are; `kept` says in the stamps that the folder kept an earlier pass's finished runs."""
+    they are; `kept` says in the stamps that the folder kept an earlier pass's finished runs; `matching` (a
+    regular expression) reruns only the docs-results sessions whose first command it finds, the others left
+    as they are."""
     text = page.read_text()
     prepare(folder)
     edits: list[tuple[int, int, str]] = []
@@ -244,7 +246,7 @@ def regenerate(page: Path, folder: Path, timeout: float, quick_too: bool = False
         if block.file:
             (folder / block.file).write_text(block.text)
             continue
-        if quick_only and block.results:
+        if block.results and (quick_only or (matching and not re.search(matching, block.steps[0].command))):
             continue
         started, lines = time.monotonic(), []
         for step in block.steps:
@@ -265,7 +267,7 @@ def regenerate(page: Path, folder: Path, timeout: float, quick_too: bool = False
                           fence + body + fence + stamped))
     text = _write_page(page, text, edits)
     for source, target in PICTURE.findall(text):
-        if quick_only and not (folder / source).is_file():
+        if (quick_only or matching) and not (folder / source).is_file():
             continue  # drawn by a docs-results session this pass did not run
         shutil.copyfile(folder / source, (page.parent / target).resolve())
         print(f"copied {source} -> {(page.parent / target).resolve()}")
@@ -281,6 +283,8 @@ def main() -> None:
                         help="also rewrite the quick sessions' output (after a change of what a command prints)")
     parser.add_argument("--quick-only", action="store_true",
                         help="rewrite the quick sessions' output only; leave the docs-results sessions as they are")
+    parser.add_argument("--matching", default="", metavar="REGEX",
+                        help="rerun only the docs-results sessions whose first command matches; leave the others")
     parser.add_argument("--keep", action="store_true",
                         help="do not empty the page's folder: a study resumes the runs an interrupted pass finished "
                              "(the stamps say so)")
@@ -291,7 +295,7 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
-        regenerate(page, folder, args.timeout, args.quick_too, args.quick_only, args.keep)
+        regenerate(page, folder, args.timeout, args.quick_too, args.quick_only, args.keep, args.matching)
 
 
 if __name__ == "__main__":
