@@ -116,18 +116,37 @@ def png_tree(folder: Path, count: int, images: np.ndarray, labels: np.ndarray) -
     return folder
 
 
+# `cnnlab ...` in a process that writes its own peak resident memory (VmHWM of /proc/self/status) to a file
+# once its command ends (then it exits without the interpreter's teardown, as cnnlab's entry point does). Not
+# the rusage of wait4: a forked child's ru_maxrss starts from its parent's resident size at the fork (Linux
+# keeps the larger across exec), so every child of this process, which holds the tiled datasets, reported at
+# least the parent's size (two different runs read 2,342 MB alike)
+PEAK_WRAPPER = """
+import os, sys
+out = sys.argv.pop(1)
+sys.argv[0] = 'cnnlab'
+from cnnlab.cli import main
+code = main()
+for line in open('/proc/self/status'):
+    if line.startswith('VmHWM:'):
+        open(out, 'w').write(line.split()[1])
+sys.stdout.flush()
+os._exit(code)
+"""
+
+
 def train_process(items: list[str], runs: Path, name: str) -> dict[str, Any]:
-    """One `cnnlab train` process: its img/s (run.json) and peak RSS (the process's own rusage)."""
-    command = [*CNNLAB, "train", *items, "--name", name, "--runs-dir", str(runs), "--quiet"]
+    """One `cnnlab train` process: its img/s (run.json) and its main process's peak resident memory."""
+    peak_file = runs.parent / f"{name}.peak_kb"
+    command = [sys.executable, "-c", PEAK_WRAPPER, str(peak_file), "train", *items, "--name", name, "--runs-dir",
+               str(runs), "--quiet"]
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - started
-    if status != 0:
-        error = process.stderr.read().decode()[-2000:] if process.stderr else ""
-        raise SystemExit(f"{' '.join(command)} failed:\n{error}")
+    if done.returncode != 0:
+        raise SystemExit(f"cnnlab train {' '.join(items)} failed:\n{done.stderr[-2000:]}")
     record = json.loads((runs / name / "run.json").read_text())
-    return {"images_per_second": record["images_per_second"], "peak_rss_mb": usage.ru_maxrss / 1024,
+    return {"images_per_second": record["images_per_second"], "peak_rss_mb": int(peak_file.read_text()) / 1024,
             "wall_seconds": wall, "train_seconds": record["train_seconds"]}
 
 

@@ -35,6 +35,7 @@ from cnnlab.models.summary import summarize
 from cnnlab.train.build import make_optimizer
 from cnnlab.train.cpu import cpu_model_name, cpu_peak
 from cnnlab.train.runtime import Runtime, choose_runtime
+from cnnlab.train.speed import quiet_compiler
 from cnnlab.train.step import EagerStep
 
 Step = Callable[[], Any]
@@ -51,6 +52,8 @@ def make_step(precision: str, batch: int, *, channels_last: bool = True, fused: 
     optimizer = make_optimizer(OptimConfig(), model)  # cnnlab train's default: SGD momentum 0.9, foreach
     if fused:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9, weight_decay=5e-4, fused=True)
+    if compiled:
+        quiet_compiler()
     forward = torch.compile(model) if compiled else model
     step = EagerStep(forward, optimizer, runtime.autocast)
     generator = torch.Generator().manual_seed(1)

@@ -28,6 +28,7 @@ from .speed import (
     bound_choice,
     cached_choice,
     probed_choice,
+    quiet_compiler,
     short_run_choice,
     worth_probing,
 )
@@ -92,6 +93,7 @@ def probe_compile(model: nn.Module, batch_shape: tuple[int, ...], num_classes: i
         if kept is not None:
             return cached_choice(steps, eager, kept)
         started = time.perf_counter()
+        quiet_compiler()
         compiled_model = cast(nn.Module, torch.compile(scratch))
         compiled_step = _scratch_step(compiled_model, images, labels, runtime)
         compiled_step()  # the compile itself

@@ -21,6 +21,7 @@ eager for the seed networks, and says why in run.json.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -37,6 +38,12 @@ COMPILE_SECONDS = 30.0  # compiling a small CNN's forward and backward on 2 core
 BEST_SPEEDUP = 2.0  # the most a compiled step could gain (generous: the convnet measured at 0.35-0.5x)
 MARGIN = 0.05  # a compiled step must be 5% faster than eager, beyond the timing noise, to be used
 PROBE_STEPS = 3  # timed steps of each kind (after one untimed warm-up step)
+
+
+def quiet_compiler() -> None:
+    """Silence torch's 'No CUDA runtime is found, using CUDA_HOME=...' warning, which inductor's CPU backend
+    prints on its first compile on a machine without CUDA: a CPU compile never needs CUDA."""
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 
 def threads_for(batch_size: int, environ: Mapping[str, str]) -> int:

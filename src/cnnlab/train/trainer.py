@@ -43,7 +43,7 @@ from .interrupts import STOP
 from .result import EMA_KEYS, FINAL_KEYS, Divergence, EarlyStopRecord, FitResult, GraphsRecord, TrainState
 from .runtime import Runtime
 from .snapshot import Snapshots
-from .speed import CompileChoice, fixed_choice, resumed_choice
+from .speed import CompileChoice, fixed_choice, quiet_compiler, resumed_choice
 from .status import Status
 from .step import EagerStep, groups, steps_per_epoch
 
@@ -131,6 +131,8 @@ class Trainer(Snapshots):
     def _use_compile(self, compiled: bool) -> None:
         """The models the steps and evaluation call: compiled (torch.compile's OptimizedModule, a Module whose
         annotation says only Callable) or the model itself."""
+        if compiled:
+            quiet_compiler()
         self.eval_model = cast(nn.Module, torch.compile(self.model)) if compiled else self.model
         self.forward_model = self.wrapped if self.wrapped is not self.model else self.eval_model
         if compiled and self.wrapped is not self.model:
