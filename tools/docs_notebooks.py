@@ -51,9 +51,10 @@ def execute(path: Path, folder: Path) -> nbformat.NotebookNode:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="execute the tutorial notebooks and save their outputs")
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to execute (default: every tutorial one)")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "docs-results" / "notebooks")
     args = parser.parse_args()
-    for path in NOTEBOOKS:
+    for path in [p.resolve() for p in args.notebooks] or NOTEBOOKS:
         folder = args.work / path.stem
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
