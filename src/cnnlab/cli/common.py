@@ -84,7 +84,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     grid = Table(*headers, box=None, pad_edge=False, header_style="bold")
     for row in rows:
         grid.add_row(*row)
-    console = Console(width=None if sys.stdout.isatty() else 200)
+    # a terminal wraps at its width; a file, a pipe or a page gets every row on one line, however wide (a
+    # table wrapped at a guessed width split its Δ header and intervals over three lines)
+    console = Console(width=None if sys.stdout.isatty() else max(200, Console(width=100_000).measure(grid).maximum))
     with console.capture() as captured:
         console.print(grid)
     print("\n".join(line.rstrip() for line in captured.get().splitlines()))  # rich pads every cell
