@@ -153,3 +153,51 @@ def test_the_scaled_statistic_follows_the_boundary_shape() -> None:
 
     p = np.array([1.0, 0.05, 1e-300])
     assert np.allclose(normal_scale(p), scipy_stats.norm.isf(p / 2)) and normal_scale(np.array([0.0]))[0] == np.inf
+
+
+def test_rows_with_fewer_seeds_than_the_table_is_wide_are_judged_on_their_own_seeds() -> None:
+    """A row whose later seeds have not finished (NaN) has its Δ, interval and p from the seeds it has, exactly as
+    the same row alone; a one-seed row has its Δ and no interval; a row with none has nothing (mutation run 5:
+    a missing seed counted as +1 point survived every test)."""
+    rows = np.array([[0.05, -0.01, 0.02, np.nan], [0.03, 0.035, 0.02, -0.01], [0.04, np.nan, np.nan, np.nan],
+                     [np.nan] * 4])
+    found = stats.paired_arrays(rows, 0.05)
+    alone = stats.paired_arrays(np.array([0.05, -0.01, 0.02]), 0.05)
+    assert list(found.seeds) == [3, 4, 1, 0]
+    assert float(found.delta[0]) == pytest.approx(0.02) == pytest.approx(float(alone.delta))
+    assert (float(found.low[0]), float(found.high[0]), float(found.p_value[0])) == pytest.approx(
+        (float(alone.low), float(alone.high), float(alone.p_value)))
+    assert float(found.p_value[0]) == pytest.approx(scipy_stats.ttest_1samp([0.05, -0.01, 0.02], 0.0).pvalue)
+    assert float(found.delta[2]) == pytest.approx(0.04) and np.isnan(found.low[2]) and np.isnan(found.p_value[2])
+    assert np.isnan(found.delta[3]) and np.isnan(found.low[3]) and np.isnan(found.p_value[3])
+    design = Design(6)
+    sequential = stats.paired_arrays(rows, 0.05, design)
+    assert float(sequential.p_value[0]) == pytest.approx(float(stats.paired_arrays(rows[0, :3], 0.05, design).p_value))
+    assert np.isnan(sequential.p_value[2]) and np.isnan(sequential.p_value[3])
+
+
+def test_the_vectorised_paths_raise_no_numpy_warning(recwarn: pytest.WarningsRecorder) -> None:
+    """Empty, one-seed and flat rows are handled, not computed into warnings (run 5's survivors that only made
+    numpy warn, on every call of a table)."""
+    import warnings
+
+    rows = np.array([[np.nan] * 3, [0.01, np.nan, np.nan], [0.02, 0.02, 0.02], [0.01, 0.03, -0.01]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stats.paired_arrays(rows, 0.05)
+        stats.paired_arrays(rows, 0.05, Design(5))
+        stats.holm_array(np.array([0.01, np.nan, 0.04]))
+
+
+def test_the_repeated_p_value_counts_the_current_look() -> None:
+    """The evidence grows to the last look: the repeated p-value is the design's at the largest statistic over
+    every look, the last included (run 5: leaving the current look out survived)."""
+    design = Design(6)
+    differences = np.array([0.01, -0.005, 0.02, 0.03, 0.025])
+    largest = max(scipy_stats.norm.isf(scipy_stats.ttest_1samp(differences[:n], 0.0).pvalue / 2) * (n / 6) ** 0.5
+                  for n in (2, 3, 4, 5))
+    last = scipy_stats.norm.isf(scipy_stats.ttest_1samp(differences, 0.0).pvalue / 2) * (5 / 6) ** 0.5
+    assert largest == pytest.approx(last)  # the last look is the strongest here
+    found = stats.paired_arrays(differences, 0.05, design)
+    assert float(found.p_value) == pytest.approx(float(design.p_value(np.array([largest]))[0]))
+    assert float(found.p_value) < 0.5
