@@ -99,3 +99,42 @@ def test_the_planned_seeds_set_the_design_when_they_are_more_than_max_seeds(tmp_
 def test_wants_seed_is_the_open_rows_below_the_limit() -> None:
     words = ["within noise", "1 seed", "better", "equivalent", "within noise", "identical", "diverged"]
     assert wants_seed(words, [2, 1, 2, 2, 5, 1, 1], 5).tolist() == [True, True, False, False, False, False, False]
+
+
+def test_every_round_passes_the_callers_jobs_rerun_failed_quiet_log_and_options_on(tmp_path: Path,
+                                                                                    monkeypatch) -> None:
+    """The runner gets what `study run --until-decided` was given, in every call (the planned seeds, a shard's
+    rest, each added round), and the rounds judge with the caller's alpha and min-effect (mutation run 5: the
+    arguments lost or shifted in those calls survived every other test)."""
+    from cnnlab.experiments import decided
+    from cnnlab.experiments.runner import StudyOutcome
+
+    calls: list[tuple] = []
+
+    def recorded(name):
+        def run(first, directory, jobs, rerun_failed, quiet, log):
+            calls.append((name, jobs, rerun_failed, quiet, log))
+            return StudyOutcome(directory=Path(directory), statuses={}, skipped=[])
+        return run
+
+    tables: list[VerdictOptions] = []
+    rounds = iter([[{"variation": "baseline", "verdict": "reference", "reference": None},
+                    {"variation": "other", "verdict": "within noise", "reference": "baseline"}]] * 2 + [[]])
+
+    def table(directory, options=VerdictOptions()):
+        tables.append(options)
+        return next(rounds), []
+
+    monkeypatch.setattr(decided, "run_study", recorded("study"))
+    monkeypatch.setattr(decided, "run_specs", recorded("specs"))
+    monkeypatch.setattr(decided, "build_table", table)
+    (tmp_path / "s.yaml").write_text(STUDY % OTHER)
+    study = load_study(tmp_path / "s.yaml")
+    study.only = frozenset({"baseline__seed0"})  # a shard: the rest of the planned seeds run too
+    options = VerdictOptions(alpha=0.1, min_effect=0.01)
+    lines: list[str] = []
+    run_until_decided(study, tmp_path / "out", jobs=3, rerun_failed=True, quiet=True, log=lines.append, max_seeds=3,
+                      options=options)
+    assert [name for name, *_ in calls] == ["study", "specs", "specs", "specs"]
+    assert all(call[1:] == (3, True, True, lines.append) for call in calls), calls
+    assert tables and all(used is options for used in tables)
