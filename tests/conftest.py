@@ -30,7 +30,7 @@ RELIABILITY = Path(__file__).parent / "reliability"
 # page (first-session, optimizers), a kill -9 resume, a SQLite search kill, PostgreSQL's two workers, an export
 # format, a distributed run, a notebook. Chosen from `--durations` of a full run; listed here, in one place.
 LONG = {
-    # make test over six minutes on two idle cores (513 s, 1,103 tests): these joined the long set, each with a
+    # make test over six minutes on two idle cores (513 s, 1,103 tests; then 379 s): these joined the long set, each with a
     # faster relative left in make test (the type check and the README's first session run in CI's test-long)
     "tests/test_types.py::test_the_package_type_checks",
     "tests/test_benchmarks.py::test_peers_cpu_trains_the_same_network_three_ways_at_each_precision_and_writes_its_json"
@@ -54,6 +54,13 @@ LONG = {
     "tests/reliability/test_untrusted_files.py::test_eval_and_report_never_write_through_a_link_out_of_the_run",
     "tests/reliability/test_untrusted_files.py::test_predict_decodes_a_huge_photo_at_the_size_the_network_needs",
     "tests/test_readme.py::test_a_readme_session_runs_as_written[0]",
+    "tests/reliability/test_divergence.py::test_every_way_of_diverging_ends_as_diverged_with_the_last_good_checkpoint",
+    "tests/test_benchmarks.py::test_step_choices_times_each_choice_against_cnnlabs_step_with_its_fraction_of_peak",
+    "tests/reliability/test_reports_say.py::test_a_diverged_run_is_exported_only_when_allowed_and_its_description_"
+    "says_so",
+    "tests/test_bench.py::test_compiled_training_computes_the_eager_losses",
+    "tests/reliability/test_plan_file.py::test_deleting_a_damaged_plan_as_advised_plans_the_study_anew_and_reuses_"
+    "its_runs",
     "tests/test_viz.py::test_the_pictures_of_a_trained_alexnet",
     "tests/experiments/test_study_files.py::test_the_caltech_alexnet_study_runs_end_to_end",
     "tests/test_distributed.py::test_two_machines_through_c10d_equal_one_process_then_resume_onto_one_and_onto_two",
