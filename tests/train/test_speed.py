@@ -63,7 +63,9 @@ def test_the_runtime_keeps_freed_memory_so_a_step_faults_in_no_pages() -> None:
         faults[side] = float(done.stdout.strip().splitlines()[-1])
     if faults["default"] < 500:
         pytest.skip(f"this C library does not hand a step's memory back ({faults['default']:.0f} faults per step)")
-    assert faults["cnnlab"] < 50, faults
+    # 0-1 per warm step when the process has the cores to itself; a busy machine adds a few dozen (58.8 in one
+    # make test run beside another worker): a bound of 200 still fails on glibc's ~3,000 and is not flaky
+    assert faults["cnnlab"] < 200, faults
     assert faults["cnnlab"] * 20 < faults["default"], faults
 
 
