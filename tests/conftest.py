@@ -30,7 +30,7 @@ RELIABILITY = Path(__file__).parent / "reliability"
 # page (first-session, optimizers), a kill -9 resume, a SQLite search kill, PostgreSQL's two workers, an export
 # format, a distributed run, a notebook. Chosen from `--durations` of a full run; listed here, in one place.
 LONG = {
-    # make test over six minutes on two idle cores (513 s, 1,103 tests; then 379 s): these joined the long set, each with a
+    # make test over six minutes on two idle cores (513 s, 1,103 tests; then 379 s, then 367 s): these joined the long set, each with a
     # faster relative left in make test (the type check and the README's first session run in CI's test-long)
     "tests/test_types.py::test_the_package_type_checks",
     "tests/test_benchmarks.py::test_peers_cpu_trains_the_same_network_three_ways_at_each_precision_and_writes_its_json"
@@ -59,6 +59,7 @@ LONG = {
     "tests/reliability/test_reports_say.py::test_a_diverged_run_is_exported_only_when_allowed_and_its_description_"
     "says_so",
     "tests/test_bench.py::test_compiled_training_computes_the_eager_losses",
+    "tests/test_docs_sessions.py::test_a_page_runs_as_written[tutorials/first-session.md]",
     "tests/reliability/test_plan_file.py::test_deleting_a_damaged_plan_as_advised_plans_the_study_anew_and_reuses_"
     "its_runs",
     "tests/test_viz.py::test_the_pictures_of_a_trained_alexnet",
