@@ -15,9 +15,14 @@ from pathlib import Path
 from ..errors import DataError
 
 
-def user_cache_dir() -> Path:
+def cnnlab_cache_home() -> Path:
+    """cnnlab's folder of the user's cache: $XDG_CACHE_HOME/cnnlab, else ~/.cache/cnnlab."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cnnlab" / "data"
+    return Path(base) / "cnnlab"
+
+
+def user_cache_dir() -> Path:
+    return cnnlab_cache_home() / "data"
 
 
 class Roots(list):

@@ -20,13 +20,13 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..data.roots import cnnlab_cache_home
 from ..errors import StorageError
 from ..io import atomic_write_json
 from .cpu import cpu_model_name
@@ -35,16 +35,12 @@ FILE = "compile_probes.json"
 KEEP = 200  # entries kept (the most recent): a cache, not an archive
 
 
-def cache_file(environ: Mapping[str, str] | None = None) -> Path | None:
+def cache_file() -> Path | None:
     """Where the probes are kept, or None when CNNLAB_CACHE_DIR=off."""
-    environ = os.environ if environ is None else environ
-    chosen = environ.get("CNNLAB_CACHE_DIR", "")
+    chosen = os.environ.get("CNNLAB_CACHE_DIR", "")
     if chosen == "off":
         return None
-    if chosen:
-        return Path(chosen) / FILE
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "cnnlab" / FILE
+    return Path(chosen) / FILE if chosen else cnnlab_cache_home() / FILE
 
 
 def step_key(model: nn.Module, batch_shape: tuple[int, ...], precision: str, channels_last: bool) -> str:
